@@ -1,0 +1,121 @@
+"""Steps: what phase hooks return and the engine runs.
+
+A phase hook does no remote I/O: it returns :class:`Step` objects (data plus
+three callables). The engine owns everything around them: planning, asking,
+re-checking, applying, verifying, journaling, resuming, timing, reporting.
+
+The three callables receive a :class:`StepContext` (``qrdr.engine.context``)
+that gives them the site, remote hosts, the directory and the run's facts:
+
+``check(ctx) -> Check``
+    Read-only. Says whether the step must change something, and what.
+    Called when planning, and again right before applying.
+``apply(ctx) -> dict | None``
+    Makes the change. Returns evidence (plain JSON-able data) for the journal.
+``verify(ctx) -> Check``
+    Read-only. After apply, must say ``no_change`` (all is as wanted); anything
+    else fails the step. Defaults to running ``check`` again.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Callable, Protocol
+
+import attrs
+
+
+class Outcome(str, enum.Enum):
+    """What a check found."""
+
+    #: The step must act; ``changes`` says what it would change.
+    WILL_CHANGE = "will change"
+    #: All is already as the step wants it.
+    NO_CHANGE = "no change"
+    #: Cannot be judged before an earlier step has run (e.g. the host is renamed by it).
+    DEPENDS = "depends on an earlier step"
+    #: Something is not as expected: the run must stop here (e.g. a QR update in its copy phase).
+    BLOCKED = "blocked"
+
+
+@attrs.frozen
+class Check:
+    """The answer of a read-only check."""
+
+    outcome: Outcome
+    #: Human lines: what would change, why nothing changes, what it depends on, or why blocked.
+    changes: tuple[str, ...] = ()
+    #: Facts found, kept in the journal as evidence (plain JSON-able data).
+    facts: dict[str, Any] = attrs.field(factory=dict)
+
+    @classmethod
+    def will_change(cls, *changes: str, **facts: Any) -> "Check":
+        return cls(Outcome.WILL_CHANGE, tuple(changes), facts)
+
+    @classmethod
+    def no_change(cls, *why: str, **facts: Any) -> "Check":
+        return cls(Outcome.NO_CHANGE, tuple(why), facts)
+
+    @classmethod
+    def depends(cls, *on: str, **facts: Any) -> "Check":
+        return cls(Outcome.DEPENDS, tuple(on), facts)
+
+    @classmethod
+    def blocked(cls, *reasons: str, **facts: Any) -> "Check":
+        return cls(Outcome.BLOCKED, tuple(reasons), facts)
+
+    @property
+    def needed(self) -> bool:
+        return self.outcome is Outcome.WILL_CHANGE
+
+
+class StepContext(Protocol):
+    """What a step's callables may use. Implemented by ``qrdr.engine.context.RunContext``."""
+
+    site: Any  # qrdr.model.Site
+    #: Facts shared across the steps of a run and kept in the journal (JSON-able values).
+    facts: dict[str, Any]
+
+    def host(self, key: str) -> Any:
+        """The remote host with this key in ``site.hosts`` (``qrdr.remote.RemoteHost``)."""
+
+    @property
+    def directory(self) -> Any:
+        """The Active Directory connection (``qrdr.directory.Directory``)."""
+
+    def progress(self, message: str) -> None:
+        """Tell the person watching what a long wait is waiting for."""
+
+
+CheckFn = Callable[[StepContext], Check]
+ApplyFn = Callable[[StepContext], "dict[str, Any] | None"]
+
+
+@attrs.frozen
+class Step:
+    """One unit of work the engine plans, applies, verifies and journals.
+
+    ``id`` is unique in a run (``"<plugin>.<what>"`` by convention); ``after``
+    names the ids that must run first (order inside a phase is explicit, never
+    registration order). ``target`` is the host key in ``site.hosts``, or
+    ``"directory"`` for steps on Active Directory.
+    """
+
+    id: str
+    title: str
+    target: str
+    check: CheckFn
+    apply: ApplyFn
+    verify: CheckFn | None = None
+    #: Can apply run twice without harm? A completed non-idempotent step is never repeated.
+    idempotent: bool = True
+    #: Resets, renames, shutdowns, uninstalls: named in the plan, need confirmation.
+    destructive: bool = False
+    after: tuple[str, ...] = ()
+    #: Steps that bring things back if a later step of the run fails (production's name, services).
+    #: Filled by plugins for configuration; run in reverse order by the engine on failure.
+    undo: ApplyFn | None = None
+    #: Set by the engine: the plugin that returned the step.
+    plugin: str | None = None
+    #: Set by the engine: the phase the step belongs to.
+    phase: str | None = None
