@@ -1,0 +1,69 @@
+"""How simulated commands are registered.
+
+Each module of the simulation (Windows basics, Exchange, Commvault) declares
+its commands with :func:`command` (cmdlets and native programs, matched
+case-insensitively, native programs also by their file name without path or
+``.exe``) or :func:`script` (the scripts qrdr ships, recognised by the
+``# qrdr-script: <name>`` line they start with). A handler receives the host,
+the invocation and the pipeline input and returns a list of output objects;
+it raises :class:`PSError` for a terminating error and calls
+``host.write_error(...)`` for a non-terminating one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .protocol import ErrorInfo, Invocation
+
+Handler = Callable[[Any, Invocation, list[Any]], list[Any]]
+
+#: cmdlet or program name (lower case, no .exe) -> handler
+COMMANDS: dict[str, Handler] = {}
+#: shipped script name (lower case, e.g. "qrdr:get-exchangestore") -> handler
+SCRIPTS: dict[str, Handler] = {}
+
+
+class PSError(Exception):
+    """A terminating PowerShell error raised by a handler."""
+
+    def __init__(self, message: str, *, category: str = "NotSpecified", error_id: str = "RuntimeException",
+                 exception_type: str = "System.Management.Automation.RuntimeException", target: Any = None):
+        super().__init__(message)
+        self.info = ErrorInfo(message=message, category=category, fully_qualified_error_id=error_id,
+                              exception_type=exception_type, target=target)
+
+
+def command(*names: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        for name in names:
+            COMMANDS[name.lower()] = handler
+        return handler
+    return register
+
+
+def script(name: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        SCRIPTS[name.lower()] = handler
+        return handler
+    return register
+
+
+SCRIPT_MARKER = "# qrdr-script:"
+
+
+def script_name(text: str) -> str | None:
+    """The shipped script's name from its marker line, or None for any other script."""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.lower().startswith(SCRIPT_MARKER):
+            return stripped[len(SCRIPT_MARKER):].strip().lower()
+        if stripped and not stripped.startswith("#"):
+            break
+    return None
+
+
+def program_key(name: str) -> str:
+    """``C:\\Program Files\\Exchsrvr\\bin\\eseutil.exe`` -> ``eseutil``."""
+    base = name.replace("/", "\\").rsplit("\\", 1)[-1].lower()
+    return base[:-4] if base.endswith(".exe") else base
