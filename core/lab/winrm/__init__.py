@@ -1,0 +1,47 @@
+"""The lab's WinRM endpoint: real WS-Management + PSRP in front of a simulated Windows host.
+
+pypsrp (unchanged) talks to it as to a Windows server with PowerShell 2.0
+remoting; PSRP is psrpcore's server side; every pipeline is run by the
+endpoint's :class:`~qrdr.lab.sim.protocol.SimulatedHost`.
+
+API::
+
+    from qrdr.lab.tls import make_ca, make_server_cert
+    from qrdr.lab.winrm import WinRMEndpoint, Faults
+
+    endpoint = WinRMEndpoint(
+        host,                                   # a SimulatedHost
+        users={"LAB\\\\administrator": "Secret1!"},  # account -> password ("user" or "DOMAIN\\\\user")
+        address="127.0.0.1", port=0,            # port 0: a free port, kept across go_down/come_up
+        transport="http",                        # or "https" with tls=make_server_cert(ca, [name, ip])
+        tls=None, faults=Faults(), name="exch1", # name: the Machine in WS-Man faults and logs
+    ).start()
+    endpoint.url          # "http://127.0.0.1:PORT/wsman"  (pypsrp: WSMan(address, port=..., ssl=...))
+    endpoint.port
+    endpoint.go_down()    # reboot/power-off: listener and every connection closed, shells forgotten
+    endpoint.come_up()    # listen again on the same address:port
+    endpoint.faults.latency_ms = 50; endpoint.faults.drop_at_request = 1; endpoint.faults.never_return = True
+    endpoint.request_count
+    endpoint.stop()       # also a context manager
+
+Auth (see :mod:`qrdr.lab.winrm.http`): Negotiate/NTLM over HTTP (message
+encryption required) and HTTPS (channel binding checked); Basic over HTTPS only.
+Accounts and NTLM: NTLM cannot hand the password to the server, so the endpoint
+keeps its own ``users`` table; the accounts of all running endpoints are
+written (as NT hashes) to the one process-wide ``NTLM_USER_FILE`` pyspnego
+reads (:mod:`qrdr.lab.winrm.ntlm_users`); after NTLM verified the password the
+endpoint checks the account is one of its own and asks
+``host.accepts(user, password)`` with the table's password. Basic checks the
+table and ``host.accepts`` too. An account name must have one password across
+the process (ValueError otherwise).
+
+Modules: :mod:`.http` (HTTP/1.1, auth, encryption), :mod:`.wsman` (envelopes),
+:mod:`.psrp` (runspace pool/pipeline bridge to the host), :mod:`.faults`,
+:mod:`.endpoint` (lifecycle + WS-Man shell operations); TLS is
+:mod:`qrdr.lab.tls`. Everything runs in threads of the calling process.
+"""
+
+from qrdr.lab.winrm.endpoint import WinRMEndpoint
+from qrdr.lab.winrm.faults import Faults
+
+__all__ = ["WinRMEndpoint", "Faults"]

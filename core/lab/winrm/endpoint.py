@@ -1,0 +1,319 @@
+"""The WinRM endpoint: listener lifecycle, faults, and the WS-Man shell operations.
+
+See the package docstring (``qrdr.lab.winrm``) for the public API.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import socket
+import threading
+import uuid
+import xml.etree.ElementTree as ET
+from typing import Literal
+
+from loguru import logger
+
+from qrdr.lab.sim.protocol import SimulatedHost
+from qrdr.lab.tls import ServerCertificate
+from qrdr.lab.winrm import ntlm_users, wsman
+from qrdr.lab.winrm.faults import Faults
+from qrdr.lab.winrm.http import DropConnection, WinRMServer, channel_binding_data
+from qrdr.lab.winrm.psrp import SessionGone, ShellSession
+from qrdr.lab.winrm.wsman import NS, Request, WSManFault, q
+
+#: The PowerShell remoting shell resource (pypsrp's default configuration name).
+POWERSHELL_RESOURCE_PREFIX = "http://schemas.microsoft.com/powershell/"
+SHELL_RESOURCE = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
+
+
+class WinRMEndpoint:
+    """A WS-Management/PSRP endpoint in front of one simulated host (see the package docstring)."""
+
+    def __init__(
+        self,
+        host: SimulatedHost,
+        users: dict[str, str],
+        *,
+        address: str = "127.0.0.1",
+        port: int = 0,
+        transport: Literal["http", "https"] = "http",
+        tls: ServerCertificate | None = None,
+        faults: Faults | None = None,
+        name: str | None = None,
+    ):
+        if transport not in ("http", "https"):
+            raise ValueError(f"WinRM endpoint {name or address}: transport must be 'http' or 'https', not {transport!r}")
+        if transport == "https" and tls is None:
+            raise ValueError(f"WinRM endpoint {name or address}: transport 'https' needs tls=ServerCertificate")
+        if not users:
+            raise ValueError(f"WinRM endpoint {name or address}: users must name at least one account")
+        self.host = host
+        self._users = dict(users)
+        self._users_folded = {k.lower(): v for k, v in users.items()}
+        self.address = address
+        self.port = port
+        self.transport = transport
+        self.tls = tls
+        self.faults = faults if faults is not None else Faults()
+        self.name = name or address
+        self.ssl_context = tls.ssl_context() if transport == "https" and tls else None
+        self.channel_binding = channel_binding_data(tls.certificate) if self.ssl_context and tls else None
+        #: HTTP requests received since start (faults included); for tests and the benchmark.
+        self.request_count = 0
+
+        self._lock = threading.Lock()
+        self._server: WinRMServer | None = None
+        self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
+        self._sessions: dict[str, ShellSession] = {}
+        self._registered = False
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def __repr__(self) -> str:  # no users or passwords here
+        return f"<WinRMEndpoint {self.name} {self.url if self.port else '(not started)'} up={self.is_up}>"
+
+    @property
+    def url(self) -> str:
+        return f"{self.transport}://{self.address}:{self.port}/wsman"
+
+    @property
+    def is_up(self) -> bool:
+        return self._server is not None
+
+    def start(self) -> "WinRMEndpoint":
+        """Listen (port 0 picks a free port, kept for the endpoint's lifetime). Returns self."""
+        if not self._registered:
+            ntlm_users.register(self._users)
+            self._registered = True
+        self._listen()
+        return self
+
+    def stop(self) -> None:
+        """Stop for good: close everything and withdraw this endpoint's NTLM accounts."""
+        self.go_down()
+        if self._registered:
+            ntlm_users.unregister(self._users)
+            self._registered = False
+
+    def __enter__(self) -> "WinRMEndpoint":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def go_down(self) -> None:
+        """The host reboots or powers off: close the listener and every connection, forget all shells."""
+        with self._lock:
+            server, self._server = self._server, None
+            thread, self._thread = self._thread, None
+            connections = list(self._connections)
+            sessions = list(self._sessions.values())
+            self._sessions.clear()
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for session in sessions:
+            session.discard()
+        if thread is not None:
+            thread.join(timeout=5)
+        logger.debug("WinRM endpoint {} is down", self.name)
+
+    def come_up(self) -> None:
+        """Listen again on the same address and port (after :meth:`go_down`)."""
+        if self.faults.never_return:
+            raise RuntimeError(f"WinRM endpoint {self.name}: faults.never_return is set, the host stays down")
+        if self.is_up:
+            return
+        self._listen()
+
+    def _listen(self) -> None:
+        if self.faults.never_return:
+            raise RuntimeError(f"WinRM endpoint {self.name}: faults.never_return is set, the host stays down")
+        with self._lock:
+            if self._server is not None:
+                return
+            server = WinRMServer((self.address, self.port), self)
+            self.port = server.server_address[1]
+            thread = threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"winrm-{self.name}", daemon=True
+            )
+            self._server, self._thread = server, thread
+        thread.start()
+        logger.debug("WinRM endpoint {} listening on {}", self.name, self.url)
+
+    def _track_connection(self, connection: socket.socket) -> None:
+        with self._lock:
+            if self._server is None:  # went down while this connection was being accepted
+                connection.close()
+                raise ConnectionAbortedError("endpoint is down")
+            self._connections.add(connection)
+
+    def _untrack_connection(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._connections.discard(connection)
+
+    def _on_request(self) -> bool:
+        """Count the request and apply faults; True means drop it."""
+        with self._lock:
+            self.request_count += 1
+        if self.faults.never_return:
+            threading.Thread(target=self.go_down, name=f"winrm-{self.name}-down", daemon=True).start()
+            return True
+        return self.faults.on_request()
+
+    # --- accounts -------------------------------------------------------------------------------
+
+    def _password_ok(self, user: str, password: str) -> bool:
+        """Basic: the account is ours, the password matches, and the host accepts it."""
+        expected = self._users_folded.get(user.lower())
+        if expected is None or expected != password:
+            return False
+        return bool(self.host.accepts(user, password))
+
+    def _account_ok(self, principal: str) -> bool:
+        """Negotiate: pyspnego checked the password; the account must be ours and the host must accept it."""
+        for candidate in {principal, principal.split("\\", 1)[-1]}:
+            password = self._users_folded.get(candidate.lower())
+            if password is not None:
+                return bool(self.host.accepts(candidate, password))
+        return False
+
+    # --- WS-Man ---------------------------------------------------------------------------------
+
+    def _dispatch(self, soap: bytes, user: str, client_ip: str) -> tuple[int, bytes]:
+        request: Request | None = None
+        try:
+            request = wsman.parse_request(soap)
+            handler = {
+                wsman.ACTION_CREATE: self._create,
+                wsman.ACTION_DELETE: self._delete,
+                wsman.ACTION_GET: self._get,
+                wsman.ACTION_COMMAND: self._command,
+                wsman.ACTION_SEND: self._send,
+                wsman.ACTION_RECEIVE: self._receive,
+                wsman.ACTION_SIGNAL: self._signal,
+            }.get(request.action)
+            if handler is None:
+                raise WSManFault(
+                    wsman.ERROR_ACTION_NOT_SUPPORTED, "ActionNotSupported", f"action {request.action} is not supported"
+                )
+            content = handler(request, user, client_ip)
+            return 200, wsman.build_response(request, *content)
+        except WSManFault as fault:
+            return 500, wsman.build_fault(request, fault, self.name)
+        except SessionGone:
+            if not self.is_up:
+                raise DropConnection() from None
+            return 500, wsman.build_fault(request, wsman.unknown_shell_fault(request.shell_id if request else None), self.name)
+
+    def _session(self, request: Request, user: str) -> ShellSession:
+        with self._lock:
+            session = self._sessions.get(request.shell_id or "")
+        if session is None or session.owner.lower() != user.lower():
+            raise wsman.unknown_shell_fault(request.shell_id)
+        return session
+
+    @staticmethod
+    def _b64(text: str | None, where: str) -> bytes:
+        try:
+            return base64.b64decode((text or "").strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise WSManFault(wsman.ERROR_INVALID_MESSAGE, "InvalidMessage", f"{where} is not base64") from None
+
+    def _create(self, request: Request, user: str, client_ip: str) -> list[ET.Element]:
+        body = request.body
+        if body is None or body.tag != q("rsp", "Shell"):
+            raise WSManFault(wsman.ERROR_INVALID_MESSAGE, "InvalidMessage", "Create needs an rsp:Shell body")
+        if not request.resource_uri.startswith(POWERSHELL_RESOURCE_PREFIX):
+            raise WSManFault(
+                wsman.ERROR_ACTION_NOT_SUPPORTED, "ActionNotSupported",
+                f"only PowerShell remoting shells are served here, not {request.resource_uri}",
+            )
+        creation = body.find("pwsh:creationXml", NS)
+        if creation is None:
+            raise WSManFault(wsman.ERROR_INVALID_MESSAGE, "InvalidMessage", "Create has no creationXml")
+        shell_id = (body.attrib.get("ShellId") or str(uuid.uuid4())).upper()
+        session = ShellSession(shell_id, self.host, user, self.name)
+        session.feed_pool(self._b64(creation.text, "creationXml"))
+        with self._lock:
+            self._sessions[shell_id] = session
+        return [
+            wsman.resource_created(self.url, request.resource_uri, shell_id),
+            wsman.shell_element(shell_id, request.resource_uri, user, client_ip),
+        ]
+
+    def _delete(self, request: Request, user: str, client_ip: str) -> list[ET.Element]:
+        session = self._session(request, user)
+        with self._lock:
+            self._sessions.pop(session.shell_id, None)
+        session.discard()
+        return []
+
+    def _get(self, request: Request, user: str, client_ip: str) -> list[ET.Element]:
+        session = self._session(request, user)
+        return [wsman.shell_element(session.shell_id, request.resource_uri, session.owner, client_ip, state="Connected")]
+
+    def _command(self, request: Request, user: str, client_ip: str) -> list[ET.Element]:
+        session = self._session(request, user)
+        body = request.body
+        if body is None or body.tag != q("rsp", "CommandLine"):
+            raise WSManFault(wsman.ERROR_INVALID_MESSAGE, "InvalidMessage", "Command needs an rsp:CommandLine body")
+        command_id = (body.attrib.get("CommandId") or str(uuid.uuid4())).upper()
+        arguments = body.find("rsp:Arguments", NS)
+        session.create_pipeline(command_id, self._b64(arguments.text if arguments is not None else "", "Arguments"))
+        return [wsman.command_response(command_id)]
+
+    def _send(self, request: Request, user: str, client_ip: str) -> list[ET.Element]:
+        session = self._session(request, user)
+        body = request.body
+        if body is None:
+            raise WSManFault(wsman.ERROR_INVALID_MESSAGE, "InvalidMessage", "Send needs an rsp:Send body")
+        for stream in body.findall("rsp:Stream", NS):
+            data = self._b64(stream.text, "Send stream")
+            command_id = stream.attrib.get("CommandId")
+            if command_id:
+                try:
+                    session.feed_pipeline(command_id, data)
+                except KeyError:
+                    raise wsman.unknown_shell_fault(request.shell_id) from None
+            else:
+                session.feed_pool(data)
+        return [wsman.plain("SendResponse")]
+
+    def _receive(self, request: Request, user: str, client_ip: str) -> list[ET.Element]:
+        session = self._session(request, user)
+        desired = request.body.find("rsp:DesiredStream", NS) if request.body is not None else None
+        command_id = desired.attrib.get("CommandId") if desired is not None else None
+        # Answer TimedOut a little before the client's OperationTimeout runs out.
+        wait = max(0.05, request.operation_timeout - min(1.0, request.operation_timeout * 0.2))
+        budget = (request.max_envelope_size - wsman.RECEIVE_ENVELOPE_OVERHEAD) * 3 // 4
+        try:
+            taken = session.take_output(command_id, budget, wait)
+        except KeyError:
+            raise wsman.unknown_shell_fault(request.shell_id) from None
+        if taken is None:
+            raise wsman.timed_out_fault()
+        chunks, done = taken
+        return [wsman.receive_response(chunks, command_id.upper() if command_id else None, done)]
+
+    def _signal(self, request: Request, user: str, client_ip: str) -> list[ET.Element]:
+        session = self._session(request, user)
+        body = request.body
+        code = body.find("rsp:Code", NS) if body is not None else None
+        command_id = body.attrib.get("CommandId") if body is not None else None
+        if not command_id or code is None:
+            raise WSManFault(wsman.ERROR_INVALID_MESSAGE, "InvalidMessage", "Signal needs a CommandId and a Code")
+        signal = (code.text or "").strip()
+        if signal == wsman.SIGNAL_PS_CTRL_C:
+            session.stop_pipeline(command_id)
+        else:  # Terminate (and any other code) ends the pipeline
+            session.terminate_pipeline(command_id)
+        return [wsman.plain("SignalResponse")]
