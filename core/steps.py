@@ -112,9 +112,15 @@ class Step:
     #: Resets, renames, shutdowns, uninstalls: named in the plan, need confirmation.
     destructive: bool = False
     after: tuple[str, ...] = ()
+    #: Ids of steps that must run after this one (lets an add-on slot a step in).
+    before: tuple[str, ...] = ()
     #: Steps that bring things back if a later step of the run fails (production's name, services).
     #: Filled by plugins for configuration; run in reverse order by the engine on failure.
     undo: ApplyFn | None = None
+    #: Names a measured window this step opens when it applies (e.g. "production outage").
+    opens_window: str | None = None
+    #: Names a measured window this step closes once verified; "run" windows start with the run.
+    closes_window: str | None = None
     #: Set by the engine: the plugin that returned the step.
     plugin: str | None = None
     #: Set by the engine: the phase the step belongs to.

@@ -1,0 +1,178 @@
+"""The Python API that the CLI and automation use: :class:`Runbook`.
+
+Example (runnable against the lab, see docs/api.md)::
+
+    from qrdr.api import Runbook
+
+    runbook = Runbook.from_config("qrdr.toml")          # plugins chosen from the site
+    plan = runbook.plan("promote")
+    for planned in plan.steps:
+        print(planned.step.id, planned.status, *planned.lines)
+    if not plan.blockers:
+        result = runbook.run("promote", yes=True)
+        print(result.status, result.windows)
+
+Each :class:`Runbook` has its own plugin manager (nothing global), so an
+embedding program can drive several sites in one process.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Iterable
+
+import attrs
+import cattrs
+
+from . import hookspecs
+from .config import load_site, make_converter
+from .engine.context import Connector
+from .engine.journal import Journal, RunRecord, StepRecord
+from .engine.lock import SiteLock, describe_holder
+from .engine.runner import Engine, Plan, Reporter, RunResult
+from .errors import ConfigError, SiteNotSupported
+from .model import Site
+from .pluginmanager import ConfigSection, LoadedPlugin, call_each, make_plugin_manager
+
+#: Command name -> the phases it runs, in order.
+COMMANDS: dict[str, tuple[str, ...]] = {
+    **{phase: (phase,) for phase in hookspecs.PHASE_HOOKS},
+    "configure": hookspecs.CONFIGURE_PHASES,
+}
+#: Commands whose failure brings back what they changed (production's name, services, stores).
+ROLLBACK_COMMANDS = {"configure", "prepare-production", "finish-configuration"}
+
+EXCHANGE_PLUGIN_FOR_VERSION = {"2000": "exchange2000", "2003": "exchange2003"}
+
+
+class Runbook:
+    """One site, its plugins, and the engine that runs the runbook on it."""
+
+    def __init__(self, site: Site, *, exchange: str | None = None, snap: str | None = None,
+                 addons: Iterable[str] = (), extra_plugins: Iterable[tuple[str, Any]] = (),
+                 connector: Connector | None = None, reporter: Reporter | None = None,
+                 confirm: Callable[[Plan], bool] | None = None):
+        self.site = site
+        exchange = exchange or EXCHANGE_PLUGIN_FOR_VERSION[site.exchange.version.value]
+        snap = snap or site.snap_engine
+        self.manager, self.loaded = make_plugin_manager(
+            exchange=exchange, snap=snap, addons=[*site.plugins, *addons], extra_objects=extra_plugins)
+        self._refuse_unsupported(exchange, snap)
+        self.plugin_config = self._plugin_config()
+        if connector is None:
+            from .connect import SiteConnector
+
+            connector = SiteConnector(site)
+        self.connector = connector
+        self.engine = Engine(site, self.manager, plugin_names=[f"{p.kind}:{p.name}" for p in self.loaded],
+                             plugin_config=self.plugin_config, connector=connector, reporter=reporter,
+                             confirm=confirm)
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike | None = None, **kwargs: Any) -> "Runbook":
+        return cls(load_site(path), **kwargs)
+
+    # -- validation -------------------------------------------------------
+
+    def _refuse_unsupported(self, exchange: str, snap: str) -> None:
+        reasons = []
+        wanted_exchange = EXCHANGE_PLUGIN_FOR_VERSION[self.site.exchange.version.value]
+        if exchange != wanted_exchange:
+            reasons.append(f"--plugin {exchange}: the site runs Exchange {self.site.exchange.version.value} "
+                           f"(use --plugin {wanted_exchange})")
+        if snap != self.site.snap_engine:
+            reasons.append(f"--snap {snap}: the site config says snap_engine = {self.site.snap_engine!r}")
+        for plugin, answer in call_each(self.manager, "qrdr_validate_site", site=self.site):
+            reasons += [f"{plugin}: {reason}" for reason in (answer or [])]
+        if reasons:
+            raise SiteNotSupported(
+                f"site {self.site.name!r} ({self.site.source or 'in memory'}) is not supported by the chosen plugins; "
+                "nothing was done:\n" + "\n".join(f"  - {reason}" for reason in reasons))
+
+    def _plugin_config(self) -> dict[str, Any]:
+        converter = make_converter()
+        sections: dict[str, Any] = {}
+        problems = []
+        declared = set()
+        for plugin, section in call_each(self.manager, "qrdr_config_section"):
+            if section is None:
+                continue
+            if not isinstance(section, ConfigSection):
+                raise SiteNotSupported(f"plugin {plugin!r} returned {type(section).__name__} from qrdr_config_section")
+            declared.add(section.name)
+            raw = self.site.plugin_config.get(section.name, {})
+            try:
+                sections[section.name] = converter.structure(raw, section.model)
+            except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+                from .config import _cattrs_problems
+
+                problems += [(f"plugin.{section.name}.{path}".rstrip(".").replace(".(top level)", ""), message)
+                             for path, message in _cattrs_problems(exc)]
+        for name in self.site.plugin_config:
+            if name not in declared:
+                problems.append((f"plugin.{name}", "no loaded plugin declares this section"))
+        if problems:
+            raise ConfigError(self.site.source or "site config", problems)
+        return sections
+
+    # -- commands ---------------------------------------------------------
+
+    def plan(self, command: str, *, scope: str = "recovery") -> Plan:
+        return self.engine.plan(command, list(_phases(command)), cleanup_scope=scope)
+
+    def run(self, command: str, *, yes: bool = False, scope: str = "recovery") -> RunResult:
+        return self.engine.run(command, list(_phases(command)), yes=yes,
+                               rollback=command in ROLLBACK_COMMANDS, cleanup_scope=scope)
+
+    def resume(self, *, yes: bool = False) -> RunResult:
+        return self.engine.resume(yes=yes)
+
+    def check(self) -> Plan:
+        """The any-day readiness check: every ``qrdr_preflight(site, "check")`` probe, read-only."""
+        return self.engine.probe("check")
+
+    # -- records ----------------------------------------------------------
+
+    def history(self, limit: int = 20) -> list[RunRecord]:
+        journal = Journal(self.engine.journal_path)
+        try:
+            return journal.runs(limit)
+        finally:
+            journal.close()
+
+    def run_detail(self, run_id: int) -> tuple[RunRecord, list[StepRecord], list[dict[str, Any]]]:
+        journal = Journal(self.engine.journal_path)
+        try:
+            return journal.run(run_id), journal.steps(run_id), journal.events(run_id)
+        finally:
+            journal.close()
+
+    def status(self) -> dict[str, Any]:
+        """Where the site stands: the lock holder, the last runs, an unfinished run to resume."""
+        journal = Journal(self.engine.journal_path)
+        try:
+            holder = self.engine.lock.holder()
+            unfinished = journal.last_unfinished_run()
+            runs = journal.runs(5)
+            return {
+                "site": self.site.name,
+                "busy": describe_holder(holder) if holder else None,
+                "resumable": attrs.asdict(unfinished) if unfinished and not holder else None,
+                "last_runs": [attrs.asdict(run) for run in runs],
+                "facts": {k: v for k, v in journal.facts().items() if not k.startswith("_")},
+            }
+        finally:
+            journal.close()
+
+    def close(self) -> None:
+        self.connector.close()
+
+
+def _phases(command: str) -> tuple[str, ...]:
+    try:
+        return COMMANDS[command]
+    except KeyError:
+        raise SiteNotSupported(f"unknown command {command!r} (commands: {', '.join(COMMANDS)})") from None
+
+
+__all__ = ["Runbook", "COMMANDS", "LoadedPlugin", "SiteLock"]

@@ -1,0 +1,306 @@
+"""``qrdr``: a thin command line over :class:`qrdr.api.Runbook`.
+
+    qrdr [--config FILE] [--plugin NAME] [--snap NAME] [--json] [--yes] [-v] COMMAND
+
+Global options may also follow the command (``qrdr plan promote --config site.toml``).
+Exit codes are listed in :data:`EXIT_CODES` and docs/cli.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any, Callable, Sequence
+
+import attrs
+from loguru import logger
+
+from . import __version__
+from .api import COMMANDS, Runbook
+from .engine.runner import Plan, Reporter, RunResult, StepResult
+from .errors import (
+    ConfigError, Interrupted, NotConfirmed, NothingToResume, PluginError, QrdrError, Refused, RunLocked,
+    SecretError, SiteNotSupported, StepFailed,
+)
+from .secrets import mask
+from .steps import Step
+
+#: Exit codes: documented in docs/cli.md; automation relies on them.
+EXIT_CODES: dict[str, int] = {
+    "ok": 0,
+    "step failed": 1,
+    "usage or config error": 2,
+    "refused (not supported, blocked, not ready)": 3,
+    "not confirmed": 4,
+    "site busy (another run)": 5,
+    "interrupted": 6,
+    "plugin error": 7,
+    "nothing to resume": 8,
+}
+
+_ERROR_EXIT: list[tuple[type[BaseException], int]] = [
+    (ConfigError, 2), (SecretError, 2), (SiteNotSupported, 3), (Refused, 3), (NotConfirmed, 4),
+    (RunLocked, 5), (Interrupted, 6), (PluginError, 7), (NothingToResume, 8), (StepFailed, 1),
+]
+
+RUN_STATUS_EXIT = {"succeeded": 0, "failed": 1, "interrupted": 6}
+
+PHASE_COMMANDS = [name for name in COMMANDS]
+
+
+class TerminalReporter(Reporter):
+    """Prints the plan and each step as it goes; long waits show progress lines."""
+
+    def __init__(self, out: Callable[[str], None]):
+        self.out = out
+        self._step_started = 0.0
+
+    def plan(self, plan: Plan) -> None:
+        self.out(render_plan(plan))
+
+    def step_started(self, step: Step) -> None:
+        self._step_started = time.monotonic()
+        self.out(f"-> {step.id} ({step.target}): {step.title}")
+
+    def step_finished(self, step: Step, result: StepResult) -> None:
+        detail = f": {result.error}" if result.error else ""
+        self.out(f"   {result.status} in {result.seconds:.1f}s{detail}")
+
+    def progress(self, message: str) -> None:
+        elapsed = time.monotonic() - self._step_started
+        self.out(f"   ... {mask(message)} ({elapsed:.0f}s)")
+
+    def note(self, message: str) -> None:
+        self.out(mask(message))
+
+
+class QuietReporter(Reporter):
+    """For --json: nothing on stdout but the final document."""
+
+    def plan(self, plan: Plan) -> None:
+        pass
+
+
+def render_plan(plan: Plan) -> str:
+    lines = [f"Plan: {plan.command}" + (f" (phases: {', '.join(plan.phases)})" if plan.phases else "")]
+    if plan.probes:
+        lines.append("Preflight checks:")
+        for probe in plan.probes:
+            status = "ok" if probe.status == "no change" else probe.status
+            lines.append(f"  [{status}] {probe.step.id} ({probe.step.target}): {probe.step.title}")
+            lines += [f"      {line}" for line in probe.lines]
+    if plan.steps:
+        lines.append("Steps:")
+        for number, planned in enumerate(plan.steps, 1):
+            step = planned.step
+            flags = "".join([" [DESTRUCTIVE]" if step.destructive else "",
+                             " [not idempotent]" if not step.idempotent else ""])
+            lines.append(f"  {number:>2}. [{planned.status}] {step.id} ({step.target}){flags}: {step.title}")
+            lines += [f"        {line}" for line in planned.lines]
+    if plan.blockers:
+        lines.append("Blocked: nothing will be changed.")
+        lines += [f"  - {reason}" for reason in plan.blockers]
+    elif plan.steps:
+        will = sum(1 for p in plan.steps if p.status in ("will change", "depends on an earlier step"))
+        lines.append(f"{will} of {len(plan.steps)} steps will or may change something"
+                     + (f"; destructive: {', '.join(s.id for s in plan.destructive)}" if plan.destructive else "") + ".")
+    return mask("\n".join(lines))
+
+
+def render_result(result: RunResult) -> str:
+    lines = [f"Run {result.run_id} ({result.command}): {result.status}"]
+    counts: dict[str, int] = {}
+    for step in result.steps:
+        counts[step.status] = counts.get(step.status, 0) + 1
+    lines.append("  steps: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+    for name, seconds in result.windows.items():
+        lines.append(f"  {name}: {seconds:.1f} s")
+    if result.undone:
+        lines.append("  undone after the failure: " + ", ".join(result.undone))
+    if result.message:
+        lines.append(f"  {result.message}")
+    return mask("\n".join(lines))
+
+
+def _ask(plan: Plan) -> bool:
+    if not sys.stdin.isatty():
+        print("Not confirmed: no terminal to ask on; pass --yes to apply without asking.", file=sys.stderr)
+        return False
+    destructive = plan.destructive
+    if destructive:
+        print("Destructive steps: " + ", ".join(step.id for step in destructive))
+    answer = input("Apply these changes? Type 'yes' to continue: ")
+    return answer.strip().lower() == "yes"
+
+
+def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--config", metavar="FILE", default=default,
+                        help="site config (default: $QRDR_CONFIG or ./qrdr.toml)")
+    parser.add_argument("--plugin", metavar="NAME", default=default,
+                        help="Exchange plugin (exchange2000, exchange2003; default: from the site)")
+    parser.add_argument("--snap", metavar="NAME", default=default,
+                        help="snap engine plugin (qsnap, vss; default: from the site)")
+    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                        help="print one JSON document for machines")
+    parser.add_argument("--yes", "-y", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                        help="apply without asking")
+    parser.add_argument("--verbose", "-v", action="count", default=argparse.SUPPRESS if suppress else 0,
+                        help="log more (-vv for debug)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qrdr", description=
+                                     "Plans, runs, checks and proves the Quick Recovery standby Exchange runbook.")
+    parser.add_argument("--version", action="version", version=f"qrdr {__version__}")
+    _global_options(parser, suppress=False)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    helps = {
+        "prepare-production": "production and standby prepared, renamed, rebooted (runbook Configure 1-2.2)",
+        "install-dr": "Exchange installed in DisasterRecovery mode on the standby (2.3-2.7)",
+        "grant-acls": "the standby's rights in Active Directory, replicated (3)",
+        "finish-configuration": "standby checked, both renamed back, production running (4-11)",
+        "create-qr-volumes": "Quick Recovery pool, policy, subclient, volumes, schedule",
+        "promote": "the standby takes production's place",
+        "cleanup": "the appendix: clean up after a Quick Recovery",
+        "configure": "prepare-production, install-dr, grant-acls, finish-configuration in one run",
+    }
+    for name in PHASE_COMMANDS:
+        sub = commands.add_parser(name, help=helps.get(name, name))
+        _global_options(sub, suppress=True)
+        if name == "cleanup":
+            sub.add_argument("--scope", choices=["recovery", "source"], default="recovery",
+                             help="the recovery server (default) or the source server")
+    plan = commands.add_parser("plan", help="show what a command would do, changing nothing")
+    plan.add_argument("phase", choices=PHASE_COMMANDS, metavar="COMMAND")
+    plan.add_argument("--scope", choices=["recovery", "source"], default="recovery")
+    _global_options(plan, suppress=True)
+    for name, text in (("resume", "continue the last unfinished run"),
+                       ("status", "where the site stands: busy, resumable, last runs"),
+                       ("check", "read-only readiness check (non-zero when a promote would fail now)")):
+        sub = commands.add_parser(name, help=text)
+        _global_options(sub, suppress=True)
+    history = commands.add_parser("history", help="past runs; --run N for one run's steps and events")
+    history.add_argument("--run", type=int, metavar="N")
+    history.add_argument("--limit", type=int, default=20)
+    _global_options(history, suppress=True)
+    try:
+        from .lab.cli import add_lab_commands
+    except ImportError:  # the lab is part of qrdr; a broken import must not hide the other commands
+        add_lab_commands = None
+    if add_lab_commands is not None:
+        add_lab_commands(commands, lambda sub: _global_options(sub, suppress=True))
+    return parser
+
+
+def _enable_logging(verbosity: int) -> None:
+    logger.remove()
+    level = "WARNING" if verbosity == 0 else "INFO" if verbosity == 1 else "DEBUG"
+
+    def scrub(record: dict[str, Any]) -> None:
+        record["message"] = mask(record["message"])
+
+    logger.configure(patcher=scrub)
+    logger.add(sys.stderr, level=level, format="{time:HH:mm:ss} {level:<7} {message}")
+    logger.enable("qrdr")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _enable_logging(args.verbose)
+    as_json = args.json
+
+    def emit(document: Any) -> None:
+        print(mask(json.dumps(document, indent=2, default=str)))
+
+    if getattr(args, "lab_handler", None):
+        return args.lab_handler(args)
+    runbook = None
+    try:
+        reporter = QuietReporter() if as_json else TerminalReporter(print)
+        runbook = Runbook.from_config(args.config, exchange=args.plugin, snap=args.snap,
+                                      reporter=reporter, confirm=_ask)
+        if args.command == "plan":
+            plan = runbook.plan(args.phase, scope=args.scope)
+            emit(plan.to_dict()) if as_json else print(render_plan(plan))
+            return 3 if plan.blockers else 0
+        if args.command == "check":
+            plan = runbook.check()
+            emit(plan.to_dict()) if as_json else print(render_plan(plan) + ("\nReady." if not plan.blockers else ""))
+            return 3 if plan.blockers else 0
+        if args.command == "status":
+            status = runbook.status()
+            emit(status) if as_json else print(_render_status(status))
+            return 0
+        if args.command == "history":
+            return _history(runbook, args, emit)
+        if args.command == "resume":
+            result = runbook.resume(yes=args.yes)
+        else:
+            result = runbook.run(args.command, yes=args.yes, scope=getattr(args, "scope", "recovery"))
+        emit(result.to_dict()) if as_json else print(render_result(result))
+        return RUN_STATUS_EXIT.get(result.status, 1)
+    except QrdrError as exc:
+        code = next((code for kind, code in _ERROR_EXIT if isinstance(exc, kind)), 1)
+        if as_json:
+            emit({"error": type(exc).__name__, "message": str(exc), "exit": code})
+        else:
+            print(f"qrdr: {mask(str(exc))}", file=sys.stderr)
+        return code
+    finally:
+        if runbook is not None:
+            runbook.close()
+
+
+def _render_status(status: dict[str, Any]) -> str:
+    lines = [f"Site {status['site']}"]
+    lines.append(f"  busy: {status['busy']}" if status["busy"] else "  not busy")
+    if status["resumable"]:
+        run = status["resumable"]
+        lines.append(f"  run {run['id']} ({run['command']}) is {run['status']}: `qrdr resume` continues it")
+    for run in status["last_runs"]:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started_at"]))
+        lines.append(f"  run {run['id']}: {run['command']} {run['status']} (started {started})")
+    return "\n".join(lines)
+
+
+def _history(runbook: Runbook, args: argparse.Namespace, emit: Callable[[Any], None]) -> int:
+    if args.run is None:
+        runs = runbook.history(args.limit)
+        if args.json:
+            emit([attrs.asdict(run) for run in runs])
+        else:
+            for run in runs:
+                started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.started_at))
+                took = f"{run.ended_at - run.started_at:.0f}s" if run.ended_at else "-"
+                print(f"run {run.id}: {run.command} {run.status} started {started} took {took}"
+                      + (f": {run.message}" if run.message else ""))
+        return 0
+    try:
+        record, steps, events = runbook.run_detail(args.run)
+    except KeyError as exc:
+        print(f"qrdr: {exc.args[0]}", file=sys.stderr)
+        return 2
+    if args.json:
+        emit({"run": attrs.asdict(record), "steps": [attrs.asdict(s) for s in steps], "events": events})
+        return 0
+    print(f"run {record.id}: {record.command} {record.status}; plugins {', '.join(record.plugins)}")
+    for name, seconds in record.windows.items():
+        print(f"  {name}: {seconds:.1f} s")
+    for step in steps:
+        print(f"  {step.seq + 1:>2}. [{step.state}] {step.step_id} ({step.target}) applied {step.apply_count}x"
+              + (f": {step.error}" if step.error else ""))
+        for line in step.changes:
+            print(f"        {line}")
+    print("events:")
+    for event in events:
+        at = time.strftime("%H:%M:%S", time.localtime(event["at"]))
+        print(f"  {at} {event['kind']}" + (f" {event['step_id']}" if event["step_id"] else "") + f": {event['message']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,305 @@
+"""The site config: one TOML file -> :class:`qrdr.model.Site`, through cattrs.
+
+Where the file is: ``--config FILE``, else ``$QRDR_CONFIG``, else ``./qrdr.toml``
+(:func:`find_config`). :func:`load_site` reads it, structures it into the model
+and checks what the model alone cannot say (exactly one production, standby
+and CommServe; Windows 2000 hosts reached through a management host; the
+runbook's version matrix; every volume letter valid). Every problem of a file
+is reported at once, each with its field path (``hosts.standby.winrm.port``),
+in one :class:`qrdr.errors.ConfigError` that names the file; a broken file
+never ends in a traceback.
+
+Secrets are never values in the file: a password field takes a reference,
+``{ env = "VAR" }``, ``{ keyring = "service/user" }`` or ``{ prompt = true }``.
+A string where a secret belongs is refused.
+
+docs/config.md is the reference of every field; examples/site.toml is a
+complete example.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cattrs
+
+from .errors import ConfigError
+from .model import (
+    ExchangeVersion, Host, Role, SecretRef, Site, Transport, Volume, WindowsVersion,
+)
+
+DEFAULT_CONFIG = "qrdr.toml"
+CONFIG_ENV = "QRDR_CONFIG"
+
+#: Which Exchange runs on which Windows, and which snap engines each Windows has (DOMAIN.md).
+SUPPORTED_PAIRS = {
+    (ExchangeVersion.E2000, WindowsVersion.W2000),
+    (ExchangeVersion.E2003, WindowsVersion.W2000),
+    (ExchangeVersion.E2003, WindowsVersion.W2003),
+}
+SNAP_ENGINES = {
+    "qsnap": {WindowsVersion.W2000, WindowsVersion.W2003},
+    "vss": {WindowsVersion.W2003},
+}
+
+
+def find_config(explicit: str | os.PathLike | None = None) -> Path:
+    """The config file to use: the explicit one, else $QRDR_CONFIG, else ./qrdr.toml."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    return Path(DEFAULT_CONFIG)
+
+
+def _strict(kind: type, name: str):
+    def structure(value: Any, _type: Any) -> Any:
+        # TOML already gives typed values; a string where a number belongs is a mistake
+        # in the file, not something to coerce silently.
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ValueError(f"expected {name}, got {type(value).__name__} {value!r}")
+        return value
+    return structure
+
+
+def _structure_enum(value: Any, enum_type: type[enum.Enum]) -> enum.Enum:
+    allowed = [member.value for member in enum_type]
+    try:
+        return enum_type(value)
+    except ValueError:
+        raise ValueError(f"expected one of {', '.join(map(repr, allowed))}, got {value!r}") from None
+
+
+def _model_enums() -> list[type[enum.Enum]]:
+    from . import model
+
+    return [value for value in vars(model).values()
+            if isinstance(value, type) and issubclass(value, enum.Enum) and value is not enum.Enum]
+
+
+def _structure_secret(value: Any, _type: Any) -> SecretRef:
+    if isinstance(value, str):
+        # Never echo the value: it may be the password itself.
+        raise ValueError(
+            "looks like an inline secret; secrets are never written in the file: "
+            'use { env = "VARIABLE" }, { keyring = "service/user" } or { prompt = true }'
+        )
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a secret reference table, got {type(value).__name__}")
+    unknown = set(value) - {"env", "keyring", "prompt"}
+    if unknown:
+        raise ValueError(f"unknown keys {sorted(unknown)} in a secret reference (env, keyring or prompt)")
+    chosen = [key for key in ("env", "keyring", "prompt") if value.get(key)]
+    if len(chosen) != 1:
+        raise ValueError("a secret reference names exactly one of env, keyring, prompt")
+    if "env" in value and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(value["env"])):
+        raise ValueError(f"env must be an environment variable name, got {value['env']!r}")
+    if "keyring" in value and "/" not in str(value["keyring"]):
+        raise ValueError("keyring must be 'service/user'")
+    return SecretRef(env=value.get("env"), keyring=value.get("keyring"), prompt=bool(value.get("prompt")))
+
+
+def make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+    converter.register_structure_hook(str, _strict(str, "a string"))
+    converter.register_structure_hook(int, _strict(int, "an integer"))
+    converter.register_structure_hook(float, _strict(float, "a number"))
+    converter.register_structure_hook(bool, _strict(bool, "true or false"))
+    # Registered class by class: the model's enums are str subclasses, and the
+    # strict str hook above would otherwise take them (singledispatch follows the MRO).
+    for enum_type in _model_enums():
+        converter.register_structure_hook(enum_type, _structure_enum)
+    converter.register_structure_hook(SecretRef, _structure_secret)
+    # The TOML table is [plugin.<name>]; the model calls it plugin_config.
+    converter.register_structure_hook(
+        Site,
+        cattrs.gen.make_dict_structure_fn(
+            Site, converter, _cattrs_forbid_extra_keys=True,
+            plugin_config=cattrs.gen.override(rename="plugin"),
+            source=cattrs.gen.override(omit=True),
+        ),
+    )
+    return converter
+
+
+_PATH_PIECE = re.compile(r"\['([^']*)'\]|\[(\d+)\]|\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _field_path(cattrs_path: str) -> str:
+    """``$.hosts['standby'].winrm.port`` -> ``hosts.standby.winrm.port``; ``$.volumes[0]`` -> ``volumes[0]``."""
+    out = ""
+    for key, index, attr in _PATH_PIECE.findall(cattrs_path.removeprefix("$")):
+        if index:
+            out += f"[{index}]"
+        else:
+            out += ("." if out else "") + (key or attr)
+    return out.replace(".plugin_config", ".plugin").removeprefix("plugin_config").strip(".") or "(top level)"
+
+
+def _cattrs_problems(exc: Exception) -> list[tuple[str, str]]:
+    problems = []
+    for line in cattrs.transform_error(exc, path="$"):
+        message, _, where = line.rpartition(" @ ")
+        message = message.removeprefix("invalid value for type, ")
+        problems.append((_field_path(where), message))
+    return problems
+
+
+def structure_site(data: dict[str, Any], source: str) -> Site:
+    """Structure parsed TOML into a Site and validate it; raise ConfigError with every problem."""
+    try:
+        site = make_converter().structure(data, Site)
+    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+        raise ConfigError(source, _cattrs_problems(exc)) from None
+    site = attrs.evolve(site, source=source)
+    problems = validate_site(site)
+    if problems:
+        raise ConfigError(source, problems)
+    return site
+
+
+def load_site(path: str | os.PathLike | None = None) -> Site:
+    """Read, structure and validate the site config (see module docstring)."""
+    config_path = find_config(path)
+    source = str(config_path)
+    if not config_path.exists():
+        how = f"${CONFIG_ENV}" if (not path and os.environ.get(CONFIG_ENV)) else ("--config" if path else "the default")
+        raise ConfigError(source, [("", f"no such file (chosen by {how}); write one like examples/site.toml")])
+    try:
+        data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, [("", f"not valid TOML: {exc}")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, [("", f"cannot be read: {exc}")]) from None
+    site = structure_site(data, source)
+    if site.state_dir is None:
+        site = attrs.evolve(site, state_dir=str(config_path.resolve().parent / ".qrdr"))
+    return site
+
+
+def validate_site(site: Site) -> list[tuple[str, str]]:
+    """What the model's types cannot say; every problem, each with its field path."""
+    problems: list[tuple[str, str]] = []
+    problems += _check_roles(site)
+    problems += _check_hosts(site)
+    problems += _check_versions(site)
+    problems += _check_volumes(site.volumes)
+    if not site.domain.controllers:
+        problems.append(("domain.controllers", "at least one domain controller is needed"))
+    if site.domain.tls not in ("ldaps", "starttls"):
+        problems.append(("domain.tls", f"expected 'ldaps' or 'starttls', got {site.domain.tls!r}"))
+    return problems
+
+
+def _check_roles(site: Site) -> list[tuple[str, str]]:
+    problems = []
+    for role in (Role.PRODUCTION, Role.STANDBY, Role.COMMSERVE):
+        keys = [key for key, host in site.hosts.items() if host.role is role]
+        if len(keys) != 1:
+            found = ", ".join(keys) or "none"
+            problems.append(("hosts", f"exactly one host must have role {role.value!r} (found: {found})"))
+    names = {}
+    for key, host in site.hosts.items():
+        upper = host.name.upper()
+        if upper in names:
+            problems.append((f"hosts.{key}.name", f"{host.name!r} is also the name of hosts.{names[upper]}"))
+        names[upper] = key
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,14}", host.name):
+            problems.append((f"hosts.{key}.name", f"{host.name!r} is not a NetBIOS computer name (1-15 letters, digits, '-')"))
+    return problems
+
+
+def _check_hosts(site: Site) -> list[tuple[str, str]]:
+    problems = []
+    for key, host in site.hosts.items():
+        where = f"hosts.{key}"
+        if host.windows is WindowsVersion.W2000:
+            if host.winrm is not None:
+                problems.append((f"{where}.winrm", "Windows 2000 has no WinRM: remove it and set via = <management host key>"))
+            if host.via is None:
+                problems.append((f"{where}.via", "a Windows 2000 host is reached through a management host: name its key here"))
+            elif host.via not in site.hosts:
+                problems.append((f"{where}.via", f"no host with key {host.via!r}"))
+            elif site.hosts[host.via].role is not Role.MANAGEMENT:
+                problems.append((f"{where}.via", f"hosts.{host.via} must have role 'management'"))
+        else:
+            if host.winrm is None:
+                problems.append((f"{where}.winrm", "missing: how to reach this host's PowerShell remoting endpoint"))
+            if host.via is not None:
+                problems.append((f"{where}.via", "only Windows 2000 hosts are reached through a management host"))
+        if host.role is Role.MANAGEMENT and host.windows is not WindowsVersion.W2003:
+            problems.append((f"{where}.windows", "a management host needs Windows 2003 with PowerShell 2.0"))
+        if host.winrm and host.winrm.transport is Transport.HTTP and host.winrm.auth.value == "basic":
+            problems.append((f"{where}.winrm.auth", "Basic over HTTP would send the password in clear: use https or ntlm"))
+    return problems
+
+
+def _check_versions(site: Site) -> list[tuple[str, str]]:
+    problems = []
+    exchange = site.exchange.version
+    for key in ("production", "standby"):
+        host = next((h for k, h in site.hosts.items() if h.role.value == key), None)
+        if host is None:
+            continue
+        if (exchange, host.windows) not in SUPPORTED_PAIRS:
+            problems.append((
+                f"hosts.{site.host_key(host)}.windows",
+                f"Exchange {exchange.value} on Windows {host.windows.value} is not a supported combination "
+                "(supported: Exchange 2000 on Windows 2000; Exchange 2003 on Windows 2000 or 2003)",
+            ))
+        engines = SNAP_ENGINES.get(site.snap_engine)
+        if engines is None:
+            continue
+        if host.windows not in engines:
+            problems.append((
+                "snap_engine",
+                f"{site.snap_engine!r} does not exist on Windows {host.windows.value} "
+                f"({key} {host.name}); use 'qsnap'",
+            ))
+    if site.snap_engine not in SNAP_ENGINES:
+        problems.append(("snap_engine", f"expected one of {', '.join(map(repr, SNAP_ENGINES))}, got {site.snap_engine!r}"))
+    prod = next((h for h in site.hosts.values() if h.role is Role.PRODUCTION), None)
+    standby = next((h for h in site.hosts.values() if h.role is Role.STANDBY), None)
+    if prod and standby and prod.windows is not standby.windows:
+        problems.append((
+            f"hosts.{site.host_key(standby)}.windows",
+            f"the standby runs Windows {standby.windows.value} but production runs Windows {prod.windows.value}: "
+            "the runbook installs Exchange identically on both",
+        ))
+    return problems
+
+
+def _check_volumes(volumes: tuple[Volume, ...]) -> list[tuple[str, str]]:
+    problems = []
+    if not volumes:
+        problems.append(("volumes", "list production's Exchange volumes (at least one)"))
+    seen = set()
+    holders: dict[str, str] = {}
+    for index, volume in enumerate(volumes):
+        where = f"volumes[{index}]"
+        for field, letter in (("letter", volume.letter), ("standby_letter", volume.standby_letter)):
+            if letter is not None and not re.fullmatch(r"[D-Zd-z]", letter):
+                problems.append((f"{where}.{field}", f"expected a drive letter D-Z, got {letter!r}"))
+        if volume.letter.upper() in seen:
+            problems.append((f"{where}.letter", f"drive {volume.letter}: is listed twice"))
+        seen.add(volume.letter.upper())
+        if volume.size_gb <= 0:
+            problems.append((f"{where}.size_gb", f"expected a size above 0, got {volume.size_gb}"))
+        for content in volume.holds:
+            holders.setdefault(content.value, volume.letter.upper())
+    logs, system = holders.get("logs"), holders.get("system-path")
+    if logs and system and logs != system:
+        problems.append((
+            "volumes",
+            f"transaction logs (on {logs}:) and the system path (on {system}:) must be on the same volume "
+            "so the checkpoint file is copied at the same point in time (runbook, Prepare the Production Server, step 1)",
+        ))
+    return problems

@@ -1,0 +1,49 @@
+"""The real connector: remote sessions and the directory, opened lazily from the site config.
+
+Secrets are resolved only when a connection is first opened, so ``plan`` of
+steps that touch nothing remote never asks for a password.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .model import Host, Site
+from .secrets import resolve
+
+
+class SiteConnector:
+    """Implements :class:`qrdr.engine.context.Connector` for a real (or lab) site."""
+
+    def __init__(self, site: Site):
+        self.site = site
+        self._sessions: Any = None
+        self._directory: Any = None
+
+    def _password_for(self, host: Host) -> str:
+        assert host.winrm is not None, f"{host.name} has no WinRM settings"
+        return resolve(host.winrm.password, f"WinRM password of {host.winrm.user} for {host.name}")
+
+    def host(self, key: str) -> Any:
+        if self._sessions is None:
+            from .remote.session import Sessions
+
+            self._sessions = Sessions(self.site, self._password_for)
+        return self._sessions.host(key)
+
+    def directory(self) -> Any:
+        if self._directory is None:
+            from .directory import Directory
+
+            domain = self.site.domain
+            password = resolve(domain.bind_password, f"LDAP bind password of {domain.bind_user}")
+            self._directory = Directory.connect(domain, password)
+        return self._directory
+
+    def close(self) -> None:
+        if self._sessions is not None:
+            self._sessions.close_all()
+            self._sessions = None
+        if self._directory is not None:
+            self._directory.close()
+            self._directory = None

@@ -1,0 +1,540 @@
+"""plan -> check -> confirm -> apply -> verify, with a journal, resume and a lock.
+
+The :class:`Engine` runs *commands* (``promote``, ``configure`` ...), each a
+list of phases. For a command it:
+
+1. asks the plugins for the phases' steps and preflight probes, validates and
+   orders them (:func:`collect_steps`);
+2. plans: runs every probe and every step's read-only check, so the person
+   sees per step "will change" (and what), "no change", "depends on an earlier
+   step", or "blocked"; anything blocked, or a check that cannot run, refuses
+   the run before anything changes;
+3. asks for confirmation (``confirm`` callback; ``yes=True`` skips it) when
+   something will change, naming the destructive steps;
+4. for each step: re-checks right before applying (the step before may have
+   changed the world), applies, verifies, journals each state as it happens,
+   stops at the first failure with the step, host and reason;
+5. on failure, when the command asks for it (``configure``), runs the
+   ``undo`` of the steps it completed, newest first, and reports them.
+
+Ctrl-C between steps stops the run cleanly (state ``interrupted``); a second
+Ctrl-C interrupts the step itself, which ``resume`` then re-checks.
+``resume`` continues the newest unfinished run at its first unfinished step:
+completed steps are skipped, a step interrupted while applying is re-checked,
+and a completed non-idempotent step is never applied again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import attrs
+from loguru import logger
+
+from .. import hookspecs
+from ..errors import Interrupted, NotConfirmed, NothingToResume, PluginError, Refused, StepFailed
+from ..model import Site
+from ..pluginmanager import call_each
+from ..secrets import mask
+from ..steps import Check, Outcome, Step
+from .context import Connector, NoConnector, RunContext
+from .journal import Journal
+from .lock import SiteLock
+
+WINDOW_FACT = "_window"
+
+
+@attrs.frozen
+class PlannedStep:
+    step: Step
+    check: Check | None
+    #: Set when the check could not run (host unreachable, an exception): the reason.
+    error: str | None = None
+
+    @property
+    def status(self) -> str:
+        if self.error is not None:
+            return "cannot check"
+        assert self.check is not None
+        return self.check.outcome.value
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        if self.error is not None:
+            return (self.error,)
+        return self.check.changes if self.check else ()
+
+
+@attrs.frozen
+class Plan:
+    command: str
+    phases: tuple[str, ...]
+    probes: tuple[PlannedStep, ...]
+    steps: tuple[PlannedStep, ...]
+
+    @property
+    def blockers(self) -> list[str]:
+        """Why the run must not start: blocked probes and steps, and checks that could not run."""
+        reasons = []
+        for planned in (*self.probes, *self.steps):
+            if planned.error is not None:
+                reasons.append(f"{planned.step.id} ({planned.step.target}): cannot check: {planned.error}")
+            elif planned.check is not None and planned.check.outcome is Outcome.BLOCKED:
+                reasons += [f"{planned.step.id} ({planned.step.target}): {line}" for line in planned.check.changes]
+        return reasons
+
+    @property
+    def will_change(self) -> bool:
+        return any(p.check is not None and p.check.outcome in (Outcome.WILL_CHANGE, Outcome.DEPENDS) for p in self.steps)
+
+    @property
+    def destructive(self) -> list[Step]:
+        return [p.step for p in self.steps if p.step.destructive and p.status != Outcome.NO_CHANGE.value]
+
+    def to_dict(self) -> dict[str, Any]:
+        def one(p: PlannedStep) -> dict[str, Any]:
+            return {"id": p.step.id, "title": p.step.title, "phase": p.step.phase, "plugin": p.step.plugin,
+                    "target": p.step.target, "status": p.status, "lines": list(p.lines),
+                    "destructive": p.step.destructive, "idempotent": p.step.idempotent}
+        return {"command": self.command, "phases": list(self.phases), "blockers": self.blockers,
+                "probes": [one(p) for p in self.probes], "steps": [one(p) for p in self.steps]}
+
+
+@attrs.frozen
+class StepResult:
+    step_id: str
+    status: str  # done | no change | failed | skipped (done in an earlier process)
+    changes: tuple[str, ...] = ()
+    evidence: Any = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@attrs.frozen
+class RunResult:
+    run_id: int
+    command: str
+    status: str
+    steps: tuple[StepResult, ...]
+    windows: dict[str, float]
+    undone: tuple[str, ...] = ()
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+class Reporter:
+    """What the engine tells the person; the CLI prints, the API default logs."""
+
+    def plan(self, plan: Plan) -> None:
+        logger.info("plan for {}: {} steps", plan.command, len(plan.steps))
+
+    def step_started(self, step: Step) -> None:
+        logger.info("step {} ({}): {}", step.id, step.target, step.title)
+
+    def step_finished(self, step: Step, result: StepResult) -> None:
+        logger.info("step {}: {} in {:.1f}s", step.id, result.status, result.seconds)
+
+    def progress(self, message: str) -> None:
+        logger.info(message)
+
+    def note(self, message: str) -> None:
+        logger.info(message)
+
+
+def collect_steps(manager: Any, site: Site, phases: Iterable[str], plugin_config: dict[str, Any],
+                  cleanup_scope: str = "recovery") -> list[Step]:
+    """Every step of the phases, validated and ordered (phase by phase)."""
+    ordered: list[Step] = []
+    seen: dict[str, str] = {}
+    for phase in phases:
+        hook = hookspecs.PHASE_HOOKS[phase]
+        results = call_each(manager, hook, site=site, plugin_config=plugin_config, scope=cleanup_scope)
+        phase_steps = _validate(results, phase, seen)
+        ordered += order_steps(phase_steps, phase)
+    return ordered
+
+
+def collect_probes(manager: Any, site: Site, phase: str) -> list[Step]:
+    results = call_each(manager, "qrdr_preflight", site=site, phase=phase)
+    return _validate(results, f"preflight {phase}", {})
+
+
+def _validate(results: list[tuple[str, Any]], phase: str, seen: dict[str, str]) -> list[Step]:
+    steps = []
+    for plugin, returned in results:
+        if returned is None:
+            continue
+        if not isinstance(returned, (list, tuple)):
+            raise PluginError(f"plugin {plugin!r} returned {type(returned).__name__} for {phase}; expected a list of Step")
+        for step in returned:
+            if not isinstance(step, Step):
+                raise PluginError(f"plugin {plugin!r} returned {type(step).__name__} in {phase}; expected Step")
+            if step.id in seen:
+                raise PluginError(f"step id {step.id!r} is returned by both plugin {seen[step.id]!r} and plugin {plugin!r}")
+            seen[step.id] = plugin
+            steps.append(attrs.evolve(step, plugin=plugin, phase=phase.removeprefix("preflight ")))
+    return steps
+
+
+def order_steps(steps: list[Step], phase: str) -> list[Step]:
+    """Topological order by ``after``/``before``; steps not ordered relative to each other go by id."""
+    by_id = {step.id: step for step in steps}
+    must_precede: dict[str, set[str]] = {step.id: set() for step in steps}
+    for step in steps:
+        for other in step.after:
+            if other not in by_id:
+                raise PluginError(f"step {step.id!r} (plugin {step.plugin!r}) runs after {other!r}, "
+                                  f"which is not a step of {phase}")
+            must_precede[step.id].add(other)
+        for other in step.before:
+            if other not in by_id:
+                raise PluginError(f"step {step.id!r} (plugin {step.plugin!r}) runs before {other!r}, "
+                                  f"which is not a step of {phase}")
+            must_precede[other].add(step.id)
+    ordered: list[Step] = []
+    placed: set[str] = set()
+    while len(ordered) < len(steps):
+        ready = sorted(step_id for step_id, deps in must_precede.items() if step_id not in placed and deps <= placed)
+        if not ready:
+            cycle = sorted(set(by_id) - placed)
+            raise PluginError(f"the steps of {phase} have circular after/before: {', '.join(cycle)}")
+        placed.add(ready[0])
+        ordered.append(by_id[ready[0]])
+    return ordered
+
+
+class _StopFlag:
+    """First Ctrl-C: stop between steps. Second: interrupt the step in progress."""
+
+    def __init__(self, reporter: Reporter):
+        self.requested = False
+        self._reporter = reporter
+        self._previous: Any = None
+
+    def __enter__(self) -> "_StopFlag":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, *_: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self._reporter.note("Stopping after the current step (Ctrl-C again to interrupt it).")
+
+    def __exit__(self, *_: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _run_check(fn: Callable[[Any], Check], ctx: RunContext, step: Step) -> Check:
+    result = fn(ctx)
+    if not isinstance(result, Check):
+        raise PluginError(f"step {step.id!r} (plugin {step.plugin!r}) check returned {type(result).__name__}; expected Check")
+    return result
+
+
+def _describe(exc: BaseException) -> str:
+    return mask(f"{exc}" if str(exc) else type(exc).__name__)
+
+
+class Engine:
+    """Runs commands on one site. See the module docstring for the contract."""
+
+    def __init__(self, site: Site, manager: Any, *, plugin_names: list[str], plugin_config: dict[str, Any],
+                 connector: Connector | None = None, reporter: Reporter | None = None,
+                 confirm: Callable[[Plan], bool] | None = None):
+        self.site = site
+        self.manager = manager
+        self.plugin_names = plugin_names
+        self.plugin_config = plugin_config
+        self.connector = connector or NoConnector()
+        self.reporter = reporter or Reporter()
+        self.confirm = confirm
+        state_dir = Path(site.state_dir or ".qrdr")
+        self.journal_path = state_dir / f"{site.name}.journal.sqlite"
+        self.lock = SiteLock(state_dir, site.name)
+
+    # -- public -----------------------------------------------------------
+
+    def plan(self, command: str, phases: list[str], *, cleanup_scope: str = "recovery") -> Plan:
+        """Every probe and check of the command, read-only; nothing is journaled or changed."""
+        journal = Journal(self.journal_path)
+        try:
+            ctx = self._context(journal)
+            return self._plan(ctx, command, phases, cleanup_scope)
+        finally:
+            journal.close()
+
+    def probe(self, phase: str) -> Plan:
+        """Only the preflight probes of a phase (``"check"`` for the readiness check), read-only."""
+        journal = Journal(self.journal_path)
+        try:
+            ctx = self._context(journal)
+            probes = tuple(self._plan_step(ctx, probe) for probe in collect_probes(self.manager, self.site, phase))
+        finally:
+            journal.close()
+        return Plan(phase, (), probes, ())
+
+    def run(self, command: str, phases: list[str], *, yes: bool = False, rollback: bool = False,
+            cleanup_scope: str = "recovery") -> RunResult:
+        """Plan, confirm and apply a command as a new run (see module docstring)."""
+        self.lock.acquire(command)
+        journal = Journal(self.journal_path)
+        try:
+            ctx = self._context(journal)
+            plan = self._plan(ctx, command, phases, cleanup_scope)
+            self.reporter.plan(plan)
+            run_id = journal.start_run(self.site.name, command, phases, self.plugin_names)
+            self.lock.set_holder(command=command, run_id=run_id)
+            journal.add_steps(run_id, [self._step_row(p) for p in plan.steps])
+            self._journal_probes(journal, run_id, plan)
+            if plan.blockers:
+                journal.end_run(run_id, "refused", "; ".join(plan.blockers))
+                raise Refused(f"{command} refused before changing anything (run {run_id}):", plan.blockers)
+            if plan.will_change and not yes and not self._confirmed(plan):
+                journal.end_run(run_id, "not confirmed")
+                raise NotConfirmed(f"{command} not confirmed: nothing was changed (run {run_id})")
+            journal.event(run_id, "start", f"{command} started: phases {', '.join(phases)}")
+            return self._execute(ctx, journal, run_id, command, [p.step for p in plan.steps], {}, rollback)
+        finally:
+            journal.close()
+            self.lock.release()
+
+    def resume(self, *, yes: bool = False, rollback: bool | None = None) -> RunResult:
+        """Continue the newest unfinished run at its first unfinished step."""
+        self.lock.acquire("resume")
+        journal = Journal(self.journal_path)
+        try:
+            record = journal.last_unfinished_run()
+            if record is None:
+                raise NothingToResume(f"site {self.site.name!r} has no unfinished run to resume")
+            ctx = self._context(journal)
+            steps = collect_steps(self.manager, self.site, record.phases, self.plugin_config)
+            done_before = {r.step_id: r for r in journal.steps(record.id)}
+            if [s.id for s in steps] != [r.step_id for r in sorted(done_before.values(), key=lambda r: r.seq)]:
+                raise PluginError(
+                    f"run {record.id} cannot be resumed: the plugins now return different steps than when it started "
+                    f"(plugins then: {', '.join(record.plugins)}); load the same plugins and versions"
+                )
+            self.lock.set_holder(command=f"resume {record.command}", run_id=record.id)
+            remaining = [s for s in steps if done_before[s.id].state not in ("done", "no change")]
+            plan = Plan(record.command, tuple(record.phases), (), tuple(
+                self._plan_step(ctx, step) if done_before[step.id].state != "applied" else
+                PlannedStep(step, Check.will_change("applied before the interruption; will be verified"))
+                for step in remaining))
+            self.reporter.plan(plan)
+            if plan.blockers:
+                raise Refused(f"resume of run {record.id} refused before changing anything:", plan.blockers)
+            if plan.will_change and not yes and not self._confirmed(plan):
+                raise NotConfirmed(f"resume of run {record.id} not confirmed: nothing was changed")
+            journal.adopt_run(record.id)
+            journal.event(record.id, "resume", f"resumed by pid {os.getpid()} (was {record.status})")
+            if rollback is None:
+                rollback = record.command == "configure"
+            return self._execute(ctx, journal, record.id, record.command, steps, done_before, rollback)
+        finally:
+            journal.close()
+            self.lock.release()
+
+    # -- internals --------------------------------------------------------
+
+    def _context(self, journal: Journal) -> RunContext:
+        return RunContext(self.site, self.connector, journal.facts(), self.reporter.progress, self.plugin_config)
+
+    def _confirmed(self, plan: Plan) -> bool:
+        if self.confirm is None:
+            # No way to ask (automation without --yes): refusing is the safe answer.
+            return False
+        return bool(self.confirm(plan))
+
+    def _plan(self, ctx: RunContext, command: str, phases: list[str], cleanup_scope: str) -> Plan:
+        probes = []
+        for phase in phases:
+            probes += [self._plan_step(ctx, probe) for probe in collect_probes(self.manager, self.site, phase)]
+        steps = collect_steps(self.manager, self.site, phases, self.plugin_config, cleanup_scope)
+        planned = []
+        blocked = any(p.error or (p.check and p.check.outcome is Outcome.BLOCKED) for p in probes)
+        for step in steps:
+            if blocked:
+                # Checks after a blocker may touch hosts the blocker says are not ready.
+                planned.append(PlannedStep(step, Check.depends("not checked: the run is blocked above")))
+                continue
+            entry = self._plan_step(ctx, step)
+            planned.append(entry)
+            blocked = entry.error is not None or entry.check.outcome is Outcome.BLOCKED
+        return Plan(command, tuple(phases), tuple(probes), tuple(planned))
+
+    def _plan_step(self, ctx: RunContext, step: Step) -> PlannedStep:
+        try:
+            return PlannedStep(step, _run_check(step.check, ctx, step))
+        except PluginError:
+            raise
+        except Exception as exc:  # a check that cannot run is reported, not fatal to planning
+            logger.debug("check of {} failed: {}", step.id, traceback.format_exc())
+            return PlannedStep(step, None, error=_describe(exc))
+
+    @staticmethod
+    def _step_row(planned: PlannedStep) -> dict[str, Any]:
+        step = planned.step
+        return {"id": step.id, "phase": step.phase, "plugin": step.plugin, "title": step.title,
+                "target": step.target, "idempotent": step.idempotent, "destructive": step.destructive,
+                "planned": planned.status, "changes": list(planned.lines)}
+
+    @staticmethod
+    def _journal_probes(journal: Journal, run_id: int, plan: Plan) -> None:
+        for probe in plan.probes:
+            journal.event(run_id, "probe", f"{probe.status}: {'; '.join(probe.lines)}", step_id=probe.step.id)
+
+    def _execute(self, ctx: RunContext, journal: Journal, run_id: int, command: str, steps: list[Step],
+                 before: dict[str, Any], rollback: bool) -> RunResult:
+        results: list[StepResult] = []
+        completed: list[Step] = []
+        windows = self._load_windows(ctx, run_id, journal)
+        status, message = "succeeded", None
+        with _StopFlag(self.reporter) as stop:
+            try:
+                for step in steps:
+                    previous = before.get(step.id)
+                    if previous is not None and previous.state in ("done", "no change"):
+                        results.append(StepResult(step.id, "skipped", error=None))
+                        if previous.state == "done":
+                            completed.append(step)
+                        continue
+                    if stop.requested:
+                        raise Interrupted(f"stopped by Ctrl-C before step {step.id}; `qrdr resume` continues run {run_id}")
+                    result = self._one_step(ctx, journal, run_id, step, previous, windows)
+                    results.append(result)
+                    if result.status == "done":
+                        completed.append(step)
+                    if result.status == "failed":
+                        raise StepFailed(step.id, step.target, result.error or "failed")
+            except Interrupted as exc:
+                status, message = "interrupted", str(exc)
+            except KeyboardInterrupt:
+                status, message = "interrupted", f"interrupted during a step; `qrdr resume` re-checks it (run {run_id})"
+            except StepFailed as exc:
+                status, message = "failed", str(exc)
+        undone: list[str] = []
+        if status == "failed" and rollback:
+            undone = self._rollback(ctx, journal, run_id, completed)
+        durations = self._durations(windows)
+        journal.save_facts(ctx.facts, run_id)
+        journal.end_run(run_id, status, message, durations)
+        journal.event(run_id, "end", f"{command} {status}" + (f": {message}" if message else ""))
+        return RunResult(run_id, command, status, tuple(results), durations, tuple(undone), message)
+
+    def _one_step(self, ctx: RunContext, journal: Journal, run_id: int, step: Step, previous: Any,
+                  windows: dict[str, dict[str, float]]) -> StepResult:
+        started = time.monotonic()
+        self.reporter.step_started(step)
+        self._notify("qrdr_step_started", run_id=run_id, step=step)
+        result = self._attempt(ctx, journal, run_id, step, previous, windows)
+        result = attrs.evolve(result, seconds=time.monotonic() - started)
+        journal.save_facts(ctx.facts, run_id)
+        self.reporter.step_finished(step, result)
+        self._notify("qrdr_step_finished", run_id=run_id, step=step, result=result)
+        return result
+
+    def _attempt(self, ctx: RunContext, journal: Journal, run_id: int, step: Step, previous: Any,
+                 windows: dict[str, dict[str, float]]) -> StepResult:
+        def fail(reason: str, changes: tuple[str, ...] = ()) -> StepResult:
+            journal.set_step(run_id, step.id, "failed", error=reason)
+            journal.event(run_id, "failed", reason, step_id=step.id)
+            return StepResult(step.id, "failed", changes, error=mask(reason))
+
+        applied_before = previous is not None and previous.state == "applied"
+        journal.set_step(run_id, step.id, "checking")
+        if not applied_before:
+            try:
+                check = _run_check(step.check, ctx, step)
+            except Exception as exc:
+                return fail(f"check failed: {_describe(exc)}")
+            if check.outcome is Outcome.NO_CHANGE:
+                journal.set_step(run_id, step.id, "no change", changes=list(check.changes), evidence=check.facts)
+                self._close_window(step, windows, ctx)
+                return StepResult(step.id, "no change", check.changes, check.facts)
+            if check.outcome is not Outcome.WILL_CHANGE:
+                return fail(f"{check.outcome.value} when about to apply: {'; '.join(check.changes)}", check.changes)
+            if not step.idempotent and previous is not None and previous.apply_count > 0 and previous.state == "failed":
+                return fail("this step is not idempotent and was applied once already without the expected result; "
+                            "check the host by hand before resuming")
+            self._open_window(step, windows, ctx)
+            journal.set_step(run_id, step.id, "applying", changes=list(check.changes), applying=True)
+            journal.event(run_id, "apply", "; ".join(check.changes) or step.title, step_id=step.id)
+            try:
+                evidence = step.apply(ctx) or {}
+            except Exception as exc:
+                return fail(f"apply failed: {_describe(exc)}", check.changes)
+            journal.set_step(run_id, step.id, "applied", evidence=evidence)
+            changes = check.changes
+        else:
+            evidence, changes = previous.evidence or {}, tuple(previous.changes)
+        try:
+            verified = _run_check(step.verify or step.check, ctx, step)
+        except Exception as exc:
+            return fail(f"verify failed: {_describe(exc)}", changes)
+        if verified.outcome is not Outcome.NO_CHANGE:
+            return fail(f"not as expected after applying: {'; '.join(verified.changes) or verified.outcome.value}", changes)
+        journal.set_step(run_id, step.id, "done", evidence={**evidence, **verified.facts} if isinstance(evidence, dict) else evidence)
+        journal.event(run_id, "done", "; ".join(verified.changes) or "verified", step_id=step.id)
+        self._close_window(step, windows, ctx)
+        return StepResult(step.id, "done", changes, evidence)
+
+    def _rollback(self, ctx: RunContext, journal: Journal, run_id: int, completed: list[Step]) -> list[str]:
+        undone = []
+        for step in reversed(completed):
+            if step.undo is None:
+                continue
+            self.reporter.note(f"Undoing {step.id}: {step.title}")
+            try:
+                step.undo(ctx)
+            except Exception as exc:
+                journal.event(run_id, "undo failed", _describe(exc), step_id=step.id)
+                self.reporter.note(f"Undo of {step.id} failed: {_describe(exc)}")
+                continue
+            journal.set_step(run_id, step.id, "undone")
+            journal.event(run_id, "undone", step.title, step_id=step.id)
+            undone.append(step.id)
+        return undone
+
+    def _notify(self, hook: str, **kwargs: Any) -> None:
+        """Call an event hook's implementations one by one; a failing one is logged and skipped."""
+        for impl in getattr(self.manager.hook, hook).get_hookimpls():
+            try:
+                impl.function(**{name: kwargs[name] for name in impl.argnames})
+            except Exception as exc:  # a notification must never stop a DR run
+                logger.warning("plugin {} failed in {}: {}", impl.plugin_name, hook, _describe(exc))
+
+    # -- measured windows -------------------------------------------------
+
+    def _load_windows(self, ctx: RunContext, run_id: int, journal: Journal) -> dict[str, dict[str, float]]:
+        windows = ctx.facts.setdefault(WINDOW_FACT, {}).setdefault(str(run_id), {})
+        windows.setdefault("run", {"start": journal.run(run_id).started_at})
+        return windows
+
+    @staticmethod
+    def _open_window(step: Step, windows: dict[str, dict[str, float]], ctx: RunContext) -> None:
+        if step.opens_window and "start" not in windows.get(step.opens_window, {}):
+            windows.setdefault(step.opens_window, {})["start"] = time.time()
+
+    @staticmethod
+    def _close_window(step: Step, windows: dict[str, dict[str, float]], ctx: RunContext) -> None:
+        if step.closes_window:
+            window = windows.setdefault(step.closes_window, {})
+            # A window closed but never opened runs from the start of the run.
+            window.setdefault("start", windows["run"]["start"])
+            window["end"] = time.time()
+
+    @staticmethod
+    def _durations(windows: dict[str, dict[str, float]]) -> dict[str, float]:
+        return {name: round(w["end"] - w["start"], 3) for name, w in windows.items()
+                if name != "run" and "end" in w and "start" in w}

@@ -1,0 +1,266 @@
+"""The engine on local steps: plan, confirm, stop at the first failure, resume, lock, rollback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from qrdr.engine.journal import Journal
+from qrdr.engine.lock import SiteLock
+from qrdr.errors import NotConfirmed, PluginError, Refused, RunLocked
+from qrdr.steps import Check, Step
+
+from .conftest import make_engine
+from .world import WorldPlugin, world_step
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def journal_of(engine) -> Journal:
+    return Journal(engine.journal_path)
+
+
+class _closing:
+    def __init__(self, journal):
+        self.journal = journal
+
+    def __enter__(self):
+        return self.journal
+
+    def __exit__(self, *exc):
+        self.journal.close()
+
+
+def test_plan_shows_each_step_outcome_and_changes_nothing(tmp_path, world):
+    world.write("a", 1)
+    later = Step(id="s3", title="after rename", target="standby", after=("s2",),
+                 check=lambda ctx: Check.depends("the standby is renamed by s2"), apply=lambda ctx: None)
+    engine = make_engine(tmp_path, WorldPlugin({"promote": [
+        world_step(world, "s1", "a", 1), world_step(world, "s2", "b", 2, destructive=True, after=["s1"]), later]}))
+    plan = engine.plan("promote", ["promote"])
+    assert [(p.step.id, p.status) for p in plan.steps] == [
+        ("s1", "no change"), ("s2", "will change"), ("s3", "depends on an earlier step")]
+    assert plan.steps[1].lines == ("b: None -> 2",)
+    assert [s.id for s in plan.destructive] == ["s2"]
+    assert world.read() == {"a": 1}
+    assert world.applies() == []
+
+
+def test_run_asks_and_changes_nothing_when_not_confirmed(tmp_path, world):
+    seen = []
+    engine = make_engine(tmp_path, WorldPlugin({"promote": [world_step(world, "s1", "a", 1)]}),
+                         confirm=lambda plan: seen.append(plan) or False)
+    with pytest.raises(NotConfirmed):
+        engine.run("promote", ["promote"])
+    assert len(seen) == 1 and seen[0].steps[0].status == "will change"
+    assert world.read() == {}
+    with _closing(journal_of(engine)) as journal:
+        assert journal.runs()[0].status == "not confirmed"
+
+
+def test_without_a_way_to_ask_the_run_is_refused_unless_yes(tmp_path, world):
+    engine = make_engine(tmp_path, WorldPlugin({"promote": [world_step(world, "s1", "a", 1)]}))
+    with pytest.raises(NotConfirmed):
+        engine.run("promote", ["promote"])
+    result = engine.run("promote", ["promote"], yes=True)
+    assert result.status == "succeeded"
+    assert world.read() == {"a": 1}
+
+
+def test_confirmed_run_applies_verifies_and_journals(tmp_path, world):
+    engine = make_engine(tmp_path, WorldPlugin({"promote": [
+        world_step(world, "s1", "a", 1), world_step(world, "s2", "b", 2, after=["s1"])]}), confirm=lambda plan: True)
+    result = engine.run("promote", ["promote"])
+    assert [(r.step_id, r.status) for r in result.steps] == [("s1", "done"), ("s2", "done")]
+    with _closing(journal_of(engine)) as journal:
+        steps = journal.steps(result.run_id)
+        assert [(s.step_id, s.state, s.apply_count) for s in steps] == [("s1", "done", 1), ("s2", "done", 1)]
+        assert steps[0].evidence == {"key": "a", "value": 1}
+        assert steps[0].changes == ["a: None -> 1"]
+    # A second run finds nothing to do and applies nothing.
+    again = engine.run("promote", ["promote"])
+    assert [r.status for r in again.steps] == ["no change", "no change"]
+    assert world.applies() == ["s1", "s2"]
+
+
+def test_stops_at_the_first_failure_with_step_host_and_reason(tmp_path, world):
+    engine = make_engine(tmp_path, WorldPlugin({"promote": [
+        world_step(world, "s1", "a", 1),
+        world_step(world, "s2", "b", 2, after=["s1"], fail_apply=True),
+        world_step(world, "s3", "c", 3, after=["s2"])]}))
+    result = engine.run("promote", ["promote"], yes=True)
+    assert result.status == "failed"
+    assert "step s2 on production failed: apply failed: cannot set b" in result.message
+    assert [r.step_id for r in result.steps] == ["s1", "s2"]
+    assert "c" not in world.read()
+    with _closing(journal_of(engine)) as journal:
+        assert [s.state for s in journal.steps(result.run_id)] == ["done", "failed", "pending"]
+
+
+def test_a_step_not_as_expected_after_apply_fails_the_run(tmp_path, world):
+    engine = make_engine(tmp_path, WorldPlugin({"promote": [world_step(world, "s1", "a", 1, verify_wrong=True)]}))
+    result = engine.run("promote", ["promote"], yes=True)
+    assert result.status == "failed"
+    assert "not as expected after applying" in result.message
+
+
+def test_blocked_probe_refuses_before_anything_changes(tmp_path, world):
+    probe = world_step(world, "qr.update-finished", "qr", "done", block=True)
+    engine = make_engine(tmp_path, WorldPlugin({"promote": [world_step(world, "s1", "a", 1)]}, probes=[probe]))
+    with pytest.raises(Refused) as refused:
+        engine.run("promote", ["promote"], yes=True)
+    assert "qr.update-finished (production): qr is not as expected" in str(refused.value)
+    assert world.read() == {} and world.applies() == []
+
+
+def test_a_check_that_cannot_run_refuses_the_run(tmp_path, world):
+    def unreachable(ctx):
+        raise ConnectionError("EXCH02 did not answer on https://10.0.0.22:5986/wsman")
+
+    step = Step(id="s1", title="t", target="standby", check=unreachable, apply=lambda ctx: None)
+    engine = make_engine(tmp_path, WorldPlugin({"promote": [step, world_step(world, "s2", "b", 2)]}))
+    plan = engine.plan("promote", ["promote"])
+    assert plan.steps[0].status == "cannot check"
+    with pytest.raises(Refused, match="EXCH02 did not answer"):
+        engine.run("promote", ["promote"], yes=True)
+    assert world.applies() == []
+
+
+def test_duplicate_step_ids_name_both_plugins(tmp_path, world):
+    from qrdr.engine.runner import Engine
+    from qrdr.pluginmanager import make_plugin_manager
+    from .conftest import example_site
+
+    one = WorldPlugin({"promote": [world_step(world, "same", "a", 1)]})
+    two = WorldPlugin({"promote": [world_step(world, "same", "b", 1)]})
+    manager, _ = make_plugin_manager(exchange=None, snap=None, extra_objects=[("first", one), ("second", two)])
+    engine = Engine(example_site(tmp_path), manager, plugin_names=[], plugin_config={})
+    with pytest.raises(PluginError) as error:
+        engine.plan("promote", ["promote"])
+    assert "'same'" in str(error.value) and "'first'" in str(error.value) and "'second'" in str(error.value)
+
+
+def test_order_is_explicit_not_registration_order(tmp_path, world):
+    steps = [world_step(world, "z-first", "a", 1), world_step(world, "a-last", "b", 1, after=["m-middle"]),
+             world_step(world, "m-middle", "c", 1, after=["z-first"])]
+    engine = make_engine(tmp_path, WorldPlugin({"promote": steps}))
+    assert [p.step.id for p in engine.plan("promote", ["promote"]).steps] == ["z-first", "m-middle", "a-last"]
+    bad = make_engine(tmp_path, WorldPlugin({"promote": [world_step(world, "x", "a", 1, after=["nope"])]}))
+    with pytest.raises(PluginError, match="runs after 'nope', which is not a step of promote"):
+        bad.plan("promote", ["promote"])
+
+
+def test_second_run_is_refused_naming_the_first(tmp_path, world):
+    engine = make_engine(tmp_path, WorldPlugin({"promote": [world_step(world, "s1", "a", 1)]}))
+    holder = SiteLock(tmp_path, "contoso")
+    holder.acquire("configure")
+    holder.set_holder(command="configure", run_id=7)
+    try:
+        with pytest.raises(RunLocked) as locked:
+            engine.run("promote", ["promote"], yes=True)
+        assert f"run 7 (configure) by pid {os.getpid()}" in str(locked.value)
+    finally:
+        holder.release()
+    assert engine.run("promote", ["promote"], yes=True).status == "succeeded"
+
+
+def test_lock_held_by_another_process_is_released_when_it_is_killed(tmp_path):
+    code = ("import sys, time; from qrdr.engine.lock import SiteLock; "
+            "l = SiteLock(sys.argv[1], 'contoso'); l.acquire('promote'); print('locked', flush=True); time.sleep(60)")
+    child = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "locked"
+        mine = SiteLock(tmp_path, "contoso")
+        with pytest.raises(RunLocked, match=f"pid {child.pid}"):
+            mine.acquire("promote")
+        child.kill()
+        child.wait()
+        mine.acquire("promote")
+        mine.release()
+    finally:
+        child.kill()
+
+
+def _run_world(tmp_path, world, kill_mode, action, env_extra=None):
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "tests.engine.run_world", str(tmp_path / "state"), str(world.path),
+                           kill_mode, action], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("kill_mode", ["before-write", "after-write"])
+def test_resume_after_the_process_is_killed_mid_apply(tmp_path, world, kill_mode):
+    killed = _run_world(tmp_path, world, kill_mode, "run")
+    assert killed.returncode == -signal.SIGKILL
+    assert world.applies() == ["s1", "s2", "s3"]
+    journal = Journal(tmp_path / "state" / "contoso.journal.sqlite")
+    run = journal.runs()[0]
+    assert run.status == "running"  # the process died: the journal still says so
+    assert [s.state for s in journal.steps(run.id)] == ["done", "done", "applying", "pending"]
+    journal.close()
+
+    resumed = _run_world(tmp_path, world, kill_mode, "resume", {"WORLD_NO_KILL": "1"})
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.strip() == "succeeded"
+    assert world.read() == {"a": 1, "b": 2, "c": 3, "d": 4}
+    applies = world.applies()
+    # s2 is not idempotent and completed before the kill: never applied again.
+    assert applies.count("s1") == 1 and applies.count("s2") == 1
+    # s3 was interrupted while applying: re-checked, applied again only if its change had not happened.
+    assert applies.count("s3") == (2 if kill_mode == "before-write" else 1)
+    journal = Journal(tmp_path / "state" / "contoso.journal.sqlite")
+    assert [s.state for s in journal.steps(run.id)] == ["done", "done", "done" if kill_mode == "before-write" else "no change", "done"]
+    assert journal.run(run.id).status == "succeeded"
+    journal.close()
+
+
+def test_ctrl_c_stops_between_steps_and_resume_finishes(tmp_path, world):
+    code = (
+        "import sys; from pathlib import Path; from tests.engine.conftest import make_engine;"
+        "from tests.engine.world import World, WorldPlugin, world_step;"
+        "w = World(Path(sys.argv[2]));"
+        "p = WorldPlugin({'promote': [world_step(w, 's1', 'a', 1, sleep=float(sys.argv[3])),"
+        " world_step(w, 's2', 'b', 2, after=['s1'])]});"
+        "r = make_engine(Path(sys.argv[1]), p).run('promote', ['promote'], yes=True) if sys.argv[4] == 'run' "
+        "else make_engine(Path(sys.argv[1]), p).resume(yes=True);"
+        "print(r.status, flush=True)"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "state"), str(world.path), "3", "run"],
+                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while "s1" not in world.applies() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=30)
+    assert out.strip() == "interrupted", err
+    assert world.read() == {"a": 1}  # s1 finished, s2 never started
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "state"), str(world.path), "0", "resume"],
+                          cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert done.stdout.strip() == "succeeded", done.stderr
+    assert world.read() == {"a": 1, "b": 2}
+    assert world.applies() == ["s1", "s2"]
+
+
+def test_failure_undoes_completed_steps_when_the_command_asks(tmp_path, world):
+    engine = make_engine(tmp_path, WorldPlugin({"prepare-production": [
+        world_step(world, "rename", "name", "EXCH01-temp", undo_key="name"),
+        world_step(world, "services", "services", "stopped", after=["rename"], undo_key="services"),
+        world_step(world, "broken", "x", 1, after=["services"], fail_apply=True)]}))
+    result = engine.run("configure", ["prepare-production"], yes=True, rollback=True)
+    assert result.status == "failed"
+    assert result.undone == ("services", "rename")
+    assert world.read() == {"name": "undone", "services": "undone"}
+
+
+def test_windows_are_measured_from_opening_to_closing_step(tmp_path, world):
+    engine = make_engine(tmp_path, WorldPlugin({"promote": [
+        world_step(world, "s1", "a", 1, opens_window="outage"),
+        world_step(world, "s2", "b", 2, after=["s1"], sleep=0.2),
+        world_step(world, "s3", "c", 3, after=["s2"], closes_window="outage")]}))
+    result = engine.run("promote", ["promote"], yes=True)
+    assert 0.2 <= result.windows["outage"] < 10
