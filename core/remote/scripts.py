@@ -1,0 +1,76 @@
+"""Loading the PowerShell scripts that plugins ship as package data.
+
+A shipped script is a ``.ps1`` file next to the plugin's code whose first
+lines are comments including the marker ``# qrdr-script: <name>`` (the name,
+e.g. ``qrdr:Get-ExchangeStore``, identifies it in plans and journals and lets
+the lab recognise it), followed by a PowerShell 2.0 ``param(...)`` block::
+
+    # qrdr-script: qrdr:Find-LockingProcess
+    # Processes that hold a file open.
+    param([string]$Path)
+    ...
+
+    FIND_LOCKING = load_script("qrdr.plugins.common", "find_locking_process.ps1")
+    host.run(with_parameters(FIND_LOCKING, Path=r"C:\\Exchsrvr\\bin\\x.dll"))
+
+Values are never pasted into the text: give them as the Script's parameters.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from importlib import resources
+from typing import Any
+
+import attrs
+
+from qrdr.errors import PluginError
+
+from .commands import Script
+
+#: The marker line a shipped script starts with (the lab's registry recognises the same line).
+SCRIPT_MARKER = "# qrdr-script:"
+
+_PARAM_START = re.compile(r"^\s*(\[[^\]]*\]\s*)*param\s*\(", re.IGNORECASE)
+
+
+def marker_name(text: str) -> str | None:
+    """The name on the ``# qrdr-script:`` line among the leading comments (case kept), or None."""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.lower().startswith(SCRIPT_MARKER):
+            return stripped[len(SCRIPT_MARKER):].strip() or None
+        if stripped and not stripped.startswith("#"):
+            break
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _read(package: str, filename: str) -> str:
+    try:
+        return resources.files(package).joinpath(filename).read_text(encoding="utf-8-sig")
+    except (FileNotFoundError, ModuleNotFoundError, IsADirectoryError) as error:
+        raise PluginError(f"shipped script {filename} not found in package {package}: {error}") from None
+
+
+def load_script(package: str, filename: str, **parameters: Any) -> Script:
+    """The script ``filename`` of ``package`` as a :class:`Script` with ``parameters``.
+
+    Raises :class:`~qrdr.errors.PluginError` naming the package and file when
+    the file is missing, has no ``# qrdr-script:`` marker among its leading
+    comments, or does not begin (after them) with a ``param(...)`` block.
+    """
+    text = _read(package, filename)
+    name = marker_name(text)
+    if name is None:
+        raise PluginError(f"{package}/{filename}: no '{SCRIPT_MARKER} <name>' line among the leading comments")
+    body = "\n".join(line for line in text.splitlines() if line.strip() and not line.strip().startswith("#"))
+    if not _PARAM_START.match(body):
+        raise PluginError(f"{package}/{filename} ({name}): the script must begin with a param(...) block")
+    return Script(name=name, text=text, parameters=dict(parameters))
+
+
+def with_parameters(script: Script, **parameters: Any) -> Script:
+    """A copy of ``script`` with ``parameters`` added to (or replacing) its own."""
+    return attrs.evolve(script, parameters={**script.parameters, **parameters})

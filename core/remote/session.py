@@ -1,0 +1,702 @@
+"""One PowerShell remoting session per host: :class:`RemoteHost`.
+
+A ``RemoteHost`` owns one pypsrp ``RunspacePool`` on its host, opened lazily
+on the first :meth:`RemoteHost.run` and reused by every later call of the run
+(opening a pool costs 2 round trips, plus the NTLM handshake; a command on an
+open pool costs 2: Command and Receive).
+
+    remote = RemoteHost(site.hosts["standby"], password=lambda: resolve(host.winrm.password))
+    services = remote.run(Command("Get-Service", {"Name": ["MSExchangeSA", "MSExchangeIS"]}), read_only=True)
+    services[0]["Status"]                                   # "Running"
+    services[0].type_names[0]                               # "System.ServiceProcess.ServiceController"
+    remote.run(Command("Set-Service", {"Name": "MSExchangeIS", "StartupType": "Manual"}))
+    remote.reboot(expected_name="EXCH01")                   # after a rename: reconnects as EXCH01
+    remote.close()
+
+``run(*commands, read_only=False, allow_errors=False) -> Output``
+    Sends ONE pipeline: cmdlets/programs with ``add_cmdlet`` + ``add_parameter``
+    (+ ``add_argument`` for positional arguments), scripts with ``add_script`` +
+    ``add_parameter``. Values travel as PSRP parameters (``commands.reveal``
+    shows a :class:`~qrdr.remote.commands.Secret` only there), never in text.
+    Returns an :class:`Output`: a list of plain data (``qrdr.remote.results``).
+    A terminating error (pipeline Failed) raises :class:`RemoteCommandError`;
+    non-terminating errors raise it too unless ``allow_errors=True``, in which
+    case they come back in ``Output.errors``.
+    ``read_only=True`` declares that the pipeline changes nothing: if the
+    connection is lost it is repeated on a fresh pool (``retries`` times, with
+    exponential backoff). For a changing pipeline a lost connection raises
+    :class:`ConnectionLostDuringChange` and nothing is repeated.
+``reboot(expected_name=None, down_timeout=120, up_timeout=900, progress=None) -> dict``
+    Restart-Computer -Force, wait down, wait up, reconnect (as ``expected_name``
+    after a rename), check the boot time changed and the name; evidence back.
+``reconnect_as(name, address=None)``
+    Later connections use ``name`` (the computer's name after a rename: the
+    Kerberos SPN and, for a Windows 2000 host, the ``-ComputerName``).
+``is_reachable(timeout=5) -> bool``, ``wait_until_down(timeout, ...)``, ``wait_until_up(timeout, ...)``
+``close()``
+    Deletes the pool on the host (best effort) and forgets it.
+
+The run's sessions: :class:`Sessions` (in this module, as ``qrdr.connect`` imports it)::
+
+    sessions = Sessions(site, password_for=lambda host: secrets.resolve(host.winrm.password))
+    standby = sessions.host("standby")      # a RemoteHost, made on first use, then the same one
+    w2k = sessions.host("production")       # Host.via = "mgmt": runs on mgmt's pool with -ComputerName
+    sessions.close_all()                    # at the end of the run (also: ``with Sessions(...) as s``)
+
+``password_for(host)`` is called only when a pool to that host is opened (a
+Windows 2000 host never needs its own: it borrows its management host's
+session). The engine's run context holds one ``Sessions`` and hands
+``sessions.host(key)`` to steps as ``ctx.host(key)``.
+
+Connection settings come from the site model (``Host.winrm``, see
+:class:`ConnectionSettings`): HTTPS, or HTTP with message encryption (NTLM,
+Kerberos, Negotiate, CredSSP; Basic only over HTTPS); certificate checks on
+unless ``verify_tls = false`` (then a warning naming the host is logged);
+``ca_file`` trusts that CA file only.
+
+A Windows 2000 host (``Host.via`` set) has no WinRM: its ``RemoteHost`` runs
+on the management host's pool, adding ``-ComputerName <name>`` where
+PowerShell 2.0 takes it (``qrdr.remote.targeting``) and refusing commands that
+would act on the management host instead.
+
+Secrets: the password is asked for (the callable is called) only when a pool
+is opened and kept only by pypsrp's transport; exceptions, reprs and log
+lines carry rendered commands (secrets masked) and remote messages with every
+secret value of the command and the password masked. pypsrp's own DEBUG logging
+(``logging`` logger ``pypsrp``) dumps raw messages; keep it off on real sites.
+
+Why no Signal(terminate) after each pipeline: a pipeline that reached its final
+state is finished on the server (WinRM reports CommandState Done with it), and
+the shell's Delete at ``close()`` releases whatever is left. Skipping it saves
+one of three requests per pipeline. (A pipeline cut off by a lost connection
+cannot be signalled: its pool is dropped with it.)
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import ssl
+import threading
+import time
+from typing import Any, Callable, Iterable
+
+import attrs
+import requests
+from loguru import logger
+from pypsrp.complex_objects import GenericComplexObject, PSInvocationState, RunspacePoolState
+from pypsrp.exceptions import (
+    AuthenticationError,
+    InvalidPSRPOperation,
+    WinRMError,
+    WinRMTransportError,
+    WSManFaultError,
+)
+from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.wsman import WSMan
+
+from qrdr.model import Auth, Host, Site, Transport
+
+from .commands import Command, Script, render_pipeline, reveal
+from .errors import (
+    ConnectionLostDuringChange,
+    HostUnreachable,
+    RebootFailed,
+    RemoteCommandError,
+    RemoteError,
+    mask,
+)
+from .results import plain
+from .targeting import redirect
+
+Password = str | Callable[[], str]
+
+#: WS-Man fault: the shell (pool) named in the request does not exist (any more) on the host.
+_FAULT_NO_SUCH_SHELL = 0x8033805B
+
+#: A pool unused for longer than this is probed (one Get) before a changing pipeline is sent on it,
+#: so that a pool that died meanwhile (reboot, idle timeout) is replaced instead of reported as a lost change.
+IDLE_PROBE_AFTER_S = 10.0
+
+_ERROR_CATEGORIES = (
+    "NotSpecified OpenError CloseError DeviceError DeadlockDetected InvalidArgument InvalidData "
+    "InvalidOperation InvalidResult InvalidType MetadataError NotImplemented NotInstalled ObjectNotFound "
+    "OperationStopped OperationTimeout SyntaxError ParserError PermissionDenied ResourceBusy ResourceExists "
+    "ResourceUnavailable ReadError WriteError FromStdErr SecurityError ProtocolError ConnectionError "
+    "AuthenticationError LimitsExceeded QuotaExceeded NotEnabled"
+).split()
+
+#: What a lost connection or a dead pool looks like from pypsrp.
+_CONNECTION_LOST = (requests.exceptions.RequestException, WinRMError, ConnectionError, socket.timeout)
+
+
+@attrs.frozen
+class ConnectionSettings:
+    """Where and how to open the WinRM connection of one host (no secret in here)."""
+
+    server: str
+    port: int
+    transport: Transport
+    auth: Auth
+    user: str
+    path: str = "wsman"
+    #: True (system CA store), a CA file path, or False (checks off, by name in the config).
+    cert_validation: bool | str = True
+    operation_timeout: int = 20
+    connection_timeout: int = 30
+    #: The computer name Kerberos builds the SPN from (``WSMAN/<name>``); None uses ``server``.
+    spn_hostname: str | None = None
+
+    @classmethod
+    def from_host(cls, host: Host) -> "ConnectionSettings":
+        """Settings from ``host.winrm``; logs a warning naming the host when certificate checks are off."""
+        winrm = host.winrm
+        if winrm is None:
+            raise ValueError(f"host {host.name} has no [winrm] settings (a Windows 2000 host is reached via its "
+                             f"management host: set via)")
+        https = winrm.transport is Transport.HTTPS
+        if winrm.auth is Auth.BASIC and not https:
+            raise ValueError(f"host {host.name}: Basic authentication over HTTP would send the password in clear "
+                             f"text; use transport = \"https\" or auth = \"ntlm\"/\"kerberos\"/\"negotiate\"")
+        validation: bool | str = True
+        if https:
+            if not winrm.verify_tls:
+                logger.warning("TLS certificate checks are OFF for {} (verify_tls = false in its winrm settings): "
+                               "anyone on the path can impersonate it", host.name)
+                validation = False
+            elif winrm.ca_file:
+                validation = winrm.ca_file
+        return cls(
+            server=host.address, port=winrm.effective_port, transport=winrm.transport, auth=winrm.auth,
+            user=winrm.user, path=winrm.path, cert_validation=validation,
+            operation_timeout=winrm.operation_timeout, connection_timeout=winrm.connection_timeout,
+        )
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.server}]" if ":" in self.server else self.server
+        return f"{self.transport.value}://{host}:{self.port}/{self.path}"
+
+    def wsman(self, password: str, *, timeout: float | None = None) -> WSMan:
+        """A pypsrp ``WSMan`` for these settings; ``timeout`` shortens every wait (probes)."""
+        operation = self.operation_timeout if timeout is None else max(1, int(timeout))
+        connect = self.connection_timeout if timeout is None else timeout
+        extra: dict[str, Any] = {}
+        if self.spn_hostname and self.auth in (Auth.KERBEROS, Auth.NEGOTIATE, Auth.CREDSSP):
+            extra["negotiate_hostname_override"] = self.spn_hostname
+        return WSMan(
+            self.server, port=self.port, username=self.user, password=password,
+            ssl=self.transport is Transport.HTTPS, path=self.path, auth=self.auth.value,
+            cert_validation=self.cert_validation, connection_timeout=connect,
+            # The HTTP read must outlast the WS-Man operation timeout, after which the host answers TimedOut.
+            read_timeout=operation + 10, operation_timeout=operation,
+            encryption="auto", no_proxy=True, **extra,
+        )
+
+
+class Output(list):
+    """A pipeline's output objects as plain data; ``errors`` holds non-terminating errors
+    (only ever non-empty when the caller passed ``allow_errors=True``)."""
+
+    def __init__(self, items: Iterable[Any] = (), errors: list[RemoteError] | None = None):
+        super().__init__(items)
+        self.errors: list[RemoteError] = errors or []
+
+
+class RemoteHost:
+    """PowerShell remoting to one host of the site; see the module docstring for the contract."""
+
+    def __init__(
+        self,
+        host: Host,
+        password: Password | None = None,
+        *,
+        via: "RemoteHost | None" = None,
+        retries: int = 3,
+        retry_backoff: float = 0.5,
+        settings: ConnectionSettings | None = None,
+    ):
+        self.host = host
+        #: The computer's current name: the host's configured name until :meth:`reconnect_as`.
+        self.name = host.name
+        self.retries = retries
+        self.retry_backoff = retry_backoff
+        self._via = via
+        self._password = password
+        self._lock = threading.RLock()
+        self._pool: RunspacePool | None = None
+        self._last_used = 0.0
+        if via is None:
+            if password is None:
+                raise ValueError(f"host {host.name}: a password (or a callable giving it) is needed for WinRM")
+            self.settings = settings or ConnectionSettings.from_host(host)
+        else:
+            self.settings = via.settings
+
+    # -- identity ---------------------------------------------------------------------------
+
+    @property
+    def label(self) -> str:
+        """How errors name this host: ``EXCH01``, or ``W2K01 (via MGMT01)``."""
+        if self._via is not None:
+            return f"{self.name} (via {self._via.name})"
+        return self.name
+
+    @property
+    def management(self) -> "RemoteHost | None":
+        """The management host's session for a Windows 2000 host, else None."""
+        return self._via
+
+    def __repr__(self) -> str:
+        if self._via is not None:
+            return f"RemoteHost({self.name!r} via {self._via.name!r})"
+        state = "open" if self._pool is not None else "closed"
+        return f"RemoteHost({self.name!r}, {self.settings.url}, {self.settings.auth.value} as " \
+               f"{self.settings.user!r}, pool {state})"
+
+    def reconnect_as(self, name: str, address: str | None = None) -> None:
+        """Use ``name`` from now on: as the Kerberos SPN host name (and ``address``, if given, to
+        connect to), or for a Windows 2000 host as its ``-ComputerName``. Drops the current pool."""
+        with self._lock:
+            self._discard_pool()
+            self.name = name
+            if self._via is None:
+                changes: dict[str, Any] = {"spn_hostname": name}
+                if address is not None:
+                    changes["server"] = address
+                self.settings = attrs.evolve(self.settings, **changes)
+
+    # -- running pipelines ------------------------------------------------------------------
+
+    def run(self, *commands: Command | Script, read_only: bool = False, allow_errors: bool = False) -> Output:
+        """Run ``commands`` as one pipeline; see the module docstring for errors and retries."""
+        if not commands:
+            raise ValueError(f"run on {self.label}: no command given")
+        if self._via is not None:
+            sent = redirect(commands, self.name, self._via.name)
+            return self._via._run_pipeline(sent, label=self.label, read_only=read_only, allow_errors=allow_errors)
+        return self._run_pipeline(list(commands), label=self.label, read_only=read_only, allow_errors=allow_errors)
+
+    def _secrets(self, commands: Iterable[Command | Script]) -> list[str]:
+        found = [secret for command in commands for secret in command.secrets()]
+        if isinstance(self._password, str):
+            found.append(self._password)
+        return found
+
+    def _run_pipeline(self, commands: list[Command | Script], *, label: str, read_only: bool,
+                      allow_errors: bool) -> Output:
+        rendered = render_pipeline(commands)
+        secrets = self._secrets(commands)
+        attempt = 0
+        with self._lock:
+            while True:
+                pool = self._ensure_pool(probe=not read_only)
+                logger.debug("{}: {}", label, rendered)
+                shell = PowerShell(pool)
+                _build_pipeline(shell, commands)
+                try:
+                    shell.begin_invoke()
+                except WSManFaultError as error:
+                    if error.code != _FAULT_NO_SUCH_SHELL:
+                        raise self._lost(label, rendered, error, read_only, secrets, attempt) from None
+                    # The host no longer knows our pool (it rebooted): the command was not started.
+                    reason = "the host no longer knows the session (it restarted?)"
+                    self._discard_pool()
+                except _CONNECTION_LOST as error:
+                    reason = self._check_lost(label, rendered, error, read_only, secrets, attempt)
+                else:
+                    try:
+                        shell.end_invoke()
+                    except _CONNECTION_LOST as error:
+                        reason = self._check_lost(label, rendered, error, read_only, secrets, attempt)
+                    else:
+                        self._last_used = time.monotonic()
+                        return _collect(shell, label, rendered, secrets, allow_errors)
+                attempt += 1
+                if attempt > self.retries:
+                    raise HostUnreachable(label, f"connection lost {attempt} times running `{rendered}`: {reason}")
+                delay = self.retry_backoff * 2 ** (attempt - 1)
+                logger.info("{}: connection lost running `{}` ({}); retrying on a new session in {:.1f} s",
+                            label, rendered, reason, delay)
+                time.sleep(delay)
+
+    def _check_lost(self, label: str, rendered: str, error: BaseException, read_only: bool,
+                    secrets: list[str], attempt: int) -> str:
+        """The pool is dead after ``error``: raise for a change, else return the reason to retry."""
+        self._discard_pool()
+        if not read_only:
+            raise ConnectionLostDuringChange(label, rendered, mask(_reason(error), secrets)) from None
+        return mask(_reason(error), secrets)
+
+    def _lost(self, label: str, rendered: str, error: BaseException, read_only: bool, secrets: list[str],
+              attempt: int) -> Exception:
+        self._discard_pool()
+        if not read_only:
+            return ConnectionLostDuringChange(label, rendered, mask(_reason(error), secrets))
+        return HostUnreachable(label, mask(_reason(error), secrets))
+
+    # -- the pool ---------------------------------------------------------------------------
+
+    def _password_text(self) -> str:
+        password = self._password
+        if callable(password):
+            password = password()
+        if not isinstance(password, str):
+            raise TypeError(f"host {self.host.name}: the password callable must return a str")
+        return password
+
+    def _ensure_pool(self, *, probe: bool = False) -> RunspacePool:
+        if self._pool is not None and probe and time.monotonic() - self._last_used > IDLE_PROBE_AFTER_S:
+            try:
+                alive = self._pool.is_alive(timeout=self.settings.connection_timeout)
+            except _CONNECTION_LOST:
+                alive = False
+            if not alive:
+                logger.info("{}: the session idle since {:.0f} s is gone; opening a new one", self.label,
+                            time.monotonic() - self._last_used)
+                self._discard_pool()
+        if self._pool is None:
+            self._pool = self._open_with_retries()
+            self._last_used = time.monotonic()
+        return self._pool
+
+    def _open_with_retries(self) -> RunspacePool:
+        attempt = 0
+        while True:
+            try:
+                return self._open_pool()
+            except HostUnreachable as error:
+                attempt += 1
+                if not getattr(error, "retryable", False) or attempt > self.retries:
+                    raise
+                delay = self.retry_backoff * 2 ** (attempt - 1)
+                logger.info("{}: cannot open a session ({}); retrying in {:.1f} s", self.label, error.reason, delay)
+                time.sleep(delay)
+
+    def _open_pool(self, timeout: float | None = None) -> RunspacePool:
+        """Open a new pool or raise :class:`HostUnreachable` (``retryable`` set for network trouble)."""
+        password = self._password_text()
+        wsman = self.settings.wsman(password, timeout=timeout)
+        pool = RunspacePool(wsman)
+        try:
+            pool.open()
+        except BaseException as error:
+            wsman.close()
+            if isinstance(error, (KeyboardInterrupt, SystemExit)):
+                raise
+            unreachable = HostUnreachable(self.label, mask(self._open_failure(error), [password]))
+            unreachable.retryable = not isinstance(error, (AuthenticationError, requests.exceptions.SSLError))
+            raise unreachable from None
+        logger.debug("{}: session opened at {}", self.label, self.settings.url)
+        return pool
+
+    def _open_failure(self, error: BaseException) -> str:
+        url = self.settings.url
+        if isinstance(error, requests.exceptions.SSLError):
+            return (f"the TLS certificate of {url} is not trusted ({_reason(error)}); give its CA as ca_file in "
+                    f"the host's winrm settings (or, knowingly, verify_tls = false)")
+        if isinstance(error, AuthenticationError):
+            return f"{url} refused the logon of {self.settings.user} with {self.settings.auth.value}"
+        if isinstance(error, requests.exceptions.Timeout):
+            return f"no answer from {url} in time ({_reason(error)})"
+        if isinstance(error, WinRMTransportError):
+            return f"{url} answered HTTP {error.code}"
+        if isinstance(error, WSManFaultError):
+            return f"{url} refused to open a PowerShell session: {error.reason or error.code}"
+        return f"cannot connect to {url}: {_reason(error)}"
+
+    def _discard_pool(self) -> None:
+        """Forget the pool without talking to the host (it is gone or going)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.state = RunspacePoolState.CLOSED
+            try:
+                pool.connection.close()
+            except Exception:  # noqa: BLE001 - the socket may already be dead; nothing to tell anyone
+                pass
+
+    def close(self) -> None:
+        """Delete the pool on the host (best effort: the host may be gone) and forget it."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+            if pool is None:
+                return
+            try:
+                pool.close()
+            except _CONNECTION_LOST as error:
+                logger.debug("{}: closing the session failed ({}); dropped", self.label, _reason(error))
+            finally:
+                try:
+                    pool.connection.close()
+                except Exception:  # noqa: BLE001
+                    pass
+
+    def __enter__(self) -> "RemoteHost":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reachability and reboots -----------------------------------------------------------
+
+    def is_reachable(self, timeout: float = 5.0) -> bool:
+        """Whether the host answers now.
+
+        Direct hosts: something accepts a TCP connection on the WinRM port and
+        answers HTTP (any status, even 401: no credentials are sent). A DR tool
+        must not take a host for dead when something answers at its address.
+        Windows 2000 hosts: ``Get-WmiObject Win32_OperatingSystem -ComputerName``
+        from the management host succeeds.
+        """
+        if self._via is not None:
+            try:
+                self.run(Command("Get-WmiObject", {"Class": "Win32_OperatingSystem"}), read_only=True)
+                return True
+            except (RemoteCommandError, HostUnreachable):
+                return False
+        settings = self.settings
+        try:
+            with socket.create_connection((settings.server, settings.port), timeout=timeout) as raw:
+                raw.settimeout(timeout)
+                stream: Any = raw
+                if settings.transport is Transport.HTTPS:
+                    context = ssl.create_default_context()
+                    context.check_hostname = False
+                    context.verify_mode = ssl.CERT_NONE  # only asking "does anything answer?"; nothing is sent
+                    stream = context.wrap_socket(raw, server_hostname=settings.server)
+                request = (f"POST /{settings.path} HTTP/1.1\r\nHost: {settings.server}:{settings.port}\r\n"
+                           f"Content-Length: 0\r\nConnection: close\r\n\r\n")
+                stream.sendall(request.encode("ascii"))
+                return stream.recv(12).startswith(b"HTTP/")
+        except (OSError, ssl.SSLError):
+            return False
+
+    def wait_until_down(self, timeout: float, *, poll_interval: float = 1.0, probe_timeout: float = 3.0,
+                        progress: Callable[[str], None] | None = None, after: str = "") -> float:
+        """Poll until the host stops answering; return the seconds it took.
+
+        Raises :class:`RebootFailed` "``<host> did not go down within N s<after>``" at the deadline.
+        """
+        with self._lock:
+            self._discard_pool()
+        return self._wait(lambda: not self.is_reachable(probe_timeout), timeout, poll_interval,
+                          f"{self.label} did not go down within {timeout:g} s{after}",
+                          progress, f"waiting for {self.label} to go down{after}")
+
+    def wait_until_up(self, timeout: float, *, poll_interval: float = 1.0, probe_timeout: float = 5.0,
+                      progress: Callable[[str], None] | None = None, after: str = "") -> float:
+        """Poll until a new session opens on the host (it is then kept); return the seconds it took."""
+
+        def session_opens() -> bool:
+            if self._via is not None:
+                return self.is_reachable(probe_timeout)
+            with self._lock:
+                try:
+                    self._pool = self._open_pool(timeout=probe_timeout)
+                    self._last_used = time.monotonic()
+                    return True
+                except HostUnreachable as error:
+                    if not getattr(error, "retryable", True):
+                        raise
+                    return False
+
+        return self._wait(session_opens, timeout, poll_interval,
+                          f"{self.label} did not come back within {timeout:g} s{after}",
+                          progress, f"waiting for {self.label} to come back{after}")
+
+    def _wait(self, done: Callable[[], bool], timeout: float, poll_interval: float, failure: str,
+              progress: Callable[[str], None] | None, what: str) -> float:
+        start = time.monotonic()
+        deadline = start + timeout
+        if progress:
+            progress(what)
+        while True:
+            if done():
+                return time.monotonic() - start
+            if time.monotonic() >= deadline:
+                raise RebootFailed(self.label, failure)
+            time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
+
+    def boot_time(self) -> str:
+        """``Win32_OperatingSystem.LastBootUpTime`` (DMTF text; ``results.parse_dmtf`` reads it)."""
+        found = self.run(Command("Get-WmiObject", {"Class": "Win32_OperatingSystem"}), read_only=True)
+        return found[0]["LastBootUpTime"]
+
+    def computer_name(self) -> str:
+        """``Win32_ComputerSystem.Name``: the name the computer runs under now."""
+        found = self.run(Command("Get-WmiObject", {"Class": "Win32_ComputerSystem"}), read_only=True)
+        return found[0]["Name"]
+
+    def reboot(self, expected_name: str | None = None, *, down_timeout: float = 120, up_timeout: float = 900,
+               poll_interval: float = 2.0, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+        """Restart the host and wait it out; return evidence for the journal.
+
+        Reads LastBootUpTime, sends ``Restart-Computer -Force``, waits until the
+        host stops answering (``down_timeout``), then until a session opens
+        again (``up_timeout``), connecting as ``expected_name`` when given (a
+        pending rename took effect: see :meth:`reconnect_as`). Then checks that
+        the boot time changed and that the computer's name is ``expected_name``
+        (default: the name it had). Each failure raises :class:`RebootFailed`
+        saying which deadline or check failed.
+        """
+        before = self.boot_time()
+        old_name = self.name
+        wanted = expected_name or old_name
+        after = " after Restart-Computer"
+        restart = Command("Restart-Computer", {"Force": True})
+        if progress:
+            progress(f"restarting {self.label}")
+        try:
+            self.run(restart)
+        except ConnectionLostDuringChange:
+            pass  # The host went down under the command: that is what a restart does.
+        started = time.monotonic()
+        down_after = self.wait_until_down(down_timeout, poll_interval=poll_interval, progress=progress, after=after)
+        if expected_name and expected_name.lower() != old_name.lower():
+            self.reconnect_as(expected_name)
+        up_after = self.wait_until_up(up_timeout, poll_interval=poll_interval, progress=progress, after=after)
+        now_boot = self.boot_time()
+        if now_boot == before:
+            raise RebootFailed(self.label, f"{self.label} answers again but its boot time is unchanged ({before}): "
+                                           f"it did not restart")
+        name = self.computer_name()
+        if name.lower() != wanted.lower():
+            raise RebootFailed(self.label, f"{self.label} came back as {name}, expected {wanted}")
+        evidence = {"host": self.host.name, "name_before": old_name, "name_after": name, "boot_before": before,
+                    "boot_after": now_boot, "down_after_s": round(down_after, 1),
+                    "back_after_s": round(time.monotonic() - started, 1), "up_wait_s": round(up_after, 1)}
+        logger.info("{} restarted: down after {} s, back after {} s", self.label, evidence["down_after_s"],
+                    evidence["back_after_s"])
+        return evidence
+
+
+def _build_pipeline(shell: PowerShell, commands: Iterable[Command | Script]) -> None:
+    for command in commands:
+        if isinstance(command, Script):
+            shell.add_script(command.text)
+            for key, value in command.parameters.items():
+                shell.add_parameter(key, reveal(value))
+        else:
+            shell.add_cmdlet(command.name)
+            for key, value in command.parameters.items():
+                shell.add_parameter(key, reveal(value))
+            for value in command.arguments:
+                shell.add_argument(reveal(value))
+
+
+def _collect(shell: PowerShell, label: str, rendered: str, secrets: list[str], allow_errors: bool) -> Output:
+    records = list(shell.streams.error)
+    failed = shell.had_errors or shell.state == PSInvocationState.FAILED
+    errors = [_remote_error(record, secrets, terminating=failed and index == len(records) - 1)
+              for index, record in enumerate(records)]
+    output = [plain(item) for item in shell.output]
+    if failed and not errors:
+        errors = [RemoteError("the pipeline failed without an error record", terminating=True)]
+    if shell.state == PSInvocationState.STOPPED:
+        errors.append(RemoteError("the pipeline was stopped on the host", terminating=True))
+        failed = True
+    if failed or (errors and not allow_errors):
+        raise RemoteCommandError(label, rendered, errors, output)
+    return Output(output, errors)
+
+
+def _prop(obj: Any, name: str) -> Any:
+    if isinstance(obj, GenericComplexObject):
+        return obj.adapted_properties.get(name, obj.extended_properties.get(name))
+    return getattr(obj, name, None)
+
+
+def _remote_error(record: Any, secrets: list[str], terminating: bool) -> RemoteError:
+    """An error record (pypsrp ``ErrorRecord`` or a generic object) as a :class:`RemoteError`."""
+    if isinstance(record, GenericComplexObject):
+        message = _prop(record, "ErrorDetails_Message") or _prop(_prop(record, "Exception"), "Message") \
+            or record.to_string
+        fq_error = _prop(record, "FullyQualifiedErrorId")
+        category = _prop(record, "ErrorCategory_Category")
+    else:
+        exception = getattr(record, "exception", None)
+        message = getattr(record, "details_message", None) or _prop(exception, "Message") or str(record)
+        fq_error = getattr(record, "fq_error", None)
+        category = getattr(record, "category", None)
+    if isinstance(category, int) and 0 <= category < len(_ERROR_CATEGORIES):
+        category = _ERROR_CATEGORIES[category]
+    return RemoteError(
+        message=mask(str(message or ""), secrets),
+        fully_qualified_error_id=mask(str(fq_error or ""), secrets),
+        category=str(category or ""),
+        terminating=terminating,
+    )
+
+
+_ERRNO = re.compile(r"\[Errno -?\d+\] [^'\")]+|\[SSL: [^\]]+\][^'\")]*")
+
+
+def _reason(error: BaseException) -> str:
+    """A short human reason for a transport error (the innermost OS/TLS message when there is one)."""
+    text = str(error)
+    found = _ERRNO.findall(text)
+    if found:
+        return found[-1].strip()
+    if isinstance(error, requests.exceptions.ConnectionError) and "RemoteDisconnected" in text:
+        return "the host closed the connection without answering"
+    if isinstance(error, requests.exceptions.ConnectionError) and "Connection aborted" in text:
+        return "the connection was reset"
+    if isinstance(error, InvalidPSRPOperation):
+        return f"the session broke: {text}"
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+class Sessions:
+    """One :class:`RemoteHost` per host key of ``site``, made on first use and closed together."""
+
+    def __init__(self, site: Site, password_for: Callable[[Host], str], *, retries: int = 3,
+                 retry_backoff: float = 0.5):
+        self.site = site
+        self._password_for = password_for
+        self._retries = retries
+        self._retry_backoff = retry_backoff
+        self._hosts: dict[str, RemoteHost] = {}
+        self._lock = threading.RLock()
+
+    def host(self, key: str) -> RemoteHost:
+        """The session of ``site.hosts[key]``; raises ``KeyError`` naming the known keys."""
+        with self._lock:
+            if key in self._hosts:
+                return self._hosts[key]
+            if key not in self.site.hosts:
+                raise KeyError(f"site {self.site.name!r} has no host {key!r} (hosts: {', '.join(self.site.hosts)})")
+            host = self.site.hosts[key]
+            if host.via is not None:
+                if host.via == key:
+                    raise ValueError(f"host {key!r} ({host.name}) names itself as its management host (via)")
+                remote = RemoteHost(host, via=self.host(host.via))
+            else:
+                if host.winrm is None:
+                    raise ValueError(f"host {key!r} ({host.name}) has neither winrm settings nor a management "
+                                     f"host (via): qrdr cannot reach it")
+                remote = RemoteHost(host, lambda host=host: self._password_for(host), retries=self._retries,
+                                    retry_backoff=self._retry_backoff)
+            self._hosts[key] = remote
+            return remote
+
+    def opened(self) -> dict[str, RemoteHost]:
+        """The sessions made so far, by host key."""
+        with self._lock:
+            return dict(self._hosts)
+
+    def close_all(self) -> None:
+        """Close every session (best effort: a host that went away is just forgotten)."""
+        with self._lock:
+            hosts, self._hosts = self._hosts, {}
+        for remote in hosts.values():
+            if remote.management is None:
+                remote.close()
+
+    def __enter__(self) -> "Sessions":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close_all()
+
+    def __repr__(self) -> str:
+        return f"Sessions({self.site.name!r}, open: {sorted(self._hosts)})"

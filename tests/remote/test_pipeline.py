@@ -1,0 +1,59 @@
+"""How a pipeline is put on the wire: commands, parameters and arguments as PSRP data, secrets revealed only there."""
+
+from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.wsman import WSMan
+
+from qrdr.remote.commands import Command, Script, Secret, render_pipeline
+from qrdr.remote.errors import ConnectionLostDuringChange, HostUnreachable, RemoteCommandError, RemoteError, mask
+from qrdr.remote.session import _build_pipeline
+
+
+def built(*commands):
+    pool = RunspacePool(WSMan("127.0.0.1", ssl=False, auth="ntlm", username="u", password="p"))
+    pool.protocol_version = "2.2"  # what an opened pool knows
+    shell = PowerShell(pool)
+    _build_pipeline(shell, commands)
+    return [(c.cmd, c.is_script, [(a.name, a.value) for a in c.args]) for c in shell.commands]
+
+
+def test_cmdlets_scripts_and_arguments_are_sent_as_data():
+    tricky = "it's \"$(Remove-Item C:\\)\"\nline two"
+    script = Script("qrdr:Mount-ExchangeStore", "# qrdr-script: qrdr:Mount-ExchangeStore\nparam($Name)\n",
+                    {"Name": tricky})
+    assert built(
+        Command("Get-Service", {"Name": ["A", "B"]}),
+        Command("Set-Service", {"StartupType": "Manual", "PassThru": True}),
+        Command("eseutil", arguments=("/mh", tricky)),
+        script,
+    ) == [
+        ("Get-Service", False, [("Name", ["A", "B"])]),
+        ("Set-Service", False, [("StartupType", "Manual"), ("PassThru", True)]),
+        ("eseutil", False, [(None, "/mh"), (None, tricky)]),
+        (script.text, True, [("Name", tricky)]),
+    ]
+
+
+def test_a_secret_is_revealed_on_the_wire_only():
+    command = Command("qlogin", {"cs": "CS01", "u": "admin", "clp": Secret("Pa$$w0rd")})
+    assert built(command)[0][2][2] == ("clp", "Pa$$w0rd")
+    assert "Pa$$w0rd" not in render_pipeline([command])
+    assert "Pa$$w0rd" not in repr(command)
+
+
+def test_error_texts_never_carry_a_secret():
+    command = render_pipeline([Command("qlogin", {"clp": Secret("Pa$$w0rd")})])
+    remote = RemoteError(mask("logon failed for password Pa$$w0rd", ["Pa$$w0rd"]), "LoginFailed")
+    errors = [
+        RemoteCommandError("CS01", command, [remote]),
+        ConnectionLostDuringChange("CS01", command, "reset"),
+        HostUnreachable("CS01", mask("bad password Pa$$w0rd", ["Pa$$w0rd"])),
+    ]
+    for error in errors:
+        assert "Pa$$w0rd" not in str(error) and "Pa$$w0rd" not in repr(error)
+        assert "CS01" in str(error)
+    assert "qlogin -clp '********'" in str(errors[0]) and "[LoginFailed]" in str(errors[0])
+
+
+def test_mask_hides_the_longest_secret_first():
+    assert mask("a secret-and-more b", ["secret", "secret-and-more"]) == "a ******** b"
+    assert mask("nothing here", [""]) == "nothing here"

@@ -1,0 +1,59 @@
+"""Shipped .ps1 scripts: loaded by their marker, with parameters, and proved well-formed."""
+
+from pathlib import Path
+
+import pytest
+
+from qrdr.errors import PluginError
+from qrdr.remote.pscheck import assert_powershell_parses
+from qrdr.remote.scripts import load_script, marker_name, with_parameters
+
+GOOD = """# qrdr-script: qrdr:Find-LockingProcess
+# Processes that hold a file open.
+param([string]$Path)
+Get-Process | Where-Object { $_.Modules | Where-Object { $_.FileName -eq $Path } }
+"""
+
+
+@pytest.fixture
+def package(tmp_path, monkeypatch):
+    root = tmp_path / "qrdr_test_scripts_pkg"
+    root.mkdir()
+    (root / "__init__.py").write_text("")
+    (root / "find.ps1").write_text(GOOD)
+    (root / "nomarker.ps1").write_text("param($X)\n$X\n")
+    (root / "noparam.ps1").write_text("# qrdr-script: qrdr:Bad\nGet-Process\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "qrdr_test_scripts_pkg"
+
+
+def test_a_script_is_loaded_by_its_marker_with_parameters(package):
+    script = load_script(package, "find.ps1", Path="C:\\x.dll")
+    assert script.name == "qrdr:Find-LockingProcess"
+    assert script.text == GOOD
+    assert script.parameters == {"Path": "C:\\x.dll"}
+    assert with_parameters(script, Path="D:\\y.dll").parameters == {"Path": "D:\\y.dll"}
+    assert_powershell_parses(script.text, what=script.name)
+
+
+@pytest.mark.parametrize("filename, problem", [
+    ("nomarker.ps1", "qrdr-script"), ("noparam.ps1", "param"), ("missing.ps1", "not found")])
+def test_bad_scripts_are_named(package, filename, problem):
+    with pytest.raises(PluginError, match=problem) as caught:
+        load_script(package, filename)
+    assert filename in str(caught.value)
+
+
+def test_the_marker_must_be_among_the_leading_comments():
+    assert marker_name("# a\n# qrdr-script: qrdr:X\nparam()") == "qrdr:X"
+    assert marker_name("param()\n# qrdr-script: qrdr:X") is None
+
+
+SHIPPED = sorted(Path(__file__).resolve().parents[2].glob("plugins/**/*.ps1"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_every_shipped_script_has_a_marker_and_parses(path):
+    text = path.read_text(encoding="utf-8-sig")
+    assert marker_name(text), f"{path}: no '# qrdr-script: <name>' line"
+    assert_powershell_parses(text, what=str(path))
