@@ -62,6 +62,8 @@ class WinRMEndpoint:
         self.channel_binding = channel_binding_data(tls.certificate) if self.ssl_context and tls else None
         #: HTTP requests received since start (faults included); for tests and the benchmark.
         self.request_count = 0
+        #: Responses larger than the request's MaxEnvelopeSize (should stay 0).
+        self.oversized_responses = 0
 
         self._lock = threading.Lock()
         self._server: WinRMServer | None = None
@@ -69,6 +71,7 @@ class WinRMEndpoint:
         self._connections: set[socket.socket] = set()
         self._sessions: dict[str, ShellSession] = {}
         self._registered = False
+        self._up = False
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -80,8 +83,22 @@ class WinRMEndpoint:
         return f"{self.transport}://{self.address}:{self.port}/wsman"
 
     @property
+    def shell_count(self) -> int:
+        """Open shells (runspace pools)."""
+        with self._lock:
+            return len(self._sessions)
+
+    @property
+    def pipeline_count(self) -> int:
+        """Pipelines the server still holds (not yet closed, stopped or terminated by the client)."""
+        with self._lock:
+            sessions = list(self._sessions.values())
+        return sum(len(s.runs) for s in sessions)
+
+    @property
     def is_up(self) -> bool:
-        return self._server is not None
+        """True from start/come_up until go_down has closed the listener and every connection."""
+        return self._up
 
     def start(self) -> "WinRMEndpoint":
         """Listen (port 0 picks a free port, kept for the endpoint's lifetime). Returns self."""
@@ -124,6 +141,7 @@ class WinRMEndpoint:
             session.discard()
         if thread is not None:
             thread.join(timeout=5)
+        self._up = False
         logger.debug("WinRM endpoint {} is down", self.name)
 
     def come_up(self) -> None:
@@ -146,6 +164,7 @@ class WinRMEndpoint:
                 target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"winrm-{self.name}", daemon=True
             )
             self._server, self._thread = server, thread
+            self._up = True
         thread.start()
         logger.debug("WinRM endpoint {} listening on {}", self.name, self.url)
 
@@ -206,11 +225,18 @@ class WinRMEndpoint:
                     wsman.ERROR_ACTION_NOT_SUPPORTED, "ActionNotSupported", f"action {request.action} is not supported"
                 )
             content = handler(request, user, client_ip)
-            return 200, wsman.build_response(request, *content)
+            answer = wsman.build_response(request, *content)
+            if len(answer) > request.max_envelope_size:
+                self.oversized_responses += 1
+                logger.warning(
+                    "WinRM {}: {} bytes answer exceeds MaxEnvelopeSize {}", self.name, len(answer),
+                    request.max_envelope_size,
+                )
+            return 200, answer
         except WSManFault as fault:
             return 500, wsman.build_fault(request, fault, self.name)
         except SessionGone:
-            if not self.is_up:
+            if self._server is None:
                 raise DropConnection() from None
             return 500, wsman.build_fault(request, wsman.unknown_shell_fault(request.shell_id if request else None), self.name)
 
