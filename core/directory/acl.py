@@ -51,19 +51,19 @@ CREATE_DELETE_CHILD = ADS_RIGHT_DS_CREATE_CHILD | ADS_RIGHT_DS_DELETE_CHILD
 
 #: The words ADSI Edit's Advanced Security dialog uses, in its order.
 RIGHT_NAMES = (
-    (ADS_RIGHT_DS_LIST_OBJECT | ADS_RIGHT_ACTRL_DS_LIST, ADS_RIGHT_ACTRL_DS_LIST, "List contents"),
-    (ADS_RIGHT_DS_READ_PROP, ADS_RIGHT_DS_READ_PROP, "Read all properties"),
-    (ADS_RIGHT_DS_WRITE_PROP, ADS_RIGHT_DS_WRITE_PROP, "Write all properties"),
-    (ADS_RIGHT_DELETE, ADS_RIGHT_DELETE, "Delete"),
-    (ADS_RIGHT_DS_DELETE_TREE, ADS_RIGHT_DS_DELETE_TREE, "Delete subtree"),
-    (ADS_RIGHT_READ_CONTROL, ADS_RIGHT_READ_CONTROL, "Read permissions"),
-    (ADS_RIGHT_WRITE_DAC, ADS_RIGHT_WRITE_DAC, "Modify permissions"),
-    (ADS_RIGHT_WRITE_OWNER, ADS_RIGHT_WRITE_OWNER, "Modify owner"),
-    (ADS_RIGHT_DS_SELF, ADS_RIGHT_DS_SELF, "All validated writes"),
-    (ADS_RIGHT_DS_CONTROL_ACCESS, ADS_RIGHT_DS_CONTROL_ACCESS, "All extended rights"),
-    (ADS_RIGHT_DS_CREATE_CHILD, ADS_RIGHT_DS_CREATE_CHILD, "Create all child objects"),
-    (ADS_RIGHT_DS_DELETE_CHILD, ADS_RIGHT_DS_DELETE_CHILD, "Delete all child objects"),
-    (ADS_RIGHT_DS_LIST_OBJECT, ADS_RIGHT_DS_LIST_OBJECT, "List object"),
+    (ADS_RIGHT_ACTRL_DS_LIST, "List contents"),
+    (ADS_RIGHT_DS_READ_PROP, "Read all properties"),
+    (ADS_RIGHT_DS_WRITE_PROP, "Write all properties"),
+    (ADS_RIGHT_DELETE, "Delete"),
+    (ADS_RIGHT_DS_DELETE_TREE, "Delete subtree"),
+    (ADS_RIGHT_READ_CONTROL, "Read permissions"),
+    (ADS_RIGHT_WRITE_DAC, "Modify permissions"),
+    (ADS_RIGHT_WRITE_OWNER, "Modify owner"),
+    (ADS_RIGHT_DS_SELF, "All validated writes"),
+    (ADS_RIGHT_DS_CONTROL_ACCESS, "All extended rights"),
+    (ADS_RIGHT_DS_CREATE_CHILD, "Create all child objects"),
+    (ADS_RIGHT_DS_DELETE_CHILD, "Delete all child objects"),
+    (ADS_RIGHT_DS_LIST_OBJECT, "List object"),
 )
 
 WELL_KNOWN_SIDS = {
@@ -90,10 +90,10 @@ def rights_in_words(mask: int) -> str:
         rest = mask & ~FULL_CONTROL & ~ADS_RIGHT_GENERIC_ALL
         return "Full Control" + (f" + 0x{rest:X}" if rest else "")
     words, covered = [], 0
-    for bits, shown_if, name in RIGHT_NAMES:
-        if mask & shown_if and not covered & shown_if:
+    for bit, name in RIGHT_NAMES:
+        if mask & bit:
             words.append(name)
-            covered |= bits & mask
+            covered |= bit
     rest = mask & ~covered
     if rest:
         words.append(f"0x{rest:X}")

@@ -23,14 +23,15 @@ def filter_value(value: str) -> str:
 
 
 # RFC 4514 2.4: these are escaped with a backslash anywhere in the value.
-# '=' is not required by the RFC but Active Directory's own tools escape it too.
-_SPECIALS = set('"+,;<>\\=')
+# '=' and '#' (past the first character) are not required by the RFC, but AD's own
+# tools escape '=' and ldap3's DN parser refuses an unescaped '#' anywhere.
+_SPECIALS = set('"+,;<>\\=#')
 
 
 def rdn_value(value: str) -> str:
     """Escape an attribute value for use in an RDN (RFC 4514 section 2.4).
 
-    Escapes ``"+,;<>\\=`` anywhere, ``#`` and space at the start, space at the end,
+    Escapes ``"+,;<>\\=#`` anywhere, space at the start, space at the end,
     and NUL as ``\\00``. (ldap3's ``escape_rdn`` puts a raw NUL after a backslash and
     fails on an empty string, hence this function.)
     """
