@@ -223,7 +223,9 @@ class ShellSession:
             name = type(event).__name__
             run = self.runs.get(str(event.pipeline_id).upper()) if event.pipeline_id else None
             if name == "CreatePipelineEvent" and run is not None:
-                run.metadata = event.pipeline
+                # psrpcore already built the PowerShell object (pipeline.metadata); event.pipeline
+                # would deserialise it again (about 1 ms).
+                run.metadata = run.pipeline.metadata
                 if run.metadata.no_input:
                     self._start(run)
             elif name == "PipelineInputEvent" and run is not None:
@@ -245,7 +247,9 @@ class ShellSession:
         if run.started:
             return
         run.started = True
-        run.pipeline.start()
+        # Windows sends no Running state message (pypsrp sets Running itself when it sends the
+        # command); ServerPipeline.start() would queue one, costing a message per command.
+        run.pipeline._change_state(PSInvocationState.Running, emit=False)
         statements = statements_of(run.metadata) if run.metadata else []
         input_objects = list(run.input_objects)
         worker = threading.Thread(
@@ -316,13 +320,21 @@ class ShellSession:
                 payload = self._drain(target, max_bytes)
                 if payload is not None:
                     done = bool(run and run.finished and not self._pending(target))
+                    if done:
+                        self._forget(run)
                     return [payload], done
                 if run is not None and run.finished:
+                    self._forget(run)
                     return [], True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
                 self.lock.wait(remaining)
+
+    def _forget(self, run: PipelineRun) -> None:
+        """The client has the final state: Windows releases the command then (a later Terminate is a no-op)."""
+        self.runs.pop(run.command_id, None)
+        self.pool.pipeline_table.pop(run.pipeline.pipeline_id, None)
 
     def _pending(self, target: uuid.UUID | None) -> bool:
         return any(m.pipeline_id == target for m in self.pool._send_buffer)

@@ -140,14 +140,27 @@ def test_stop_ends_a_running_pipeline_and_keeps_the_pool(pool, http_endpoint):
     assert again.invoke() == ["after stop"]
 
 
-def test_close_releases_the_pipeline_on_the_server(pool, http_endpoint):
+def test_finished_pipelines_are_released_and_can_run_again(pool, http_endpoint):
     ps = PowerShell(pool)
     ps.add_cmdlet("Write-Output").add_argument("x")
-    ps.invoke()
-    assert http_endpoint.pipeline_count == 1
+    assert ps.invoke() == ["x"]
+    # The client got the final state: the server holds nothing for it (no leak over many commands).
+    assert http_endpoint.pipeline_count == 0
+    ps.close()  # Signal Terminate on a finished pipeline is accepted
+    # pypsrp reuses the same pipeline id after close() (and keeps the earlier output).
+    assert ps.invoke() == ["x", "x"]
+    assert ps.state == PSInvocationState.COMPLETED
+    ps.close()
+    assert pool.is_alive() is True
+
+
+def test_close_after_a_stop_is_accepted(pool, http_endpoint):
+    ps = PowerShell(pool)
+    ps.add_cmdlet("Start-Sleep").add_parameter("Seconds", 30)
+    ps.begin_invoke()
+    ps.stop()
     ps.close()
     assert http_endpoint.pipeline_count == 0
-    assert pool.is_alive() is True
 
 
 def test_closing_the_pool_deletes_the_shell(http_endpoint, connect):
