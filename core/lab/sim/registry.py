@@ -23,6 +23,13 @@ COMMANDS: dict[str, Handler] = {}
 #: shipped script name (lower case, e.g. "qrdr:get-exchangestore") -> handler
 SCRIPTS: dict[str, Handler] = {}
 
+#: What a started process does: ``handler(host, process)`` runs when Start-Process (or the host)
+#: starts the program; it may end the process at once (set ``process.exit_code``), keep it running,
+#: hold files open (``process.open_files``) or register ``process.on_stop`` callbacks.
+ProgramHandler = Callable[[Any, Any], None]
+#: program file name (lower case, no path, no .exe, e.g. "setup") -> handler
+PROGRAMS: dict[str, ProgramHandler] = {}
+
 
 class PSError(Exception):
     """A terminating PowerShell error raised by a handler."""
@@ -45,6 +52,15 @@ def command(*names: str) -> Callable[[Handler], Handler]:
 def script(name: str) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         SCRIPTS[name.lower()] = handler
+        return handler
+    return register
+
+
+def program(*names: str) -> Callable[[ProgramHandler], ProgramHandler]:
+    """Register what a process of this program does (names as :func:`program_key` gives them)."""
+    def register(handler: ProgramHandler) -> ProgramHandler:
+        for name in names:
+            PROGRAMS[program_key(name)] = handler
         return handler
     return register
 
