@@ -1,0 +1,67 @@
+"""Fixtures shared across test folders.
+
+``installed_venv``: qrdr and the contrib example add-on ``pip install``-ed
+(not editable) into a fresh virtual environment, built once per test session
+and shared by tests/test_packaging.py and tests/contrib/. It copies the
+sources to a temporary directory first, so pip's in-tree build never writes
+into the working tree (nor races another test run building there). pip's cache
+is used, so the second build on a machine takes a few seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import attrs
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ADDON = REPO / "contrib" / "qrdr-example-addon"
+_JUNK = shutil.ignore_patterns("__pycache__", "*.pyc", "build", "dist", "*.egg-info", ".qrdr", "lab-state")
+
+
+@attrs.frozen
+class Venv:
+    root: Path
+
+    @property
+    def bin(self) -> Path:
+        return self.root / "bin"
+
+    def run(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run a program of the venv (``qrdr``, ``python``) with a clean environment."""
+        clean = {key: value for key, value in os.environ.items()
+                 if key not in ("PYTHONPATH", "VIRTUAL_ENV", "QRDR_CONFIG", "PYTHONHOME")}
+        clean["PATH"] = f"{self.bin}{os.pathsep}{clean.get('PATH', '')}"
+        return subprocess.run([str(self.bin / args[0]), *args[1:]], capture_output=True, text=True,
+                              cwd=cwd, env={**clean, **(env or {})}, timeout=timeout)
+
+
+def _copy_sources(target: Path) -> tuple[Path, Path]:
+    qrdr_src = target / "qrdr-src"
+    qrdr_src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, qrdr_src / name)
+    for name in ("core", "plugins"):
+        shutil.copytree(REPO / name, qrdr_src / name, ignore=_JUNK)
+    addon_src = target / "addon-src"
+    shutil.copytree(ADDON, addon_src, ignore=_JUNK)
+    return qrdr_src, addon_src
+
+
+@pytest.fixture(scope="session")
+def installed_venv(tmp_path_factory) -> Venv:
+    base = tmp_path_factory.mktemp("installed-venv")
+    qrdr_src, addon_src = _copy_sources(base)
+    venv = Venv(base / "venv")
+    # A fresh venv without system site packages: only what pip installs is importable.
+    subprocess.run([sys.executable, "-m", "venv", str(venv.root)], check=True)
+    installed = venv.run("python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                         str(qrdr_src), str(addon_src), timeout=600)
+    assert installed.returncode == 0, f"pip install failed:\n{installed.stdout}\n{installed.stderr}"
+    return venv
