@@ -1,0 +1,32 @@
+# qrdr-script: qrdr:Get-ExchangeStore
+# One object per mailbox and public folder store of this server, read through CDOEXM
+# the way Exchange System Manager shows them (Database tab): paths, mounted, mount at startup.
+param()
+
+$ErrorActionPreference = 'Stop'
+$server = New-Object -ComObject CDOEXM.ExchangeServer
+$server.DataSource.Open($env:COMPUTERNAME)
+foreach ($groupDn in $server.StorageGroups) {
+    $group = New-Object -ComObject CDOEXM.StorageGroup
+    $group.DataSource.Open($groupDn)
+    $entries = @()
+    foreach ($dn in $group.MailboxStoreDBs) { $entries += ,@('Mailbox', 'CDOEXM.MailboxStoreDB', $dn) }
+    foreach ($dn in $group.PublicStoreDBs) { $entries += ,@('Public', 'CDOEXM.PublicStoreDB', $dn) }
+    foreach ($entry in $entries) {
+        $db = New-Object -ComObject $entry[1]
+        $db.DataSource.Open($entry[2])
+        New-Object PSObject -Property @{
+            Name           = $db.Name
+            StorageGroup   = $group.Name
+            Type           = $entry[0]
+            EdbPath        = $db.DBPath
+            StmPath        = $db.SLVPath
+            LogPath        = $group.LogFilePath
+            SystemPath     = $group.SystemFilePath
+            # CDOEXM Status: 0 = cdoexmOnline (mounted), 1 = cdoexmOffline.
+            Mounted        = ($db.Status -eq 0)
+            # Enabled is the inverse of "Do not mount this store at startup".
+            MountAtStartup = [bool]$db.Enabled
+        }
+    }
+}

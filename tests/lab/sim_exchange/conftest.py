@@ -1,0 +1,112 @@
+"""A small site for the Exchange and Commvault simulation tests: production EXCH01, standby
+EXCH02, CommServe CS01, production volumes E: (databases) and F: (logs and system path),
+each host with the same drive letters (seed step 2.3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from qrdr import model
+from qrdr.lab.sim import commvault, exchange
+from qrdr.lab.sim.host import Lab, Volume, WindowsHost
+from qrdr.lab.sim.protocol import Invocation
+
+COMMCELL_PASSWORD = "cv-lab-Secret1"
+
+NNTP_SMTP_ASPNET = "[Components]\r\niis_nntp = on\r\niis_smtp = on\r\naspnet = on\r\n"
+
+
+def make_site(exchange_version: str = "2003", windows: str = "2003", snap_engine: str = "qsnap",
+              volumes: tuple[model.Volume, ...] | None = None) -> model.Site:
+    secret = model.SecretRef(env="UNUSED")
+    winrm = model.WinRM(user="LAB\\qrdr", password=secret)
+
+    def host(name: str, role: model.Role) -> model.Host:
+        return model.Host(name=name, role=role, address="127.0.0.1", windows=model.WindowsVersion(windows),
+                          winrm=winrm)
+
+    return model.Site(
+        name="lab",
+        domain=model.Domain(dns_name="lab.test", netbios_name="LAB",
+                            controllers=(model.DomainController("DC1", "127.0.0.1"),),
+                            bind_user="admin@lab.test", bind_password=secret),
+        exchange=model.Exchange(version=model.ExchangeVersion(exchange_version), organization="Lab",
+                                update_path=r"Z:\sp2\setup\i386\update.exe", service_pack="SP2"),
+        hosts={"production": host("EXCH01", model.Role.PRODUCTION), "standby": host("EXCH02", model.Role.STANDBY),
+               "commserve": host("CS01", model.Role.COMMSERVE)},
+        volumes=volumes if volumes is not None else (
+            model.Volume("E", 100, (model.VolumeContent.DATABASES,)),
+            model.Volume("F", 40, (model.VolumeContent.LOGS, model.VolumeContent.SYSTEM_PATH)),
+        ),
+        snap_engine=snap_engine,
+    )
+
+
+class SiteLab:
+    """The lab hosts of a site, seeded, plus helpers to run commands on them."""
+
+    def __init__(self, site: model.Site, *, options: exchange.LabOptions | None = None):
+        self.site = site
+        self.lab = Lab()
+        self.hosts: dict[str, WindowsHost] = {}
+        for key, spec in site.hosts.items():
+            host = self.lab.add(WindowsHost(name=spec.name, windows=spec.windows.value, domain="lab.test"))
+            letters = ["C"] + ([v.letter for v in site.volumes] if spec.role is not model.Role.COMMSERVE else [])
+            for letter in letters:
+                host.volumes[f"{letter}:"] = Volume(letter=f"{letter}:", size=100 * 2**30)
+                host.files.add_drive(letter)
+            self.hosts[key] = host
+        self.organization = exchange.seed_site(site, self.hosts, options=options or exchange.LabOptions(setup_seconds=0))
+        self.commserve = commvault.seed_site(site, self.hosts, password=COMMCELL_PASSWORD)
+
+    @property
+    def production(self) -> WindowsHost:
+        return self.hosts["production"]
+
+    @property
+    def standby(self) -> WindowsHost:
+        return self.hosts["standby"]
+
+    @property
+    def cs(self) -> WindowsHost:
+        return self.hosts["commserve"]
+
+
+def run(host: WindowsHost, name: str, *positional, **named):
+    """Invoke one command the way the WinRM endpoint does; returns the InvocationResult."""
+    parameters = tuple((key, value) for key, value in named.items()) + tuple((None, value) for value in positional)
+    return host.invoke([Invocation(name=name, parameters=parameters)], [])
+
+
+def run_script(host: WindowsHost, script_file: str, **named):
+    from importlib import resources
+
+    text = resources.files("qrdr.plugins.common").joinpath("scripts", script_file).read_text(encoding="utf-8")
+    return host.invoke([Invocation(name=text, is_script=True, parameters=tuple(named.items()))], [])
+
+
+def native(host: WindowsHost, program: str, *arguments: str) -> tuple[list[str], int]:
+    result = run(host, program, *arguments)
+    assert result.failed is None, result.failed
+    return [str(line) for line in result.output], host.last_exit_code
+
+
+def prepare_standby_for_setup(lab: SiteLab) -> None:
+    """Seed steps 2.1 and 2.3's note: the standby runs under production's name and has
+    NNTP, SMTP and ASP.NET (installed with sysocmgr and an answer file)."""
+    standby = lab.standby
+    standby.name = lab.production.name
+    lab.production.name = lab.production.name + "-TEMP"
+    standby.files.write_text(r"C:\qrdr\sysoc.txt", NNTP_SMTP_ASPNET)
+    lines, code = native(standby, "sysocmgr", r"/i:C:\WINDOWS\inf\sysoc.inf", r"/u:C:\qrdr\sysoc.txt", "/q")
+    assert code == 0, lines
+
+
+def write_unattend(host: WindowsHost, components, action: str = "Install", path: str = r"C:\qrdr\exchange.ini") -> str:
+    host.files.write_text(path, exchange.render_unattend(components, action))
+    return path
+
+
+@pytest.fixture
+def site_lab() -> SiteLab:
+    return SiteLab(make_site())
