@@ -384,12 +384,33 @@ class RemoteHost:
         # may read it with the next pipeline (but never let that postpone recycling for long).
         limit = self.pipelines_per_pool * (2 if self._after_native_program else 1)
         if self._pool is not None and self._pipelines_on_pool >= limit:
-            self.close()  # frees every finished pipeline on the host at once (see the module docstring)
+            self._recycle_pool()
         if self._pool is None:
             self._pool = self._open_with_retries()
             self._pipelines_on_pool = 0
             self._last_used = time.monotonic()
         return self._pool
+
+    def _recycle_pool(self) -> None:
+        """Delete the pool (freeing every finished pipeline on the host at once, see the module
+        docstring) and open a new one on the same authenticated connection: 3 requests."""
+        pool, self._pool = self._pool, None
+        assert pool is not None
+        try:
+            pool.close()
+            fresh = RunspacePool(pool.connection)
+            fresh.open()
+        except _CONNECTION_LOST as error:
+            logger.debug("{}: recycling the session failed ({}); opening a new connection", self.label,
+                         _reason(error))
+            try:
+                pool.connection.close()
+            except Exception:  # noqa: BLE001 - already broken
+                pass
+            return
+        self._pool = fresh
+        self._pipelines_on_pool = 0
+        self._last_used = time.monotonic()
 
     def _open_with_retries(self) -> RunspacePool:
         attempt = 0
