@@ -239,6 +239,10 @@ class WinRMEndpoint:
             if self._server is None:
                 raise DropConnection() from None
             return 500, wsman.build_fault(request, wsman.unknown_shell_fault(request.shell_id if request else None), self.name)
+        except Exception as exc:  # a bug here or bad PSRP data: a fault for the client, the traceback in the log
+            logger.exception("WinRM {}: request failed", self.name)
+            fault = WSManFault(wsman.ERROR_INTERNAL, "InternalError", f"{type(exc).__name__}: {exc}")
+            return 500, wsman.build_fault(request, fault, self.name)
 
     def _session(self, request: Request, user: str) -> ShellSession:
         with self._lock:

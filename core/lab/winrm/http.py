@@ -222,10 +222,13 @@ class WinRMRequestHandler(BaseHTTPRequestHandler):
             self._drop()
             return
 
+        headers = {"WWW-Authenticate": "Negotiate " + base64.b64encode(reply_token).decode()} if reply_token else {}
         if encrypted:
-            self._respond(status, wrap_encrypted(self.auth_context, answer), {"Content-Type": ENCRYPTED_CONTENT_TYPE})
+            headers["Content-Type"] = ENCRYPTED_CONTENT_TYPE
+            self._respond(status, wrap_encrypted(self.auth_context, answer), headers)
         else:
-            self._respond(status, answer, {"Content-Type": "application/soap+xml;charset=UTF-8"})
+            headers["Content-Type"] = "application/soap+xml;charset=UTF-8"
+            self._respond(status, answer, headers)
 
     def _authenticate(self) -> tuple[str | None, bytes | None]:
         """The authenticated user (or None after answering 401), and a final Negotiate token if any."""

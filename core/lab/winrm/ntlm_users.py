@@ -36,6 +36,7 @@ _lock = threading.Lock()
 _accounts: dict[str, tuple[str, str]] = {}
 _refs: Counter[str] = Counter()
 _file_path: str | None = None
+_created_file = False
 _preexisting: str = ""
 
 
@@ -54,7 +55,7 @@ def _key(account: str) -> str:
 
 def register(users: dict[str, str]) -> None:
     """Add an endpoint's accounts to the process-wide file."""
-    global _file_path, _preexisting
+    global _file_path, _preexisting, _created_file
     with _lock:
         for account, password in users.items():
             if ":" in account or "\n" in account or not split_account(account)[1]:
@@ -80,12 +81,17 @@ def register(users: dict[str, str]) -> None:
             else:
                 fd, _file_path = tempfile.mkstemp(prefix="qrdr-lab-ntlm-", suffix=".users")
                 os.close(fd)
+                _created_file = True
                 os.environ["NTLM_USER_FILE"] = _file_path
         _write()
 
 
 def unregister(users: dict[str, str]) -> None:
-    """Remove an endpoint's accounts (kept while another endpoint still has them)."""
+    """Remove an endpoint's accounts (kept while another endpoint still has them).
+
+    When the last account goes, a file this module created is deleted (and the variable unset).
+    """
+    global _file_path, _created_file, _preexisting
     with _lock:
         for account in users:
             key = _key(account)
@@ -93,8 +99,18 @@ def unregister(users: dict[str, str]) -> None:
             if _refs[key] <= 0:
                 del _refs[key]
                 _accounts.pop(key, None)
-        if _file_path is not None:
-            _write()
+        if _file_path is None:
+            return
+        if not _accounts and _created_file:
+            try:
+                os.remove(_file_path)
+            except FileNotFoundError:
+                pass
+            if os.environ.get("NTLM_USER_FILE") == _file_path:
+                del os.environ["NTLM_USER_FILE"]
+            _file_path, _created_file, _preexisting = None, False, ""
+            return
+        _write()
 
 
 def _write() -> None:

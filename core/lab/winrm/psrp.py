@@ -27,7 +27,7 @@ from typing import Any
 
 from loguru import logger
 from psrpcore import ServerPipeline, ServerRunspacePool
-from psrpcore._payload import PSRPPayload, StreamType
+from psrpcore._payload import ProtocolVersion, PSRPPayload, StreamType
 from psrpcore.types import (
     ErrorCategory,
     ErrorCategoryInfo,
@@ -35,6 +35,9 @@ from psrpcore.types import (
     InvocationInfo,
     NETException,
     PSInvocationState,
+    PSVersion,
+    RunspaceAvailability,
+    SessionCapability,
 )
 import psrpcore
 
@@ -63,6 +66,51 @@ _EXCEPTION_BASES = {
     "System.UnauthorizedAccessException": ["System.SystemException"],
     "System.IO.IOException": ["System.SystemException"],
 }
+
+
+def _version_table() -> dict[str, Any]:
+    """$PSVersionTable of Windows PowerShell 2.0 on Windows Server 2003 SP2 (WinRM 2.0)."""
+    return {
+        "PSVersion": PSVersion("2.0"),
+        "PSCompatibleVersions": [PSVersion("1.0"), PSVersion("2.0")],
+        "BuildVersion": PSVersion("6.0.6002.18111"),
+        "CLRVersion": PSVersion("2.0.50727.3603"),
+        "WSManStackVersion": PSVersion("2.0"),
+        "PSRemotingProtocolVersion": ProtocolVersion.Pwsh2.value,
+        "SerializationVersion": PSVersion("1.1.0.1"),
+    }
+
+
+def _call_id(event: Any) -> int:
+    """The call id of a pool call; pypsrp names it ``CI``, psrpcore reads ``ci`` (PowerShell: either)."""
+    for name in ("ci", "CI"):
+        value = getattr(event._ps_object, name, None)
+        if value is not None:
+            return int(value)
+    raise ValueError("runspace pool call without a call id (ci)")
+
+
+class LabRunspacePool(ServerRunspacePool):
+    """psrpcore's server pool, answering Set-Max/MinRunspaces and GetAvailableRunspaces at once.
+
+    psrpcore leaves those answers to the caller and reads the call id as ``ci`` only, while
+    pypsrp sends ``CI``: this reads either and answers as Windows does.
+    """
+
+    def _process_SetMaxRunspaces(self, event: Any) -> None:
+        ci = _call_id(event)
+        self._max_runspaces = int(event._ps_object.MaxRunspaces)
+        self.prepare_message(RunspaceAvailability(SetMinMaxRunspacesResponse=True, ci=ci))
+
+    def _process_SetMinRunspaces(self, event: Any) -> None:
+        ci = _call_id(event)
+        self._min_runspaces = int(event._ps_object.MinRunspaces)
+        self.prepare_message(RunspaceAvailability(SetMinMaxRunspacesResponse=True, ci=ci))
+
+    def _process_GetAvailableRunspaces(self, event: Any) -> None:
+        busy = sum(1 for p in self.pipeline_table.values() if p.state == PSInvocationState.Running)
+        available = max(self.max_runspaces - busy, 0)
+        self.prepare_message(RunspaceAvailability(SetMinMaxRunspacesResponse=available, ci=_call_id(event)))
 
 
 class SessionGone(Exception):
@@ -181,7 +229,14 @@ class ShellSession:
         self.owner = owner
         self.host_name = host_name
         self.lock = threading.Condition(threading.RLock())
-        self.pool = ServerRunspacePool()
+        self.pool = LabRunspacePool(application_private_data={"PSVersionTable": _version_table()})
+        # Speak as PowerShell 2.0 does (protocol 2.1): pypsrp then keeps MaxEnvelopeSize at
+        # 150 KiB, as against a real Windows 2003 server.
+        self.pool.our_capability = SessionCapability(
+            PSVersion=PSVersion("2.0"),
+            protocolversion=ProtocolVersion.Pwsh2.value,
+            SerializationVersion=PSVersion("1.1.0.1"),
+        )
         self.runs: dict[str, PipelineRun] = {}
         self.gone = False
 
@@ -232,14 +287,6 @@ class ShellSession:
                 run.input_objects.append(_plain(event.data))
             elif name == "EndOfPipelineInputEvent" and run is not None:
                 self._start(run)
-            elif name in ("SetMaxRunspacesEvent", "SetMinRunspacesEvent", "GetAvailableRunspacesEvent"):
-                # pypsrp sends the call id as "CI", psrpcore reads "ci": answer with what we got.
-                ci = getattr(event, "ci", None)
-                if ci is not None:
-                    try:
-                        self.pool.runspace_availability_response(ci, True)
-                    except Exception:  # a call id psrpcore did not record: nothing to answer
-                        logger.debug("runspace availability call {} not answered", ci)
 
     # --- running ------------------------------------------------------------------------------
 

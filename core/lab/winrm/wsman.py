@@ -49,6 +49,7 @@ ERROR_OPERATION_TIMEDOUT = 2150858793  # 0x80338029: Receive had nothing before 
 ERROR_INVALID_SELECTORS = 2150858843  # 0x8033805B: no such shell
 ERROR_ACTION_NOT_SUPPORTED = 2150858800  # 0x80338030
 ERROR_INVALID_MESSAGE = 2150858817  # 0x80338041
+ERROR_INTERNAL = 2150858752  # 0x80338000: the WS-Management service cannot process the request
 
 
 def q(prefix: str, name: str) -> str:

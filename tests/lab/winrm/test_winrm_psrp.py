@@ -194,3 +194,33 @@ def test_other_shells_are_refused(http_endpoint, connect):
     # The endpoint serves PowerShell remoting only; a cmd shell gets a WS-Man fault, not a crash.
     with pytest.raises(WSManFaultError):
         WinRS(connect(http_endpoint)).open()
+
+
+def test_the_endpoint_speaks_as_powershell_2(pool):
+    # Windows 2003 with PowerShell 2.0: protocol 2.1, so pypsrp keeps 150 KiB envelopes.
+    assert pool.protocol_version == "2.1"
+    assert pool.connection.max_envelope_size == 153600
+    version_table = pool.application_private_data.data["PSVersionTable"]
+    assert version_table["PSVersion"] == "2.0"
+
+
+def test_large_command_and_input_span_several_requests(pool, host):
+    # 400 kB of parameter and 500 kB of input: pypsrp sends them in several Command/Send fragments.
+    ps = PowerShell(pool)
+    ps.add_cmdlet("Write-Output").add_parameter("InputObject", "y" * 400_000)
+    output = ps.invoke(input=["z" * 1000] * 500)
+    assert len(output) == 501 and output[-1] == "y" * 400_000
+    [(_, input_objects)] = host.invocations
+    assert input_objects == ["z" * 1000] * 500
+
+
+def test_session_key_exchange_for_secure_strings(pool):
+    pool.exchange_keys()
+    assert pool._key_exchanged is True
+
+
+def test_runspace_limits_and_availability(pool):
+    pool.max_runspaces = 4
+    pool.min_runspaces = 2
+    assert (pool.max_runspaces, pool.min_runspaces) == (4, 2)
+    assert pool.get_available_runspaces() == 4
