@@ -11,10 +11,9 @@ from loguru import logger
 from qrdr.directory import Directory
 from qrdr.model import Domain, DomainController, SecretRef
 
-from .dc_fixtures import samba_dc, samba_dc_pair  # noqa: F401  (the lab's DC fixtures)
-
-ORGANIZATION = "QRDR Org"
-GROUP = "First Administrative Group"
+from qrdr.lab.samba_fixtures import ADMINISTRATIVE_GROUP as GROUP
+from qrdr.lab.samba_fixtures import ORGANIZATION
+from qrdr.lab.samba_fixtures import samba_dc, samba_dc_pair  # noqa: F401  (the lab's real DCs)
 
 
 def domain_for(*dcs, ca_file: str | None = "auto", **changes) -> Domain:
@@ -42,10 +41,7 @@ def domain_for(*dcs, ca_file: str | None = "auto", **changes) -> Domain:
 
 @pytest.fixture(scope="session")
 def dc(samba_dc):
-    """The single lab DC with the Exchange tree the runbook works on."""
-    from qrdr.lab.samba import populate_exchange
-
-    populate_exchange(samba_dc, ORGANIZATION, GROUP, ["EXCH01"])
+    """The lab DC, with the Exchange tree (ORGANIZATION / GROUP / EXCH01, EXCH02)."""
     return samba_dc
 
 

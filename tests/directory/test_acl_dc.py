@@ -37,8 +37,8 @@ def dsacl(dc, dn: str) -> str:
 
 @pytest.fixture(scope="module")
 def standby(dc):
-    add_computer(dc, "EXCH02", password="Some-Machine-Secret-1")
-    return "EXCH02"
+    add_computer(dc, "STANDBY01", password="Some-Machine-Secret-1")
+    return "STANDBY01"
 
 
 @pytest.mark.parametrize("target,mask,sddl_rights", [
@@ -57,7 +57,7 @@ def test_grant_adds_one_ace_that_samba_shows_and_keeps_the_rest(dc, directory, s
 
     plan = plan_grant(directory, dn, account.sid, mask)
     rights = "Full Control" if mask == FULL_CONTROL else "Create all child objects + Delete all child objects"
-    assert plan.describe() == f"allow {dc.netbios}\\EXCH02$ {rights} on {dn}"
+    assert plan.describe() == f"allow {dc.netbios}\\STANDBY01$ {rights} on {dn}"
 
     first = grant(directory, dn, account.sid, mask)
     assert first.changed and first.description == f"added: {plan.describe()}"
