@@ -21,8 +21,20 @@ API::
     endpoint.go_down()    # reboot/power-off: listener and every connection closed, shells forgotten
     endpoint.come_up()    # listen again on the same address:port
     endpoint.faults.latency_ms = 50; endpoint.faults.drop_at_request = 1; endpoint.faults.never_return = True
-    endpoint.request_count
+    endpoint.is_up; endpoint.request_count; endpoint.shell_count; endpoint.pipeline_count
+    endpoint.oversized_responses  # answers bigger than the request's MaxEnvelopeSize (stays 0)
     endpoint.stop()       # also a context manager
+
+What the host sees: ``host.invoke(statement, input_objects)`` once per statement
+of a client pipeline (the first statement gets the pipeline input), in a worker
+thread (a host may block, e.g. to simulate a slow command; a Receive waits and
+answers TimedOut meanwhile). Parameter values and input arrive as plain Python
+values (str, int, bool, float, list, dict) or psrpcore objects (e.g.
+``PSSecureString``, PSObjects). A host calling ``go_down()`` from ``invoke``
+(Restart-Computer) is fine: that pipeline's client sees its connection drop,
+as against a rebooting Windows. The endpoint speaks as Windows PowerShell 2.0
+(PSRP protocol 2.1, $PSVersionTable of Windows 2003), so pypsrp keeps
+150 KiB envelopes.
 
 Auth (see :mod:`qrdr.lab.winrm.http`): Negotiate/NTLM over HTTP (message
 encryption required) and HTTPS (channel binding checked); Basic over HTTPS only.

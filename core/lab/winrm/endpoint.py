@@ -66,6 +66,8 @@ class WinRMEndpoint:
         self.oversized_responses = 0
 
         self._lock = threading.Lock()
+        #: Serialises go_down/come_up (an orchestrator may call them from timer threads).
+        self._lifecycle = threading.RLock()
         self._server: WinRMServer | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
@@ -123,6 +125,10 @@ class WinRMEndpoint:
 
     def go_down(self) -> None:
         """The host reboots or powers off: close the listener and every connection, forget all shells."""
+        with self._lifecycle:
+            self._go_down()
+
+    def _go_down(self) -> None:
         with self._lock:
             server, self._server = self._server, None
             thread, self._thread = self._thread, None
@@ -146,19 +152,22 @@ class WinRMEndpoint:
 
     def come_up(self) -> None:
         """Listen again on the same address and port (after :meth:`go_down`)."""
-        if self.faults.never_return:
-            raise RuntimeError(f"WinRM endpoint {self.name}: faults.never_return is set, the host stays down")
-        if self.is_up:
-            return
-        self._listen()
+        with self._lifecycle:
+            if self.is_up:
+                return
+            self._listen()
 
     def _listen(self) -> None:
         if self.faults.never_return:
             raise RuntimeError(f"WinRM endpoint {self.name}: faults.never_return is set, the host stays down")
-        with self._lock:
+        with self._lifecycle, self._lock:
             if self._server is not None:
                 return
-            server = WinRMServer((self.address, self.port), self)
+            try:
+                server = WinRMServer((self.address, self.port), self)
+            except OSError as exc:
+                raise OSError(exc.errno, f"WinRM endpoint {self.name}: cannot listen on {self.address}:{self.port}: "
+                              f"{exc.strerror}") from exc
             self.port = server.server_address[1]
             thread = threading.Thread(
                 target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"winrm-{self.name}", daemon=True

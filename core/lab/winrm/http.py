@@ -187,6 +187,10 @@ class WinRMRequestHandler(BaseHTTPRequestHandler):
         if self.endpoint._on_request():
             self._drop()
             return
+        if self.path.split("?", 1)[0].rstrip("/").lower() != "/wsman":
+            # As Windows' HTTP.sys: nothing listens there (a wrong "path" in the client's settings).
+            self._respond(404, b"Not Found", {"Content-Type": "text/plain"})
+            return
 
         user, reply_token = self._authenticate()
         if user is None:

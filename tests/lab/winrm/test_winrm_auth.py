@@ -98,3 +98,11 @@ def test_execute_ps_through_the_client(https_endpoint, lab_ca):
     )
     output, streams, had_errors = client.execute_ps("Write-Output hello")
     assert (output, had_errors) == ("hello", False)
+
+
+def test_a_wrong_path_is_not_found(http_endpoint, connect):
+    from pypsrp.exceptions import WinRMTransportError
+
+    with pytest.raises(WinRMTransportError) as caught:
+        run_one(connect(http_endpoint, path="notwsman"))
+    assert caught.value.code == 404
