@@ -544,14 +544,17 @@ class RemoteHost:
                 return self.is_reachable(probe_timeout)
             with self._lock:
                 try:
-                    self._pool = self._open_pool(timeout=probe_timeout)
-                    self._pipelines_on_pool = 0
-                    self._last_used = time.monotonic()
-                    return True
+                    pool = self._open_pool(timeout=probe_timeout)
                 except HostUnreachable as error:
                     if not getattr(error, "retryable", True):
                         raise
                     return False
+                # Opened with the probe's short timeouts; the session keeps the configured ones.
+                _restore_timeouts(pool.connection, self.settings)
+                self._pool = pool
+                self._pipelines_on_pool = 0
+                self._last_used = time.monotonic()
+                return True
 
         return self._wait(session_opens, timeout, poll_interval,
                           f"{self.label} did not come back within {timeout:g} s{after}",
@@ -580,6 +583,12 @@ class RemoteHost:
         found = self.run(Command("Get-WmiObject", {"Class": "Win32_ComputerSystem"}), read_only=True)
         return found[0]["Name"]
 
+    def _restarted_since(self, boot_time: str) -> bool:
+        try:
+            return self.boot_time() != boot_time
+        except (HostUnreachable, RemoteCommandError):
+            return False
+
     def reboot(self, expected_name: str | None = None, *, down_timeout: float = 120, up_timeout: float = 900,
                poll_interval: float = 2.0, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
         """Restart the host and wait it out; return evidence for the journal.
@@ -604,9 +613,20 @@ class RemoteHost:
         except ConnectionLostDuringChange:
             pass  # The host went down under the command: that is what a restart does.
         started = time.monotonic()
-        down_after = self.wait_until_down(down_timeout, poll_interval=poll_interval, progress=progress, after=after)
-        if expected_name and expected_name.lower() != old_name.lower():
-            self.reconnect_as(expected_name)
+        renamed = bool(expected_name) and wanted.lower() != old_name.lower()
+        down_after: float | None
+        try:
+            down_after = self.wait_until_down(down_timeout, poll_interval=poll_interval, progress=progress,
+                                              after=after)
+        except RebootFailed:
+            # Never seen down: it may have been down and back between two polls. Only a new boot time says so.
+            if renamed:
+                self.reconnect_as(wanted)
+            if not self._restarted_since(before):
+                raise
+            down_after = None
+        if renamed and self.name != wanted:
+            self.reconnect_as(wanted)
         up_after = self.wait_until_up(up_timeout, poll_interval=poll_interval, progress=progress, after=after)
         now_boot = self.boot_time()
         if now_boot == before:
@@ -616,11 +636,18 @@ class RemoteHost:
         if name.lower() != wanted.lower():
             raise RebootFailed(self.label, f"{self.label} came back as {name}, expected {wanted}")
         evidence = {"host": self.host.name, "name_before": old_name, "name_after": name, "boot_before": before,
-                    "boot_after": now_boot, "down_after_s": round(down_after, 1),
+                    "boot_after": now_boot, "down_after_s": None if down_after is None else round(down_after, 1),
                     "back_after_s": round(time.monotonic() - started, 1), "up_wait_s": round(up_after, 1)}
         logger.info("{} restarted: down after {} s, back after {} s", self.label, evidence["down_after_s"],
                     evidence["back_after_s"])
         return evidence
+
+
+def _restore_timeouts(wsman: WSMan, settings: ConnectionSettings) -> None:
+    """Give a connection opened by a short probe the configured timeouts (pypsrp reads them per request)."""
+    wsman.operation_timeout = settings.operation_timeout
+    wsman.transport.connection_timeout = settings.connection_timeout
+    wsman.transport.read_timeout = settings.operation_timeout + 10
 
 
 def _build_pipeline(shell: PowerShell, commands: Iterable[Command | Script]) -> None:

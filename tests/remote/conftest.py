@@ -59,7 +59,7 @@ def lab():
         endpoint.stop()
 
 
-def model_host(endpoint, name="EXCH01", **winrm_fields) -> Host:
+def model_host(endpoint, name="EXCH01", **winrm_fields) -> Host:  # noqa: D401
     """A site-model Host pointing at a lab endpoint (NTLM over HTTP unless told otherwise)."""
     transport = Transport(endpoint.transport)
     winrm = WinRM(user=USER, password=SecretRef(env="UNUSED"), transport=transport, auth=Auth.NTLM,

@@ -68,6 +68,8 @@ class TinyWindowsHost:
         self.reboots = 0
         #: Set to keep the host down after its next Restart-Computer (a server that never boots again).
         self.stay_down = False
+        #: Set to answer Restart-Computer without restarting (a hung shutdown).
+        self.ignore_restart = False
         self._threads: list[threading.Thread] = []
 
     def accepts(self, user: str, password: str) -> bool:
@@ -167,6 +169,8 @@ class TinyWindowsHost:
         return [_object(["Qrdr.Echo", "System.Object"], {key: value for key, value in invocation.parameters if key})]
 
     def _cmd_restart_computer(self, invocation, objects, result):
+        if self.ignore_restart:
+            return []
         thread = threading.Thread(target=self._reboot, daemon=True)
         self._threads.append(thread)
         thread.start()

@@ -200,3 +200,11 @@ def test_certificates_are_checked_unless_the_ca_is_given(lab, server_cert, lab_c
     trusted = RemoteHost(model_host(endpoint, ca_file=str(lab_ca.cert_path)), password=PASSWORD)
     with trusted:
         assert trusted.run(Command("Get-Service", {"Name": ["W3SVC"]}), read_only=True)[0]["Name"] == "W3SVC"
+
+
+def test_a_host_that_ignores_the_restart_fails_at_the_down_deadline(lab):
+    host, endpoint = lab()
+    host.ignore_restart = True
+    with remote_for(endpoint) as remote, pytest.raises(RebootFailed) as caught:
+        remote.reboot(down_timeout=1, up_timeout=5, poll_interval=0.2)
+    assert str(caught.value) == "EXCH01 did not go down within 1 s after Restart-Computer"
