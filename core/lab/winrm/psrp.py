@@ -117,6 +117,17 @@ class SessionGone(Exception):
     """The shell was deleted or the host went down while a request waited on it."""
 
 
+class _CategoryInfo(ErrorCategoryInfo):
+    """ErrorCategoryInfo whose text (ErrorCategory_Message) reads as PowerShell's:
+    ``ObjectNotFound: (Nope:String) [Nope], CommandNotFoundException`` (psrpcore omits the colon)."""
+
+    def __str__(self) -> str:
+        return (
+            f"{self.Category.name}: ({self.TargetName or ''}:{self.TargetType or ''}) "
+            f"[{self.Activity or ''}], {self.Reason or ''}"
+        )
+
+
 def to_error_record(error: ErrorInfo) -> ErrorRecord:
     """Serialise an :class:`ErrorInfo` as the ErrorRecord Windows PowerShell would send."""
     exception = NETException(Message=error.message, HResult=-2146233087)
@@ -132,7 +143,7 @@ def to_error_record(error: ErrorInfo) -> ErrorRecord:
     except KeyError:
         category = ErrorCategory.NotSpecified
     target_name = "" if error.target is None else str(error.target)
-    category_info = ErrorCategoryInfo(
+    category_info = _CategoryInfo(
         Category=category,
         Activity=error.command or "",
         Reason=error.exception_type.rsplit(".", 1)[-1],

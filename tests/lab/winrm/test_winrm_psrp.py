@@ -89,6 +89,8 @@ def test_unknown_command_fails_the_pipeline_with_its_error_record(pool):
     assert error.reason == "CommandNotFoundException"
     assert error.target_name == "Get-ServiceTypo"
     assert error.exception.types[0] == "System.Management.Automation.CommandNotFoundException"
+    assert error.message == "ObjectNotFound: (Get-ServiceTypo:String) [Get-ServiceTypo], CommandNotFoundException"
+    assert error.invocation_name == "Get-ServiceTypo"
     # The pool stays usable after a failed pipeline.
     again = PowerShell(pool)
     again.add_cmdlet("Write-Output").add_argument("still here")
