@@ -20,14 +20,17 @@ complete example.
 from __future__ import annotations
 
 import enum
+import functools
 import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
 import attrs
 import cattrs
+from cattrs.cols import homogenous_tuple_structure_factory, list_structure_factory, mapping_structure_factory
+from cattrs.v import format_exception as cattrs_format_exception
 
 from .errors import ConfigError
 from .model import (
@@ -58,6 +61,32 @@ def find_config(explicit: str | os.PathLike | None = None) -> Path:
     return Path(DEFAULT_CONFIG)
 
 
+class FieldProblem(ValueError):
+    """Raised by this module's structure hooks; its text is the message shown for the field.
+
+    cattrs' own formatter would replace any ValueError by "invalid value for
+    type, expected <type>", losing what the hook knows (the allowed values, why
+    an inline secret is refused).
+    """
+
+
+def _toml_kind(value: Any) -> str:
+    """What a TOML value is, in the words of the TOML spec (never the value itself)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return f"a {type(value).__name__}"
+
+
 def _strict(kind: type, name: str):
     def structure(value: Any, _type: Any) -> Any:
         # TOML already gives typed values; a string where a number belongs is a mistake
@@ -65,7 +94,8 @@ def _strict(kind: type, name: str):
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ValueError(f"expected {name}, got {type(value).__name__} {value!r}")
+            shown = f" {value!r}" if isinstance(value, (str, int, float, bool)) else ""
+            raise FieldProblem(f"expected {name}, got {_toml_kind(value)}{shown}")
         return value
     return structure
 
@@ -75,7 +105,28 @@ def _structure_enum(value: Any, enum_type: type[enum.Enum]) -> enum.Enum:
     try:
         return enum_type(value)
     except ValueError:
-        raise ValueError(f"expected one of {', '.join(map(repr, allowed))}, got {value!r}") from None
+        raise FieldProblem(f"expected one of {', '.join(map(repr, allowed))}, got {value!r}") from None
+
+
+def _checked_container(factory: Any, kind: type, name: str) -> Any:
+    """A cattrs hook factory that refuses a value of the wrong TOML kind before structuring it.
+
+    Without it a string where an array belongs is structured character by
+    character, and a string where a table belongs ends in "unknown error".
+    """
+    def make(type_: Any, converter: cattrs.Converter) -> Any:
+        inner = factory(type_, converter)
+
+        def structure(value: Any, target: Any) -> Any:
+            if not isinstance(value, kind):
+                raise FieldProblem(f"expected {name}, got {_toml_kind(value)}")
+            return inner(value, target)
+        return structure
+    return make
+
+
+def _is_homogenous_tuple(type_: Any) -> bool:
+    return get_origin(type_) is tuple and len(get_args(type_)) == 2 and get_args(type_)[1] is Ellipsis
 
 
 def _model_enums() -> list[type[enum.Enum]]:
@@ -86,24 +137,26 @@ def _model_enums() -> list[type[enum.Enum]]:
 
 
 def _structure_secret(value: Any, _type: Any) -> SecretRef:
+    # Never echo a value here: a string where a secret belongs may be the password itself.
     if isinstance(value, str):
-        # Never echo the value: it may be the password itself.
-        raise ValueError(
+        raise FieldProblem(
             "looks like an inline secret; secrets are never written in the file: "
             'use { env = "VARIABLE" }, { keyring = "service/user" } or { prompt = true }'
         )
     if not isinstance(value, dict):
-        raise ValueError(f"expected a secret reference table, got {type(value).__name__}")
+        raise FieldProblem(f"expected a secret reference table, got {_toml_kind(value)}")
     unknown = set(value) - {"env", "keyring", "prompt"}
     if unknown:
-        raise ValueError(f"unknown keys {sorted(unknown)} in a secret reference (env, keyring or prompt)")
+        raise FieldProblem(f"unknown keys {sorted(unknown)} in a secret reference (env, keyring or prompt)")
     chosen = [key for key in ("env", "keyring", "prompt") if value.get(key)]
     if len(chosen) != 1:
-        raise ValueError("a secret reference names exactly one of env, keyring, prompt")
-    if "env" in value and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(value["env"])):
-        raise ValueError(f"env must be an environment variable name, got {value['env']!r}")
-    if "keyring" in value and "/" not in str(value["keyring"]):
-        raise ValueError("keyring must be 'service/user'")
+        raise FieldProblem("a secret reference names exactly one of env, keyring, prompt")
+    if "env" in value and not (isinstance(value["env"], str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value["env"])):
+        raise FieldProblem("env must be an environment variable name (letters, digits, '_')")
+    if "keyring" in value and not (isinstance(value["keyring"], str) and "/" in value["keyring"]):
+        raise FieldProblem("keyring must be 'service/user'")
+    if "prompt" in value and not isinstance(value["prompt"], bool):
+        raise FieldProblem("prompt must be true or false")
     return SecretRef(env=value.get("env"), keyring=value.get("keyring"), prompt=bool(value.get("prompt")))
 
 
@@ -118,6 +171,15 @@ def make_converter() -> cattrs.Converter:
     for enum_type in _model_enums():
         converter.register_structure_hook(enum_type, _structure_enum)
     converter.register_structure_hook(SecretRef, _structure_secret)
+    converter.register_structure_hook_factory(
+        _is_homogenous_tuple, _checked_container(homogenous_tuple_structure_factory, list, "an array"))
+    converter.register_structure_hook_factory(
+        lambda type_: get_origin(type_) is list, _checked_container(list_structure_factory, list, "an array"))
+    converter.register_structure_hook_factory(
+        lambda type_: get_origin(type_) is dict, _checked_container(mapping_structure_factory, dict, "a table"))
+    converter.register_structure_hook_factory(
+        lambda type_: attrs.has(type_) and type_ is not Site,
+        _checked_container(lambda type_, conv: conv.gen_structure_attrs_fromdict(type_), dict, "a table"))
     # The TOML table is [plugin.<name>]; the model calls it plugin_config.
     converter.register_structure_hook(
         Site,
@@ -144,19 +206,39 @@ def _field_path(cattrs_path: str) -> str:
     return out.replace(".plugin_config", ".plugin").removeprefix("plugin_config").strip(".") or "(top level)"
 
 
+def _describe_problem(exc: BaseException, type_: Any) -> str:
+    """The message for one field: our hooks' own words, else cattrs' in plainer terms."""
+    if isinstance(exc, FieldProblem):
+        return str(exc)
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        known = [field.name for field in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
+        if exc.cl is Site:
+            known = ["plugin" if name == "plugin_config" else name for name in known if name != "source"]
+        unknown = ", ".join(sorted(exc.extra_fields))
+        return f"unknown key{'s' if len(exc.extra_fields) > 1 else ''} {unknown}" + (
+            f" (known keys: {', '.join(known)})" if known else "")
+    return cattrs_format_exception(exc, type_).removeprefix("invalid value for type, ")
+
+
 def _cattrs_problems(exc: Exception) -> list[tuple[str, str]]:
     problems = []
-    for line in cattrs.transform_error(exc, path="$"):
+    for line in cattrs.transform_error(exc, path="$", format_exception=_describe_problem):
         message, _, where = line.rpartition(" @ ")
-        message = message.removeprefix("invalid value for type, ")
         problems.append((_field_path(where), message))
     return problems
+
+
+@functools.lru_cache(maxsize=1)
+def _site_converter() -> cattrs.Converter:
+    # Building a converter generates its structuring code (about 10 ms); the
+    # converter holds no state about any one site, so one is reused.
+    return make_converter()
 
 
 def structure_site(data: dict[str, Any], source: str) -> Site:
     """Structure parsed TOML into a Site and validate it; raise ConfigError with every problem."""
     try:
-        site = make_converter().structure(data, Site)
+        site = _site_converter().structure(data, Site)
     except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
         raise ConfigError(source, _cattrs_problems(exc)) from None
     site = attrs.evolve(site, source=source)
