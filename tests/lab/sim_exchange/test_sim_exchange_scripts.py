@@ -1,0 +1,51 @@
+"""The shipped store scripts are well-formed PowerShell, start with their marker and a param()
+block, and each has its simulation in the lab."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pytest
+import tree_sitter
+import tree_sitter_powershell
+
+from qrdr.lab.sim import exchange  # noqa: F401  (registers the script handlers)
+from qrdr.lab.sim import registry
+from qrdr.remote.scripts import load_script
+
+SCRIPTS = {
+    "get_exchange_store.ps1": "qrdr:Get-ExchangeStore",
+    "mount_exchange_store.ps1": "qrdr:Mount-ExchangeStore",
+    "dismount_exchange_store.ps1": "qrdr:Dismount-ExchangeStore",
+    "set_exchange_store.ps1": "qrdr:Set-ExchangeStore",
+    "remove_exchange_store.ps1": "qrdr:Remove-ExchangeStore",
+    "remove_storage_group.ps1": "qrdr:Remove-StorageGroup",
+    "remove_outlook_profile.ps1": "qrdr:Remove-OutlookProfile",
+}
+
+PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
+
+
+def broken_nodes(node) -> list[str]:
+    found = []
+    if node.type == "ERROR" or node.is_missing:
+        found.append(f"{node.type} at {node.start_point}")
+    for child in node.children:
+        found.extend(broken_nodes(child))
+    return found
+
+
+@pytest.mark.parametrize("filename, name", sorted(SCRIPTS.items()))
+def test_script_parses_and_is_simulated(filename, name):
+    text = resources.files("qrdr.plugins.common").joinpath("scripts", filename).read_text(encoding="utf-8")
+    assert text.splitlines()[0] == f"# qrdr-script: {name}"
+    tree = PARSER.parse(text.encode("utf-8"))
+    assert broken_nodes(tree.root_node) == []
+    script = load_script("qrdr.plugins.common", f"scripts/{filename}")  # checks the param() block
+    assert script.name == name
+    assert registry.script_name(text) in registry.SCRIPTS
+
+
+def test_a_broken_script_is_caught_by_the_parser_check():
+    tree = PARSER.parse(b"param([string]$Name)\nforeach ($x in @(1,2) { $x ")
+    assert broken_nodes(tree.root_node)
