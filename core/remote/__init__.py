@@ -15,14 +15,15 @@ Public API (each module's docstring states its contract):
 """
 
 from .commands import SWITCH, Command, Script, Secret, render_pipeline
-from .errors import ConnectionLostDuringChange, HostUnreachable, RebootFailed, RemoteCommandError, RemoteError
+from .errors import (CommandTimedOut, ConnectionLostDuringChange, HostUnreachable, RebootFailed,
+                     RemoteCommandError, RemoteError)
 from .results import PSResult, parse_dmtf
 from .scripts import load_script, with_parameters
 from .session import ConnectionSettings, Output, RemoteHost, Sessions
 
 __all__ = [
     "SWITCH", "Command", "Script", "Secret", "render_pipeline",
-    "ConnectionLostDuringChange", "HostUnreachable", "RebootFailed", "RemoteCommandError", "RemoteError",
+    "CommandTimedOut", "ConnectionLostDuringChange", "HostUnreachable", "RebootFailed", "RemoteCommandError", "RemoteError",
     "PSResult", "parse_dmtf", "load_script", "with_parameters",
     "ConnectionSettings", "Output", "RemoteHost", "Sessions",
 ]

@@ -17,6 +17,8 @@ connection's password before it is stored.
     The pipeline ran and PowerShell reported an error: a terminating error
     (pipeline state Failed) or, unless the caller allowed them, non-terminating
     errors on the error stream. ``errors`` holds every :class:`RemoteError`.
+``CommandTimedOut``
+    The pipeline ran past the caller's ``timeout``; qrdr stopped it (Ctrl+C).
 ``RebootFailed``
     A reboot did not go as expected (did not go down, did not come back, came
     back with the old boot time or another name).
@@ -106,6 +108,18 @@ class RemoteCommandError(RemoteFailure):
     @property
     def fully_qualified_error_ids(self) -> list[str]:
         return [error.fully_qualified_error_id for error in self.errors]
+
+
+class CommandTimedOut(RemoteFailure):
+    """A pipeline ran longer than the caller allowed; it was stopped on the host."""
+
+    def __init__(self, host: str, command: str, timeout: float, changing: bool):
+        self.command = command
+        self.timeout = timeout
+        effect = (f" It may have changed part of what it was meant to: check {host} before resuming."
+                  if changing else "")
+        super().__init__(host, f"`{command}` did not finish on {host} within {timeout:g} s; qrdr stopped it "
+                               f"(Ctrl+C).{effect}")
 
 
 class RebootFailed(RemoteFailure):

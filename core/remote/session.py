@@ -13,7 +13,7 @@ open pool costs 2: Command and Receive).
     remote.reboot(expected_name="EXCH01")                   # after a rename: reconnects as EXCH01
     remote.close()
 
-``run(*commands, read_only=False, allow_errors=False) -> Output``
+``run(*commands, read_only=False, allow_errors=False, timeout=None) -> Output``
     Sends ONE pipeline: cmdlets/programs with ``add_cmdlet`` + ``add_parameter``
     (+ ``add_argument`` for positional arguments), scripts with ``add_script`` +
     ``add_parameter``. Values travel as PSRP parameters (``commands.reveal``
@@ -26,6 +26,9 @@ open pool costs 2: Command and Receive).
     connection is lost it is repeated on a fresh pool (``retries`` times, with
     exponential backoff). For a changing pipeline a lost connection raises
     :class:`ConnectionLostDuringChange` and nothing is repeated.
+    ``timeout`` (seconds, default None: as long as it runs) bounds the
+    pipeline's run time: past it the pipeline is stopped (Ctrl+C) and
+    :class:`CommandTimedOut` raised.
 ``reboot(expected_name=None, down_timeout=120, up_timeout=900, progress=None) -> dict``
     Restart-Computer -Force, wait down, wait up, reconnect (as ``expected_name``
     after a rename), check the boot time changed and the name; evidence back.
@@ -81,6 +84,7 @@ dropped with it.)
 
 from __future__ import annotations
 
+import math
 import re
 import socket
 import ssl
@@ -106,6 +110,7 @@ from qrdr.model import Auth, Host, Site, Transport
 
 from .commands import Command, Script, render_pipeline, reveal
 from .errors import (
+    CommandTimedOut,
     ConnectionLostDuringChange,
     HostUnreachable,
     RebootFailed,
@@ -246,6 +251,8 @@ class RemoteHost:
         #: Pipelines run on the current pool (never terminated one by one: see the module docstring).
         self._pipelines_on_pool = 0
         self._after_native_program = False
+        #: The password once asked for, kept only to mask it in texts (pypsrp's transport holds it anyway).
+        self._password_seen: list[str] = [password] if isinstance(password, str) else []
         if via is None:
             if password is None:
                 raise ValueError(f"host {host.name}: a password (or a callable giving it) is needed for WinRM")
@@ -288,23 +295,23 @@ class RemoteHost:
 
     # -- running pipelines ------------------------------------------------------------------
 
-    def run(self, *commands: Command | Script, read_only: bool = False, allow_errors: bool = False) -> Output:
-        """Run ``commands`` as one pipeline; see the module docstring for errors and retries."""
+    def run(self, *commands: Command | Script, read_only: bool = False, allow_errors: bool = False,
+            timeout: float | None = None) -> Output:
+        """Run ``commands`` as one pipeline; see the module docstring for errors, retries and ``timeout``."""
         if not commands:
             raise ValueError(f"run on {self.label}: no command given")
+        options = {"read_only": read_only, "allow_errors": allow_errors, "timeout": timeout}
         if self._via is not None:
             sent = redirect(commands, self.name, self._via.name)
-            return self._via._run_pipeline(sent, label=self.label, read_only=read_only, allow_errors=allow_errors)
-        return self._run_pipeline(list(commands), label=self.label, read_only=read_only, allow_errors=allow_errors)
+            return self._via._run_pipeline(sent, label=self.label, **options)
+        return self._run_pipeline(list(commands), label=self.label, **options)
 
     def _secrets(self, commands: Iterable[Command | Script]) -> list[str]:
-        found = [secret for command in commands for secret in command.secrets()]
-        if isinstance(self._password, str):
-            found.append(self._password)
-        return found
+        """Every value to mask in texts about this pipeline: its Secrets and the connection's password."""
+        return [secret for command in commands for secret in command.secrets()] + self._password_seen
 
     def _run_pipeline(self, commands: list[Command | Script], *, label: str, read_only: bool,
-                      allow_errors: bool) -> Output:
+                      allow_errors: bool, timeout: float | None) -> Output:
         rendered = render_pipeline(commands)
         secrets = self._secrets(commands)
         attempt = 0
@@ -318,22 +325,23 @@ class RemoteHost:
                     shell.begin_invoke()
                 except WSManFaultError as error:
                     if not _refused_before_start(error):
-                        raise self._lost(label, rendered, error, read_only, secrets, attempt) from None
-                    # The host no longer knows our pool (it restarted) or its quota is full: the command
-                    # was refused, not started, so sending it again on a new pool is safe even for a change.
-                    reason = mask(f"the host refused the command before starting it: {error.reason or error.code}",
-                                  secrets)
-                    self._discard_pool()
+                        reason = self._check_lost(label, rendered, error, read_only, secrets)
+                    else:
+                        # The host no longer knows our pool (it restarted) or its quota is full: the command
+                        # was refused, not started, so sending it again on a new pool is safe even for a change.
+                        reason = mask(f"the host refused the command before starting it: "
+                                      f"{error.reason or error.code}", secrets)
+                        self._discard_pool()
                 except _CONNECTION_LOST as error:
-                    reason = self._check_lost(label, rendered, error, read_only, secrets, attempt)
+                    reason = self._check_lost(label, rendered, error, read_only, secrets)
                 else:
                     self._pipelines_on_pool += 1
                     self._after_native_program = any(
                         isinstance(command, Command) and "-" not in command.name for command in commands)
                     try:
-                        shell.end_invoke()
+                        self._wait_for(shell, timeout, label, rendered, read_only)
                     except _CONNECTION_LOST as error:
-                        reason = self._check_lost(label, rendered, error, read_only, secrets, attempt)
+                        reason = self._check_lost(label, rendered, error, read_only, secrets)
                     else:
                         self._last_used = time.monotonic()
                         return _collect(shell, label, rendered, secrets, allow_errors)
@@ -346,19 +354,33 @@ class RemoteHost:
                 time.sleep(delay)
 
     def _check_lost(self, label: str, rendered: str, error: BaseException, read_only: bool,
-                    secrets: list[str], attempt: int) -> str:
+                    secrets: list[str]) -> str:
         """The pool is dead after ``error``: raise for a change, else return the reason to retry."""
         self._discard_pool()
+        reason = mask(_reason(error), secrets)
         if not read_only:
-            raise ConnectionLostDuringChange(label, rendered, mask(_reason(error), secrets)) from None
-        return mask(_reason(error), secrets)
+            raise ConnectionLostDuringChange(label, rendered, reason) from None
+        return reason
 
-    def _lost(self, label: str, rendered: str, error: BaseException, read_only: bool, secrets: list[str],
-              attempt: int) -> Exception:
-        self._discard_pool()
-        if not read_only:
-            return ConnectionLostDuringChange(label, rendered, mask(_reason(error), secrets))
-        return HostUnreachable(label, mask(_reason(error), secrets))
+    def _wait_for(self, shell: PowerShell, timeout: float | None, label: str, rendered: str,
+                  read_only: bool) -> None:
+        """Poll the pipeline to its end; past ``timeout`` stop it (Ctrl+C) and raise :class:`CommandTimedOut`."""
+        if timeout is None:
+            shell.end_invoke()
+            return
+        deadline = time.monotonic() + timeout
+        while shell.state == PSInvocationState.RUNNING:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                try:
+                    shell.stop()
+                except _CONNECTION_LOST as error:
+                    logger.info("{}: stopping `{}` failed ({}); dropping the session", label, rendered,
+                                _reason(error))
+                    self._discard_pool()
+                raise CommandTimedOut(label, rendered, timeout, changing=not read_only)
+            # The host answers a Receive at the latest after its operation timeout, so the deadline is kept.
+            shell.poll_invoke(timeout=max(1, min(self.settings.operation_timeout, math.ceil(remaining))))
 
     # -- the pool ---------------------------------------------------------------------------
 
@@ -368,6 +390,8 @@ class RemoteHost:
             password = password()
         if not isinstance(password, str):
             raise TypeError(f"host {self.host.name}: the password callable must return a str")
+        if password not in self._password_seen:
+            self._password_seen.append(password)
         return password
 
     def _ensure_pool(self, *, probe: bool = False) -> RunspacePool:

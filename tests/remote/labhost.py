@@ -11,6 +11,7 @@ with), not the whole simulated Windows. It answers like Windows PowerShell 2.0:
 * ``Restart-Computer -Force``: answers, then the endpoint goes down and comes
   back after ``reboot_delay`` seconds with a new boot time and ``pending_name``
   (or never, with ``stay_down``);
+* ``Start-Sleep -Seconds N``: a pipeline that takes its time;
 * ``Echo-Value``: returns its named parameter values, then its arguments;
 * the shipped script ``qrdr:Echo-Parameters``: returns its parameters as one object;
 * anything else fails as CommandNotFoundException does.
@@ -70,6 +71,8 @@ class TinyWindowsHost:
         self.stay_down = False
         #: Set to answer Restart-Computer without restarting (a hung shutdown).
         self.ignore_restart = False
+        #: Set at teardown so that sleeping pipelines end at once.
+        self.wake = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def accepts(self, user: str, password: str) -> bool:
@@ -161,6 +164,10 @@ class TinyWindowsHost:
                                   fully_qualified_error_id="GetWMIManagementException")
         return []
 
+    def _cmd_start_sleep(self, invocation, objects, result):
+        self.wake.wait(float(invocation.named().get("seconds", 0)))
+        return objects
+
     def _cmd_echo_value(self, invocation, objects, result):
         values = [value for key, value in invocation.parameters if key is not None] + invocation.positional()
         return [value for value in values if value is not None]  # $null is not written to the pipeline
@@ -189,6 +196,7 @@ class TinyWindowsHost:
         self.endpoint.come_up()
 
     def join(self) -> None:
-        """Wait for background reboots (test teardown)."""
+        """End sleeping pipelines and wait for background reboots (test teardown)."""
+        self.wake.set()
         for thread in self._threads:
             thread.join(timeout=10)

@@ -3,7 +3,8 @@
 import pytest
 
 from qrdr.remote.commands import Command, Script, Secret
-from qrdr.remote.errors import ConnectionLostDuringChange, HostUnreachable, RebootFailed, RemoteCommandError
+from qrdr.remote.errors import (CommandTimedOut, ConnectionLostDuringChange, HostUnreachable, RebootFailed,
+                                RemoteCommandError)
 from qrdr.remote.results import PSResult, parse_dmtf
 from qrdr.remote.session import RemoteHost
 
@@ -208,3 +209,13 @@ def test_a_host_that_ignores_the_restart_fails_at_the_down_deadline(lab):
     with remote_for(endpoint) as remote, pytest.raises(RebootFailed) as caught:
         remote.reboot(down_timeout=1, up_timeout=5, poll_interval=0.2)
     assert str(caught.value) == "EXCH01 did not go down within 1 s after Restart-Computer"
+
+
+def test_a_pipeline_past_its_timeout_is_stopped_and_reported(lab):
+    host, endpoint = lab()
+    with remote_for(endpoint) as remote:
+        with pytest.raises(CommandTimedOut) as caught:
+            remote.run(Command("Start-Sleep", {"Seconds": 60}), timeout=1.5)
+        assert str(caught.value).startswith("`Start-Sleep -Seconds 60` did not finish on EXCH01 within 1.5 s")
+        assert "check EXCH01" in str(caught.value)  # a change may be half done
+        assert remote.run(Command("Get-Service", {"Name": ["W3SVC"]}), read_only=True)[0]["Name"] == "W3SVC"
