@@ -116,6 +116,13 @@ def _register(manager: pluggy.PluginManager, name: str, obj: Any, distribution: 
         manager.register(obj, name=name)
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"plugin {name!r} ({distribution or 'in-process'}) is invalid: {exc}") from exc
+    # A hook-named function without @hookimpl would otherwise be silently ignored.
+    unmarked = sorted(attr for attr in dir(obj) if attr.startswith(f"{hookspecs.PROJECT}_")
+                      and callable(getattr(obj, attr, None)) and manager.parse_hookimpl_opts(obj, attr) is None)
+    if unmarked:
+        manager.unregister(obj)
+        raise PluginError(f"plugin {name!r} ({distribution or 'in-process'}) defines {', '.join(unmarked)} "
+                          "without @hookimpl (from qrdr.hookspecs import hookimpl); it would never be called")
     # A misspelt hook name would otherwise be silently ignored.
     try:
         manager.check_pending()
