@@ -97,13 +97,21 @@ def prepare_standby_for_setup(lab: SiteLab) -> None:
     standby = lab.standby
     standby.name = lab.production.name
     lab.production.name = lab.production.name + "-TEMP"
-    standby.files.write_text(r"C:\qrdr\sysoc.txt", NNTP_SMTP_ASPNET)
+    set_content(standby, r"C:\qrdr\sysoc.txt", NNTP_SMTP_ASPNET)
     lines, code = native(standby, "sysocmgr", r"/i:C:\WINDOWS\inf\sysoc.inf", r"/u:C:\qrdr\sysoc.txt", "/q")
     assert code == 0, lines
 
 
+def set_content(host: WindowsHost, path: str, text: str) -> None:
+    """Write a file the way qrdr does: ``New-Item -ItemType Directory`` then ``Set-Content``."""
+    folder = path.rsplit("\\", 1)[0]
+    assert run(host, "New-Item", Path=folder, ItemType="Directory", Force=True).failed is None
+    result = run(host, "Set-Content", Path=path, Value=text.splitlines())
+    assert result.failed is None and not result.errors, result
+
+
 def write_unattend(host: WindowsHost, components, action: str = "Install", path: str = r"C:\qrdr\exchange.ini") -> str:
-    host.files.write_text(path, exchange.render_unattend(components, action))
+    set_content(host, path, exchange.render_unattend(components, action))
     return path
 
 

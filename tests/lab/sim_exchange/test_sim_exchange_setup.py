@@ -6,17 +6,34 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import SiteLab, make_site, prepare_standby_for_setup, write_unattend
+from conftest import SiteLab, make_site, prepare_standby_for_setup, run, set_content, write_unattend
 
 from qrdr.lab.sim import exchange
+from qrdr.lab.sim.objects import prop
 
 SETUP = r"Z:\setup\i386\setup.exe"
 UPDATE = r"Z:\sp2\setup\i386\update.exe"
 
 
+def start_process(host, program: str, *arguments: str):
+    """``Start-Process -FilePath program -ArgumentList ... -PassThru``; the lab's process behind it."""
+    result = run(host, "Start-Process", FilePath=program, ArgumentList=list(arguments), PassThru=True)
+    assert result.failed is None, result.failed
+    [shown] = result.output
+    assert shown.PSObject.type_names[0] == "System.Diagnostics.Process"
+    return host.processes[prop(shown, "Id")]
+
+
 def start_setup(host, unattend: str, *switches: str, program: str = SETUP):
-    process = host.start_process(program, [*switches, "/UnattendFile", unattend])
-    return host.processes[process.id]
+    return start_process(host, program, *switches, "/UnattendFile", unattend)
+
+
+def setup_key(host) -> dict:
+    result = run(host, "Get-ItemProperty", Path=exchange.SETUP_KEY)
+    if result.failed or result.errors:
+        return {}
+    [item] = result.output
+    return {name: prop(item, name) for name in ("Services", "MsiProductMajor", "ServicePackBuild", "NewestBuild")}
 
 
 def setup_log(host) -> str:
@@ -57,8 +74,10 @@ def test_exchange_2000_does_not_need_aspnet():
 def test_sysocmgr_answer_file_installs_nntp_smtp_and_aspnet(site_lab):
     prepare_standby_for_setup(site_lab)
     standby = site_lab.standby
-    assert standby.service("NNTPSVC").running and standby.service("SMTPSVC").running
-    assert standby.registry.exists(exchange.ASPNET_KEY)
+    services = run(standby, "Get-Service", Name=["NNTPSVC", "SMTPSVC"])
+    assert [(prop(s, "Name"), str(prop(s, "Status"))) for s in services.output] == [
+        ("NNTPSVC", "Running"), ("SMTPSVC", "Running")]
+    assert run(standby, "Test-Path", Path=exchange.ASPNET_KEY).output == [True]
 
 
 def test_disaster_recovery_setup_installs_the_2003_services_and_setup_key(site_lab):
@@ -69,10 +88,10 @@ def test_disaster_recovery_setup_installs_the_2003_services_and_setup_key(site_l
     for name in ("MSExchangeSA", "MSExchangeIS", "MSExchangeMTA", "RESvc", "MSExchangeMGMT"):
         assert standby.service(name).running, name
     assert standby.service("MSExchangeSRS").start_mode == "Disabled"
-    key = exchange.SETUP_KEY
-    assert standby.registry.get_value(key, "Services") == r"C:\Program Files\Exchsrvr"
-    assert standby.registry.get_value(key, "MsiProductMajor") == 6
-    assert standby.registry.get_value(key, "NewestBuild") == 6944
+    key = setup_key(standby)
+    assert key["Services"] == r"C:\Program Files\Exchsrvr"
+    assert key["MsiProductMajor"] == 6
+    assert key["NewestBuild"] == 6944
     assert "Setup completed" in setup_log(standby)
 
 
@@ -82,7 +101,7 @@ def test_exchange_2000_has_no_management_service():
     assert dr_setup(lab).exit_code == 0
     assert lab.standby.service("MSExchangeSA").running
     assert lab.standby.service("MSExchangeMGMT") is None
-    assert lab.standby.registry.get_value(exchange.SETUP_KEY, "NewestBuild") == 4417
+    assert setup_key(lab.standby)["NewestBuild"] == 4417
 
 
 def test_setup_runs_for_the_configured_time_then_exits_0():
@@ -104,10 +123,10 @@ def test_q280432_setup_hangs_with_system_attendant_running_and_killing_it_keeps_
         time.sleep(0.02)
     time.sleep(0.2)
     assert process.exit_code is None, "setup must hang (KB Q280432)"
-    lab.standby.stop_process(process.id)
+    assert run(lab.standby, "Stop-Process", Id=process.id, Force=True).failed is None
     assert process.id not in lab.standby.processes
-    assert lab.standby.registry.get_value(exchange.SETUP_KEY, "Services") == r"C:\Program Files\Exchsrvr"
-    lab.standby.start_service("MSExchangeIS")
+    assert setup_key(lab.standby)["Services"] == r"C:\Program Files\Exchsrvr"
+    assert run(lab.standby, "Start-Service", Name="MSExchangeIS").failed is None
     assert lab.standby.service("MSExchangeIS").running
 
 
@@ -117,7 +136,7 @@ def test_setup_without_domainprep_rights_exits_1_and_says_so():
     process = dr_setup(lab)
     assert process.exit_code == 1
     assert "DomainPrep" in setup_log(lab.standby)
-    assert not lab.standby.registry.exists(exchange.SETUP_KEY)
+    assert setup_key(lab.standby) == {}
 
 
 def test_disaster_recovery_needs_the_server_object_of_the_computer_name(site_lab):
@@ -147,22 +166,22 @@ def test_components_must_match_production(site_lab):
 def test_update_in_disaster_recovery_mode_applies_the_service_pack(site_lab):
     prepare_standby_for_setup(site_lab)
     assert dr_setup(site_lab).exit_code == 0
-    process = site_lab.standby.start_process(UPDATE, ["/DisasterRecovery"])
+    process = start_process(site_lab.standby, UPDATE, "/DisasterRecovery")
     assert process.exit_code == 0, setup_log(site_lab.standby)
-    assert site_lab.standby.registry.get_value(exchange.SETUP_KEY, "ServicePackBuild") == 7638
-    assert site_lab.standby.registry.get_value(exchange.SETUP_KEY, "NewestBuild") == 7638
+    assert setup_key(site_lab.standby)["ServicePackBuild"] == 7638
+    assert setup_key(site_lab.standby)["NewestBuild"] == 7638
 
 
 def test_update_disaster_recovery_refuses_a_normal_install(site_lab):
     site_lab.production.files.add_drive("Z")
     site_lab.production.files.write_text(UPDATE, "media")
-    process = site_lab.production.start_process(UPDATE, ["/DisasterRecovery"])
+    process = start_process(site_lab.production, UPDATE, "/DisasterRecovery")
     assert process.exit_code == 1
     assert "disaster recovery mode only" in setup_log(site_lab.production)
 
 
 def test_update_without_exchange_refuses(site_lab):
-    process = site_lab.standby.start_process(UPDATE, ["/DisasterRecovery"])
+    process = start_process(site_lab.standby, UPDATE, "/DisasterRecovery")
     assert process.exit_code == 1
     assert "not installed" in setup_log(site_lab.standby)
 
@@ -175,28 +194,31 @@ def test_uninstall_leaves_the_uninstall_keys_and_three_locked_dlls(site_lab):
     process = start_setup(standby, remove)
     assert process.exit_code == 0, setup_log(standby)
     assert standby.service("MSExchangeSA") is None
-    assert not standby.registry.exists(exchange.SETUP_KEY)
+    assert setup_key(standby) == {}
     for key in exchange.UNINSTALL_KEYS:
-        assert standby.registry.exists(f"{exchange.UNINSTALL_ROOT}\\{key}")
-    bin_path = r"C:\Program Files\Exchsrvr\bin"
-    assert sorted(p.lower().rsplit("\\", 1)[1] for p in standby.files.list_files(bin_path)) == sorted(
-        exchange.LOCKED_DLLS)
-    holders = standby.processes_holding(bin_path + r"\exsp.dll")
-    assert [p.name for p in holders] == ["wmiprvse"]
-    standby.stop_process(holders[0].id)
-    assert standby.processes_holding(bin_path) == []
+        assert run(standby, "Test-Path", Path=f"{exchange.UNINSTALL_ROOT}\\{key}").output == [True]
+    folder = r"C:\Program Files\Exchsrvr"
+    refused = run(standby, "Remove-Item", Path=folder, Recurse=True, Force=True)
+    locked = sorted(error.target.rsplit("\\", 1)[1].lower() for error in refused.errors
+                    if "being used by another process" in error.message)
+    assert locked == sorted(exchange.LOCKED_DLLS)
+    found = run(standby, "Get-Process", Name="wmiprvse")
+    [holder] = found.output
+    assert run(standby, "Stop-Process", Id=prop(holder, "Id"), Force=True).failed is None
+    removed = run(standby, "Remove-Item", Path=folder, Recurse=True, Force=True)
+    assert removed.errors == [] and run(standby, "Test-Path", Path=folder).output == [False]
 
 
 def test_setup_of_unknown_media_exits_1(site_lab):
     site_lab.standby.files.write_text(r"C:\other\setup.exe", "not exchange")
-    process = site_lab.standby.start_process(r"C:\other\setup.exe", [])
+    process = start_process(site_lab.standby, r"C:\other\setup.exe")
     assert process.exit_code == 1
 
 
 @pytest.mark.parametrize("text", ["no sections", "[Component List]\nX = Maybe\n"])
 def test_bad_unattend_files_are_named_in_the_log(site_lab, text):
     prepare_standby_for_setup(site_lab)
-    site_lab.standby.files.write_text(r"C:\qrdr\bad.ini", text)
+    set_content(site_lab.standby, r"C:\qrdr\bad.ini", text)
     process = start_setup(site_lab.standby, r"C:\qrdr\bad.ini", "/DisasterRecovery")
     assert process.exit_code == 1
     assert r"C:\qrdr\bad.ini" in setup_log(site_lab.standby)
