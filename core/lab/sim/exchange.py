@@ -1181,7 +1181,7 @@ def add_outlook_profile(host: Any, name: str = "Outlook", mailbox: str = "") -> 
 # --------------------------------------------------------------------------- command handlers
 
 from . import registry as _registry  # noqa: E402  (handlers below register themselves)
-from .host import NativeOutput, native  # noqa: E402
+from .host import NativeOutput, native, resolve_computer  # noqa: E402
 from .objects import custom_object  # noqa: E402
 from .registry import PSError  # noqa: E402
 
@@ -1247,10 +1247,22 @@ def _com_error(method: str, arguments: int, error: ExchangeError) -> PSError:
                    exception_type="System.Management.Automation.MethodInvocationException")
 
 
-def _script_state(host: Any) -> ExchangeState:
-    state = host.exchange
+def _script_state(host: Any, invocation: Any) -> ExchangeState:
+    """The Exchange state of the server a store script names with -ComputerName (default: the host).
+
+    A host without Exchange state gets a throwaway one whose calls fail as CDOEXM does
+    when Exchange is not installed.
+    """
+    computer = invocation.named().get("computername")
+    target = resolve_computer(host, computer)
+    if target is None:
+        raise PSError(f'Exception calling "Open" with "1" argument(s): "The RPC server is unavailable. '
+                      f'(Exception from HRESULT: 0x800706BA)" ({computer})', category="ResourceUnavailable",
+                      error_id="ComMethodTargetInvocation",
+                      exception_type="System.Management.Automation.MethodInvocationException", target=computer)
+    state = target.exchange
     if not isinstance(state, ExchangeState):
-        return ExchangeState(WindowsHostPort(host), ExchangeOrganization(name="(none)"))
+        return ExchangeState(WindowsHostPort(target), ExchangeOrganization(name="(none)"))
     return state
 
 
@@ -1265,7 +1277,7 @@ def _required(invocation: Any, name: str, script: str) -> str:
 
 @_registry.script("qrdr:Get-ExchangeStore")
 def _get_store(host: Any, invocation: Any, _input: list[Any]) -> list[Any]:
-    state = _script_state(host)
+    state = _script_state(host, invocation)
     try:
         rows = state.stores()
     except ExchangeError as error:
@@ -1277,7 +1289,7 @@ def _get_store(host: Any, invocation: Any, _input: list[Any]) -> list[Any]:
 def _mount_store(host: Any, invocation: Any, _input: list[Any]) -> list[Any]:
     name = _required(invocation, "Name", "qrdr:Mount-ExchangeStore")
     try:
-        _script_state(host).mount(name)
+        _script_state(host, invocation).mount(name)
     except ExchangeError as error:
         raise _com_error("Mount", 0, error) from None
     return []
@@ -1287,7 +1299,7 @@ def _mount_store(host: Any, invocation: Any, _input: list[Any]) -> list[Any]:
 def _dismount_store(host: Any, invocation: Any, _input: list[Any]) -> list[Any]:
     name = _required(invocation, "Name", "qrdr:Dismount-ExchangeStore")
     try:
-        _script_state(host).dismount(name)
+        _script_state(host, invocation).dismount(name)
     except ExchangeError as error:
         raise _com_error("Dismount", 0, error) from None
     return []
@@ -1305,7 +1317,7 @@ def _set_store(host: Any, invocation: Any, _input: list[Any]) -> list[Any]:
     named = invocation.named()
     mount_at_startup = named.get("mountatstartup")
     try:
-        _script_state(host).set_store(name, edb_path=named.get("edbpath") or None, stm_path=named.get("stmpath") or None,
+        _script_state(host, invocation).set_store(name, edb_path=named.get("edbpath") or None, stm_path=named.get("stmpath") or None,
                                       mount_at_startup=None if mount_at_startup is None else _as_bool(mount_at_startup))
     except ExchangeError as error:
         raise _com_error("Save", 0, error) from None
@@ -1316,7 +1328,7 @@ def _set_store(host: Any, invocation: Any, _input: list[Any]) -> list[Any]:
 def _remove_store(host: Any, invocation: Any, _input: list[Any]) -> list[Any]:
     name = _required(invocation, "Name", "qrdr:Remove-ExchangeStore")
     try:
-        _script_state(host).remove_store(name)
+        _script_state(host, invocation).remove_store(name)
     except ExchangeError as error:
         raise _com_error("Delete", 0, error) from None
     return []
@@ -1326,7 +1338,7 @@ def _remove_store(host: Any, invocation: Any, _input: list[Any]) -> list[Any]:
 def _remove_group(host: Any, invocation: Any, _input: list[Any]) -> list[Any]:
     name = _required(invocation, "Name", "qrdr:Remove-StorageGroup")
     try:
-        _script_state(host).remove_storage_group(name)
+        _script_state(host, invocation).remove_storage_group(name)
     except ExchangeError as error:
         raise _com_error("Delete", 0, error) from None
     return []

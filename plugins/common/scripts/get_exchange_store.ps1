@@ -1,11 +1,14 @@
 # qrdr-script: qrdr:Get-ExchangeStore
 # One object per mailbox and public folder store of this server, read through CDOEXM
 # the way Exchange System Manager shows them (Database tab): paths, mounted, mount at startup.
-param()
+# -ComputerName: the Exchange server (default this one; a Windows 2000 server from the management host).
+param(
+    [string]$ComputerName = $env:COMPUTERNAME
+)
 
 $ErrorActionPreference = 'Stop'
 $server = New-Object -ComObject CDOEXM.ExchangeServer
-$server.DataSource.Open($env:COMPUTERNAME)
+$server.DataSource.Open($ComputerName)
 foreach ($groupDn in $server.StorageGroups) {
     $group = New-Object -ComObject CDOEXM.StorageGroup
     $group.DataSource.Open($groupDn)

@@ -1,14 +1,16 @@
 # qrdr-script: qrdr:Remove-ExchangeStore
 # Deletes a (dismounted) mailbox or public folder store of this server (cleanup appendix 1.3).
+# -ComputerName: the Exchange server (default this one; a Windows 2000 server from the management host).
 param(
-    [Parameter(Mandatory = $true)][string]$Name
+    [Parameter(Mandatory = $true)][string]$Name,
+    [string]$ComputerName = $env:COMPUTERNAME
 )
 
 $ErrorActionPreference = 'Stop'
 
 function Find-Store([string]$StoreName) {
     $server = New-Object -ComObject CDOEXM.ExchangeServer
-    $server.DataSource.Open($env:COMPUTERNAME)
+    $server.DataSource.Open($ComputerName)
     foreach ($groupDn in $server.StorageGroups) {
         $group = New-Object -ComObject CDOEXM.StorageGroup
         $group.DataSource.Open($groupDn)
@@ -20,7 +22,7 @@ function Find-Store([string]$StoreName) {
             }
         }
     }
-    throw "No store named '$StoreName' on server $env:COMPUTERNAME."
+    throw "No store named '$StoreName' on server $ComputerName."
 }
 
 $db = Find-Store $Name

@@ -3,18 +3,20 @@
 # "Do not mount this store at startup" (step 11). The paths are written to the store's AD
 # object with ADSI (msExchEDBFile, msExchSLVFile): CDOEXM's MoveDataFiles would move files
 # that, on a standby, are not there yet.
+# -ComputerName: the Exchange server (default this one; a Windows 2000 server from the management host).
 param(
     [Parameter(Mandatory = $true)][string]$Name,
     [string]$EdbPath,
     [string]$StmPath,
-    [object]$MountAtStartup
+    [object]$MountAtStartup,
+    [string]$ComputerName = $env:COMPUTERNAME
 )
 
 $ErrorActionPreference = 'Stop'
 
 function Find-Store([string]$StoreName) {
     $server = New-Object -ComObject CDOEXM.ExchangeServer
-    $server.DataSource.Open($env:COMPUTERNAME)
+    $server.DataSource.Open($ComputerName)
     foreach ($groupDn in $server.StorageGroups) {
         $group = New-Object -ComObject CDOEXM.StorageGroup
         $group.DataSource.Open($groupDn)
@@ -26,7 +28,7 @@ function Find-Store([string]$StoreName) {
             }
         }
     }
-    throw "No store named '$StoreName' on server $env:COMPUTERNAME."
+    throw "No store named '$StoreName' on server $ComputerName."
 }
 
 $found = Find-Store $Name

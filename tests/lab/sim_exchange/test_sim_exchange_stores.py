@@ -134,3 +134,13 @@ def test_production_users_working_advance_the_logs_required(site_lab):
     state.write_transactions(3)
     lines, _ = native(site_lab.production, "eseutil", "/mh", PRIV1)
     assert "     Log Required: 15-17 (0xf-0x11)" in lines
+
+
+def test_store_scripts_reach_another_server_with_computer_name(site_lab):
+    # A Windows 2000 Exchange server is driven from the management host through CDOEXM.
+    found = run_script(site_lab.standby, "get_exchange_store.ps1", ComputerName="EXCH01")
+    assert {prop(obj, "Name") for obj in found.output} == {MAILBOX, PUBLIC}
+    assert run_script(site_lab.standby, "dismount_exchange_store.ps1", Name=MAILBOX, ComputerName="EXCH01").failed is None
+    assert stores(site_lab.production)[MAILBOX]["Mounted"] is False
+    unreachable = run_script(site_lab.standby, "get_exchange_store.ps1", ComputerName="NOSUCHHOST")
+    assert unreachable.failed is not None and "0x800706BA" in unreachable.failed.message
