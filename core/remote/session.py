@@ -144,6 +144,9 @@ _ERROR_CATEGORIES = (
     "AuthenticationError LimitsExceeded QuotaExceeded NotEnabled"
 ).split()
 
+#: How Windows says a -ComputerName target does not answer (HRESULT 0x800706BA).
+_RPC_UNAVAILABLE = "The RPC server is unavailable"
+
 #: What a lost connection or a dead pool looks like from pypsrp.
 _CONNECTION_LOST = (requests.exceptions.RequestException, WinRMError, ConnectionError, socket.timeout)
 
@@ -516,23 +519,29 @@ class RemoteHost:
     # -- reachability and reboots -----------------------------------------------------------
 
     def is_reachable(self, timeout: float = 5.0) -> bool:
-        """Whether the host answers now.
+        """Whether the host answers now. Errs on the side of "reachable": a DR tool must not take a
+        host for dead (and take over its name) while something still answers at its address.
 
-        Direct hosts: something accepts a TCP connection on the WinRM port and
-        answers HTTP (any status, even 401: no credentials are sent). A DR tool
-        must not take a host for dead when something answers at its address.
-        Windows 2000 hosts: ``Get-WmiObject Win32_OperatingSystem -ComputerName``
-        from the management host succeeds.
+        Direct hosts: something accepts a TCP connection on the WinRM port and does not close it
+        unanswered (any HTTP status counts, even 401: no credentials are sent; so does no answer
+        within ``timeout`` on an accepted connection). Refused, unroutable or reset: not reachable.
+        Windows 2000 hosts: ``Get-WmiObject Win32_OperatingSystem -ComputerName`` from the
+        management host; only "The RPC server is unavailable" counts as not reachable, and an
+        unreachable management host raises :class:`HostUnreachable` (it says nothing of the target).
         """
         if self._via is not None:
             try:
                 self.run(Command("Get-WmiObject", {"Class": "Win32_OperatingSystem"}), read_only=True)
                 return True
-            except (RemoteCommandError, HostUnreachable):
-                return False
+            except RemoteCommandError as error:
+                return not all(_RPC_UNAVAILABLE in e.message or "0x800706BA" in e.message for e in error.errors)
         settings = self.settings
         try:
-            with socket.create_connection((settings.server, settings.port), timeout=timeout) as raw:
+            raw = socket.create_connection((settings.server, settings.port), timeout=timeout)
+        except OSError:
+            return False
+        with raw:
+            try:
                 raw.settimeout(timeout)
                 stream: Any = raw
                 if settings.transport is Transport.HTTPS:
@@ -543,9 +552,11 @@ class RemoteHost:
                 request = (f"POST /{settings.path} HTTP/1.1\r\nHost: {settings.server}:{settings.port}\r\n"
                            f"Content-Length: 0\r\nConnection: close\r\n\r\n")
                 stream.sendall(request.encode("ascii"))
-                return stream.recv(12).startswith(b"HTTP/")
-        except (OSError, ssl.SSLError):
-            return False
+                return bool(stream.recv(12))
+            except (socket.timeout, TimeoutError):
+                return True  # accepted but silent: alive enough not to be declared down
+            except (OSError, ssl.SSLError):
+                return False
 
     def wait_until_down(self, timeout: float, *, poll_interval: float = 1.0, probe_timeout: float = 3.0,
                         progress: Callable[[str], None] | None = None, after: str = "") -> float:

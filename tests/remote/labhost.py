@@ -59,6 +59,8 @@ class TinyWindowsHost:
         self.boot_time = datetime.datetime(2026, 11, 1, 8, 0, 0)
         self.reboot_delay = reboot_delay
         self.known_computers = {c.lower() for c in known_computers}
+        #: -ComputerName targets that answer but refuse us (alive, access denied).
+        self.denying_computers: set[str] = set()
         self.services: dict[str, dict[str, str]] = {
             "msexchangesa": {"Name": "MSExchangeSA", "Status": "Running", "StartMode": "Auto"},
             "msexchangeis": {"Name": "MSExchangeIS", "Status": "Running", "StartMode": "Auto"},
@@ -108,6 +110,9 @@ class TinyWindowsHost:
 
     def _check_computer(self, invocation: Invocation) -> ErrorInfo | None:
         computer = invocation.named().get("computername")
+        if computer is not None and str(computer).lower() in self.denying_computers:
+            return ErrorInfo(message="Access is denied. (Exception from HRESULT: 0x80070005 (E_ACCESSDENIED))",
+                             category="NotSpecified", fully_qualified_error_id="System.UnauthorizedAccessException")
         if computer is None or str(computer).lower() in self.known_computers | {self.name.lower()}:
             return None
         return ErrorInfo(message="The RPC server is unavailable. (Exception from HRESULT: 0x800706BA)",

@@ -4,7 +4,7 @@ import pytest
 
 from qrdr.model import Domain, DomainController, Exchange, ExchangeVersion, Host, Role, SecretRef, Site, WindowsVersion
 from qrdr.remote.commands import Command
-from qrdr.remote.errors import RemoteCommandError
+from qrdr.remote.errors import HostUnreachable, RemoteCommandError
 from qrdr.remote.session import Sessions
 from qrdr.remote.targeting import NotRedirectable
 
@@ -65,3 +65,17 @@ def test_a_windows_2000_host_error_names_it_and_its_management_host(lab):
         assert "W2K01 (via MGMT01)" in str(caught.value)
         assert "-ComputerName 'W2K01'" in str(caught.value) and "RPC server is unavailable" in str(caught.value)
         assert not w2k.is_reachable()
+
+
+def test_a_windows_2000_host_that_answers_but_refuses_is_not_taken_for_down(lab):
+    management_host, management_endpoint = lab("MGMT01")
+    standby_host, standby_endpoint = lab("EXCH02")
+    management_host.denying_computers.add("w2k01")
+    with Sessions(make_site(management_endpoint, standby_endpoint), lambda host: PASSWORD,
+                  retry_backoff=0.01) as sessions:
+        w2k = sessions.host("production")
+        assert w2k.is_reachable()  # access denied: it is alive
+        management_endpoint.go_down()
+        with pytest.raises(HostUnreachable, match="MGMT01"):
+            w2k.is_reachable()  # the management host is gone: nothing is known about W2K01
+        management_endpoint.come_up()
