@@ -150,6 +150,10 @@ def _ldap3_user(domain: Domain) -> str:
     if domain.bind is LdapBind.NTLM and "\\" not in user:
         # NTLM wants DOMAIN\user; accept user@realm or a bare name in the config.
         user = f"{domain.netbios_name}\\{user.split('@', 1)[0]}"
+    elif domain.bind is LdapBind.KERBEROS and "@" not in user:
+        # Kerberos wants user@REALM; accept DOMAIN\user or a bare name in the config.
+        bare = user.rsplit("\\", 1)[-1]
+        user = f"{bare}@{domain.dns_name.upper()}"
     return user
 
 
@@ -231,6 +235,9 @@ class Directory:
         elif domain.bind is LdapBind.NTLM:
             options.update(authentication=ldap3.NTLM, password=secret.reveal())
         elif domain.bind is LdapBind.KERBEROS:
+            # No ``user`` for ldap3 here: with one, ldap3 looks for that principal in the ticket
+            # cache before it looks at the credentials passed in sasl_credentials.
+            options.pop("user")
             options.update(
                 authentication=ldap3.SASL,
                 sasl_mechanism=ldap3.KERBEROS,
@@ -357,9 +364,12 @@ class Directory:
 
 
 def _kerberos_credentials(user: str, secret: _Secret, url: str):
-    """GSSAPI credentials for ``user`` from the password (needs the ``gssapi`` package).
+    """Raw GSSAPI credentials for ``user`` from the password, as ldap3 wants them in
+    ``sasl_credentials[2]``; None (use the ticket cache, e.g. after ``kinit``) when the
+    password is empty. Needs the ``gssapi`` package.
 
-    Not testable against the lab's Samba through ldap3; written to the gssapi API.
+    Not tested: the lab has no gssapi package and ldap3's Kerberos bind is not exercised
+    against its Samba. Written to python-gssapi's documented API.
     """
     try:
         import gssapi  # type: ignore[import-not-found]
@@ -368,12 +378,14 @@ def _kerberos_credentials(user: str, secret: _Secret, url: str):
         raise ConnectError(
             f"{url}: a Kerberos bind needs the Python package 'gssapi' (pip install gssapi)"
         ) from None
+    if not secret.reveal():
+        return None
     name = gssapi.Name(user, gssapi.NameType.user)
     try:
         acquired = gssapi.raw.acquire_cred_with_password(name, secret.reveal().encode("utf-8"), usage="initiate")
     except gssapi.exceptions.GSSError as error:
         raise ConnectError(secret.scrub(f"{url}: Kerberos credentials for {user} failed: {error}")) from None
-    return gssapi.Credentials(acquired.creds)
+    return acquired.creds
 
 
 def _search(connection: ldap3.Connection, url: str, base: str, search_filter: str, scope: str,
