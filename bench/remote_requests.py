@@ -42,7 +42,7 @@ from qrdr.model import Auth, Host, Role, SecretRef, Transport, WindowsVersion, W
 from qrdr.remote.commands import Command
 from qrdr.remote.session import RemoteHost
 
-USER, PASSWORD = "EXCH01\\admin", "Bench-Passw0rd"
+USER, PASSWORD = "EXCH01\\qrdr-bench", "Bench-Passw0rd"
 SERVICES = ["MSExchangeSA", "MSExchangeIS", "MSExchangeMTA", "RESvc", "IMAP4Svc", "POP3Svc"]
 
 
@@ -76,7 +76,7 @@ class ScriptTextHost:
 
 
 def make_host() -> WindowsHost:
-    host = WindowsHost(name="EXCH01", local_users={"admin": PASSWORD})
+    host = WindowsHost(name="EXCH01", local_users={"qrdr-bench": PASSWORD})
     for name in SERVICES:
         host.add_service(ServiceState(name=name, display_name=name, start_mode="Auto", state="Running"))
     return host

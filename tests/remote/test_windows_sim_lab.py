@@ -17,7 +17,7 @@ from .conftest import model_host
 
 pytestmark = pytest.mark.lab
 
-ADMIN, ADMIN_PASSWORD = "admin", "Sim-Adm1n-pw"
+ADMIN, ADMIN_PASSWORD = "qrdr-remote-admin", "Sim-Adm1n-pw"
 
 
 class SimulatedSite:
