@@ -78,6 +78,8 @@ LDBSEARCH = "ldbsearch"
 NSS_WRAPPER_LIBRARY = "libnss_wrapper.so"
 #: services a lab DC runs (LAB.md: the rest clash between instances or are not needed)
 SERVER_SERVICES = "-nbt -wrepl -dnsupdate -dns -s3fs -winbindd -ntp_signd"
+#: how often a DC tells its partners it has changes (smb.conf ``dreplsrv:notify_interval``)
+REPLICATION_NOTIFY_SECONDS = 2
 #: Python with Samba's bindings (Debian's python3-samba), used to set passwords from stdin
 SYSTEM_PYTHON = "/usr/bin/python3"
 
@@ -261,6 +263,9 @@ class SambaDC:
             "ncalrpc dir": str(self.run_dir / "ncalrpc"),
             "winbindd socket directory": str(self.run_dir / "winbindd"),
             "ntp signd socket directory": str(self.run_dir / "ntp_signd"),
+            # Samba notifies partners of changes every 5 s by default; 2 s keeps tests that
+            # wait for replication short while a change still takes visible time to arrive.
+            "dreplsrv:notify_interval": str(REPLICATION_NOTIFY_SECONDS),
             "log file": str(self.workdir / "log.%m"),
             "logging": "file",
         }

@@ -1,0 +1,115 @@
+"""A DC of its own: provision, start, ready, stop leaves nothing behind; addresses are exclusive."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qrdr.lab import addresses
+from qrdr.lab.samba import SambaDC, SambaError, _process_alive
+from qrdr.lab.samba_fixtures import lab_admin_password
+
+pytestmark = pytest.mark.samba
+
+
+def _samba_processes_using(workdir: Path) -> list[int]:
+    """pids of processes whose command line or open files mention the work directory."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = str((proc / "cwd").resolve())
+        except OSError:
+            continue
+        if str(workdir) in cmdline or cwd.startswith(str(workdir)):
+            found.append(int(proc.name))
+    return found
+
+
+def test_provision_start_ready_stop_destroy_leaves_nothing(tmp_path):
+    dc = SambaDC.provision(tmp_path / "dc", realm="life.qrdr.lab", netbios="LIFE",
+                           admin_password=lab_admin_password(), name="DC1")
+    try:
+        assert dc.address in addresses.addresses_on_device()
+        assert dc.address in addresses.registered()
+        dc.start()
+        dc.wait_ready(60)
+        pid = dc.pid
+        assert pid is not None and _process_alive(pid)
+        assert dc.rss_kib() > 10_000
+        assert dc.connect().bound
+        with pytest.raises(SambaError, match="already running"):
+            dc.start()
+    finally:
+        dc.destroy()
+    assert not _process_alive(pid)
+    assert _samba_processes_using(tmp_path / "dc") == []
+    assert dc.address not in addresses.addresses_on_device()
+    assert dc.address not in addresses.registered()
+    assert not (tmp_path / "dc").exists()
+
+
+def test_samba_exits_with_the_process_that_started_it(tmp_path):
+    """A test run that dies must not leave a DC running (samba -i on our stdin pipe)."""
+    dc = SambaDC.provision(tmp_path / "dc", realm="orphan.qrdr.lab", netbios="ORPHAN",
+                           admin_password=lab_admin_password(), name="DC1")
+    try:
+        dc.start()
+        dc.wait_ready(60)
+        pid = dc.pid
+        dc._process.stdin.close()  # what the kernel does when the starting process dies
+        dc._process.wait(15)
+        assert not _process_alive(pid)
+    finally:
+        dc.destroy()
+    assert dc.address not in addresses.addresses_on_device()
+
+
+def test_wait_ready_reports_a_dc_that_cannot_start(tmp_path):
+    dc = SambaDC.provision(tmp_path / "dc", realm="broken.qrdr.lab", netbios="BROKEN",
+                           admin_password=lab_admin_password(), name="DC1")
+    try:
+        (dc.workdir / "private" / "sam.ldb").write_bytes(b"not a database")
+        dc.start()
+        with pytest.raises(SambaError, match="DC1 exited .* before it was ready"):
+            dc.wait_ready(60)
+    finally:
+        dc.destroy()
+    assert dc.address not in addresses.addresses_on_device()
+
+
+def test_provision_refuses_a_directory_in_use(tmp_path):
+    (tmp_path / "dc").mkdir()
+    (tmp_path / "dc" / "something").write_text("x")
+    with pytest.raises(SambaError, match="not empty"):
+        SambaDC.provision(tmp_path / "dc", admin_password=lab_admin_password())
+
+
+_ALLOCATE = """
+import sys
+from qrdr.lab import addresses
+print(addresses.allocate(purpose="test " + sys.argv[1]))
+"""
+
+
+def test_concurrent_allocations_get_distinct_addresses_and_release_removes_them():
+    runs = [subprocess.Popen([sys.executable, "-c", _ALLOCATE, str(n)], stdout=subprocess.PIPE, text=True)
+            for n in range(4)]
+    got = [run.communicate(timeout=60)[0].strip() for run in runs]
+    try:
+        assert all(run.returncode == 0 for run in runs)
+        assert len(set(got)) == 4
+        on_lo = addresses.addresses_on_device()
+        assert set(got) <= on_lo
+        with pytest.raises(addresses.AddressError, match=got[0]):
+            addresses.claim(got[0], purpose="a second owner")
+    finally:
+        # their owners (the allocating processes) have exited: stale, and cleaned as such
+        removed = addresses.release_stale()
+    assert set(got) <= set(removed)
+    assert not set(got) & addresses.addresses_on_device()
