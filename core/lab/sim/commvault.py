@@ -170,6 +170,13 @@ class CommServe:
         #: Snapshots of jobs stuck in their copy phase, by job id (kept to finish them later).
         self._snapshots: dict[int, dict[str, dict[str, str]]] = {}
 
+    @staticmethod
+    def for_host(host: Any) -> "CommServe":
+        """The CommServe a lab host carries (``host.commvault``); ValueError names the host when none."""
+        if not isinstance(host.commvault, CommServe):
+            raise ValueError(f"lab host {host.name} is not a CommServe: call qrdr.lab.sim.commvault.attach() first")
+        return host.commvault
+
     def __repr__(self) -> str:  # never the users' passwords
         return f"CommServe({self.name!r}, clients={sorted(self.clients)}, jobs={len(self.jobs)})"
 
@@ -345,7 +352,12 @@ class CommServe:
             if destination in seen:
                 raise RequestError(E_BAD_REQUEST, f"Destination volume [{mapping.destination}] is mapped twice.")
             seen.add(destination)
-            checked.append(VolumeMapping(source, destination, mapping.mount_point or destination))
+            mount_point = mapping.mount_point or destination
+            manager = self.client(self.policy(subclient.policy).copy_manager)
+            if _letter(mount_point) not in {_letter(v) for v in manager.port.volumes()}:
+                raise RequestError(E_NOT_FOUND, f"Mount point [{mount_point}] is not on a volume of client "
+                                                f"[{manager.name}].")
+            checked.append(VolumeMapping(source, destination, mount_point))
         subclient.mappings = checked
         return subclient
 
@@ -397,7 +409,15 @@ class CommServe:
             self._snapshots[job.job_id] = snapshot
             self._copy(subclient, snapshot, torn=True)
             return job
-        self._copy(subclient, snapshot, torn=False)
+        manager = self.client(self.policy(subclient.policy).copy_manager)
+        if not manager.reachable():
+            job.status, job.failure, job.end_time = "Failed", f"Copy manager [{manager.name}] is not reachable.", now
+            return job
+        try:
+            self._copy(subclient, snapshot, torn=False)
+        except OSError as exc:  # a destination that vanished: the job fails, as a QR copy would
+            job.status, job.failure, job.end_time = "Failed", f"Copy to [{manager.name}] failed: {exc!r}", self.clock()
+            return job
         self._complete(job, subclient)
         return job
 
@@ -772,14 +792,7 @@ def attach(host: Any, commserve: CommServe) -> CommServe:
     return commserve
 
 
-def for_host(host: Any) -> CommServe:
-    """The CommServe a lab host carries; ValueError names the host when it is not one."""
-    if not isinstance(host.commvault, CommServe):
-        raise ValueError(f"lab host {host.name} is not a CommServe: call qrdr.lab.sim.commvault.attach() first")
-    return host.commvault
-
-
-CommServe.for_host = staticmethod(for_host)  # type: ignore[attr-defined]
+for_host = CommServe.for_host
 
 
 def client_for(name: str, host: Any) -> Client:

@@ -339,6 +339,14 @@ class ExchangeState:
         #: The process holding the DLLs after an uninstall, if any.
         self.dll_holder_pid: int | None = None
 
+    @staticmethod
+    def for_host(host: Any) -> "ExchangeState":
+        """The Exchange state of a lab host (``host.exchange``); ValueError names the host when none."""
+        state = host.exchange
+        if not isinstance(state, ExchangeState):
+            raise ValueError(f"lab host {host.name} has no Exchange state: call qrdr.lab.sim.exchange.attach() first")
+        return state
+
     # ------------------------------------------------------------------ lookups
 
     @property
@@ -1134,15 +1142,7 @@ def attach(host: Any, organization: ExchangeOrganization) -> ExchangeState:
     return host.exchange
 
 
-def for_host(host: Any) -> ExchangeState:
-    """The Exchange state of a lab host; ValueError names the host when it has none."""
-    state = host.exchange
-    if not isinstance(state, ExchangeState):
-        raise ValueError(f"lab host {host.name} has no Exchange state: call qrdr.lab.sim.exchange.attach() first")
-    return state
-
-
-ExchangeState.for_host = staticmethod(for_host)  # type: ignore[attr-defined]
+for_host = ExchangeState.for_host
 
 
 def seed_site(site: Any, hosts: dict[str, Any], *, options: LabOptions | None = None,

@@ -223,3 +223,24 @@ def test_qlist_job_text_table(site_lab):
     assert code == 0
     assert lines[0].split() == ["JOBID", "TYPE", "PHASE", "STATUS", "STARTTIME", "ENDTIME"]
     assert "QR Volume Creation" in lines[2] and "Completed" in lines[2]
+
+
+def test_update_fails_when_the_standby_copy_manager_is_down(site_lab):
+    configure_quick_recovery(site_lab)
+    site_lab.standby.power_off()
+    job = site_lab.commserve.run_incremental_update()
+    assert (job.phase, job.status) == ("Copy", "Failed") and "Copy manager [EXCH02]" in job.failure
+    assert site_lab.commserve.recovery_point == jobs_snapshot(site_lab)[0]
+
+
+def jobs_snapshot(lab: SiteLab) -> list[dt.datetime]:
+    return [job.snapshot_time for job in lab.commserve.jobs if job.status == "Completed"]
+
+
+def test_a_mount_point_off_the_standby_volumes_is_refused(site_lab):
+    login(site_lab)
+    requests = documented_requests()
+    for request in requests[:3]:
+        assert qoperation(site_lab, request).get("errorCode") == "0"
+    reply = qoperation(site_lab, requests[3].replace("<mountPoint>E:</mountPoint>", "<mountPoint>Q:</mountPoint>"))
+    assert reply.get("errorCode") == "2" and "Mount point [Q:]" in reply.get("errorMessage")
