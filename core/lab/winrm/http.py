@@ -121,14 +121,17 @@ class WinRMRequestHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         self.endpoint = self.server.endpoint
+        threading.current_thread().name = f"winrm-{self.endpoint.name}-connection"
         raw = self.request
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.endpoint._track_connection(raw)
-        self.raw_socket = raw
         if self.endpoint.ssl_context is not None:
+            # wrap_socket takes the file descriptor over from ``raw``: from here on only the
+            # SSLSocket can shut the connection down.
             raw.settimeout(10)
             self.request = self.endpoint.ssl_context.wrap_socket(raw, server_side=True)
             self.request.settimeout(None)
+        self.connection_socket = self.request
+        self.endpoint._track_connection(self.connection_socket)
         self.connection_user: str | None = None  # set once Negotiate completed on this connection
         self.auth_context: spnego.ContextProxy | None = None
         super().setup()
@@ -137,7 +140,7 @@ class WinRMRequestHandler(BaseHTTPRequestHandler):
         try:
             super().finish()
         finally:
-            self.endpoint._untrack_connection(self.raw_socket)
+            self.endpoint._untrack_connection(self.connection_socket)
 
     def log_message(self, format: str, *args) -> None:
         logger.debug("WinRM {}: " + format, self.endpoint.url, *args)
@@ -175,7 +178,7 @@ class WinRMRequestHandler(BaseHTTPRequestHandler):
     def _drop(self) -> None:
         self.close_connection = True
         try:
-            self.raw_socket.shutdown(socket.SHUT_RDWR)
+            self.connection_socket.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
 

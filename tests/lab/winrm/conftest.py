@@ -223,3 +223,18 @@ def connect(lab_ca):
     yield factory
     for wsman in opened:
         wsman.close()
+
+
+@pytest.fixture(autouse=True)
+def no_endpoint_threads_left():
+    """Every test leaves no listener, connection or pipeline thread of the endpoint behind."""
+    yield
+    import time
+
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        left = [t.name for t in threading.enumerate() if t.name.startswith("winrm-")]
+        if not left:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"endpoint threads still running after the test: {left}")

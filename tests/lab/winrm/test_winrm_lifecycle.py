@@ -114,3 +114,16 @@ def test_never_return_takes_the_host_down_for_good(http_endpoint, connect):
     http_endpoint.faults.never_return = False
     http_endpoint.come_up()
     assert not refuses_connections(http_endpoint)
+
+
+def test_faults_and_reboots_over_https(https_endpoint, connect):
+    pool = RunspacePool(connect(https_endpoint, auth="basic"))
+    pool.open()
+    https_endpoint.faults.drop_at_request = 1
+    with pytest.raises(requests.exceptions.ConnectionError):
+        echo(pool)
+    https_endpoint.go_down()
+    assert refuses_connections(https_endpoint)
+    https_endpoint.come_up()
+    with RunspacePool(connect(https_endpoint, auth="basic")) as fresh:
+        assert echo(fresh, "tls back") == ["tls back"]
