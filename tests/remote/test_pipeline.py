@@ -57,3 +57,18 @@ def test_error_texts_never_carry_a_secret():
 def test_mask_hides_the_longest_secret_first():
     assert mask("a secret-and-more b", ["secret", "secret-and-more"]) == "a ******** b"
     assert mask("nothing here", [""]) == "nothing here"
+
+
+def test_transport_errors_are_told_in_a_short_sentence():
+    import requests
+
+    from qrdr.remote.session import _reason
+
+    refused = requests.exceptions.ConnectionError(
+        "HTTPConnectionPool(host='10.0.0.5', port=5985): Max retries exceeded with url: /wsman (Caused by "
+        "NewConnectionError('<urllib3.connection.HTTPConnection object at 0x7f>: Failed to establish a new "
+        "connection: [Errno 111] Connection refused'))")
+    assert _reason(refused) == "[Errno 111] Connection refused"
+    dropped = requests.exceptions.ConnectionError(
+        "('Connection aborted.', RemoteDisconnected('Remote end closed connection without response'))")
+    assert _reason(dropped) == "the host closed the connection without answering"

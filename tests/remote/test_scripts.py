@@ -49,11 +49,22 @@ def test_the_marker_must_be_among_the_leading_comments():
     assert marker_name("param()\n# qrdr-script: qrdr:X") is None
 
 
-SHIPPED = sorted(Path(__file__).resolve().parents[2].glob("plugins/**/*.ps1"))
+PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
+SHIPPED = sorted(PLUGINS.glob("**/*.ps1"))
+
+
+def package_of(path: Path) -> tuple[str, str]:
+    """(import package, file name relative to it) of a shipped script under plugins/."""
+    folder = path.parent
+    while not (folder / "__init__.py").exists():
+        folder = folder.parent
+    dotted = ".".join(folder.relative_to(PLUGINS).parts)
+    return "qrdr.plugins" + (f".{dotted}" if dotted else ""), path.relative_to(folder).as_posix()
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
-def test_every_shipped_script_has_a_marker_and_parses(path):
-    text = path.read_text(encoding="utf-8-sig")
-    assert marker_name(text), f"{path}: no '# qrdr-script: <name>' line"
-    assert_powershell_parses(text, what=str(path))
+def test_every_shipped_script_loads_and_parses(path):
+    package, filename = package_of(path)
+    script = load_script(package, filename)
+    assert script.name.lower().startswith("qrdr:"), f"{path}: script names start with 'qrdr:'"
+    assert_powershell_parses(script.text, what=str(path))
