@@ -45,7 +45,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def qrdr_config_section() -> Any:
     """Declare this plugin's section of the site config.
 
-    Return a :class:`qrdr.plugins_api.ConfigSection` (``name`` and an attrs
+    Return a :class:`qrdr.pluginmanager.ConfigSection` (``name`` and an attrs
     class) or None. The engine structures ``[plugin.<name>]`` of the site
     config into that class with cattrs; errors name the file and the field
     (``[plugin.example].greeting: expected str``). The structured value is
@@ -95,7 +95,8 @@ def qrdr_preflight(site, phase: str) -> list:
     for ``qrdr check``, the any-day readiness check. A probe whose check says
     ``Check.blocked(...)`` refuses the phase with its reasons before anything
     changes; ``no_change`` means "as expected". Probes are journaled with the
-    run. All results are used.
+    run. Called once per phase of a planned or run command (and by ``qrdr
+    check``), before any of the phase's steps is checked. All results are used.
 
     Example::
 
