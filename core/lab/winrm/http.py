@@ -22,7 +22,6 @@ import base64
 import re
 import socket
 import socketserver
-import ssl
 import struct
 import threading
 from http.server import BaseHTTPRequestHandler

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loguru import logger
-from psrpcore import ServerPipeline, ServerRunspacePool
+from psrpcore import PowerShell, ServerPipeline, ServerRunspacePool
 from psrpcore._payload import ProtocolVersion, PSRPPayload, StreamType
 from psrpcore.types import (
+    CommandOrigin,
     ErrorCategory,
     ErrorCategoryInfo,
     ErrorRecord,
@@ -39,7 +40,6 @@ from psrpcore.types import (
     RunspaceAvailability,
     SessionCapability,
 )
-import psrpcore
 
 from qrdr.lab.sim.protocol import ErrorInfo, Invocation, InvocationResult, SimulatedHost
 
@@ -168,7 +168,7 @@ def to_error_record(error: ErrorInfo) -> ErrorRecord:
             PipelineLength=0,
             PipelinePosition=0,
             ExpectingInput=False,
-            CommandOrigin=psrpcore.types.CommandOrigin.Internal,
+            CommandOrigin=CommandOrigin.Internal,
             DisplayScriptPosition=None,
         )
     record = ErrorRecord(
@@ -200,7 +200,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def statements_of(pipeline: psrpcore.PowerShell) -> list[list[Invocation]]:
+def statements_of(pipeline: PowerShell) -> list[list[Invocation]]:
     """The client's commands as statements (lists of :class:`Invocation`), split at end_of_statement."""
     statements: list[list[Invocation]] = [[]]
     for command in pipeline.commands:
@@ -222,7 +222,7 @@ class PipelineRun:
 
     command_id: str
     pipeline: ServerPipeline
-    metadata: psrpcore.PowerShell | None = None
+    metadata: PowerShell | None = None
     input_objects: list[Any] = field(default_factory=list)
     started: bool = False
     #: Set once the final state message is queued (Completed/Failed/Stopped).
