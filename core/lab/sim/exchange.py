@@ -73,37 +73,37 @@ class ServiceSpec:
     depends_on: tuple[str, ...] = ()
     #: Start mode right after setup: "Auto", "Manual" or "Disabled" (Win32_Service.StartMode words).
     start_mode: str = "Auto"
-    #: Started by setup's post-installation processing.
-    started_by_setup: bool = True
-    versions: tuple[str, ...] = ("2000", "2003")
 
-
-EXCHANGE_SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("MSExchangeSA", "Microsoft Exchange System Attendant"),
-    ServiceSpec("MSExchangeIS", "Microsoft Exchange Information Store", ("MSExchangeSA",)),
-    ServiceSpec("MSExchangeMTA", "Microsoft Exchange MTA Stacks", ("MSExchangeSA",)),
-    ServiceSpec("RESvc", "Microsoft Exchange Routing Engine", ("IISADMIN",)),
-    ServiceSpec("MSExchangeMGMT", "Microsoft Exchange Management", versions=("2003",)),
-    ServiceSpec("IMAP4Svc", "Microsoft Exchange IMAP4", ("IISADMIN",), start_mode="Manual", started_by_setup=False),
-    ServiceSpec("POP3Svc", "Microsoft Exchange POP3", ("IISADMIN",), start_mode="Manual", started_by_setup=False),
-    ServiceSpec("MSExchangeES", "Microsoft Exchange Event", ("MSExchangeIS",), start_mode="Manual",
-                started_by_setup=False),
-    ServiceSpec("MSExchangeSRS", "Microsoft Exchange Site Replication Service", ("MSExchangeSA",),
-                start_mode="Disabled", started_by_setup=False),
-)
-
-#: Optional components sysocmgr installs (answer-file names -> what appears).
-WINDOWS_COMPONENT_SERVICES: dict[str, tuple[ServiceSpec, ...]] = {
-    "iis_common": (ServiceSpec("IISADMIN", "IIS Admin Service"),),
-    "iis_www": (ServiceSpec("W3SVC", "World Wide Web Publishing Service", ("IISADMIN",)),),
-    "iis_smtp": (ServiceSpec("SMTPSVC", "Simple Mail Transfer Protocol (SMTP)", ("IISADMIN",)),),
-    "iis_nntp": (ServiceSpec("NNTPSVC", "Network News Transfer Protocol (NNTP)", ("IISADMIN",)),),
-}
+    @property
+    def started_by_setup(self) -> bool:
+        """Setup's post-installation processing starts the Automatic services."""
+        return self.start_mode == "Auto"
 
 
 def services_for(version: str) -> list[ServiceSpec]:
-    """The Exchange services of this version, in start order."""
-    return [spec for spec in EXCHANGE_SERVICES if version in spec.versions]
+    """The Exchange services of this version, System Attendant first (the lab's service catalogue,
+    ``qrdr.lab.sim.services.exchange_services``: 2003 adds MSExchangeMGMT)."""
+    from .services import exchange_services
+
+    return [ServiceSpec(name, display, tuple(deps), mode)
+            for name, (display, deps, mode) in exchange_services(version).items()]
+
+
+def iis_service(name: str) -> ServiceSpec:
+    """An IIS service of the lab's catalogue (``qrdr.lab.sim.services.IIS_SERVICES``)."""
+    from .services import IIS_SERVICES
+
+    display, deps = IIS_SERVICES[name]
+    return ServiceSpec(name, display, tuple(deps))
+
+
+#: sysocmgr answer-file components -> the services they bring (IIS common files first).
+WINDOWS_COMPONENT_SERVICES: dict[str, tuple[str, ...]] = {
+    "iis_common": ("IISADMIN",),
+    "iis_www": ("W3SVC",),
+    "iis_smtp": ("SMTPSVC",),
+    "iis_nntp": ("NNTPSVC",),
+}
 
 
 # --------------------------------------------------------------------------- errors
@@ -170,7 +170,9 @@ class HostPort(Protocol):
 
     # services
     def service_exists(self, name: str) -> bool: ...
-    def add_service(self, spec: ServiceSpec) -> None: ...
+    def add_service(self, spec: ServiceSpec) -> None:
+        """Register the service; one already registered is taken over as it is (setup re-registers)."""
+    def service_dependencies(self, name: str) -> list[str]: ...
     def remove_service(self, name: str) -> None: ...
     def service_running(self, name: str) -> bool: ...
     def set_service_running(self, name: str, running: bool) -> None:
@@ -758,8 +760,7 @@ class ExchangeState:
         return complete
 
     def _start_with_dependencies(self, name: str) -> None:
-        spec = next((s for s in EXCHANGE_SERVICES if s.name == name), None)
-        for dependency in spec.depends_on if spec else ():
+        for dependency in self.port.service_dependencies(name):
             if self.port.service_exists(dependency):
                 self._start_with_dependencies(dependency)
         self.port.set_service_running(name, True)
@@ -784,8 +785,7 @@ class ExchangeState:
                 "InstallLocation": install.install_path,
             })
         for spec in services_for(install.version):
-            if not self.port.service_exists(spec.name):
-                self.port.add_service(spec)
+            self.port.add_service(spec)
         bin_path = ntpath.join(install.install_path, "bin")
         for program in ("eseutil.exe", "store.exe", "mad.exe", *LOCKED_DLLS):
             self.port.write_text(ntpath.join(bin_path, program), f"lab binary {program} ({install.version})")
@@ -927,10 +927,10 @@ def install_windows_components(port: HostPort, answers: dict[str, bool]) -> list
         if not on:
             continue
         if component in WINDOWS_COMPONENT_SERVICES:
-            for spec in WINDOWS_COMPONENT_SERVICES["iis_common"] + WINDOWS_COMPONENT_SERVICES[component]:
-                if not port.service_exists(spec.name):
-                    port.add_service(spec)
-                    port.set_service_running(spec.name, True)
+            for name in WINDOWS_COMPONENT_SERVICES["iis_common"] + WINDOWS_COMPONENT_SERVICES[component]:
+                if not port.service_exists(name):
+                    port.add_service(iis_service(name))
+                    port.set_service_running(name, True)
             installed.append(component)
         elif component == "aspnet":
             port.registry_set(ASPNET_KEY, {"RootVer": "1.1.4322.0"})
@@ -1072,12 +1072,21 @@ class WindowsHostPort:
     def add_service(self, spec: ServiceSpec) -> None:
         from .host import ServiceState
 
-        service = ServiceState(name=spec.name, display_name=spec.display_name, start_mode=spec.start_mode,
-                               depends_on=spec.depends_on, path_name=_service_binary(spec.name))
+        service = self.host.service(spec.name)
+        if service is None:
+            service = self.host.add_service(ServiceState(
+                name=spec.name, display_name=spec.display_name, start_mode=spec.start_mode,
+                depends_on=spec.depends_on, path_name=_service_binary(spec.name)))
         if spec.name == "MSExchangeIS":
-            service.on_start.append(_information_store_started)
-            service.on_stop.append(_information_store_stopped)
-        self.host.add_service(service)
+            # The Information Store mounts and dismounts the stores (this module's state).
+            if _information_store_started not in service.on_start:
+                service.on_start.append(_information_store_started)
+            if _information_store_stopped not in service.on_stop:
+                service.on_stop.append(_information_store_stopped)
+
+    def service_dependencies(self, name: str) -> list[str]:
+        service = self.host.service(name)
+        return list(service.depends_on) if service else []
 
     def remove_service(self, name: str) -> None:
         service = self.host.service(name)
