@@ -1,0 +1,56 @@
+"""The contrib example add-on's hooks, run in-process (fast): the same module the
+venv test installs, registered as an in-process plugin next to the built-ins."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+from loguru import logger
+
+from qrdr.api import Runbook
+from qrdr.config import load_site
+from qrdr.engine.context import NoConnector
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "site.toml"
+
+
+@pytest.fixture
+def addon(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "contrib" / "qrdr-example-addon" / "src"))
+    module = importlib.import_module("qrdr_example_addon")
+    yield module
+    sys.modules.pop("qrdr_example_addon", None)
+
+
+def example_runbook(tmp_path: Path, addon, notes: Path) -> Runbook:
+    config = tmp_path / "site.toml"
+    config.write_text(EXAMPLE.read_text(encoding="utf-8")
+                      + f'\n[plugin.example]\nticket_queue = "DR-OPS"\nnote_path = "{notes}"\n', encoding="utf-8")
+    return Runbook(load_site(config), extra_plugins=[("example", addon)], connector=NoConnector())
+
+
+def test_the_addon_posts_its_note_once_and_reports_its_steps(tmp_path, addon):
+    notes = tmp_path / "notes" / "maintenance.txt"
+    lines: list[str] = []
+    sink = logger.add(lambda message: lines.append(message.record["message"]), level="INFO")
+    try:
+        runbook = example_runbook(tmp_path, addon, notes)
+        planned = runbook.plan("promote").steps
+        assert [(p.step.id, p.status) for p in planned] == [("example.post-maintenance-note", "will change")]
+        assert not notes.exists()
+
+        result = runbook.run("promote", yes=True)
+
+        assert result.status == "succeeded"
+        assert notes.read_text() == "site contoso: standby promotion in progress; follow ticket queue DR-OPS\n"
+        assert f"example add-on: run {result.run_id}: step example.post-maintenance-note done" in lines
+        assert [p.status for p in runbook.plan("promote").steps] == ["no change"]
+        second = runbook.run("promote", yes=True)
+        assert [s.status for s in second.steps] == ["no change"]
+        assert notes.read_text().count("DR-OPS") == 1
+    finally:
+        logger.remove(sink)
