@@ -22,16 +22,16 @@ import re
 from typing import Any
 
 from .host import NativeOutput, Param, WindowsHost, as_list, cmdlet, native, resolve_computer
-from .objects import dmtf_datetime, wmi_method_result, wmi_object
+from .objects import dmtf_datetime, uint16, uint32, uint64, wmi_method_result, wmi_object
 from .registry import PSError
 from .wmi import wmi_class, wmi_method
 
 OS_INFO = {
     "2003": {"Caption": "Microsoft(R) Windows(R) Server 2003, Enterprise Edition", "Version": "5.2.3790",
-             "BuildNumber": "3790", "CSDVersion": "Service Pack 2", "ServicePackMajorVersion": 2,
+             "BuildNumber": "3790", "CSDVersion": "Service Pack 2", "ServicePackMajorVersion": uint16(2),
              "SystemDirectory": "C:\\WINDOWS\\system32", "WindowsDirectory": "C:\\WINDOWS"},
     "2000": {"Caption": "Microsoft Windows 2000 Server", "Version": "5.0.2195", "BuildNumber": "2195",
-             "CSDVersion": "Service Pack 4", "ServicePackMajorVersion": 4,
+             "CSDVersion": "Service Pack 4", "ServicePackMajorVersion": uint16(4),
              "SystemDirectory": "C:\\WINNT\\system32", "WindowsDirectory": "C:\\WINNT"},
 }
 
@@ -47,22 +47,22 @@ def valid_computer_name(name: str) -> bool:
 def win32_computer_system(host: WindowsHost) -> list[Any]:
     memory = 4 * 1024 ** 3
     return [wmi_object(host.name, "Win32_ComputerSystem", {"Name": host.name}, {
-        "AdminPasswordStatus": 3,
+        "AdminPasswordStatus": uint16(3),
         "Caption": host.name,
         "CreationClassName": "Win32_ComputerSystem",
         "CurrentTimeZone": 0,
         "Description": "AT/AT COMPATIBLE",
         "Domain": host.domain if host.part_of_domain else (host.workgroup or "WORKGROUP"),
-        "DomainRole": 3 if host.part_of_domain else 2,
+        "DomainRole": uint16(3 if host.part_of_domain else 2),
         "Manufacturer": "VMware, Inc.",
         "Model": "VMware Virtual Platform",
-        "NumberOfProcessors": 2,
+        "NumberOfProcessors": uint32(2),
         "PartOfDomain": host.part_of_domain,
         "PrimaryOwnerName": "Administrator",
         "Roles": ["LM_Workstation", "LM_Server", "NT", "Server_NT"],
         "Status": "OK",
         "SystemType": "X86-based PC",
-        "TotalPhysicalMemory": memory,
+        "TotalPhysicalMemory": uint64(memory),
         "UserName": None,
         "Workgroup": None if host.part_of_domain else (host.workgroup or "WORKGROUP"),
     })]
@@ -80,8 +80,8 @@ def win32_operating_system(host: WindowsHost) -> list[Any]:
         "LastBootUpTime": dmtf_datetime(host.boot_time),
         "LocalDateTime": dmtf_datetime(host.now()),
         "Manufacturer": "Microsoft Corporation",
-        "OSType": 18,
-        "ProductType": 3,
+        "OSType": uint16(18),
+        "ProductType": uint32(3),
         "Status": "OK",
         "SystemDrive": "C:",
     })]

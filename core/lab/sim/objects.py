@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime
 from typing import Any, Iterable, Mapping
 
-from psrpcore.types import PSCustomObject, PSList, PSNoteProperty, PSObject, add_note_property
+from psrpcore.types import PSCustomObject, PSList, PSNoteProperty, PSObject, PSUInt, PSUInt16, PSUInt64, add_note_property
 
 WMI_NAMESPACE = "root\\cimv2"
 
@@ -134,7 +134,7 @@ def wmi_object(server: str, class_name: str, keys: Mapping[str, Any], properties
 
 def wmi_method_result(return_value: int, extra: Mapping[str, Any] | None = None) -> PSObject:
     """The ``__PARAMETERS`` out-parameters object Invoke-WmiMethod returns."""
-    values = {"ReturnValue": return_value, **(extra or {})}
+    values = {"ReturnValue": PSUInt(return_value), **(extra or {})}
     system = {
         "__GENUS": 2, "__CLASS": "__PARAMETERS", "__SUPERCLASS": None, "__DYNASTY": "__PARAMETERS",
         "__RELPATH": None, "__PROPERTY_COUNT": len(values),
@@ -147,6 +147,20 @@ def wmi_method_result(return_value: int, extra: Mapping[str, Any] | None = None)
         adapted={**system, **values},
         to_string="System.Management.ManagementBaseObject",
     )
+
+
+def uint32(value: int | None) -> PSUInt | None:
+    """A WMI uint32 (CLIXML ``<U32>``); None stays None (a WMI null)."""
+    return None if value is None else PSUInt(value)
+
+
+def uint16(value: int | None) -> PSUInt16 | None:
+    return None if value is None else PSUInt16(value)
+
+
+def uint64(value: int | None) -> PSUInt64 | None:
+    """A WMI uint64 such as a disk's Size (CLIXML ``<U64>``)."""
+    return None if value is None else PSUInt64(value)
 
 
 def dmtf_datetime(moment: datetime.datetime) -> str:

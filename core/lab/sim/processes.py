@@ -17,7 +17,7 @@ from typing import Any
 
 from . import registry
 from .host import Param, Process, bind, WindowsHost, as_list, cmdlet, has_wildcard, resolve_computer, wildcard_match
-from .objects import custom_object, prop, ps_object, typed_list, wmi_method_result, wmi_object
+from .objects import custom_object, prop, ps_object, typed_list, uint32, wmi_method_result, wmi_object
 from .registry import PSError
 from .wmi import wmi_class, wmi_method
 
@@ -207,7 +207,7 @@ def find_locking_process(host: WindowsHost, invocation: Any, input_objects: list
 def win32_process(host: WindowsHost) -> list[Any]:
     return [wmi_object(host.name, "Win32_Process", {"Handle": str(p.id)}, {
         "Caption": p.name + ".exe", "CommandLine": " ".join([p.path or p.name, *p.arguments]),
-        "ExecutablePath": p.path, "Name": p.name + ".exe", "ProcessId": p.id, "CSName": host.name,
+        "ExecutablePath": p.path, "Name": p.name + ".exe", "ProcessId": uint32(p.id), "CSName": host.name,
     }) for p in sorted(host.processes.values(), key=lambda p: p.id)]
 
 
@@ -217,7 +217,7 @@ def win32_process(host: WindowsHost) -> list[Any]:
 @wmi_class("Win32_NetworkAdapterConfiguration")
 def win32_network_adapter_configuration(host: WindowsHost) -> list[Any]:
     strings = ["System.String[]", "System.Array", "System.Object"]
-    return [wmi_object(host.name, "Win32_NetworkAdapterConfiguration", {"Index": adapter.index}, {
+    return [wmi_object(host.name, "Win32_NetworkAdapterConfiguration", {"Index": uint32(adapter.index)}, {
         "Caption": f"[{adapter.index:08d}] {adapter.description}",
         "DefaultIPGateway": typed_list(adapter.gateways, strings) if adapter.gateways else None,
         "Description": adapter.description,

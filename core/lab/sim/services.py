@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 from .host import (DependentServicesRunning, Param, ServiceError, ServiceState, WindowsHost, as_list, cmdlet,
                    has_wildcard, resolve_computer, wildcard_match)
-from .objects import prop, ps_object, typed_list, wmi_object
+from .objects import prop, ps_object, typed_list, uint32, wmi_object
 from .registry import PSError
 from .wmi import wmi_class
 
@@ -151,17 +151,17 @@ def win32_service(host: WindowsHost) -> list[Any]:
             "AcceptPause": service.can_pause_and_continue and service.running,
             "AcceptStop": service.running,
             "Caption": service.display_name,
-            "CheckPoint": 0,
+            "CheckPoint": uint32(0),
             "CreationClassName": "Win32_Service",
             "Description": None,
             "DesktopInteract": False,
             "DisplayName": service.display_name,
             "ErrorControl": "Normal",
-            "ExitCode": 1077 if not service.running else 0,
+            "ExitCode": uint32(1077 if not service.running else 0),
             "InstallDate": None,
             "PathName": service.path_name,
-            "ProcessId": service.process_id if service.running else 0,
-            "ServiceSpecificExitCode": 0,
+            "ProcessId": uint32(service.process_id if service.running else 0),
+            "ServiceSpecificExitCode": uint32(0),
             "ServiceType": "Share Process" if service.service_type == "Win32ShareProcess" else "Own Process",
             "Started": service.running,
             "StartMode": service.start_mode,
@@ -170,8 +170,8 @@ def win32_service(host: WindowsHost) -> list[Any]:
             "Status": "OK",
             "SystemCreationClassName": "Win32_ComputerSystem",
             "SystemName": host.name,
-            "TagId": 0,
-            "WaitHint": 0,
+            "TagId": uint32(0),
+            "WaitHint": uint32(0),
         }))
     return objects
 

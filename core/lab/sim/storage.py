@@ -22,7 +22,7 @@ from typing import Any
 
 from .host import (FileEntry, NativeOutput, Param, Partition, RawDisk, Volume, WindowsHost, as_list, cmdlet,
                    has_wildcard, is_registry_path, native, normalize_key, normalize_path)
-from .objects import ps_object, typed_list, wmi_object
+from .objects import ps_object, typed_list, uint16, uint32, uint64, wmi_object
 from .registry import PSError
 from .wmi import wmi_class
 
@@ -417,17 +417,17 @@ def win32_logical_disk(host: WindowsHost) -> list[Any]:
         volume = host.volumes[letter]
         formatted = volume.file_system is not None
         objects.append(wmi_object(host.name, "Win32_LogicalDisk", {"DeviceID": f"{letter}:"}, {
-            "Access": 0 if formatted else None,
+            "Access": uint16(0) if formatted else None,
             "Caption": f"{letter}:",
             "Compressed": False,
             "CreationClassName": "Win32_LogicalDisk",
             "Description": "Local Fixed Disk",
-            "DriveType": 3,
+            "DriveType": uint32(3),
             "FileSystem": volume.file_system,
-            "FreeSpace": volume_free_space(host, volume) if formatted else None,
-            "MediaType": 12,
+            "FreeSpace": uint64(volume_free_space(host, volume)) if formatted else None,
+            "MediaType": uint32(12),
             "Name": f"{letter}:",
-            "Size": volume.size if formatted else None,
+            "Size": uint64(volume.size) if formatted else None,
             "SystemCreationClassName": "Win32_ComputerSystem",
             "SystemName": host.name,
             "VolumeName": volume.label if formatted else None,
@@ -439,17 +439,17 @@ def win32_logical_disk(host: WindowsHost) -> list[Any]:
 @wmi_class("Win32_DiskDrive")
 def win32_disk_drive(host: WindowsHost) -> list[Any]:
     return [wmi_object(host.name, "Win32_DiskDrive", {"DeviceID": f"\\\\.\\PHYSICALDRIVE{disk.index}"}, {
-        "BytesPerSector": 512,
+        "BytesPerSector": uint32(512),
         "Caption": disk.model,
         "CreationClassName": "Win32_DiskDrive",
         "Description": "Disk drive",
-        "Index": disk.index,
+        "Index": uint32(disk.index),
         "InterfaceType": "SCSI",
         "MediaType": "Fixed hard disk media",
         "Model": disk.model,
         "Name": f"\\\\.\\PHYSICALDRIVE{disk.index}",
-        "Partitions": len(disk.partitions),
-        "Size": disk.size,
+        "Partitions": uint32(len(disk.partitions)),
+        "Size": uint64(disk.size),
         "Status": "OK",
         "SystemName": host.name,
     }) for disk in host.disks]
@@ -463,9 +463,9 @@ def win32_disk_partition(host: WindowsHost) -> list[Any]:
         for index, partition in enumerate(disk.partitions):
             device = f"Disk #{disk.index}, Partition #{index}"
             objects.append(wmi_object(host.name, "Win32_DiskPartition", {"DeviceID": device}, {
-                "BlockSize": 512, "Bootable": disk.index == 0 and index == 0, "BootPartition": disk.index == 0
-                and index == 0, "Caption": device, "DiskIndex": disk.index, "Index": index, "Name": device,
-                "PrimaryPartition": True, "Size": partition.size, "StartingOffset": offset,
+                "BlockSize": uint64(512), "Bootable": disk.index == 0 and index == 0, "BootPartition": disk.index == 0
+                and index == 0, "Caption": device, "DiskIndex": uint32(disk.index), "Index": uint32(index), "Name": device,
+                "PrimaryPartition": True, "Size": uint64(partition.size), "StartingOffset": uint64(offset),
                 "Type": "Installable File System", "SystemName": host.name,
             }))
             offset += partition.size
