@@ -234,13 +234,25 @@ def revoke(directory: Directory, dn: str, sid: str, mask: int) -> Change:
     return Change(True, f"removed: {words}" + (f" ({removed} ACEs)" if removed > 1 else ""))
 
 
-def ace_present(sid: str, mask: int) -> Callable[[Entry], bool]:
-    """A predicate for :func:`qrdr.directory.replication.wait_replicated`: the rights are allowed."""
+def ace_present(sid: str, mask: int, trustee: str | None = None) -> Callable[[Entry | None], bool]:
+    """A predicate for :func:`qrdr.directory.replication.wait_replicated`: ``sid`` is allowed ``mask``.
 
-    def predicate(entry: Entry) -> bool:
-        raw = entry.first("nTSecurityDescriptor")
+    ``trustee`` (e.g. ``QRDR\\EXCH02$``) names the account in progress lines and reports.
+    """
+    who = trustee or sid
+
+    def predicate(entry: Entry | None) -> bool:
+        raw = entry.first("nTSecurityDescriptor") if entry is not None else None
         return raw is not None and covers(SecurityDescriptor.decode(raw), sid, mask)
 
+    def explain(entry: Entry) -> str:
+        raw = entry.first("nTSecurityDescriptor")
+        if raw is None:
+            return "no readable security descriptor"
+        has = allowed_mask(SecurityDescriptor.decode(raw), sid)
+        return f"{who} allowed {rights_in_words(has)}" if has else f"no allow ACE for {who}"
+
     predicate.attributes = ("nTSecurityDescriptor",)  # type: ignore[attr-defined]
-    predicate.description = f"allow {sid} {rights_in_words(mask)}"  # type: ignore[attr-defined]
+    predicate.description = f"allow {who} {rights_in_words(mask)}"  # type: ignore[attr-defined]
+    predicate.explain = explain  # type: ignore[attr-defined]
     return predicate

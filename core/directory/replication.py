@@ -67,6 +67,11 @@ class ReplicationReport:
     controllers: tuple[ControllerState, ...]
 
     @property
+    def done(self) -> bool:
+        """Same as :attr:`complete` (plugins read it under this name)."""
+        return self.complete
+
+    @property
     def lagging(self) -> tuple[ControllerState, ...]:
         return tuple(state for state in self.controllers if not state.agreed)
 
@@ -104,18 +109,23 @@ def discover_controllers(directory: Directory) -> list[DiscoveredController]:
     return sorted(found, key=lambda dc: dc.label.lower())
 
 
-def _as_predicate(expect: Expectation) -> tuple[Predicate, tuple[str, ...], str]:
-    """(predicate, attributes to read, words for what is wanted)."""
+def _as_predicate(expect: Expectation) -> tuple[Predicate, tuple[str, ...], str, Callable[[Entry], str]]:
+    """(predicate, attributes to read, words for what is wanted, words for what an entry shows)."""
     if callable(expect):
         attributes = tuple(getattr(expect, "attributes", ("objectClass",)))
-        return expect, attributes, getattr(expect, "description", getattr(expect, "__name__", "the change"))
+        explain = getattr(expect, "explain", lambda entry: "the object without the change")
+        return expect, attributes, getattr(expect, "description", getattr(expect, "__name__", "the change")), explain
     wanted = {name: _normalise(value) for name, value in expect.items()}
 
     def predicate(entry: Entry | None) -> bool:
         return entry is not None and all(_read_values(entry, name) == value for name, value in wanted.items())
 
     words = ", ".join(f"{name}={_show(value)}" for name, value in wanted.items())
-    return predicate, tuple(wanted), words
+
+    def explain(entry: Entry) -> str:
+        return ", ".join(f"{name}={_show(_read_values(entry, name))}" for name in wanted)
+
+    return predicate, tuple(wanted), words, explain
 
 
 def _normalise(value: Any) -> frozenset[str] | None:
@@ -136,14 +146,6 @@ def _show(value: frozenset[str] | None) -> str:
     return "|".join(sorted(value))
 
 
-def _what_it_shows(entry: Entry | None, attributes: tuple[str, ...], is_mapping: bool) -> str:
-    if entry is None:
-        return "no such object"
-    if is_mapping:
-        return ", ".join(f"{name}={_show(_read_values(entry, name))}" for name in attributes)
-    return "the object without the change"
-
-
 def wait_replicated(
     directory: Directory,
     dn: str,
@@ -159,15 +161,15 @@ def wait_replicated(
     ``expect`` is either a mapping ``attribute -> value`` (a value, a list of values, or
     None for "absent") or a predicate on the :class:`Entry` (None when the object is
     missing); a predicate may carry ``attributes`` (what to read; nTSecurityDescriptor is
-    read with the DACL-only SD flags) and ``description`` (words), as
+    read with the DACL-only SD flags), ``description`` (words for what is wanted) and
+    ``explain(entry)`` (words for what a DC shows instead), as
     :func:`qrdr.directory.acl.ace_present` does. ``progress`` gets a line per round.
 
     On the deadline, raises :class:`ReplicationTimeout` (carrying the report) naming the
     lagging DCs and what they still show, or returns the incomplete report when
     ``raise_on_timeout`` is False.
     """
-    predicate, attributes, wanted = _as_predicate(expect)
-    is_mapping = not callable(expect)
+    predicate, attributes, wanted, explain = _as_predicate(expect)
     sd_flags = DACL_SECURITY_INFORMATION if any(a.lower() == "ntsecuritydescriptor" for a in attributes) else None
     controllers = discover_controllers(directory)
     started = time.monotonic()
@@ -181,7 +183,7 @@ def wait_replicated(
                 if states[dc.dsa_dn].agreed:
                     continue
                 states[dc.dsa_dn] = _read_one(directory, dc, connections, dn, attributes, sd_flags, predicate,
-                                              is_mapping)
+                                              explain)
             elapsed = time.monotonic() - started
             agreed = sum(state.agreed for state in states.values())
             done = agreed == len(controllers)
@@ -204,7 +206,7 @@ def wait_replicated(
 
 def _read_one(directory: Directory, dc: DiscoveredController, connections: dict[str, Directory], dn: str,
               attributes: tuple[str, ...], sd_flags: int | None, predicate: Predicate,
-              is_mapping: bool) -> ControllerState:
+              explain: Callable[[Entry], str]) -> ControllerState:
     url = None
     try:
         connection = connections.get(dc.dsa_dn)
@@ -224,4 +226,4 @@ def _read_one(directory: Directory, dc: DiscoveredController, connections: dict[
         return ControllerState(dc.label, url, False, f"an error: {error}")
     if predicate(entry):
         return ControllerState(dc.label, url, True, "the change")
-    return ControllerState(dc.label, url, False, _what_it_shows(entry, attributes, is_mapping))
+    return ControllerState(dc.label, url, False, "no such object" if entry is None else explain(entry))

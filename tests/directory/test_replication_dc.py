@@ -7,6 +7,7 @@ import time
 import pytest
 
 from qrdr.directory import (
+    CREATE_DELETE_CHILD,
     FULL_CONTROL,
     Directory,
     ReplicationTimeout,
@@ -81,6 +82,19 @@ def test_with_replication_paused_the_wait_stops_at_its_deadline_naming_the_laggi
         message = str(caught.value)
         assert dc2.host_name in message and "description=(absent)" in message and dc1.host_name not in message
         assert 3 <= waited < 10
+
+        # The same for a grant: the report says what the lagging DC allows the account.
+        account = find_computer(pair_directory, "STANDBY02")
+        organization = f"CN={ORGANIZATION},CN=Microsoft Exchange,CN=Services,{dc1.config_dn}"
+        grant(pair_directory, organization, account.sid, CREATE_DELETE_CHILD)
+        trustee = f"{dc1.netbios}\\STANDBY02$"
+        report = wait_replicated(pair_directory, organization,
+                                 ace_present(account.sid, CREATE_DELETE_CHILD, trustee=trustee), 2,
+                                 raise_on_timeout=False)
+        assert not report.done and [state.name for state in report.lagging] == [dc2.host_name]
+        assert report.lagging[0].shows == f"no allow ACE for {trustee}"
+        assert f"do not show allow {trustee} Create all child objects + Delete all child objects" \
+            in report.describe()
     finally:
         dc2.resume_inbound_replication(from_dcs=[dc1])
     report = wait_replicated(pair_directory, account_dn, {"description": "standby for EXCH01"}, 30)
