@@ -297,6 +297,8 @@ class WinRMEndpoint:
         return []
 
     def _get(self, request: Request, user: str, client_ip: str) -> list[ET.Element]:
+        if request.resource_uri.rstrip("/") == wsman.CONFIG_RESOURCE:
+            return [wsman.service_config()]
         session = self._session(request, user)
         return [wsman.shell_element(session.shell_id, request.resource_uri, session.owner, client_ip, state="Connected")]
 

@@ -21,6 +21,7 @@ NS = {
     "rsp": "http://schemas.microsoft.com/wbem/wsman/1/windows/shell",
     "wst": "http://schemas.xmlsoap.org/ws/2004/09/transfer",
     "pwsh": "http://schemas.microsoft.com/powershell",
+    "cfg": "http://schemas.microsoft.com/wbem/wsman/1/config",
     "xml": "http://www.w3.org/XML/1998/namespace",
 }
 for _prefix, _uri in NS.items():
@@ -251,6 +252,19 @@ def receive_response(chunks: list[bytes], command_id: str | None, done: bool) ->
 RECEIVE_ENVELOPE_OVERHEAD = 1400
 #: Bytes per additional rsp:Stream element.
 STREAM_ELEMENT_OVERHEAD = 160
+
+
+CONFIG_RESOURCE = "http://schemas.microsoft.com/wbem/wsman/1/config"
+
+
+def service_config(max_envelope_kb: int = 150, max_timeout_ms: int = 60000) -> ET.Element:
+    """The part of ``winrm/config`` clients read (WinRM 2.0 defaults): pypsrp's update_max_payload_size()."""
+    config = ET.Element(q("cfg", "Config"))
+    ET.SubElement(config, q("cfg", "MaxEnvelopeSizekb")).text = str(max_envelope_kb)
+    ET.SubElement(config, q("cfg", "MaxTimeoutms")).text = str(max_timeout_ms)
+    ET.SubElement(config, q("cfg", "MaxBatchItems")).text = "32000"
+    ET.SubElement(config, q("cfg", "MaxProviderRequests")).text = "4294967295"
+    return config
 
 
 def plain(name: str, text: str | None = None) -> ET.Element:

@@ -225,3 +225,9 @@ def test_runspace_limits_and_availability(pool):
     pool.min_runspaces = 2
     assert (pool.max_runspaces, pool.min_runspaces) == (4, 2)
     assert pool.get_available_runspaces() == 4
+
+
+def test_service_config_gives_the_winrm_2_envelope_size(http_endpoint, connect):
+    wsman = connect(http_endpoint)
+    wsman.update_max_payload_size()  # asks winrm/config, as against Windows
+    assert wsman.max_envelope_size == 150 * 1024
