@@ -335,6 +335,11 @@ class RemoteHost:
                         reason = mask(f"the host refused the command before starting it: "
                                       f"{error.reason or error.code}", secrets)
                         self._discard_pool()
+                except AuthenticationError as error:
+                    # HTTP 401: the host refused the request unread. This happens when the connection the
+                    # pool was authenticated on is gone (host restarted, idle timeout): not started, safe to resend.
+                    reason = mask(f"the host asked to authenticate again ({error})", secrets)
+                    self._discard_pool()
                 except _CONNECTION_LOST as error:
                     reason = self._check_lost(label, rendered, error, read_only, secrets)
                 else:

@@ -219,3 +219,33 @@ def test_a_pipeline_past_its_timeout_is_stopped_and_reported(lab):
         assert str(caught.value).startswith("`Start-Sleep -Seconds 60` did not finish on EXCH01 within 1.5 s")
         assert "check EXCH01" in str(caught.value)  # a change may be half done
         assert remote.run(Command("Get-Service", {"Name": ["W3SVC"]}), read_only=True)[0]["Name"] == "W3SVC"
+
+
+def test_basic_over_https_and_checks_switched_off_by_name(lab, server_cert, lab_ca, qrdr_log):
+    from qrdr.model import Auth
+
+    host, endpoint = lab(transport="https", tls=server_cert)
+    basic = RemoteHost(model_host(endpoint, auth=Auth.BASIC, ca_file=str(lab_ca.cert_path)), password=PASSWORD)
+    with basic:
+        assert basic.run(Command("Get-Service", {"Name": ["W3SVC"]}), read_only=True)[0]["Name"] == "W3SVC"
+    unchecked = RemoteHost(model_host(endpoint, verify_tls=False), password=PASSWORD)
+    with unchecked:
+        assert unchecked.run(Command("Get-Service", {"Name": ["W3SVC"]}), read_only=True)[0]["Name"] == "W3SVC"
+    assert any("WARNING" in line and "EXCH01" in line for line in qrdr_log)
+
+
+@pytest.mark.parametrize("idle", [True, False], ids=["probed-when-idle", "refused-unread"])
+def test_a_change_after_the_host_dropped_the_session_goes_to_a_new_one_once(lab, monkeypatch, idle):
+    import qrdr.remote.session as session_module
+
+    host, endpoint = lab()
+    with remote_for(endpoint) as remote:
+        remote.run(Command("Get-Service", {"Name": ["W3SVC"]}), read_only=True)
+        endpoint.go_down()  # e.g. restarted by someone else meanwhile: every shell is forgotten
+        endpoint.come_up()
+        if idle:
+            monkeypatch.setattr(session_module, "IDLE_PROBE_AFTER_S", 0.0)  # probed before the change
+        # Not idle: the Command is refused with 401 on the new connection, unread: safe to resend.
+        remote.run(Command("Set-Service", {"Name": "W3SVC", "StartupType": "Disabled"}))
+    assert host.services["w3svc"]["StartMode"] == "Disabled"
+    assert [p[0].name for p in host.invocations].count("Set-Service") == 1
