@@ -39,6 +39,18 @@ open pool costs 2: Command and Receive).
 ``close()``
     Deletes the pool on the host (best effort) and forgets it.
 
+What is sent again, and what is not:
+
+* opening a pool runs nothing: refused, reset or timed-out connections are
+  retried ``retries`` times with exponential backoff (from ``retry_backoff``),
+  then :class:`HostUnreachable`; an untrusted certificate or a refused logon
+  is reported at once;
+* a Command the host refused unread (HTTP 401 because the authenticated
+  connection is gone, WS-Man "no such shell" after a restart, a quota fault) is
+  sent again on a new pool, changes included;
+* a connection lost after the Command was accepted: a ``read_only`` pipeline is
+  run again on a new pool; a change raises :class:`ConnectionLostDuringChange`.
+
 The run's sessions: :class:`Sessions` (in this module, as ``qrdr.connect`` imports it)::
 
     sessions = Sessions(site, password_for=lambda host: secrets.resolve(host.winrm.password))
