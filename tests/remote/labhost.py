@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Any
 
-from psrpcore.types import PSNoteProperty, PSObject, add_note_property
+from psrpcore.types import PSNoteProperty, PSObject
 
 from qrdr.lab.sim.protocol import ErrorInfo, Invocation, InvocationResult
 from qrdr.remote.scripts import marker_name
