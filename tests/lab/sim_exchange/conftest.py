@@ -1,6 +1,6 @@
 """A small site for the Exchange and Commvault simulation tests: production EXCH01, standby
-EXCH02, CommServe CS01, production volumes E: (databases) and F: (logs and system path),
-each host with the same drive letters (seed step 2.3)."""
+EXCH02, CommServe CS01, production volumes E: (databases) and F: (logs and system path), the
+standby with the same drive letters (seed step 2.3); hosts built by qrdr.lab.sim.factory."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 
 from qrdr import model
 from qrdr.lab.sim import commvault, exchange
-from qrdr.lab.sim.host import Lab, Volume, WindowsHost
+from qrdr.lab.sim.factory import build_site_hosts
+from qrdr.lab.sim.host import Lab, WindowsHost
 from qrdr.lab.sim.protocol import Invocation
 
 COMMCELL_PASSWORD = "cv-lab-Secret1"
@@ -48,14 +49,8 @@ class SiteLab:
     def __init__(self, site: model.Site, *, options: exchange.LabOptions | None = None):
         self.site = site
         self.lab = Lab()
-        self.hosts: dict[str, WindowsHost] = {}
-        for key, spec in site.hosts.items():
-            host = self.lab.add(WindowsHost(name=spec.name, windows=spec.windows.value, domain="lab.test"))
-            letters = ["C"] + ([v.letter for v in site.volumes] if spec.role is not model.Role.COMMSERVE else [])
-            for letter in letters:
-                host.volumes[f"{letter}:"] = Volume(letter=f"{letter}:", size=100 * 2**30)
-                host.files.add_drive(letter)
-            self.hosts[key] = host
+        # The lab's own host builder (as qrdr.lab.site uses it), then the Exchange and Commvault seeds.
+        self.hosts: dict[str, WindowsHost] = build_site_hosts(site, lab=self.lab)
         self.organization = exchange.seed_site(site, self.hosts, options=options or exchange.LabOptions(setup_seconds=0))
         self.commserve = commvault.seed_site(site, self.hosts, password=COMMCELL_PASSWORD)
 
