@@ -350,8 +350,8 @@ def set_service(host: WindowsHost, args: dict[str, Any], input_objects: list[Any
             if wanted == "Running":
                 _start(host, target, "SetService", service)
             elif wanted == "Stopped":
-                # Set-Service -Status Stopped stops only a service without running dependents.
-                _stop(host, target, "SetService", service, force=False)
+                # .NET's ServiceController.Stop(), which Set-Service calls, stops the dependents first.
+                _stop(host, target, "SetService", service, force=True)
             if args.get("PassThru"):
                 output.append(service_controller(target, service, "." if computer is None else str(computer)))
     return output

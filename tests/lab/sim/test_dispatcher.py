@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from qrdr.lab.sim import registry
 from qrdr.lab.sim.host import NativeOutput, native
 from qrdr.lab.sim.protocol import Invocation
 
@@ -68,7 +69,9 @@ def test_unknown_script_fails_clearly(exchange_host):
     assert "'qrdr:no-such' is not one of them" in marked.failed.message
 
 
-def test_native_exit_code_is_kept_for_lastexitcode(exchange_host):
+def test_native_exit_code_is_kept_for_lastexitcode(exchange_host, monkeypatch):
+    monkeypatch.setattr(registry, "COMMANDS", dict(registry.COMMANDS))  # the test's program goes away after
+
     @native("qrdr-test-tool")
     def tool(host, arguments, input_objects):
         return NativeOutput(["line one", " ".join(arguments)], exit_code=int(arguments[-1]), stderr=["warned"])
