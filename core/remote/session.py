@@ -799,8 +799,11 @@ class Sessions:
                 raise KeyError(f"site {self.site.name!r} has no host {key!r} (hosts: {', '.join(self.site.hosts)})")
             host = self.site.hosts[key]
             if host.via is not None:
-                if host.via == key:
-                    raise ValueError(f"host {key!r} ({host.name}) names itself as its management host (via)")
+                management = self.site.hosts.get(host.via)
+                if management is None or management.via is not None or management.winrm is None:
+                    raise ValueError(
+                        f"host {key!r} ({host.name}) is reached via {host.via!r}, which must be another host of "
+                        f"the site with winrm settings and no via of its own")
                 remote = RemoteHost(host, via=self.host(host.via))
             else:
                 if host.winrm is None:

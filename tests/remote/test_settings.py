@@ -71,3 +71,17 @@ def test_a_host_without_winrm_is_named():
     host = Host(name="W2K01", role=Role.PRODUCTION, address="10.0.0.6", windows=WindowsVersion.W2000)
     with pytest.raises(ValueError, match="W2K01"):
         RemoteHost(host, password="pw")
+
+
+def test_a_management_host_must_be_reachable_itself():
+    from qrdr.model import Domain, DomainController, Exchange, ExchangeVersion, Site
+    from qrdr.remote.session import Sessions
+
+    w2k = Host(name="W2K01", role=Role.PRODUCTION, address="10.0.0.6", windows=WindowsVersion.W2000, via="other")
+    other = Host(name="W2K02", role=Role.STANDBY, address="10.0.0.7", windows=WindowsVersion.W2000, via="production")
+    domain = Domain(dns_name="lab.test", netbios_name="LAB", controllers=(DomainController("dc1", "10.0.0.1"),),
+                    bind_user="u", bind_password=SecretRef(env="X"))
+    site = Site(name="lab", domain=domain, exchange=Exchange(ExchangeVersion.E2000, "Org"),
+                hosts={"production": w2k, "other": other}, volumes=(), snap_engine="qsnap")
+    with pytest.raises(ValueError, match="'production' .* via 'other', which must be .* no via of its own"):
+        Sessions(site, lambda host: "pw").host("production")
