@@ -447,8 +447,7 @@ class CommServe:
                     elif path.lower().endswith(".stm"):
                         port.write_text(target, "lab streaming file (partially copied)")
                 continue
-            for existing in port.list_tree(root):
-                port.delete_file(existing)
+            port.clear_tree(root)
             for path, text in files.items():
                 target = _rebase(path, mapping.source, root)
                 port.make_folder(ntpath.dirname(target))

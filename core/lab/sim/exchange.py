@@ -160,6 +160,8 @@ class HostPort(Protocol):
     def make_folder(self, path: str) -> None: ...
     def delete_tree(self, path: str) -> None:
         """Remove a folder with everything in it, ignoring locks (setup's own removal)."""
+    def clear_tree(self, folder: str) -> None:
+        """Empty a folder or a drive root, keeping it (a block copy replacing a volume)."""
 
     # registry
     def registry_exists(self, key: str) -> bool: ...
@@ -1051,6 +1053,16 @@ class WindowsHostPort:
 
     def delete_tree(self, path: str) -> None:
         self.host.files.remove(path)
+
+    def clear_tree(self, folder: str) -> None:
+        files = self.host.files
+        drive, rest = ntpath.splitdrive(folder)
+        if drive and rest.strip("\\") == "":
+            files.remove_drive(drive)  # one pass over the file system, not one per file
+            files.add_drive(drive)
+        else:
+            files.remove(folder)
+            files.mkdir(folder)
 
     def volumes(self) -> list[str]:
         return [f"{letter.rstrip(':').upper()}:" for letter in self.host.volumes]
