@@ -139,7 +139,9 @@ def _descriptor(entry: Entry, directory: Directory) -> SecurityDescriptor:
     if raw is None:
         raise DirectoryError(f"{entry.dn} at {directory.url}: nTSecurityDescriptor could not be read "
                              f"(the bind account {directory.domain.bind_user} may lack Read permissions)")
-    sd = SecurityDescriptor.decode(raw)
+    # Not strict: a descriptor with gaps between its parts (possible in theory) is written
+    # back compactly, which is just as valid; only the DACL is written anyway.
+    sd = SecurityDescriptor.decode(raw, strict=False)
     if sd.dacl is None:
         raise DirectoryError(f"{entry.dn} at {directory.url}: the security descriptor has no DACL")
     return sd

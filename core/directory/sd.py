@@ -229,7 +229,13 @@ class SecurityDescriptor:
     layout: tuple[str, ...] = ("owner", "group", "sacl", "dacl")
 
     @classmethod
-    def decode(cls, data: bytes) -> "SecurityDescriptor":
+    def decode(cls, data: bytes, *, strict: bool = True) -> "SecurityDescriptor":
+        """Decode self-relative bytes.
+
+        ``strict`` (the default) also proves that :meth:`encode` gives the same bytes back
+        and raises when it would not (gaps or overlaps between the parts). With
+        ``strict=False`` such a descriptor is accepted and encodes compactly, still valid.
+        """
         data = bytes(data)
         if len(data) < _HEADER.size:
             raise SecurityDescriptorError(f"descriptor is {len(data)} bytes, shorter than its header")
@@ -246,7 +252,7 @@ class SecurityDescriptor:
                 value = Acl.decode(data, off)
             setattr(sd, name, value)
         sd.layout = tuple(name for _, name in present)
-        if sd.encode() != data:
+        if strict and sd.encode() != data:
             # Gaps or overlaps between the parts: refuse rather than rewrite them silently.
             raise SecurityDescriptorError("descriptor has a layout this codec cannot reproduce")
         return sd

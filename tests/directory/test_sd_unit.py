@@ -175,3 +175,13 @@ def test_canonical_index_with_no_inherited_aces_is_the_end():
 ])
 def test_rights_in_words(mask, words):
     assert acl.rights_in_words(mask) == words
+
+
+def test_a_descriptor_with_a_gap_is_refused_strictly_and_compacted_otherwise():
+    data = bytearray.fromhex(DACL_ONLY_HEX)
+    data[16:20] = (24).to_bytes(4, "little")  # DACL moved 4 bytes further, a gap before it
+    gapped = bytes(data[:20]) + b"\0\0\0\0" + bytes(data[20:])
+    with pytest.raises(SecurityDescriptorError, match="layout"):
+        SecurityDescriptor.decode(gapped)
+    sd = SecurityDescriptor.decode(gapped, strict=False)
+    assert sd.encode() == bytes.fromhex(DACL_ONLY_HEX)
