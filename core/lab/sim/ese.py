@@ -40,6 +40,7 @@ _CHK_MAGIC = "QRDR-LAB ESE CHECKPOINT v1"
 JET_ERRORS: dict[int, tuple[str, str]] = {
     -528: ("JET_errMissingLogFile", "Current log file missing"),
     -550: ("JET_errDatabaseDirtyShutdown", "Database was not shutdown cleanly"),
+    -1023: ("JET_errInvalidPath", "Invalid file path"),
     -1206: ("JET_errDatabaseCorrupted", "Non database file or corrupted db"),
     -1216: ("JET_errAttachedDatabaseMismatch",
             "An outstanding database attachment has been detected at the start or end of recovery, "

@@ -9,15 +9,27 @@ Where things live, as in real Exchange:
   host currently carries production's name sees production's stores, as the
   standby does after the rename of seed step 2.1. Whether the server object is
   in the real directory is asked through ``ExchangeOrganization.directory_has_server``
-  when the lab gives one (a callable; see :func:`seed_exchange`), and a
+  when the lab gives one (a callable; see :func:`seed_site`), and a
   disaster-recovery setup refuses to run without it.
 * **The host** holds the installation (registry, services, the Exchsrvr
   folder), which stores its Information Store has mounted, and the database
   files themselves (``qrdr.lab.sim.ese``: their state travels with them).
 
 The state classes here speak to the host through :class:`HostPort`, the few
-operations they need (files, registry, services, processes, clock); the
-command handlers at the end of the module adapt the lab's ``WindowsHost`` to it.
+operations they need (files, registry, services, processes, clock);
+:class:`WindowsHostPort` adapts the lab's ``WindowsHost`` to it, and the
+command handlers at the end of the module register setup.exe/update.exe
+(Start-Process), eseutil, sysocmgr and the shipped store scripts.
+
+Python control API (the lab and tests)::
+
+    organization = seed_site(site, hosts, options=LabOptions(setup_seconds=0.3),
+                             directory_has_server=lambda name: ...)   # production seeded
+    state = ExchangeState.for_host(hosts["production"])
+    state.stores()                        # what qrdr:Get-ExchangeStore returns
+    state.write_transactions(5)           # production's users work: logs roll, logs required move
+    organization.options.setup_hangs_at_system_attendant = True      # KB Q280432 from now on
+    add_outlook_profile(hosts["standby"], "Outlook")
 
 Facts this simulation follows (Exchange 2000 SP3 / 2003 SP2):
 
@@ -32,10 +44,10 @@ Facts this simulation follows (Exchange 2000 SP3 / 2003 SP2):
 from __future__ import annotations
 
 import configparser
-import threading
 import datetime as dt
 import ntpath
 import secrets
+import threading
 from typing import Any, Callable, Iterable, Protocol
 
 import attrs
@@ -436,15 +448,19 @@ class ExchangeState:
             signature = current.log_signature
         if generation is None:
             generation = header.last_consistent + 1
-        self.mounted.add(name.lower())
         checkpoint = self._checkpoint(group)
         low = checkpoint.generation if checkpoint and checkpoint.log_signature == signature else generation
+        self.mounted.add(name.lower())
+        try:  # the log stream first: a log or system path on a missing drive fails before anything changed
+            self._write_current_log(group, generation, signature)
+            self._write_checkpoint(group, low, signature)
+        except OSError:
+            self.mounted.discard(name.lower())
+            raise _mount_error(ese.jet_error_text(-1023)) from None
         header.state = ese.DIRTY_SHUTDOWN
         header.log_signature = signature
         header.log_required = (low, generation)
         self.port.write_text(store.edb_path, header.to_text())
-        self._write_current_log(group, generation, signature)
-        self._write_checkpoint(group, low, signature)
 
     def dismount(self, name: str) -> None:
         """Dismount: the database is flushed and left Clean Shutdown."""
@@ -698,9 +714,12 @@ class ExchangeState:
         refusal = self._domainprep_refusal()
         if refusal:
             return self._refuse(refusal)
+        install_path = answers.install_dir or r"C:\Program Files\Exchsrvr"
+        drive = ntpath.splitdrive(install_path)[0].upper()
+        if drive not in self.port.volumes():
+            return self._refuse(f"The installation path '{install_path}' is not valid: there is no drive {drive}.")
         self.log("Copying files")
-        self._install(ExchangeInstall(media.version, "disaster-recovery",
-                                      answers.install_dir or r"C:\Program Files\Exchsrvr", tuple(server.components)))
+        self._install(ExchangeInstall(media.version, "disaster-recovery", install_path, tuple(server.components)))
         version = media.version
 
         def complete() -> int | None:
@@ -981,6 +1000,11 @@ def build_organization(site: Any, options: LabOptions | None = None,
                        directory_has_server: Callable[[str], bool] | None = None) -> ExchangeOrganization:
     """The organization of a site: production's server object, and the setup media of the standby."""
     exchange = site.exchange
+    for pack in filter(None, [exchange.service_pack]):
+        if pack not in BUILDS[exchange.version.value]:
+            known = ", ".join(str(sp) for sp in BUILDS[exchange.version.value] if sp)
+            raise ValueError(f"site {site.name}: exchange.service_pack {pack!r} is not a service pack of "
+                             f"{PRODUCT_NAME[exchange.version.value]} (known: {known})")
     organization = ExchangeOrganization(name=exchange.organization,
                                         administrative_group=exchange.administrative_group,
                                         options=options or LabOptions(), directory_has_server=directory_has_server)

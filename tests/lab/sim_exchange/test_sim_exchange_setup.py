@@ -223,3 +223,22 @@ def test_bad_unattend_files_are_named_in_the_log(site_lab, text):
     process = start_setup(site_lab.standby, r"C:\qrdr\bad.ini", "/DisasterRecovery")
     assert process.exit_code == 1
     assert r"C:\qrdr\bad.ini" in setup_log(site_lab.standby)
+
+
+def test_an_unknown_service_pack_in_the_site_is_named():
+    import attrs
+
+    site = make_site()
+    site = attrs.evolve(site, exchange=attrs.evolve(site.exchange, service_pack="SP4"))
+    with pytest.raises(ValueError, match=r"exchange.service_pack 'SP4' is not a service pack of Microsoft Exchange "
+                                         r"Server 2003 \(known: SP1, SP2\)"):
+        SiteLab(site)
+
+
+def test_an_install_path_on_a_missing_drive_is_refused(site_lab):
+    prepare_standby_for_setup(site_lab)
+    path = r"C:\qrdr\exchange.ini"
+    set_content(site_lab.standby, path, exchange.render_unattend(site_lab.site.exchange.components,
+                                                                 install_dir=r"Q:\Exchsrvr"))
+    assert start_setup(site_lab.standby, path, "/DisasterRecovery").exit_code == 1
+    assert "there is no drive Q:" in setup_log(site_lab.standby)

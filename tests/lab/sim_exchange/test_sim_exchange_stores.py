@@ -144,3 +144,13 @@ def test_store_scripts_reach_another_server_with_computer_name(site_lab):
     assert stores(site_lab.production)[MAILBOX]["Mounted"] is False
     unreachable = run_script(site_lab.standby, "get_exchange_store.ps1", ComputerName="NOSUCHHOST")
     assert unreachable.failed is not None and "0x800706BA" in unreachable.failed.message
+
+
+def test_a_log_path_on_a_missing_drive_fails_the_mount_and_changes_nothing(site_lab):
+    host = site_lab.production
+    run_script(host, "dismount_exchange_store.ps1", Name=MAILBOX)
+    exchange.for_host(host).server.storage_group("First Storage Group").log_path = r"Q:\Exchsrvr\mdbdata"
+    result = run_script(host, "mount_exchange_store.ps1", Name=MAILBOX)
+    assert result.failed is not None and "JET_errInvalidPath" in result.failed.message
+    assert stores(host)[MAILBOX]["Mounted"] is False
+    assert state_of(host) == "Clean Shutdown"
