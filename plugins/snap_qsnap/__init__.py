@@ -1,0 +1,35 @@
+"""qrdr's built-in snap engine plugin for QSnap (entry point ``qsnap`` in ``qrdr.snap``).
+
+QSnap is Commvault's own block-level snapshot driver and exists on Windows
+2000 and Windows 2003 alike. Production needs the Quick Recovery Agent and
+QSnap; the QR policy's snap engine is ``QSnap``. The CommServe steps and the
+QR readiness probes are shared with VSS (:mod:`qrdr.plugins.common.snap`).
+
+Not checked: the QSnap cache volume (no command for it in
+docs/design/host-commands.md yet).
+"""
+
+from __future__ import annotations
+
+from qrdr.hookspecs import hookimpl
+
+from ..common.snap import QuickRecovery
+
+ENGINE = QuickRecovery("qsnap", "QSnap", production_packages=("QuickRecoveryAgent", "QSnap"))
+
+
+@hookimpl
+def qrdr_validate_site(site):
+    if site.snap_engine.lower() != "qsnap":
+        return [f"the site's snap_engine is {site.snap_engine!r}, not 'qsnap'"]
+    return []
+
+
+@hookimpl
+def qrdr_preflight(site, phase):
+    return ENGINE.preflight(site, phase)
+
+
+@hookimpl
+def qrdr_create_qr_volumes(site):
+    return ENGINE.create_qr_volumes(site)

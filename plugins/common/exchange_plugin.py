@@ -1,0 +1,854 @@
+"""The runbook's Exchange steps, shared by exchange2000 and exchange2003.
+
+:class:`ExchangeRunbook` builds every phase's steps for one Exchange version;
+the two plugin modules create one and expose its methods as hooks. What
+differs by version is data (:mod:`.catalog`: MSExchangeMGMT only in 2003,
+ASP.NET only for 2003, builds) and what differs by Windows version is decided
+per host (Windows 2000: services through ``Set-Service -Status`` from the
+management host, renames through netdom; the source server's cleanup starts in
+safe mode on Windows 2003 only).
+
+Facts kept in the journal (``ctx.facts``), because later phases need them:
+
+``configuration``       "started" (first configure step) / "finished" (last one)
+``production``          production's name, IP addresses, services and volumes before qrdr touched it
+``production_stores``   its stores with their .edb/.stm/log/system paths
+``names``/``workgroup`` each host's current name and whether it is out of the domain
+``standby_account_sid`` the account that got the Exchange rights
+"""
+
+from __future__ import annotations
+
+import ntpath
+from typing import Any, Callable
+
+from qrdr.model import ExchangeVersion, Site, VolumeContent, WindowsVersion
+from qrdr.remote import Command
+from qrdr.steps import Check, Step
+
+from . import acl, catalog, files, hosts, names, services, stores
+from .identity import identify
+
+CONFIG_FACT = "configuration"
+PRODUCTION_FACT = "production"
+OUTAGE = "production outage"
+MAIL_FLOWING = "mail flowing"
+
+
+def never(ctx: Any) -> dict[str, Any]:
+    """The apply of a read-only step: its check never says "will change"."""
+    raise RuntimeError("this step only checks; it changes nothing")
+
+
+def configuration_guard(ctx: Any) -> Check | None:
+    """For the steps that bring production back: judge the state only while a configuration is under way.
+
+    Before ``configure`` has started, production runs under its name with its
+    services: a state check would say "no change" although the run's earlier
+    steps are about to rename it and stop them.
+    """
+    state = ctx.facts.get(CONFIG_FACT)
+    if state == "started":
+        return None
+    if state == "finished":
+        return Check.no_change("the last configuration finished: production runs under its own name")
+    return Check.depends("judged once prepare-production has started the configuration in this run")
+
+
+class ExchangeRunbook:
+    """The steps of every phase for Exchange ``version``, with ids prefixed by ``plugin`` (its entry point name)."""
+
+    def __init__(self, plugin: str, version: ExchangeVersion):
+        self.plugin = plugin
+        self.version = version
+
+    def id(self, what: str) -> str:
+        return f"{self.plugin}.{what}"
+
+    # ------------------------------------------------------------------ shared data
+
+    def production_services(self) -> list[str]:
+        """Runbook "Configure" 1.2 / 9, as this version has them."""
+        return catalog.services_of(self.version, catalog.PRODUCTION_SERVICES)
+
+    def all_services(self) -> list[str]:
+        return catalog.services_of(self.version)
+
+    @staticmethod
+    def keys(site: Site) -> tuple[str, str]:
+        return site.host_key(site.production), site.host_key(site.standby)
+
+    def restore_wanted(self, ctx: Any) -> dict[str, tuple[str, str]]:
+        """What production's services were before configure stopped them (Running/Auto if not recorded)."""
+        recorded = ctx.facts.get(PRODUCTION_FACT, {}).get("services", {})
+        return {name: tuple(recorded.get(name, ("Running", "Auto"))) for name in self.production_services()}
+
+    # ------------------------------------------------------------------ validate
+
+    def validate_site(self, site: Site) -> list[str]:
+        reasons = []
+        if site.exchange.version is not self.version:
+            reasons.append(f"the site runs Exchange {site.exchange.version.value}; this plugin is for Exchange "
+                           f"{self.version.value} (use --plugin exchange{site.exchange.version.value})")
+        if self.version is ExchangeVersion.E2000:
+            for host in (site.production, site.standby):
+                if host.windows is not WindowsVersion.W2000:
+                    reasons.append(f"Exchange 2000 is supported on Windows 2000 only; {host.role.value} "
+                                   f"{host.name} runs Windows {host.windows.value}")
+        holders = {v.letter: set(v.holds) for v in site.volumes}
+        logs = [letter for letter, holds in holders.items() if VolumeContent.LOGS in holds]
+        system = [letter for letter, holds in holders.items() if VolumeContent.SYSTEM_PATH in holds]
+        if logs and system and set(logs) != set(system):
+            reasons.append(f"the transaction logs ({', '.join(logs)}) and the system path ({', '.join(system)}) "
+                           f"are on different volumes: runbook step 1 wants them on one, so that the checkpoint "
+                           f"file is copied at the same point in time as the databases and logs")
+        if len(catalog.temp_name(site.production.name)) > 15:
+            reasons.append(f"{catalog.temp_name(site.production.name)} is longer than 15 characters")
+        return reasons
+
+    # ------------------------------------------------------------------ prepare-production
+
+    def record_production(self, ctx: Any) -> dict[str, Any]:
+        site = ctx.site
+        pk, _sk = self.keys(site)
+        session, system = identify(ctx, pk)
+        record = {
+            "name": str(system["Name"]),
+            "ip_addresses": hosts.ip_addresses(session),
+            "services": {n: [s.state, s.mode] for n, s in hosts.services(session, self.all_services()).items()},
+            "volumes": {letter: int(d.get("Size") or 0) for letter, d in hosts.logical_disks(session).items()},
+        }
+        ctx.facts[PRODUCTION_FACT] = record
+        ctx.facts[stores.STORES_FACT] = [
+            {k: s.get(k) for k in ("Name", "StorageGroup", "Type", "EdbPath", "StmPath", "LogPath", "SystemPath",
+                                   "MountAtStartup")}
+            for s in hosts.stores(ctx, pk)]
+        ctx.facts[CONFIG_FACT] = "started"
+        return {"recorded": record, "stores": len(ctx.facts[stores.STORES_FACT])}
+
+    def prepare_production(self, site: Site) -> list[Step]:
+        pk, sk = self.keys(site)
+        production, standby = site.production.name, site.standby.name
+        temp = catalog.temp_name(production)
+        begin, logs, event = self.id("record-production"), self.id("logs-with-system-path"), self.id("production-event-srs")
+        stop, rename_p, rename_s = (self.id("stop-production-services"), self.id("rename-production-temp"),
+                                    self.id("rename-standby"))
+
+        def begin_check(ctx: Any) -> Check:
+            if ctx.facts.get(CONFIG_FACT) == "started" and ctx.facts.get(PRODUCTION_FACT):
+                return Check.no_change(f"configuration under way; production recorded as "
+                                       f"{ctx.facts[PRODUCTION_FACT]['name']}")
+            return Check.will_change(f"{production}: record its name, IP addresses, services, volumes and store "
+                                     f"paths (to bring it back and to promote later); configuration starts")
+
+        def logs_check(ctx: Any) -> Check:
+            recorded = ctx.facts.get(stores.STORES_FACT)
+            if not recorded:
+                return Check.depends(f"production's store paths are read by {begin}")
+            apart = [f"{s['StorageGroup']}: logs on {catalog.drive(s['LogPath'])}, system path on "
+                     f"{catalog.drive(s['SystemPath'])}" for s in recorded
+                     if catalog.drive(s.get("LogPath")) != catalog.drive(s.get("SystemPath"))]
+            if apart:
+                return Check.blocked(*(f"{production}: {line}: move them to one volume with Exchange System Manager "
+                                       f"before configuring (runbook step 1)" for line in apart))
+            return Check.no_change(f"{production}: transaction logs and system path share a volume")
+
+        def undo_services(ctx: Any) -> dict[str, Any]:
+            done = services.apply_services(ctx, pk, self.restore_wanted(ctx))
+            mounted = stores.mount_stores_step(id="undo", title="", key=pk, at_startup=False).apply(ctx)
+            return {"services": done, "stores": mounted}
+
+        candidates_p = lambda ctx: (production, temp)  # noqa: E731 - names the production host may run under
+        candidates_s = lambda ctx: (standby, production)  # noqa: E731
+        return [
+            Step(id=begin, title="Record production as it is before the configuration", target=pk,
+                 check=begin_check, apply=self.record_production),
+            Step(id=logs, title="Transaction logs and system path on the same volume (runbook 1)", target=pk,
+                 check=logs_check, apply=never, after=(begin,)),
+            services.service_step(
+                id=event, title="Event stopped + Manual, Site Replication Service stopped + Disabled (1.1)", key=pk,
+                wanted={catalog.EVENT_SERVICE: ("Stopped", "Manual"), catalog.SRS_SERVICE: ("Stopped", "Disabled")},
+                after=(logs,)),
+            services.service_step(
+                id=stop, title="Stop production's Exchange services and set them to Manual (1.2)", key=pk,
+                wanted=services.all_in(self.production_services(), "Stopped", "Manual"), after=(event,),
+                destructive=True, opens_window=OUTAGE, undo=undo_services),
+            names.rename_step(
+                id=rename_p, title=f"Rename production to {temp} and restart it (1.3-1.4)", key=pk, new_name=temp,
+                candidates=candidates_p, after=(stop,), undo=names.undo_rename(pk, production, candidates_p)),
+            names.rename_step(
+                id=rename_s, title=f"Rename the standby to {production} and restart it (2.1-2.2)", key=sk,
+                new_name=production, freed_by=rename_p, candidates=candidates_s, after=(rename_p,),
+                undo=names.undo_rename(sk, standby, candidates_s)),
+        ]
+
+    # ------------------------------------------------------------------ install-dr
+
+    def needs_production_name(self, ctx: Any, key: str, by: str) -> Check | None:
+        name = hosts.computer_system(hosts.remote(ctx, key))["Name"]
+        if str(name).lower() != ctx.site.production.name.lower():
+            return Check.depends(f"the standby runs as {name}; DisasterRecovery setup needs it named "
+                                 f"{ctx.site.production.name} ({by})")
+        return None
+
+    def install_dr_mode(self, site: Site) -> list[Step]:
+        _pk, sk = self.keys(site)
+        volumes, components, setup, update, stop = (
+            self.id("standby-volumes"), self.id("windows-components"), self.id("setup-dr"), self.id("update-dr"),
+            self.id("stop-standby-services"))
+        rename_s = self.id("rename-standby")
+        version = self.version
+        steps = [volume_step(volumes, sk),
+                 components_step(components, sk, aspnet=version is ExchangeVersion.E2003)]
+
+        def setup_check(ctx: Any) -> Check:
+            session = hosts.remote(ctx, sk)
+            installed = hosts.exchange_setup(session)
+            if installed is not None:
+                return Check.no_change(f"{session.name}: Exchange is installed (build "
+                                       f"{installed.get('NewestBuild') or installed.get('MsiBuildMajor')})")
+            early = self.needs_production_name(ctx, sk, rename_s)
+            if early is not None:
+                return early
+            return Check.will_change(f"{session.name}: setup.exe /DisasterRecovery with "
+                                     f"{', '.join(ctx.site.exchange.components)} into {ctx.site.exchange.install_path}")
+
+        def setup_apply(ctx: Any) -> dict[str, Any]:
+            session = hosts.remote(ctx, sk)
+            answers = ntpath.join(catalog.WORK_FOLDER, "qrdr-exchange-dr.ini")
+            files.write_file(session, answers, catalog.exchange_unattend(
+                ctx.site.exchange.components, "Install", ctx.site.exchange.install_path))
+
+            def installed(s: Any) -> bool:
+                return hosts.exchange_setup(s) is not None and \
+                    hosts.services(s, ["MSExchangeSA"]).get("MSExchangeSA", hosts.ServiceState("", "", "")).state == "Running"
+
+            return files.run_setup(ctx, sk, ctx.site.exchange.setup_path,
+                                   ["/DisasterRecovery", "/UnattendFile", answers], done=installed)
+
+        steps.append(Step(id=setup, title="Install Exchange with setup.exe /DisasterRecovery (2.4)", target=sk,
+                          check=setup_check, apply=setup_apply, idempotent=False, after=(volumes, components)))
+        last = setup
+        if site.exchange.update_path:
+            wanted_build = catalog.expected_build(version, site.exchange.service_pack)
+
+            def update_check(ctx: Any) -> Check:
+                session = hosts.remote(ctx, sk)
+                installed = hosts.exchange_setup(session)
+                if installed is None:
+                    return Check.depends(f"{session.name}: Exchange is installed by {setup} first")
+                build = int(installed.get("ServicePackBuild") or installed.get("NewestBuild") or 0)
+                if build >= wanted_build:
+                    return Check.no_change(f"{session.name}: Exchange build {build} (production's "
+                                           f"{ctx.site.exchange.service_pack}: {wanted_build})")
+                return Check.will_change(f"{session.name}: update.exe /DisasterRecovery: build {build} -> {wanted_build} "
+                                         f"({ctx.site.exchange.service_pack})")
+
+            def update_apply(ctx: Any) -> dict[str, Any]:
+                def updated(s: Any) -> bool:
+                    found = hosts.exchange_setup(s) or {}
+                    return int(found.get("ServicePackBuild") or found.get("NewestBuild") or 0) >= wanted_build
+                return files.run_setup(ctx, sk, ctx.site.exchange.update_path, ["/DisasterRecovery"], done=updated)
+
+            steps.append(Step(id=update, title="Apply production's service pack with update.exe /DisasterRecovery (2.5)",
+                              target=sk, check=update_check, apply=update_apply, idempotent=False, after=(setup,)))
+            last = update
+        steps.append(services.service_step(
+            id=stop, title="Stop the standby's Exchange services and set them to Manual (2.6-2.7)", key=sk,
+            wanted=services.all_in(self.all_services(), "Stopped", "Manual"),
+            missing_means=f"Exchange is installed by {setup} first", after=(last,)))
+        return steps
+
+    # ------------------------------------------------------------------ grant-acls
+
+    def grant_ad_acls(self, site: Site) -> list[Step]:
+        from qrdr.directory import CREATE_DELETE_CHILD, FULL_CONTROL
+
+        renamed_by = self.id("rename-standby")
+        grants = [(acl.ORGANIZATION, CREATE_DELETE_CHILD, "grant-organization",
+                   "Allow the standby Create + Delete all child objects on the organization (3.2)"),
+                  (acl.SERVERS, FULL_CONTROL, "grant-servers", "Allow the standby Full Control on CN=Servers (3.4)"),
+                  (acl.SERVER, FULL_CONTROL, "grant-server",
+                   f"Allow the standby Full Control on the server object {site.production.name} (3.5)")]
+        steps: list[Step] = []
+        for which, mask, what, title in grants:  # in the runbook's order: organization, Servers, the server
+            steps.append(acl.grant_step(id=self.id(what), title=title, which=which, mask=mask, renamed_by=renamed_by,
+                                        after=(steps[-1].id,) if steps else ()))
+        steps.append(acl.replication_step(id=self.id("wait-acl-replication"),
+                                          title="Wait until every domain controller shows the rights (3)",
+                                          grants=[(which, mask) for which, mask, _w, _t in grants],
+                                          renamed_by=renamed_by, after=tuple(s.id for s in steps)))
+        return steps
+
+    # ------------------------------------------------------------------ finish-configuration
+
+    def finish_configuration(self, site: Site) -> list[Step]:
+        pk, sk = self.keys(site)
+        production, standby = site.production.name, site.standby.name
+        temp = catalog.temp_name(production)
+        ids = {what: self.id(what) for what in (
+            "start-standby-services", "standby-store-paths", "stop-standby-services-again", "rename-standby-back",
+            "rename-production-back", "start-production-services", "mount-production-stores",
+            "configuration-finished")}
+        installed_by = f"Exchange is installed on the standby by {self.id('setup-dr')}"
+
+        def back_check(ctx: Any) -> Check:
+            if ctx.facts.get(CONFIG_FACT) == "finished":
+                return Check.no_change("configuration finished")
+            return Check.will_change("configuration finished: production runs again under its own name")
+
+        def back_apply(ctx: Any) -> dict[str, Any]:
+            ctx.facts[CONFIG_FACT] = "finished"
+            return {"configuration": "finished"}
+
+        def registered(ctx: Any) -> Check:
+            """Runbook 7's note: the standby rebooted completely and its name is registered in AD."""
+            renamed = names.check_rename(ctx, sk, standby, freed_by=None, candidates=(production, standby))
+            if renamed.outcome.value != "no change":
+                return renamed
+            from qrdr.directory import lookup_computer
+
+            account = lookup_computer(ctx.directory, standby)
+            if account is None or not account.dns_host_name:
+                return Check.depends(f"the computer account {standby}$ is not (fully) registered in AD yet")
+            return Check.no_change(f"{standby} runs under its own name and {account.dns_host_name} is registered in AD")
+
+        return [
+            services.service_step(
+                id=ids["start-standby-services"], title="Start the standby's Exchange services (4)", key=sk,
+                wanted=services.all_in(self.production_services(), "Running", "Manual"), missing_means=installed_by,
+                guard=configuration_guard),
+            stores.store_paths_step(
+                id=ids["standby-store-paths"], title="The standby's .edb/.stm paths equal production's (5)", key=sk,
+                missing_means=installed_by, after=(ids["start-standby-services"],)),
+            services.service_step(
+                id=ids["stop-standby-services-again"], title="Stop all of the standby's Exchange services (6)", key=sk,
+                wanted=services.all_in(self.all_services(), "Stopped", "Manual"), missing_means=installed_by,
+                guard=configuration_guard, after=(ids["standby-store-paths"],)),
+            attrs_evolve(names.rename_step(
+                id=ids["rename-standby-back"], title=f"Rename the standby back to {standby} and restart it (7)",
+                key=sk, new_name=standby, candidates=lambda ctx: (production, standby), guard=configuration_guard,
+                after=(ids["stop-standby-services-again"],)), verify=registered),
+            names.rename_step(
+                id=ids["rename-production-back"], title=f"Rename production back to {production} and restart it (8)",
+                key=pk, new_name=production, freed_by=ids["rename-standby-back"], candidates=lambda ctx: (temp, production),
+                guard=configuration_guard, after=(ids["rename-standby-back"],)),
+            services.service_step(
+                id=ids["start-production-services"],
+                title="Production's Exchange services back to Automatic and started (9)", key=pk,
+                wanted=self.restore_wanted, guard=configuration_guard, after=(ids["rename-production-back"],)),
+            stores.mount_stores_step(
+                id=ids["mount-production-stores"],
+                title="Mount production's stores and have them mount at startup (10-11)", key=pk,
+                guard=configuration_guard, after=(ids["start-production-services"],), closes_window=OUTAGE),
+            Step(id=ids["configuration-finished"], title="Configuration finished", target=pk, check=back_check,
+                 apply=back_apply, after=(ids["mount-production-stores"],)),
+        ]
+
+    # ------------------------------------------------------------------ preflight: promote and check
+
+    def preflight(self, site: Site, phase: str) -> list[Step]:
+        if phase not in ("promote", "check"):
+            return []
+        pk, sk = self.keys(site)
+        probes = [
+            Step(id=self.id("ready-standby"), title="The standby answers, as configured", target=sk,
+                 check=lambda ctx: standby_ready(ctx, sk), apply=never),
+            Step(id=self.id("ready-volumes"), title="The standby's volumes match production's (letters, sizes)",
+                 target=sk, check=lambda ctx: volumes_ready(ctx, sk), apply=never),
+            Step(id=self.id("ready-databases"), title="The copied databases are clean or soft-recoverable",
+                 target=sk, check=lambda ctx: databases_ready(ctx, sk), apply=never),
+        ]
+        if phase == "check":
+            probes.append(Step(id=self.id("ready-acls"), title="The standby's rights on the Exchange objects are in place",
+                               target="directory", check=acls_ready, apply=never))
+            probes.append(Step(id=self.id("ready-production"), title="Production answers under its own name",
+                               target=pk, check=lambda ctx: production_ready(ctx, pk), apply=never))
+        return probes
+
+    # ------------------------------------------------------------------ promote
+
+    def promote_standby(self, site: Site) -> list[Step]:
+        pk, sk = self.keys(site)
+        production, standby = site.production.name, site.standby.name
+        i = {what: self.id(what) for what in (
+            "soft-recovery", "shut-down-production", "reset-production-account", "standby-leave-domain",
+            "rename-standby-to-production", "standby-join-domain", "standby-services", "standby-stores",
+            "take-over-ip", "mail-flowing")}
+        candidates = lambda ctx: (standby, production)  # noqa: E731
+        services_wanted = services.all_in(self.production_services(), "Running", "Auto")
+        steps = [
+            stores.soft_recovery_step(id=i["soft-recovery"], title="Soft recovery of the copied databases", key=sk),
+            Step(id=i["shut-down-production"], title="Shut production down if it still answers (B1)", target=pk,
+                 check=lambda ctx: production_down_check(ctx, pk), apply=lambda ctx: shut_down(ctx, pk),
+                 destructive=True, after=(i["soft-recovery"],)),
+            names.reset_account_step(id=i["reset-production-account"],
+                                     title=f"Reset production's computer account {production}$ (B2)",
+                                     name=production, after=(i["shut-down-production"],)),
+            names.leave_domain_step(id=i["standby-leave-domain"], title="Take the standby out of the domain (B3)",
+                                    key=sk, candidates=candidates, after=(i["reset-production-account"],)),
+            names.rename_step(id=i["rename-standby-to-production"],
+                              title=f"Rename the standby to {production} and restart it (B3)", key=sk,
+                              new_name=production, candidates=candidates, out_of_domain_by=i["standby-leave-domain"],
+                              after=(i["standby-leave-domain"],), idempotent=True),
+            names.join_domain_step(id=i["standby-join-domain"],
+                                   title=f"Put the standby back into the domain as {production} and restart it (B3)",
+                                   key=sk, name=production, candidates=candidates,
+                                   after=(i["rename-standby-to-production"],)),
+            services.service_step(id=i["standby-services"],
+                                  title="The standby's Exchange services Automatic and started (B4)", key=sk,
+                                  wanted=services_wanted, after=(i["standby-join-domain"],)),
+            stores.mount_stores_step(id=i["standby-stores"], title="Mount the stores on the standby (B5)", key=sk,
+                                     after=(i["standby-services"],)),
+        ]
+        last = i["standby-stores"]
+        if site.takeover.ip_address:
+            steps.append(Step(id=i["take-over-ip"], title=f"Take over production's IP address {site.takeover.ip_address} (B6)",
+                              target=sk, check=lambda ctx: ip_check(ctx, sk), apply=lambda ctx: take_over_ip(ctx, sk),
+                              after=(last,)))
+            last = i["take-over-ip"]
+
+        def flowing(ctx: Any) -> Check:
+            check = services.check_services(ctx, sk, services_wanted)
+            mounted = stores.mount_stores_step(id="probe", title="", key=sk).verify(ctx)
+            if check.outcome.value == "no change" and mounted.outcome.value == "no change":
+                return Check.no_change(f"mail flows through {production}: services running, stores mounted")
+            return Check.depends(*(check.changes if check.outcome.value != "no change" else ()),
+                                 *(mounted.changes if mounted.outcome.value != "no change" else ()))
+
+        steps.append(Step(id=i["mail-flowing"], title="Mail flows: services running and stores mounted", target=sk,
+                          check=flowing, apply=never, after=(last,), closes_window=MAIL_FLOWING))
+        return steps
+
+    # ------------------------------------------------------------------ cleanup
+
+    def cleanup(self, site: Site, scope: str) -> list[Step]:
+        pk, sk = self.keys(site)
+        if scope == "recovery":
+            return self.cleanup_recovery(site, sk)
+        if scope == "source":
+            return self.cleanup_source(site, pk, sk)
+        raise ValueError(f"cleanup scope {scope!r}: expected 'recovery' or 'source'")
+
+    def _removal(self, site: Site, key: str, prefix: str, *, registry_keys: bool) -> list[Step]:
+        """Appendix: Outlook profiles, uninstall Exchange, (the two Uninstall keys), locked DLLs, Exchsrvr."""
+        install = site.exchange.install_path
+        ids = [self.id(f"{prefix}-{what}") for what in ("outlook-profiles", "uninstall-exchange", "uninstall-keys",
+                                                         "locked-dlls", "exchsrvr-folder")]
+        steps = [
+            profiles_step(ids[0], key),
+            uninstall_step(ids[1], key, self.version, after=(ids[0],)),
+        ]
+        previous = ids[1]
+        if registry_keys:
+            steps.append(files.remove_paths_step(
+                id=ids[2], title="Delete the two Exchange Uninstall registry keys", key=key,
+                paths=[ntpath.join(catalog.UNINSTALL_ROOT, k) for k in catalog.UNINSTALL_KEYS], after=(previous,)))
+            previous = ids[2]
+        steps.append(files.locked_files_step(id=ids[3], title="Stop the processes holding exchmem/exsp/pttrace.dll",
+                                             key=key, folder=lambda ctx: ntpath.join(install, "bin"), after=(previous,)))
+        steps.append(files.remove_paths_step(id=ids[4], title=f"Delete the Exchsrvr folder {install}", key=key,
+                                             paths=[install], after=(ids[3],)))
+        return steps
+
+    def cleanup_recovery(self, site: Site, sk: str) -> list[Step]:
+        production, standby = site.production.name, site.standby.name
+        candidates = lambda ctx: (production, standby)  # noqa: E731
+        stores_id, groups_id = self.id("recovery-stores"), self.id("recovery-storage-groups")
+        steps = [
+            remove_stores_step(stores_id, sk),
+            remove_groups_step(groups_id, sk, after=(stores_id,)),
+        ]
+        removal = self._removal(site, sk, "recovery", registry_keys=True)
+        removal[0] = attrs_evolve(removal[0], after=(groups_id,))
+        steps += removal
+        # "Rename the Recovery Server back to the original name and reboot." Its own account (standby$)
+        # still exists from before the promote, so a domain rename would collide with it: it leaves the
+        # domain, takes its name back and rejoins reusing its reset account.
+        reset, leave, rename, join = (self.id("recovery-reset-own-account"), self.id("recovery-leave-domain"),
+                                      self.id("recovery-rename-back"), self.id("recovery-join-domain"))
+        steps += [
+            names.reset_account_step(id=reset, title=f"Reset the recovery server's own account {standby}$",
+                                     name=standby, after=(removal[-1].id,)),
+            names.leave_domain_step(id=leave, title="Take the recovery server out of the domain", key=sk,
+                                    candidates=candidates, after=(reset,)),
+            names.rename_step(id=rename, title=f"Rename the recovery server back to {standby} and restart it (1.7)",
+                              key=sk, new_name=standby, candidates=candidates, out_of_domain_by=leave, after=(leave,)),
+            names.join_domain_step(id=join, title=f"Put {standby} back into the domain", key=sk, name=standby,
+                                   candidates=candidates, after=(rename,)),
+        ]
+        return steps
+
+    def cleanup_source(self, site: Site, pk: str, sk: str) -> list[Step]:
+        production = site.production.name
+        steps: list[Step] = []
+        previous: tuple[str, ...] = ()
+        if site.production.windows is WindowsVersion.W2003:
+            safe = self.id("source-safe-mode-services")
+            steps.append(safe_mode_services_step(safe, pk, self.all_services()))
+            previous = (safe,)
+        reset, leave, join = (self.id("source-reset-account"), self.id("source-leave-domain"),
+                              self.id("source-join-domain"))
+
+        def nobody_else(ctx: Any) -> Check | None:
+            name = hosts.current_name(ctx, sk)
+            if name.lower() == production.lower():
+                return Check.blocked(f"the recovery server still runs as {production}: clean up the recovery server "
+                                     f"first (qrdr cleanup --scope recovery), or its account would be reset")
+            return None
+
+        reset_step = names.reset_account_step(id=reset, title=f"Reset the account {production}$ for the source "
+                                                           f"server to rejoin", name=production, after=previous)
+        original_check = reset_step.check
+        steps += [
+            attrs_evolve(reset_step, check=lambda ctx: nobody_else(ctx) or original_check(ctx)),
+            names.leave_domain_step(id=leave, title="Take the source server out of the domain and restart it", key=pk,
+                                    after=(reset,)),
+            names.join_domain_step(id=join, title="Log the source server into the domain and restart it", key=pk,
+                                   name=production, after=(leave,)),
+        ]
+        removal = self._removal(site, pk, "source", registry_keys=site.production.windows is WindowsVersion.W2000)
+        removal[0] = attrs_evolve(removal[0], after=(join,))
+        return steps + removal
+
+
+def attrs_evolve(step: Step, **changes: Any) -> Step:
+    import attrs
+
+    return attrs.evolve(step, **changes)
+
+
+# --------------------------------------------------------------------------- install-dr step builders
+
+
+def volume_step(step_id: str, key: str) -> Step:
+    """Runbook 2.3: the standby has production's Exchange drive letters, each at least as large."""
+
+    def wanted(ctx: Any) -> list[tuple[str, int]]:
+        recorded = ctx.facts.get(PRODUCTION_FACT, {}).get("volumes", {})
+        return [(catalog.letter(v.target_letter), max(int(v.size_gb * 1024 ** 3), int(recorded.get(catalog.letter(v.letter), 0))))
+                for v in ctx.site.volumes]
+
+    def check(ctx: Any) -> Check:
+        session = hosts.remote(ctx, key)
+        disks = hosts.logical_disks(session)
+        create, small = [], []
+        for letter, size in wanted(ctx):
+            disk = disks.get(letter)
+            if disk is None:
+                create.append(f"{session.name}: create {letter} ({size / 1024 ** 3:.1f} GB)")
+            elif int(disk.get("Size") or 0) < size:
+                small.append(f"{session.name}: {letter} has {int(disk['Size']) / 1024 ** 3:.1f} GB, production's is "
+                             f"{size / 1024 ** 3:.1f} GB: the standby's partition must be at least as large")
+        if small:
+            return Check.blocked(*small)
+        if create:
+            return Check.will_change(*create)
+        return Check.no_change(f"{session.name}: " + ", ".join(f"{letter} >= {size / 1024 ** 3:.1f} GB"
+                                                               for letter, size in wanted(ctx)))
+
+    def apply(ctx: Any) -> dict[str, Any]:
+        session = hosts.remote(ctx, key)
+        disks = hosts.logical_disks(session)
+        drives = session.run(Command("Get-WmiObject", {"Class": "Win32_DiskDrive"}), read_only=True)
+        if not drives:
+            raise RuntimeError(f"{session.name}: no disk drive found")
+        target = max(drives, key=lambda d: int(d.get("Size") or 0))
+        created = []
+        for letter, size in wanted(ctx):
+            if letter in disks:
+                continue
+            script = ntpath.join(catalog.WORK_FOLDER, f"qrdr-diskpart-{letter[0]}.txt")
+            files.write_file(session, script, "\r\n".join([
+                f"select disk {int(target['Index'])}", f"create partition primary size={size // 1024 ** 2 + 1}",
+                f"assign letter={letter[0]}"]))
+            session.run(Command("diskpart", arguments=("/s", script)))
+            session.run(Command("format", arguments=(letter, "/fs:ntfs", "/q", "/y")))
+            created.append(letter)
+        return {"created": created}
+
+    return Step(id=step_id, title="Partitions and drive letters matching production's (2.3)", target=key,
+                check=check, apply=apply, destructive=True)
+
+
+def components_step(step_id: str, key: str, *, aspnet: bool) -> Step:
+    """Runbook 2.3 note: NNTP and SMTP (and ASP.NET for Exchange 2003) before setup."""
+
+    def missing(ctx: Any) -> list[str]:
+        session = hosts.remote(ctx, key)
+        present = hosts.services(session, ["SMTPSVC", "NNTPSVC"])
+        wanted = [("iis_smtp", "SMTPSVC" in present), ("iis_nntp", "NNTPSVC" in present)]
+        if aspnet:
+            wanted.append(("aspnet", hosts.path_exists(session, catalog.ASPNET_KEY)))
+        return [name for name, ok in wanted if not ok]
+
+    def check(ctx: Any) -> Check:
+        label = hosts.current_name(ctx, key)
+        lacking = missing(ctx)
+        if lacking:
+            return Check.will_change(f"{label}: install the Windows components {', '.join(lacking)} (sysocmgr)")
+        return Check.no_change(f"{label}: SMTP, NNTP" + (" and ASP.NET" if aspnet else "") + " are installed")
+
+    def apply(ctx: Any) -> dict[str, Any]:
+        session = hosts.remote(ctx, key)
+        lacking = missing(ctx)
+        answers = ntpath.join(catalog.WORK_FOLDER, "qrdr-sysoc.txt")
+        files.write_file(session, answers, catalog.sysoc_answers(tuple(lacking)))
+        output = session.run(Command("sysocmgr", arguments=(r"/i:C:\WINDOWS\inf\sysoc.inf", f"/u:{answers}", "/q")))
+        return {"installed": lacking, "output": hosts.native_lines(output)[-3:]}
+
+    return Step(id=step_id, title="NNTP, SMTP" + (" and ASP.NET" if aspnet else "") + " installed (2.3 note)",
+                target=key, check=check, apply=apply)
+
+
+# --------------------------------------------------------------------------- readiness probes
+
+
+def standby_ready(ctx: Any, key: str) -> Check:
+    session, system = identify(ctx, key, (ctx.site.standby.name, ctx.site.production.name))
+    installed = hosts.exchange_setup(session)
+    if installed is None:
+        return Check.blocked(f"{system['Name']}: Exchange is not installed in DisasterRecovery mode: run qrdr configure")
+    return Check.no_change(f"{system['Name']} answers (domain {system.get('Domain')}), Exchange build "
+                           f"{installed.get('NewestBuild') or installed.get('ServicePackBuild')} installed",
+                           name=system["Name"])
+
+
+def production_ready(ctx: Any, key: str) -> Check:
+    session, system = identify(ctx, key, (ctx.site.production.name, catalog.temp_name(ctx.site.production.name)))
+    if str(system["Name"]).lower() != ctx.site.production.name.lower():
+        return Check.blocked(f"production runs as {system['Name']}, not {ctx.site.production.name}: a configuration "
+                             f"did not finish (qrdr resume)")
+    return Check.no_change(f"{system['Name']} answers under its own name")
+
+
+def volumes_ready(ctx: Any, key: str) -> Check:
+    session = hosts.remote(ctx, key)
+    disks = hosts.logical_disks(session)
+    recorded = ctx.facts.get(PRODUCTION_FACT, {}).get("volumes", {})
+    problems, fine = [], []
+    for volume in ctx.site.volumes:
+        letter = catalog.letter(volume.target_letter)
+        size = max(int(volume.size_gb * 1024 ** 3), int(recorded.get(catalog.letter(volume.letter), 0)))
+        disk = disks.get(letter)
+        if disk is None:
+            problems.append(f"{session.name}: no volume {letter} (production's {volume.letter})")
+        elif int(disk.get("Size") or 0) < size:
+            problems.append(f"{session.name}: {letter} has {int(disk['Size']) / 1024 ** 3:.1f} GB, smaller than "
+                            f"production's {volume.letter} ({size / 1024 ** 3:.1f} GB)")
+        else:
+            fine.append(f"{letter} {int(disk['Size']) / 1024 ** 3:.1f} GB")
+    if problems:
+        return Check.blocked(*problems)
+    return Check.no_change(f"{session.name}: " + ", ".join(fine))
+
+
+def databases_ready(ctx: Any, key: str) -> Check:
+    if not stores.database_files(ctx):
+        return Check.blocked("production's database paths were never recorded: run qrdr configure first")
+    if hosts.is_windows_2000(ctx.site, key):
+        return Check.no_change(f"NOT CHECKED: eseutil cannot run on the Windows 2000 standby from the management "
+                               f"host; the store mount step will fail on a database that is not clean")
+    reasons, recoveries, evidence = stores.database_check(ctx, key)
+    if reasons:
+        return Check.blocked(*reasons, databases=evidence)
+    if recoveries:
+        return Check.no_change(*recoveries, databases=evidence)
+    return Check.no_change("every copied database is in Clean Shutdown", databases=evidence)
+
+
+def acls_ready(ctx: Any) -> Check:
+    from qrdr.directory import CREATE_DELETE_CHILD, FULL_CONTROL
+
+    sid = ctx.facts.get(acl.STANDBY_SID_FACT)
+    if not sid:
+        return Check.blocked("no rights were granted to the standby yet: run qrdr configure")
+    missing = []
+    for which, mask in ((acl.ORGANIZATION, CREATE_DELETE_CHILD), (acl.SERVERS, FULL_CONTROL), (acl.SERVER, FULL_CONTROL)):
+        plan = ctx.directory.plan_grant(acl.exchange_dn(ctx, which), sid, mask)
+        if plan is not None:
+            missing.append(f"missing: {plan.describe()}")
+    if missing:
+        return Check.blocked(*missing)
+    return Check.no_change(f"the standby's account {sid} has its rights on the organization, Servers and server objects")
+
+
+# --------------------------------------------------------------------------- promote step functions
+
+
+def production_down_check(ctx: Any, key: str) -> Check:
+    session = hosts.remote(ctx, key)
+    if session.is_reachable():
+        return Check.will_change(f"{session.name} still answers at {ctx.site.hosts[key].address}: shut it down "
+                                 f"(Stop-Computer -Force) before its name is taken over")
+    return Check.no_change(f"{session.name} does not answer at {ctx.site.hosts[key].address}: it is down")
+
+
+def shut_down(ctx: Any, key: str) -> dict[str, Any]:
+    from qrdr.remote import ConnectionLostDuringChange
+
+    session = hosts.remote(ctx, key)
+    try:
+        session.run(Command("Stop-Computer", {"Force": True}))
+    except ConnectionLostDuringChange:
+        pass  # it went down under the command
+    seconds = session.wait_until_down(300, progress=ctx.progress, after=" after Stop-Computer")
+    return {"down_after_s": round(seconds, 1)}
+
+
+def ip_check(ctx: Any, key: str) -> Check:
+    wanted = ctx.site.takeover.ip_address
+    session = hosts.remote(ctx, key)
+    addresses = hosts.ip_addresses(session)
+    if wanted in addresses:
+        return Check.no_change(f"{session.name} has {wanted}")
+    return Check.will_change(f"{session.name}: IP address {', '.join(addresses) or 'none'} -> {wanted}/"
+                             f"{ctx.site.takeover.subnet_mask}")
+
+
+def take_over_ip(ctx: Any, key: str) -> dict[str, Any]:
+    from qrdr.remote import ConnectionLostDuringChange
+
+    takeover = ctx.site.takeover
+    session = hosts.remote(ctx, key)
+    try:
+        output = session.run(
+            Command("Get-WmiObject", {"Class": "Win32_NetworkAdapterConfiguration", "Filter": "IPEnabled=TRUE"}),
+            Command("Invoke-WmiMethod", {"Name": "EnableStatic",
+                                         "ArgumentList": [[takeover.ip_address], [takeover.subnet_mask]]}))
+    except ConnectionLostDuringChange:
+        # The address qrdr reached it by may be the one replaced: continue on the new one.
+        session.reconnect_as(session.name, takeover.ip_address)
+        return {"address": takeover.ip_address, "reconnected": True}
+    code = int((output[0] or {}).get("ReturnValue", -1)) if output else -1
+    if code not in (0, 1):  # 1: done, restart required
+        raise RuntimeError(f"{session.name}: EnableStatic {takeover.ip_address} returned {code}")
+    return {"address": takeover.ip_address, "return": code}
+
+
+# --------------------------------------------------------------------------- cleanup step builders
+
+
+def profiles_step(step_id: str, key: str, **options: Any) -> Step:
+    def check(ctx: Any) -> Check:
+        session = hosts.remote(ctx, key)
+        found = files.children(session, catalog.OUTLOOK_PROFILES_KEY)
+        if not found:
+            return Check.no_change(f"{session.name}: no Outlook profile")
+        return Check.will_change(*(f"{session.name}: delete the Outlook profile {ntpath.basename(p)}" for p in found))
+
+    def apply(ctx: Any) -> dict[str, Any]:
+        removed = hosts.remote(ctx, key).run(hosts.script("remove_outlook_profile.ps1"))
+        return {"removed": [str(r) for r in removed]}
+
+    return Step(id=step_id, title="Delete the Outlook profile of the Exchange user", target=key, check=check,
+                apply=apply, destructive=True, **options)
+
+
+def remove_stores_step(step_id: str, key: str, **options: Any) -> Step:
+    def check(ctx: Any) -> Check:
+        label = hosts.current_name(ctx, key)
+        if hosts.exchange_setup(hosts.remote(ctx, key)) is None:
+            return Check.no_change(f"{label}: Exchange is not installed")
+        found = hosts.stores(ctx, key)
+        if not found:
+            return Check.no_change(f"{label}: no store left")
+        return Check.will_change(*(f"{label}: dismount and delete the {s['Type']} store {s['Name']!r}" for s in found))
+
+    def apply(ctx: Any) -> dict[str, Any]:
+        removed = []
+        for store in hosts.stores(ctx, key):
+            if store.get("Mounted"):
+                hosts.run_store_script(ctx, key, "dismount_exchange_store.ps1", Name=store["Name"])
+            hosts.run_store_script(ctx, key, "remove_exchange_store.ps1", Name=store["Name"])
+            removed.append(store["Name"])
+        return {"removed": removed}
+
+    return Step(id=step_id, title="Delete the public and mailbox stores (appendix 1.3)", target=key, check=check,
+                apply=apply, destructive=True, **options)
+
+
+GROUPS_REMOVED_FACT = "storage_groups_removed"
+
+
+def remove_groups_step(step_id: str, key: str, **options: Any) -> Step:
+    """Appendix 1.4. An empty storage group is invisible to ``qrdr:Get-ExchangeStore``, so the groups
+    are production's recorded ones, and each one deleted (or found gone) is remembered in the facts."""
+
+    def pending(ctx: Any) -> list[str]:
+        removed = set(ctx.facts.get(GROUPS_REMOVED_FACT, {}).get(key, []))
+        recorded = {s["StorageGroup"] for s in ctx.facts.get(stores.STORES_FACT, [])}
+        return sorted(recorded - removed)
+
+    def check(ctx: Any) -> Check:
+        label = hosts.current_name(ctx, key)
+        found = pending(ctx)
+        if not found:
+            return Check.no_change(f"{label}: no storage group left to delete")
+        return Check.will_change(*(f"{label}: delete the storage group {g!r}" for g in found))
+
+    def apply(ctx: Any) -> dict[str, Any]:
+        from qrdr.remote import RemoteCommandError
+
+        done = ctx.facts.setdefault(GROUPS_REMOVED_FACT, {}).setdefault(key, [])
+        removed = []
+        for group in pending(ctx):
+            try:
+                hosts.run_store_script(ctx, key, "remove_storage_group.ps1", Name=group)
+                removed.append(group)
+            except RemoteCommandError as error:
+                if "No storage group named" not in str(error):
+                    raise
+            done.append(group)
+        return {"removed": removed}
+
+    return Step(id=step_id, title="Delete the storage group (appendix 1.4)", target=key, check=check, apply=apply,
+                destructive=True, **options)
+
+
+def uninstall_step(step_id: str, key: str, version: ExchangeVersion, **options: Any) -> Step:
+    def check(ctx: Any) -> Check:
+        session = hosts.remote(ctx, key)
+        if hosts.exchange_setup(session) is None:
+            return Check.no_change(f"{session.name}: Exchange is not installed")
+        return Check.will_change(f"{session.name}: uninstall Exchange {version.value} (setup.exe, every component Remove)")
+
+    def apply(ctx: Any) -> dict[str, Any]:
+        session = hosts.remote(ctx, key)
+        answers = ntpath.join(catalog.WORK_FOLDER, "qrdr-exchange-remove.ini")
+        files.write_file(session, answers, catalog.exchange_unattend(ctx.site.exchange.components, "Remove", None))
+        return files.run_setup(ctx, key, ctx.site.exchange.setup_path, ["/UnattendFile", answers],
+                               done=lambda s: hosts.exchange_setup(s) is None)
+
+    return Step(id=step_id, title="Uninstall Microsoft Exchange", target=key, check=check, apply=apply,
+                destructive=True, **options)
+
+
+def safe_mode_services_step(step_id: str, key: str, all_services: list[str]) -> Step:
+    """Appendix 2.1-2.2 (Windows 2003): boot in safe mode, set the Exchange services to Manual, boot normally."""
+    wanted = {name: None for name in all_services}
+
+    def check(ctx: Any) -> Check:
+        session = hosts.remote(ctx, key)
+        found = hosts.services(session, all_services)
+        not_manual = [f"{n} {s.mode}" for n, s in found.items() if s.mode != "Manual"]
+        if not not_manual:
+            return Check.no_change(f"{session.name}: every Exchange service is Manual")
+        return Check.will_change(f"{session.name}: restart in safe mode, set {', '.join(not_manual)} to Manual, "
+                                 f"restart normally")
+
+    def apply(ctx: Any) -> dict[str, Any]:
+        from .identity import restart
+
+        session = hosts.remote(ctx, key)
+        session.run(Command("bootcfg", arguments=("/raw", "/a", "/safeboot:minimal", "/id", "1")))
+        evidence = {"safe_mode": restart(ctx, key)}
+        session = hosts.remote(ctx, key)
+        for name in hosts.services(session, list(wanted)):
+            session.run(Command("Set-Service", {"Name": name, "StartupType": "Manual"}))
+        session.run(Command("bootcfg", arguments=("/rmsw", "/safeboot", "/id", "1")))
+        evidence["normal"] = restart(ctx, key)
+        return evidence
+
+    return Step(id=step_id, title="Safe mode: set the Exchange services to Manual, boot normally (appendix 2.1-2.2)",
+                target=key, check=check, apply=apply, destructive=True)

@@ -1,0 +1,148 @@
+"""File, registry and process steps of the cleanup appendix, and programs qrdr starts on a host.
+
+``remove_paths_step`` deletes registry keys or folders that exist (the two
+Uninstall keys, the Exchsrvr folder, Outlook profiles); ``locked_files_step``
+stops the processes that hold the three Exchange DLLs open (the appendix's
+"use procexp.exe ... and kill them"); :func:`run_program` starts setup.exe,
+update.exe or sysocmgr with an answer file and waits for it, telling a
+Q280432 hang (setup never returns while the System Attendant runs) from a
+failure.
+"""
+
+from __future__ import annotations
+
+import ntpath
+import time
+from typing import Any, Callable
+
+from qrdr.remote import Command, RemoteHost
+from qrdr.steps import Check, Step
+
+from . import catalog, hosts
+
+PathsFn = Callable[[Any], list[str]]
+
+
+def remove_paths_step(*, id: str, title: str, key: str, paths: list[str] | PathsFn, what: str = "delete",
+                      **options: Any) -> Step:
+    """Delete each path (folder or ``HKLM:\\``/``HKCU:\\`` key) of ``paths`` that exists (destructive)."""
+
+    def resolve(ctx: Any) -> list[str]:
+        return paths(ctx) if callable(paths) else list(paths)
+
+    def check(ctx: Any) -> Check:
+        session = hosts.remote(ctx, key)
+        present = [p for p in resolve(ctx) if hosts.path_exists(session, p)]
+        if not present:
+            return Check.no_change(f"{session.name}: none of {', '.join(resolve(ctx)) or 'the paths'} exists")
+        return Check.will_change(*(f"{session.name}: {what} {path}" for path in present))
+
+    def apply(ctx: Any) -> dict[str, Any]:
+        session = hosts.remote(ctx, key)
+        removed = []
+        for path in resolve(ctx):
+            if hosts.path_exists(session, path):
+                session.run(Command("Remove-Item", {"Path": path, "Recurse": True, "Force": True}))
+                removed.append(path)
+        return {"removed": removed}
+
+    options.setdefault("destructive", True)
+    return Step(id=id, title=title, target=key, check=check, apply=apply, **options)
+
+
+def children(session: RemoteHost, path: str) -> list[str]:
+    """Full paths of the items directly below ``path`` (none when it does not exist)."""
+    if not hosts.path_exists(session, path):
+        return []
+    found = session.run(Command("Get-ChildItem", {"Path": path}), read_only=True)
+    result = []
+    for item in found:
+        name = item.get("PSChildName") or item.get("Name") if isinstance(item, dict) else str(item)
+        if name:
+            result.append(ntpath.join(path, str(name).rsplit("\\", 1)[-1]))
+    return result
+
+
+def locked_files_step(*, id: str, title: str, key: str, folder: Callable[[Any], str], **options: Any) -> Step:
+    """Stop the processes that hold the three Exchange DLLs of ``folder`` open (destructive)."""
+
+    def holders(ctx: Any) -> list[tuple[str, dict[str, Any]]]:
+        session = hosts.remote(ctx, key)
+        found = []
+        for dll in catalog.LOCKED_DLLS:
+            path = ntpath.join(folder(ctx), dll)
+            if not hosts.path_exists(session, path):
+                continue
+            for process in session.run(hosts.script("find_locking_process.ps1", Path=path), read_only=True):
+                found.append((path, dict(process)))
+        return found
+
+    def check(ctx: Any) -> Check:
+        label = hosts.current_name(ctx, key)
+        found = holders(ctx)
+        if not found:
+            return Check.no_change(f"{label}: no process holds {', '.join(catalog.LOCKED_DLLS)} open")
+        return Check.will_change(*(f"{label}: stop process {p.get('ProcessName')} (Id {p.get('Id')}) that holds "
+                                   f"{path} open" for path, p in found))
+
+    def apply(ctx: Any) -> dict[str, Any]:
+        session = hosts.remote(ctx, key)
+        stopped = set()
+        for _path, process in holders(ctx):
+            if process.get("Id") not in stopped:
+                session.run(Command("Stop-Process", {"Id": process["Id"], "Force": True}))
+                stopped.add(process.get("Id"))
+        return {"stopped": sorted(stopped)}
+
+    options.setdefault("destructive", True)
+    return Step(id=id, title=title, target=key, check=check, apply=apply, **options)
+
+
+def write_file(session: RemoteHost, path: str, text: str) -> None:
+    session.run(Command("Set-Content", {"Path": path, "Value": text}))
+
+
+def process_running(session: RemoteHost, pid: int) -> bool:
+    found = session.run(Command("Get-Process"), read_only=True)
+    return any(int(p.get("Id", -1)) == int(pid) for p in found)
+
+
+def setup_log_tail(session: RemoteHost, lines: int = 5) -> list[str]:
+    if not hosts.path_exists(session, catalog.SETUP_LOG):
+        return []
+    return [str(line) for line in session.run(Command("Get-Content", {"Path": catalog.SETUP_LOG}), read_only=True)][-lines:]
+
+
+def run_setup(ctx: Any, key: str, program: str, arguments: list[str], *, done: Callable[[RemoteHost], bool],
+              timeout: float = 3600, hang_grace: float = 30, poll: float = 2.0) -> dict[str, Any]:
+    """Start ``program`` with ``arguments`` and wait until ``done(session)`` or the process ends.
+
+    setup.exe /DisasterRecovery may never return after starting the System
+    Attendant (KB Q280432, runbook 2.4): once ``done`` holds and the process
+    still runs after ``hang_grace`` seconds, it is stopped, as the runbook says.
+    A process that ends without ``done`` raises, quoting the setup log.
+    """
+    session = hosts.remote(ctx, key)
+    started = session.run(Command("Start-Process", {"FilePath": program, "ArgumentList": arguments, "PassThru": True}))
+    pid = int(started[0]["Id"])
+    ctx.progress(f"{session.name}: {ntpath.basename(program)} runs (process {pid})")
+    deadline = time.monotonic() + timeout
+    done_since: float | None = None
+    while True:
+        running = process_running(session, pid)
+        finished = done(session)
+        if finished and not running:
+            return {"program": program, "pid": pid, "killed": False}
+        if finished:
+            done_since = done_since or time.monotonic()
+            if time.monotonic() - done_since >= hang_grace:
+                ctx.progress(f"{session.name}: {ntpath.basename(program)} hangs after finishing its work "
+                             f"(KB Q280432): stopping it")
+                session.run(Command("Stop-Process", {"Id": pid, "Force": True}))
+                return {"program": program, "pid": pid, "killed": True, "why": "KB Q280432"}
+        elif not running:
+            raise RuntimeError(f"{session.name}: {ntpath.basename(program)} ended without finishing; setup log: "
+                               + " | ".join(setup_log_tail(session)))
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{session.name}: {ntpath.basename(program)} still runs after {timeout:g} s")
+        time.sleep(poll)

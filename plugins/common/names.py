@@ -1,0 +1,259 @@
+"""Computer names and domain membership: rename + restart, leave, join, reset the account.
+
+Renames go through ``Win32_ComputerSystem.Rename`` (Windows 2003) or
+``netdom renamecomputer`` on the management host (Windows 2000); both rename
+the computer account in Active Directory at once when the computer is a
+domain member, so a rename to a name whose account still belongs to another
+computer would fail ("account already exists", 2224). The check sees that
+first: it depends on the step that frees the name (``freed_by``), or blocks.
+
+Every rename step restarts the host (the new name takes effect then), so one
+step is "rename to X and restart"; the check is "is its name X?", which makes
+the step safe to re-run after an interruption.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Callable
+
+from qrdr.remote import Command, Secret
+from qrdr.steps import Check, Step
+
+from . import hosts
+from .identity import identify, restart
+
+NameFn = Callable[[Any], str]
+
+#: ReturnValue words of Win32_ComputerSystem.Rename/JoinDomainOrWorkgroup/UnjoinDomainOrWorkgroup.
+WMI_RETURN = {0: "done", 5: "access denied", 87: "invalid parameter", 1326: "logon failure: bad user or password",
+              1355: "the domain could not be contacted", 2224: "the account already exists",
+              2692: "the computer is not joined to a domain", 2691: "the computer is already joined to a domain"}
+
+
+def _name(value: str | NameFn, ctx: Any) -> str:
+    return value(ctx) if callable(value) else value
+
+
+def _wmi_result(output: list[Any], what: str, host: str) -> int:
+    code = int((output[0] or {}).get("ReturnValue", -1)) if output else -1
+    if code != 0:
+        raise RuntimeError(f"{host}: {what} returned {code} ({WMI_RETURN.get(code, 'see the Windows error code')})")
+    return code
+
+
+def _netdom(output: list[Any], what: str, host: str) -> None:
+    lines = hosts.native_lines(output)
+    if not any("completed successfully" in line and "failed" not in line for line in lines):
+        raise RuntimeError(f"{host}: {what} failed: {' '.join(lines[-3:]) or 'no output'}")
+
+
+def rename_now(ctx: Any, key: str, new: str, *, in_domain: bool) -> dict[str, Any]:
+    """Send the rename (pending until restart). Domain members rename their account with the domain account."""
+    session = hosts.remote(ctx, key)
+    old = session.name
+    if hosts.is_windows_2000(ctx.site, key):
+        local_user, local_password = _local_or_domain(ctx, key)
+        args: list[Any] = [old, f"/NewName:{new}"]
+        if in_domain:
+            user, password = hosts.domain_credentials(ctx.site)
+            args += [f"/UserD:{user}", Secret(f"/PasswordD:{password.value}")]
+        args += [f"/UserO:{local_user}", Secret(f"/PasswordO:{local_password.value}"), "/Force"]
+        _netdom(session.run(Command("netdom", arguments=("renamecomputer", *args))), f"renaming {old} to {new}", old)
+    else:
+        if in_domain:
+            user, password = hosts.domain_credentials(ctx.site)
+            arguments: list[Any] = [new, password, user]
+        else:
+            arguments = [new, None, None]
+        output = session.run(Command("Get-WmiObject", {"Class": "Win32_ComputerSystem"}),
+                             Command("Invoke-WmiMethod", {"Name": "Rename", "ArgumentList": arguments}))
+        _wmi_result(output, f"Win32_ComputerSystem.Rename to {new}", old)
+    return {"renamed": f"{old} -> {new}"}
+
+
+def _local_or_domain(ctx: Any, key: str) -> tuple[str, Secret]:
+    host = ctx.site.hosts[key]
+    if host.local_user and host.local_password is not None:
+        return hosts.local_credentials(host)
+    return hosts.domain_credentials(ctx.site)
+
+
+def check_rename(ctx: Any, key: str, new: str, *, freed_by: str | None, candidates: tuple[str, ...],
+                 out_of_domain_by: str | None = None) -> Check:
+    """Is ``site.hosts[key]`` named ``new``? ``out_of_domain_by``: the rename is meant for the host out of
+    the domain (promote), so while it is a member the check depends on that step."""
+    session, system = identify(ctx, key, candidates)
+    name = str(system["Name"])
+    if name.lower() == new.lower():
+        return Check.no_change(f"{ctx.site.hosts[key].name} ({key}) runs as {name}", name=name)
+    in_domain = bool(system.get("PartOfDomain", True))
+    if in_domain and out_of_domain_by:
+        return Check.depends(f"{name}: renamed to {new} once out of the domain (step {out_of_domain_by})", name=name)
+    if in_domain:
+        from qrdr.directory import lookup_computer
+
+        holder = lookup_computer(ctx.directory, new)
+        if holder is not None:
+            text = f"the computer account {new}$ still belongs to another computer ({holder.dn})"
+            if freed_by:
+                return Check.depends(f"{name}: {text}; step {freed_by} renames that computer first", name=name)
+            return Check.blocked(f"{name}: cannot take the name {new}: {text}", name=name)
+    account = f"; its account {name}$ becomes {new}$" if in_domain else " (out of the domain: local rename)"
+    return Check.will_change(f"{name}: rename to {new} and restart{account}", name=name)
+
+
+def rename_step(*, id: str, title: str, key: str, new_name: str | NameFn, freed_by: str | None = None,
+                out_of_domain_by: str | None = None, candidates: Callable[[Any], tuple[str, ...]] = lambda ctx: (),
+                guard: Callable[[Any], Check | None] | None = None, **options: Any) -> Step:
+    """Rename ``site.hosts[key]`` to ``new_name`` and restart it (destructive, safe to repeat)."""
+
+    def check(ctx: Any) -> Check:
+        if guard is not None:
+            early = guard(ctx)
+            if early is not None:
+                return early
+        return check_rename(ctx, key, _name(new_name, ctx), freed_by=freed_by, candidates=candidates(ctx),
+                            out_of_domain_by=out_of_domain_by)
+
+    def verify(ctx: Any) -> Check:
+        return check_rename(ctx, key, _name(new_name, ctx), freed_by=None, candidates=candidates(ctx))
+
+    def apply(ctx: Any) -> dict[str, Any]:
+        new = _name(new_name, ctx)
+        session, system = identify(ctx, key, candidates(ctx))
+        evidence = rename_now(ctx, key, new, in_domain=bool(system.get("PartOfDomain", True)))
+        evidence["restart"] = restart(ctx, key, expected_name=new)
+        return evidence
+
+    options.setdefault("destructive", True)
+    return Step(id=id, title=title, target=key, check=check, apply=apply, verify=verify, **options)
+
+
+def undo_rename(key: str, back_to: str | NameFn, candidates: Callable[[Any], tuple[str, ...]] = lambda ctx: ()):
+    """An ``undo`` that renames ``site.hosts[key]`` back (and restarts it) unless it already has that name."""
+
+    def undo(ctx: Any) -> dict[str, Any]:
+        name = _name(back_to, ctx)
+        session, system = identify(ctx, key, candidates(ctx))
+        if str(system["Name"]).lower() == name.lower():
+            return {"unchanged": name}
+        evidence = rename_now(ctx, key, name, in_domain=bool(system.get("PartOfDomain", True)))
+        evidence["restart"] = restart(ctx, key, expected_name=name)
+        return evidence
+
+    return undo
+
+
+# --------------------------------------------------------------------------- domain membership
+
+
+def check_membership(ctx: Any, key: str, *, member: bool, name: str | None = None,
+                     candidates: tuple[str, ...] = ()) -> Check:
+    session, system = identify(ctx, key, candidates)
+    now = str(system["Name"])
+    domain = ctx.site.domain.dns_name
+    part = bool(system.get("PartOfDomain", False))
+    if member and part and str(system.get("Domain", "")).lower() == domain.lower():
+        return Check.no_change(f"{now} is a member of {domain}")
+    if not member and not part:
+        return Check.no_change(f"{now} is out of the domain (workgroup {system.get('Workgroup') or system.get('Domain')})")
+    if member:
+        if name and now.lower() != name.lower():
+            return Check.depends(f"{now} joins {domain} once it runs as {name}")
+        return Check.will_change(f"{now}: join {domain} reusing the reset account {now}$, then restart")
+    return Check.will_change(f"{now}: leave {domain} (its account stays enabled), then restart; "
+                             f"qrdr then logs on with the local account {ctx.site.hosts[key].local_user}")
+
+
+def leave_domain_step(*, id: str, title: str, key: str, candidates: Callable[[Any], tuple[str, ...]] = lambda ctx: (),
+                      **options: Any) -> Step:
+    """Take ``site.hosts[key]`` out of the domain and restart it (logging on locally afterwards)."""
+
+    def apply(ctx: Any) -> dict[str, Any]:
+        session, system = identify(ctx, key, candidates(ctx))
+        name = str(system["Name"])
+        user, password = hosts.domain_credentials(ctx.site)
+        if hosts.is_windows_2000(ctx.site, key):
+            local_user, local_password = _local_or_domain(ctx, key)
+            _netdom(session.run(Command("netdom", arguments=(
+                "remove", name, f"/Domain:{ctx.site.domain.dns_name}", f"/UserD:{user}",
+                Secret(f"/PasswordD:{password.value}"), f"/UserO:{local_user}",
+                Secret(f"/PasswordO:{local_password.value}"), "/Force"))), "leaving the domain", name)
+        else:
+            output = session.run(Command("Get-WmiObject", {"Class": "Win32_ComputerSystem"}),
+                                 Command("Invoke-WmiMethod", {"Name": "UnjoinDomainOrWorkgroup",
+                                                              "ArgumentList": [0, password, user]}))
+            _wmi_result(output, "UnjoinDomainOrWorkgroup", name)
+        return {"left": ctx.site.domain.dns_name, "restart": restart(ctx, key, workgroup=True)}
+
+    options.setdefault("destructive", True)
+    return Step(id=id, title=title, target=key, apply=apply,
+                check=lambda ctx: check_membership(ctx, key, member=False, candidates=candidates(ctx)), **options)
+
+
+#: Win32_ComputerSystem.JoinDomainOrWorkgroup FJoinOptions: join (1) with an existing, reset account (32).
+JOIN_REUSING_ACCOUNT = 1 | 32
+
+
+def join_domain_step(*, id: str, title: str, key: str, name: str | NameFn,
+                     candidates: Callable[[Any], tuple[str, ...]] = lambda ctx: (), **options: Any) -> Step:
+    """Join ``site.hosts[key]`` (running as ``name``) to the domain reusing its reset account, and restart."""
+
+    def apply(ctx: Any) -> dict[str, Any]:
+        session, system = identify(ctx, key, candidates(ctx))
+        now = str(system["Name"])
+        user, password = hosts.domain_credentials(ctx.site)
+        domain = ctx.site.domain.dns_name
+        if hosts.is_windows_2000(ctx.site, key):
+            local_user, local_password = _local_or_domain(ctx, key)
+            _netdom(session.run(Command("netdom", arguments=(
+                "join", now, f"/Domain:{domain}", f"/UserD:{user}", Secret(f"/PasswordD:{password.value}"),
+                f"/UserO:{local_user}", Secret(f"/PasswordO:{local_password.value}")))), "joining the domain", now)
+        else:
+            output = session.run(Command("Get-WmiObject", {"Class": "Win32_ComputerSystem"}),
+                                 Command("Invoke-WmiMethod", {"Name": "JoinDomainOrWorkgroup",
+                                                              "ArgumentList": [None, JOIN_REUSING_ACCOUNT, domain,
+                                                                               password, user]}))
+            _wmi_result(output, f"JoinDomainOrWorkgroup {domain}", now)
+        return {"joined": domain, "restart": restart(ctx, key, workgroup=False)}
+
+    def check(ctx: Any) -> Check:
+        return check_membership(ctx, key, member=True, name=_name(name, ctx), candidates=candidates(ctx))
+
+    options.setdefault("destructive", True)
+    return Step(id=id, title=title, target=key, check=check, apply=apply, **options)
+
+
+# --------------------------------------------------------------------------- computer accounts
+
+RESET_FACT = "account_reset_at"
+
+
+def reset_account_step(*, id: str, title: str, name: str | NameFn, **options: Any) -> Step:
+    """ADUC "Reset Account" of computer ``name`` (destructive, never repeated once done).
+
+    A password cannot be read, so the plan always says "will change"; once the
+    step has reset it in this site's journal (``facts[account_reset_at][name]``),
+    a re-check says "no change" when the password was set since.
+    """
+
+    def check(ctx: Any) -> Check:
+        from qrdr.directory import check_reset
+
+        computer = _name(name, ctx)
+        since = ctx.facts.get(RESET_FACT, {}).get(computer.lower())
+        return check_reset(ctx.directory, computer, since=dt.datetime.fromisoformat(since) if since else None)
+
+    def apply(ctx: Any) -> dict[str, Any]:
+        from qrdr.directory import reset_computer_account
+
+        computer = _name(name, ctx)
+        # A second earlier than now: pwdLastSet has 100 ns resolution but the DC's clock may trail ours.
+        moment = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=60)
+        ctx.facts.setdefault(RESET_FACT, {})[computer.lower()] = moment.isoformat()
+        return {"reset": reset_computer_account(ctx.directory, computer).description}
+
+    options.setdefault("destructive", True)
+    options.setdefault("idempotent", False)
+    return Step(id=id, title=title, target="directory", check=check, apply=apply, **options)

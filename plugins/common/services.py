@@ -1,0 +1,117 @@
+"""Service state steps: stop/start Exchange services and set their start modes, in dependency order.
+
+``wanted`` maps a service to ``(state, mode)`` in Win32_Service words
+(``"Running"``/``"Stopped"``, ``"Auto"``/``"Manual"``/``"Disabled"``); it may be
+a callable of the run context (e.g. "what production had before qrdr stopped
+it", from the facts). The check says, per service, what changes::
+
+    EXCH01: MSExchangeIS Running/Auto -> Stopped/Manual
+
+Apply sets the start modes first (so nothing restarts a service it stops),
+stops in reverse dependency order and starts in dependency order. Windows
+2000 hosts are driven from their management host with ``Set-Service -Status``
+(``Start-Service``/``Stop-Service`` have no ``-ComputerName`` in PowerShell 2.0).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from qrdr.remote import Command
+from qrdr.steps import Check, Step
+
+from . import catalog, hosts
+
+Wanted = Mapping[str, tuple[str, str]]
+WantedFn = Callable[[Any], Wanted]
+
+
+def _resolve(wanted: Wanted | WantedFn, ctx: Any) -> Wanted:
+    return wanted(ctx) if callable(wanted) else wanted
+
+
+def describe_differences(host_name: str, current: Mapping[str, hosts.ServiceState], wanted: Wanted) -> list[str]:
+    """The admin's lines: ``EXCH01: MSExchangeIS Running/Auto -> Stopped/Manual`` for each service that differs."""
+    lines = []
+    for name in catalog.start_order(list(wanted)):
+        state, mode = wanted[name]
+        now = current.get(name)
+        if now is None:
+            continue
+        if now.state != state or now.mode != mode:
+            lines.append(f"{host_name}: {name} {now.state}/{now.mode} -> {state}/{mode}")
+    return lines
+
+
+def check_services(ctx: Any, key: str, wanted: Wanted, *, missing_means: str | None = None) -> Check:
+    """Read-only: do the services of ``site.hosts[key]`` match ``wanted``?
+
+    Services that do not exist block the step, or (``missing_means`` given: e.g.
+    "Exchange is installed by exchange2003.setup-dr first") make it depend on an earlier step.
+    """
+    session = hosts.remote(ctx, key)
+    current = hosts.services(session, list(wanted))
+    missing = [name for name in wanted if name not in current]
+    label = session.name
+    if missing:
+        text = f"{label}: service(s) {', '.join(missing)} not installed"
+        return Check.depends(f"{text}; {missing_means}") if missing_means else Check.blocked(text)
+    lines = describe_differences(label, current, wanted)
+    facts = {"services": {n: [s.state, s.mode] for n, s in current.items()}}
+    if not lines:
+        return Check.no_change(f"{label}: " + ", ".join(f"{n} {wanted[n][0]}/{wanted[n][1]}"
+                                                         for n in catalog.start_order(list(wanted))), **facts)
+    return Check.will_change(*lines, **facts)
+
+
+def apply_services(ctx: Any, key: str, wanted: Wanted) -> dict[str, Any]:
+    """Make the services of ``site.hosts[key]`` match ``wanted``; returns what was done."""
+    session = hosts.remote(ctx, key)
+    current = hosts.services(session, list(wanted))
+    windows_2000 = hosts.is_windows_2000(ctx.site, key)
+    done: list[str] = []
+    for name in catalog.start_order(list(wanted)):
+        state, mode = wanted[name]
+        if name in current and current[name].mode != mode:
+            session.run(Command("Set-Service", {"Name": name, "StartupType": catalog.MODE_WORDS[mode]}))
+            done.append(f"{name} start mode {current[name].mode} -> {mode}")
+    for name in catalog.stop_order([n for n, (state, _m) in wanted.items() if state == "Stopped"]):
+        if name in current and current[name].state != "Stopped":
+            ctx.progress(f"{session.name}: stopping {name}")
+            if windows_2000:
+                session.run(Command("Set-Service", {"Name": name, "Status": "Stopped"}))
+            else:
+                session.run(Command("Stop-Service", {"Name": name, "Force": True}))
+            done.append(f"stopped {name}")
+    for name in catalog.start_order([n for n, (state, _m) in wanted.items() if state == "Running"]):
+        if name in current and current[name].state != "Running":
+            ctx.progress(f"{session.name}: starting {name}")
+            if windows_2000:
+                session.run(Command("Set-Service", {"Name": name, "Status": "Running"}))
+            else:
+                session.run(Command("Start-Service", {"Name": name}))
+            done.append(f"started {name}")
+    return {"host": session.name, "done": done}
+
+
+def service_step(*, id: str, title: str, key: str, wanted: Wanted | WantedFn, missing_means: str | None = None,
+                 guard: Callable[[Any], Check | None] | None = None, **step_options: Any) -> Step:
+    """A step that puts services in ``wanted``'s state. ``guard(ctx)`` may answer for the check first
+    (e.g. ``Check.depends`` while an earlier phase has not run); ``step_options`` go to :class:`Step`."""
+
+    def check(ctx: Any) -> Check:
+        if guard is not None:
+            early = guard(ctx)
+            if early is not None:
+                return early
+        return check_services(ctx, key, _resolve(wanted, ctx), missing_means=missing_means)
+
+    def verify(ctx: Any) -> Check:
+        return check_services(ctx, key, _resolve(wanted, ctx), missing_means=missing_means)
+
+    return Step(id=id, title=title, target=key, check=check, verify=verify,
+                apply=lambda ctx: apply_services(ctx, key, _resolve(wanted, ctx)), **step_options)
+
+
+def all_in(names: list[str], state: str, mode: str) -> dict[str, tuple[str, str]]:
+    return {name: (state, mode) for name in names}
