@@ -1,0 +1,82 @@
+"""Packaging: every package directory is in pyproject's explicit list, and a
+non-editable ``pip install`` in a fresh venv gives a working ``qrdr``."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+#: Source directory -> the import package it installs as (pyproject's package-dir).
+ROOTS = {"core": "qrdr", "plugins": "qrdr.plugins"}
+
+
+def pyproject() -> dict:
+    return tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def package_directories() -> set[str]:
+    found = set()
+    for directory, package in ROOTS.items():
+        for init in (REPO / directory).rglob("__init__.py"):
+            relative = init.parent.relative_to(REPO / directory)
+            if "__pycache__" in relative.parts:
+                continue
+            found.add(".".join([package, *relative.parts]))
+    return found
+
+
+def test_package_dir_maps_core_and_plugins():
+    assert pyproject()["tool"]["setuptools"]["package-dir"] == {package: directory for directory, package in ROOTS.items()}
+
+
+def test_every_package_directory_is_listed_in_pyproject():
+    listed = set(pyproject()["tool"]["setuptools"]["packages"])
+    missing = package_directories() - listed
+    assert not missing, f"add to [tool.setuptools] packages in pyproject.toml: {sorted(missing)}"
+
+
+def test_every_listed_package_exists():
+    stale = set(pyproject()["tool"]["setuptools"]["packages"]) - package_directories()
+    assert not stale, f"pyproject.toml lists packages with no directory (or no __init__.py): {sorted(stale)}"
+
+
+def test_entry_points_name_listed_packages():
+    project = pyproject()["project"]
+    listed = set(pyproject()["tool"]["setuptools"]["packages"])
+    targets = [value.split(":")[0] for group in project["entry-points"].values() for value in group.values()]
+    targets += [value.split(":")[0].rpartition(".")[0] for value in project["scripts"].values()]
+    for target in targets:
+        assert target in listed or target.rpartition(".")[0] in listed, target
+
+
+@pytest.mark.slow
+def test_pip_install_in_a_fresh_venv_gives_a_working_qrdr(installed_venv, tmp_path):
+    version = installed_venv.run("qrdr", "--version", cwd=tmp_path)
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.strip() == f"qrdr {pyproject()['project']['version']}"
+
+    # Non-data files shipped in packages (scripts) and the built-in plugins' entry points are installed.
+    probe = installed_venv.run("python", "-c", (
+        "import qrdr, importlib.metadata as m; "
+        "print(qrdr.__file__); "
+        "print(sorted(e.name for e in m.entry_points(group='qrdr.exchange'))); "
+        "print(sorted(e.name for e in m.entry_points(group='qrdr.snap')))"), cwd=tmp_path)
+    assert probe.returncode == 0, probe.stderr
+    module_file, exchange, snap = probe.stdout.splitlines()
+    assert str(installed_venv.root) in module_file and str(REPO) not in module_file
+    assert exchange == "['exchange2000', 'exchange2003']" and snap == "['qsnap', 'vss']"
+
+
+@pytest.mark.slow
+def test_installed_qrdr_plans_a_promote_of_the_example_site(installed_venv, tmp_path):
+    shown = installed_venv.run("qrdr", "--plugin", "exchange2003", "--snap", "vss", "plan", "promote",
+                               "--config", str(REPO / "examples" / "site.toml"), cwd=tmp_path)
+    assert "Traceback" not in shown.stderr, shown.stderr
+    assert shown.stdout.startswith("Plan: promote (phases: promote)")
+    refused = installed_venv.run("qrdr", "--plugin", "exchange2000", "--snap", "vss", "plan", "promote",
+                                 "--config", str(REPO / "examples" / "site.toml"), cwd=tmp_path)
+    assert refused.returncode == 3
+    assert "--plugin exchange2000: the site runs Exchange 2003" in refused.stderr
