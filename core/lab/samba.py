@@ -54,11 +54,15 @@ Choices (see /work/shared/LAB.md for the facts behind them):
 from __future__ import annotations
 
 import base64
+import fcntl
+import functools
 import os
+import re
 import shutil
 import signal
 import ssl
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import IO, Iterable, Sequence
@@ -131,6 +135,41 @@ def _process_alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+@functools.cache
+def samba_version() -> str:
+    """``samba --version`` (e.g. ``Version 4.17.12-Debian``)."""
+    return subprocess.run([SAMBA, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _golden(cache_dir: Path, realm: str, netbios: str, name: str) -> Path:
+    """The golden provisioned directory for these names, provisioned now if missing.
+
+    Built in a temporary directory and renamed into place under a lock, so concurrent test
+    runs build it once and never see a half-made one.
+    """
+    version = re.sub(r"[^A-Za-z0-9.]+", "_", samba_version())
+    key = f"{realm.lower()}-{netbios.upper()}-{name.upper()}-{version}"
+    golden = cache_dir / key
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(cache_dir / f"{key}.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (golden / "etc" / "smb.conf").exists():
+            building = Path(tempfile.mkdtemp(prefix=f"{key}.building-", dir=cache_dir))
+            try:
+                # the address is a placeholder: every copy gets its own in smb.conf
+                template = SambaDC(workdir=building, name=name, realm=realm, netbios=netbios, address="127.0.0.1",
+                                   admin_password="", hosts_file=building / "etc" / "hosts",
+                                   krb5_config=building / "etc" / "krb5.conf", owns_address=False)
+                template._run_provision()
+                config = building / "etc" / "smb.conf"
+                config.write_text(config.read_text().replace(str(building), str(golden)))
+                os.rename(building, golden)
+            except BaseException:
+                shutil.rmtree(building, ignore_errors=True)
+                raise
+    return golden
 
 
 @attrs.define(eq=False)
@@ -226,18 +265,24 @@ class SambaDC:
     # ----- provisioning ----------------------------------------------------------------
     @classmethod
     def provision(cls, workdir: os.PathLike | str, realm: str = "qrdr.lab", netbios: str = "QRDR",
-                  admin_password: str = "", address: str | None = None, name: str = "DC1") -> "SambaDC":
+                  admin_password: str = "", address: str | None = None, name: str = "DC1",
+                  cache_dir: os.PathLike | str | None = None) -> "SambaDC":
         """Provision a new domain (first DC) in ``workdir`` (created; must be empty or absent).
 
         ``address=None`` allocates a loopback address (released by :meth:`stop`); a given
         address must already be on ``lo`` and stays there. Not started: call :meth:`start`.
+
+        With ``cache_dir`` the domain is provisioned once per (realm, netbios, name, Samba
+        version) into a "golden" directory there and copied into ``workdir``: the copy gets
+        its own paths, address and administrator password, and makes its own TLS keys on first
+        start. Copies of one golden share the domain SID, GUIDs and machine secrets, so they
+        must never meet in one domain (they are separate lab domains).
         """
         if not admin_password:
             raise ValueError("SambaDC.provision: admin_password is required (AD complexity rules apply)")
         workdir = Path(workdir).absolute()
         if workdir.exists() and any(workdir.iterdir()):
             raise SambaError(f"cannot provision into {workdir}: directory is not empty")
-        workdir.mkdir(parents=True, exist_ok=True)
         owns_address = address is None
         if address is None:
             address = addresses.allocate(purpose=f"samba {name} {workdir}")
@@ -245,7 +290,11 @@ class SambaDC:
             dc = cls(workdir=workdir, name=name, realm=realm, netbios=netbios, address=address,
                      admin_password=admin_password, hosts_file=workdir / "etc" / "hosts",
                      krb5_config=workdir / "etc" / "krb5.conf", owns_address=owns_address)
-            dc._run_provision()
+            if cache_dir is None:
+                workdir.mkdir(parents=True, exist_ok=True)
+                dc._run_provision()
+            else:
+                dc._copy_from_golden(_golden(Path(cache_dir), realm, netbios, name))
             dc._set_password_locally("Administrator", admin_password)
             dc._write_domain_files(extra_dcs=[])
         except BaseException:
@@ -253,6 +302,15 @@ class SambaDC:
                 addresses.release(address)
             raise
         return dc
+
+    def _copy_from_golden(self, golden: Path) -> None:
+        """Copy a golden provisioned directory here and point its smb.conf at this DC."""
+        if self.workdir.exists():
+            self.workdir.rmdir()  # checked empty by provision
+        shutil.copytree(golden, self.workdir, symlinks=True)
+        config = self.smb_conf.read_text().replace(str(golden), str(self.workdir))
+        config = re.sub(r"(?m)^(\s*interfaces\s*=).*$", lambda match: f"{match.group(1)} {self.address}", config)
+        self.smb_conf.write_text(config)
 
     def _instance_options(self) -> list[str]:
         options = {
@@ -705,7 +763,8 @@ def add_user(dc: SambaDC, name: str, password: str, enabled: bool = True) -> str
     return dn
 
 
-def find_account(dc: SambaDC, sam_account_name: str, attributes: Sequence[str] = ("distinguishedName",)) -> dict | None:
+def find_account(dc: SambaDC, sam_account_name: str,
+                 attributes: Sequence[str] = ("distinguishedName",)) -> dict | None:
     """The entry (ldap3 JSON-like attributes dict) of an account by sAMAccountName, or None."""
     connection = dc.connect()
     try:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from qrdr.lab import addresses
-from qrdr.lab.samba import SambaDC, SambaError, _process_alive
-from qrdr.lab.samba_fixtures import lab_admin_password
+from qrdr.lab.samba import SambaDC, SambaError, _process_alive, ldbsearch
+from qrdr.lab.samba_fixtures import golden_dir, lab_admin_password
 
 pytestmark = pytest.mark.samba
 
@@ -32,6 +32,7 @@ def _samba_processes_using(workdir: Path) -> list[int]:
 
 
 def test_provision_start_ready_stop_destroy_leaves_nothing(tmp_path):
+    """A real provision (no golden copy), end to end."""
     dc = SambaDC.provision(tmp_path / "dc", realm="life.qrdr.lab", netbios="LIFE",
                            admin_password=lab_admin_password(), name="DC1")
     try:
@@ -54,10 +55,10 @@ def test_provision_start_ready_stop_destroy_leaves_nothing(tmp_path):
     assert not (tmp_path / "dc").exists()
 
 
-def test_samba_exits_with_the_process_that_started_it(tmp_path):
+def test_samba_exits_with_the_process_that_started_it(tmp_path, tmp_path_factory):
     """A test run that dies must not leave a DC running (samba -i on our stdin pipe)."""
-    dc = SambaDC.provision(tmp_path / "dc", realm="orphan.qrdr.lab", netbios="ORPHAN",
-                           admin_password=lab_admin_password(), name="DC1")
+    dc = SambaDC.provision(tmp_path / "dc", admin_password=lab_admin_password(),
+                           cache_dir=golden_dir(tmp_path_factory))
     try:
         dc.start()
         dc.wait_ready(60)
@@ -70,9 +71,9 @@ def test_samba_exits_with_the_process_that_started_it(tmp_path):
     assert dc.address not in addresses.addresses_on_device()
 
 
-def test_wait_ready_reports_a_dc_that_cannot_start(tmp_path):
-    dc = SambaDC.provision(tmp_path / "dc", realm="broken.qrdr.lab", netbios="BROKEN",
-                           admin_password=lab_admin_password(), name="DC1")
+def test_wait_ready_reports_a_dc_that_cannot_start(tmp_path, tmp_path_factory):
+    dc = SambaDC.provision(tmp_path / "dc", admin_password=lab_admin_password(),
+                           cache_dir=golden_dir(tmp_path_factory))
     try:
         (dc.workdir / "private" / "sam.ldb").write_bytes(b"not a database")
         dc.start()
@@ -81,6 +82,26 @@ def test_wait_ready_reports_a_dc_that_cannot_start(tmp_path):
     finally:
         dc.destroy()
     assert dc.address not in addresses.addresses_on_device()
+
+
+def test_golden_copies_are_separate_domains_with_their_own_password(tmp_path, tmp_path_factory, samba_dc):
+    """A copy of the golden the session DC came from: own address, own password, own data."""
+    password = lab_admin_password()
+    copy = SambaDC.provision(tmp_path / "copy", admin_password=password, cache_dir=golden_dir(tmp_path_factory))
+    try:
+        assert copy.address != samba_dc.address
+        assert str(tmp_path / "copy") in copy.smb_conf.read_text()
+        assert str(golden_dir(tmp_path_factory)) not in copy.smb_conf.read_text()
+        copy.start()
+        copy.wait_ready(60)
+        assert copy.connect().bound
+        with pytest.raises(SambaError, match="invalidCredentials"):
+            copy.connect(copy.admin_user, samba_dc.admin_password)
+        # the session DC's computer accounts were added after the golden was made
+        assert ldbsearch(copy, "(sAMAccountName=EXCH01$)") == []
+        assert ldbsearch(samba_dc, "(sAMAccountName=EXCH01$)") != []
+    finally:
+        copy.destroy()
 
 
 def test_provision_refuses_a_directory_in_use(tmp_path):
