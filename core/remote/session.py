@@ -156,6 +156,9 @@ _ERROR_CATEGORIES = (
     "AuthenticationError LimitsExceeded QuotaExceeded NotEnabled"
 ).split()
 
+#: While waiting for a host to go down or come back, tell ``progress`` this often that qrdr still waits.
+PROGRESS_EVERY_S = 30.0
+
 #: How Windows says a -ComputerName target does not answer (HRESULT 0x800706BA).
 _RPC_UNAVAILABLE = "The RPC server is unavailable"
 
@@ -616,13 +619,19 @@ class RemoteHost:
               progress: Callable[[str], None] | None, what: str) -> float:
         start = time.monotonic()
         deadline = start + timeout
+        next_report = start + PROGRESS_EVERY_S
         if progress:
             progress(what)
         while True:
             if done():
                 return time.monotonic() - start
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if now >= deadline:
                 raise RebootFailed(self.label, failure)
+            if progress and now >= next_report:
+                # The person watching at 3 a.m. should see that qrdr is still waiting, and how long it will.
+                progress(f"still {what} ({now - start:.0f} s of {timeout:g} s)")
+                next_report = now + PROGRESS_EVERY_S
             time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
 
     def boot_time(self) -> str:

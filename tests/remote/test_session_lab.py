@@ -249,3 +249,18 @@ def test_a_change_after_the_host_dropped_the_session_goes_to_a_new_one_once(lab,
         remote.run(Command("Set-Service", {"Name": "W3SVC", "StartupType": "Disabled"}))
     assert host.services["w3svc"]["StartMode"] == "Disabled"
     assert [p[0].name for p in host.invocations].count("Set-Service") == 1
+
+
+def test_long_waits_keep_telling_the_person_watching(lab, monkeypatch):
+    import qrdr.remote.session as session_module
+
+    monkeypatch.setattr(session_module, "PROGRESS_EVERY_S", 0.3)
+    host, endpoint = lab()
+    endpoint.go_down()
+    progress = []
+    remote = remote_for(endpoint)
+    with pytest.raises(RebootFailed, match="did not come back within 1 s"):
+        remote.wait_until_up(1, poll_interval=0.1, progress=progress.append)
+    assert progress[0] == "waiting for EXCH01 to come back"
+    assert any(line.startswith("still waiting for EXCH01 to come back (") and "of 1 s)" in line
+               for line in progress[1:])
