@@ -352,7 +352,7 @@ class CommServe:
             if destination in seen:
                 raise RequestError(E_BAD_REQUEST, f"Destination volume [{mapping.destination}] is mapped twice.")
             seen.add(destination)
-            mount_point = mapping.mount_point or destination
+            mount_point = _mount_point(mapping.mount_point or destination)
             manager = self.client(self.policy(subclient.policy).copy_manager)
             if _letter(mount_point) not in {_letter(v) for v in manager.port.volumes()}:
                 raise RequestError(E_NOT_FOUND, f"Mount point [{mount_point}] is not on a volume of client "
@@ -460,6 +460,12 @@ def _letter(volume: str) -> str:
     if len(text) == 1 and text.isalpha():
         return text.upper() + ":"
     return text[:2].upper() if text[1:2] == ":" else text
+
+
+def _mount_point(text: str) -> str:
+    """A drive (``e``, ``E:``, ``E:\\``) as ``E:``; a folder mount point (``C:\\QR\\E``) as given."""
+    stripped = text.strip().rstrip("\\")
+    return _letter(stripped) if len(stripped) <= 2 else stripped
 
 
 def _root(mount_point: str) -> str:
@@ -807,6 +813,30 @@ def client_for(name: str, host: Any) -> Client:
 #: Packages by role, as seed step 2 and "Prepare the Standby Server" install them.
 PRODUCTION_PACKAGES = ["QuickRecoveryAgent", "QSnap"]
 STANDBY_PACKAGES = ["QuickRecoveryAgent", "QSnap", "MediaAgent"]
+
+
+def configure_from_site(commserve: CommServe, site: Any) -> QRJob:
+    """Lab control: Quick Recovery as qrdr's configure phase leaves it, without running it.
+
+    The scratch pool of the standby's target volumes, the QR policy (the site's snap
+    engine, the standby as copy manager), the subclient under production (Add App),
+    each production volume mapped to its ``target_letter`` (mounted at
+    ``standby_mount_point`` when set), the incremental schedule, and the QR
+    Volume Creation job; names from ``site.quick_recovery``. Returns that job.
+    """
+    qr = site.quick_recovery
+    production = qr.production_client or site.production.name
+    standby = qr.standby_client or site.standby.name
+    commserve.create_scratch_pool(qr.scratch_pool, standby, [(standby, v.target_letter) for v in site.volumes])
+    engine = "VSS" if site.snap_engine.lower() == "vss" else "QSnap"
+    commserve.create_policy(qr.policy, engine, standby, qr.scratch_pool)
+    subclient = commserve.create_subclient(production, qr.subclient, qr.policy, add_app=True, volumes=[])
+    mappings = [VolumeMapping(v.letter, v.target_letter, v.standby_mount_point or v.target_letter)
+                for v in site.volumes if _letter(v.letter) in subclient.content]
+    commserve.map_volumes(production, qr.subclient, mappings)
+    commserve.add_schedule(production, qr.subclient, Schedule("qrdr-incremental", "Incremental",
+                                                              qr.incremental_schedule))
+    return commserve.create_qr_volumes(production, qr.subclient)
 
 
 def seed_site(site: Any, hosts: dict[str, Any], *, password: str, stuck_in_copy: bool = False,

@@ -244,3 +244,14 @@ def test_a_mount_point_off_the_standby_volumes_is_refused(site_lab):
         assert qoperation(site_lab, request).get("errorCode") == "0"
     reply = qoperation(site_lab, requests[3].replace("<mountPoint>E:</mountPoint>", "<mountPoint>Q:</mountPoint>"))
     assert reply.get("errorCode") == "2" and "Mount point [Q:]" in reply.get("errorMessage")
+
+
+def test_configure_from_site_matches_the_documented_requests(site_lab):
+    job = commvault.configure_from_site(site_lab.commserve, site_lab.site)
+    assert (job.job_type, job.status) == ("QR Volume Creation", "Completed")
+    login(site_lab)
+    subclient = qlist_xml(site_lab, "subclient", "-c", "EXCH01", "-a", "Q_QR").find("subclient")
+    assert subclient.findtext("subclientName") == site_lab.site.quick_recovery.subclient
+    assert [(m.get("sourceVolume"), m.get("destinationVolume"), m.get("mountPoint"))
+            for m in subclient.findall("volumeMap")] == [("E:", "E:", "E:"), ("F:", "F:", "F:")]
+    assert site_lab.standby.files.read_text(PRIV1) == site_lab.production.files.read_text(PRIV1)
