@@ -109,6 +109,8 @@ def reset_computer_account(directory: Directory, name: str) -> Change:
     groups and SPNs; a disabled account stays disabled. Not idempotent in effect (the
     machine that used the old password loses its secure channel), hence destructive.
     """
+    if not directory.encrypted:
+        raise OperationFailed(f"refusing to send a password to {directory.url} over a connection without TLS")
     account = find_computer(directory, name)
     encoded = f'"{default_password(account.name)}"'.encode("utf-16-le")
     directory.modify(account.dn, {"unicodePwd": [("MODIFY_REPLACE", [encoded])]},

@@ -275,6 +275,11 @@ class Directory:
             raise ConnectError(f"{url} (DC {controller.name}): the rootDSE could not be read")
         return cls(domain, controller, url, connection, secret, root[0])
 
+    @property
+    def encrypted(self) -> bool:
+        """True when the connection runs over TLS (LDAPS, or StartTLS done)."""
+        return bool(self._connection.server.ssl or self._connection.tls_started)
+
     def close(self) -> None:
         _quiet_unbind(self._connection)
 

@@ -24,7 +24,7 @@ def test_connects_over_ldaps_and_reads_the_naming_contexts_from_the_rootdse(dc, 
 def test_connects_with_starttls(dc):
     domain = domain_for(dc, tls="starttls")
     with Directory.connect(domain, dc.admin_password) as directory:
-        assert directory.url == f"ldap://{dc.address}"
+        assert directory.url == f"ldap://{dc.address}" and directory.encrypted
         assert directory.read(dc.base_dn, ["objectClass"]) is not None
 
 
