@@ -15,6 +15,7 @@ API::
         address="127.0.0.1", port=0,            # port 0: a free port, kept across go_down/come_up
         transport="http",                        # or "https" with tls=make_server_cert(ca, [name, ip])
         tls=None, faults=Faults(), name="exch1", # name: the Machine in WS-Man faults and logs
+        invoke_lock=None,                        # see below
     ).start()
     endpoint.url          # "http://127.0.0.1:PORT/wsman"  (pypsrp: WSMan(address, port=..., ssl=...))
     endpoint.port
@@ -28,7 +29,13 @@ API::
 What the host sees: ``host.invoke(statement, input_objects)`` once per statement
 of a client pipeline (the first statement gets the pipeline input), in a worker
 thread (a host may block, e.g. to simulate a slow command; a Receive waits and
-answers TimedOut meanwhile). Parameter values and input arrive as plain Python
+answers TimedOut meanwhile). Every call holds ``invoke_lock``: by default a
+lock of this endpoint, so one pipeline at a time runs on its host (simulated
+hosts are not thread-safe); give every endpoint of a lab the same lock when
+hosts act on each other (a management host's ``-ComputerName``), or
+``contextlib.nullcontext()`` for a thread-safe host. A stopped pipeline's host
+call cannot be interrupted: it finishes (holding the lock) and its result is
+discarded. Parameter values and input arrive as plain Python
 values (str, int, bool, float, list, dict) or psrpcore objects (e.g.
 ``PSSecureString``, PSObjects). A host calling ``go_down()`` from ``invoke``
 (Restart-Computer) is fine: that pipeline's client sees its connection drop,

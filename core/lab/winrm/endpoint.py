@@ -11,7 +11,7 @@ import socket
 import threading
 import uuid
 import xml.etree.ElementTree as ET
-from typing import Literal
+from typing import Any, ContextManager, Literal
 
 from loguru import logger
 
@@ -42,6 +42,7 @@ class WinRMEndpoint:
         tls: ServerCertificate | None = None,
         faults: Faults | None = None,
         name: str | None = None,
+        invoke_lock: ContextManager[Any] | None = None,
     ):
         if transport not in ("http", "https"):
             raise ValueError(f"WinRM endpoint {name or address}: transport must be 'http' or 'https', not {transport!r}")
@@ -58,6 +59,10 @@ class WinRMEndpoint:
         self.tls = tls
         self.faults = faults if faults is not None else Faults()
         self.name = name or address
+        # Simulated hosts are plain Python objects, not thread-safe: by default one pipeline at a
+        # time runs on this host. A lab shares one lock between endpoints whose hosts touch each
+        # other (-ComputerName); contextlib.nullcontext() lets pipelines run concurrently.
+        self.invoke_lock = invoke_lock if invoke_lock is not None else threading.Lock()
         self.ssl_context = tls.ssl_context() if transport == "https" and tls else None
         self.channel_binding = channel_binding_data(tls.certificate) if self.ssl_context and tls else None
         #: HTTP requests received since start (faults included); for tests and the benchmark.
@@ -280,7 +285,7 @@ class WinRMEndpoint:
         if creation is None:
             raise WSManFault(wsman.ERROR_INVALID_MESSAGE, "InvalidMessage", "Create has no creationXml")
         shell_id = (body.attrib.get("ShellId") or str(uuid.uuid4())).upper()
-        session = ShellSession(shell_id, self.host, user, self.name)
+        session = ShellSession(shell_id, self.host, user, self.name, self.invoke_lock)
         session.feed_pool(self._b64(creation.text, "creationXml"))
         with self._lock:
             self._sessions[shell_id] = session

@@ -19,11 +19,12 @@ picks that target's messages out of the buffer, keeping their order.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ContextManager
 
 from loguru import logger
 from psrpcore import PowerShell, ServerPipeline, ServerRunspacePool
@@ -234,11 +235,16 @@ class PipelineRun:
 class ShellSession:
     """One WS-Man shell = one PSRP runspace pool on the simulated host."""
 
-    def __init__(self, shell_id: str, host: SimulatedHost, owner: str, host_name: str):
+    def __init__(
+        self, shell_id: str, host: SimulatedHost, owner: str, host_name: str,
+        invoke_lock: ContextManager[Any] | None = None,
+    ):
         self.shell_id = shell_id
         self.host = host
         self.owner = owner
         self.host_name = host_name
+        #: Held around every host.invoke (simulated hosts are not thread-safe); see WinRMEndpoint.
+        self.invoke_lock = invoke_lock if invoke_lock is not None else contextlib.nullcontext()
         self.lock = threading.Condition(threading.RLock())
         self.pool = LabRunspacePool(application_private_data={"PSVersionTable": _version_table()})
         # Speak as PowerShell 2.0 does (protocol 2.1): pypsrp then keeps MaxEnvelopeSize at
@@ -320,7 +326,8 @@ class ShellSession:
         results: list[InvocationResult] = []
         try:
             for index, statement in enumerate(statements):
-                result = self.host.invoke(statement, input_objects if index == 0 else [])
+                with self.invoke_lock:
+                    result = self.host.invoke(statement, input_objects if index == 0 else [])
                 results.append(result)
                 if result.failed is not None:
                     break

@@ -82,11 +82,26 @@ class ScriptedHost:
         self.invocations: list[tuple[list[Invocation], list]] = []
         #: Set at teardown so sleeping pipelines end at once.
         self.wake = threading.Event()
+        #: How many invoke() calls ran at the same time, at most.
+        self.max_concurrent = 0
+        self._active = 0
+        self._count_lock = threading.Lock()
+        self.peer_barrier = threading.Barrier(2)
 
     def accepts(self, user: str, password: str) -> bool:
         return user.lower() not in self.refused_users
 
     def invoke(self, pipeline: list[Invocation], input_objects: list) -> InvocationResult:
+        with self._count_lock:
+            self._active += 1
+            self.max_concurrent = max(self.max_concurrent, self._active)
+        try:
+            return self._run(pipeline, input_objects)
+        finally:
+            with self._count_lock:
+                self._active -= 1
+
+    def _run(self, pipeline: list[Invocation], input_objects: list) -> InvocationResult:
         self.invocations.append((pipeline, list(input_objects)))
         result = InvocationResult()
         objects = list(input_objects)
@@ -147,6 +162,11 @@ class ScriptedHost:
 
     def _cmd_out_string(self, invocation, objects, result):
         return [str(o.PSObject.to_string) if isinstance(o, PSObject) else str(o) for o in objects]
+
+    def _cmd_wait_peer(self, invocation, objects, result):
+        """Returns once two pipelines are inside it at the same time (fails after 10 s alone)."""
+        self.peer_barrier.wait(timeout=10)
+        return objects
 
     def _cmd_new_lines(self, invocation, objects, result):
         named = invocation.named()

@@ -9,7 +9,8 @@ from pypsrp.exceptions import WSManFaultError
 from pypsrp.powershell import PowerShell, PSInvocationState, RunspacePool
 from pypsrp.shell import WinRS
 
-from conftest import SERVICE_TYPE_NAMES
+from conftest import PASSWORD, SERVICE_TYPE_NAMES, USER
+from qrdr.lab.winrm import WinRMEndpoint
 
 
 @pytest.fixture
@@ -129,13 +130,16 @@ def test_large_output_is_split_across_envelopes(http_endpoint, connect):
         assert http_endpoint.oversized_responses == 0
 
 
-def test_stop_ends_a_running_pipeline_and_keeps_the_pool(pool, http_endpoint):
+def test_stop_ends_a_running_pipeline_and_keeps_the_pool(pool, http_endpoint, host):
     ps = PowerShell(pool)
     ps.add_cmdlet("Start-Sleep").add_parameter("Seconds", 30)
+    ps.add_cmdlet("Write-Output").add_argument("too late")
     ps.begin_invoke()
     ps.stop()
     assert ps.state == PSInvocationState.STOPPED
     assert http_endpoint.pipeline_count == 0
+    # A simulated command cannot be interrupted: let it end; its result must be dropped.
+    host.wake.set()
     again = PowerShell(pool)
     again.add_cmdlet("Write-Output").add_argument("after stop")
     assert again.invoke() == ["after stop"]
@@ -173,13 +177,15 @@ def test_closing_the_pool_deletes_the_shell(http_endpoint, connect):
     assert pool.is_alive() is False
 
 
-def test_two_pools_run_commands_at_the_same_time(http_endpoint, connect):
+def run_in_two_pools(endpoint, connect, command="Start-Sleep", **parameters) -> dict:
     results = {}
 
     def run(tag):
-        with RunspacePool(connect(http_endpoint)) as own_pool:
+        with RunspacePool(connect(endpoint)) as own_pool:
             ps = PowerShell(own_pool)
-            ps.add_cmdlet("Start-Sleep").add_parameter("Seconds", 0.3)
+            ps.add_cmdlet(command)
+            for name, value in parameters.items():
+                ps.add_parameter(name, value)
             ps.add_cmdlet("Write-Output").add_argument(tag)
             results[tag] = ps.invoke()
 
@@ -188,7 +194,23 @@ def test_two_pools_run_commands_at_the_same_time(http_endpoint, connect):
         thread.start()
     for thread in threads:
         thread.join(30)
-    assert results == {"a": ["a"], "b": ["b"]}
+    return results
+
+
+def test_two_pools_on_one_host_run_one_pipeline_at_a_time(http_endpoint, connect, host):
+    # Simulated hosts are not thread-safe: by default the endpoint runs one invoke() at a time.
+    assert run_in_two_pools(http_endpoint, connect, "Start-Sleep", Seconds=0.3) == {"a": ["a"], "b": ["b"]}
+    assert host.max_concurrent == 1
+
+
+def test_a_thread_safe_host_may_run_pipelines_concurrently(host, connect):
+    import contextlib
+
+    endpoint = WinRMEndpoint(host, {USER: PASSWORD}, name="concurrent", invoke_lock=contextlib.nullcontext())
+    with endpoint:
+        # Wait-Peer returns only when both pipelines are in the host at once.
+        assert run_in_two_pools(endpoint, connect, "Wait-Peer") == {"a": ["a"], "b": ["b"]}
+    assert host.max_concurrent == 2
 
 
 def test_other_shells_are_refused(http_endpoint, connect):
