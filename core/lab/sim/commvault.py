@@ -211,6 +211,21 @@ class CommServe:
         self._copy(subclient, self._snapshots.pop(job.job_id), torn=False)
         self._complete(job, subclient)
 
+    def kill_job(self, job_id: int) -> QRJob:
+        """``qoperation jobcontrol -j ID -o kill``: a running job ends as Killed.
+
+        A job killed in its copy phase leaves the destination volumes torn: the
+        standby stays unusable until a later update completes.
+        """
+        job = next((j for j in self.jobs if j.job_id == job_id), None)
+        if job is None:
+            raise RequestError(E_NOT_FOUND, f"Job [{job_id}] does not exist.")
+        if job.status != "Running":
+            raise RequestError(E_NOT_READY, f"Job [{job_id}] is not running (status {job.status}).")
+        job.status, job.end_time, job.failure = "Killed", self.clock(), "Killed by user."
+        self._snapshots.pop(job.job_id, None)
+        return job
+
     @property
     def recovery_point(self) -> dt.datetime | None:
         """Snapshot time of the newest completed QR job: how old the standby's data is."""
@@ -766,9 +781,19 @@ def run_qcommand(cs: CommServe, program: str, args: list[str],
         return [NOT_LOGGED_IN], 1
     if program == "qlist":
         return qlist(cs, args)
+    if program == "qoperation" and args and args[0].lower() == "jobcontrol":
+        options = _options(args[1:])
+        if options.get("o", "").lower() != "kill" or not options.get("j", "").isdigit():
+            return ["qoperation jobcontrol: only '-j <job id> -o kill' is supported here."], 1
+        try:
+            job = cs.kill_job(int(options["j"]))
+        except RequestError as exc:
+            return [str(exc)], 1
+        return [f"Job [{job.job_id}] killed."], 0
     if program == "qoperation":
         if len(args) < 1 or args[0].lower() != "execute":
-            return ["qoperation: only 'qoperation execute -af <file>' is supported here."], 1
+            return ["qoperation: only 'qoperation execute -af <file>' and 'qoperation jobcontrol -j <id> -o kill' "
+                    "are supported here."], 1
         path = _options(args[1:]).get("af")
         if not path:
             return ["qoperation execute: missing -af <file>."], 1

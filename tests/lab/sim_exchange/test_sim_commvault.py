@@ -255,3 +255,20 @@ def test_configure_from_site_matches_the_documented_requests(site_lab):
     assert [(m.get("sourceVolume"), m.get("destinationVolume"), m.get("mountPoint"))
             for m in subclient.findall("volumeMap")] == [("E:", "E:", "E:"), ("F:", "F:", "F:")]
     assert site_lab.standby.files.read_text(PRIV1) == site_lab.production.files.read_text(PRIV1)
+
+
+def test_killing_a_stuck_update_frees_the_subclient_and_a_fresh_update_repairs_the_standby(site_lab):
+    bring_standby_up_as_production(site_lab)
+    site_lab.standby.name, site_lab.production.name = "EXCH02", "EXCH01"
+    configure_quick_recovery(site_lab)
+    job = site_lab.commserve.run_incremental_update(stuck_in_copy=True)
+    lines, code = native(site_lab.cs, "qoperation", "jobcontrol", "-j", str(job.job_id), "-o", "kill")
+    assert (lines, code) == ([f"Job [{job.job_id}] killed."], 0)
+    killed = jobs(site_lab)[-1]
+    assert (killed["Status"], killed["Phase"]) == ("Killed", "Copy") and killed["EndTime"]
+    assert state_line(site_lab.standby) == "error -1206"  # still torn
+    again = run(site_lab.cs, "qoperation", "jobcontrol", "-j", str(job.job_id), "-o", "kill")
+    assert site_lab.cs.last_exit_code == 1 and "is not running" in again.errors[0].message
+    fresh = qoperation(site_lab, documented_requests()[6])
+    assert fresh.get("errorCode") == "0"
+    assert state_line(site_lab.standby) == "Dirty Shutdown"
