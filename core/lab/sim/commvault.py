@@ -26,6 +26,20 @@ error, as on a real CommServe).
 
 Schedules are recorded, not run by a clock: the lab (or a test) runs an update
 with :meth:`CommServe.run_incremental_update`.
+
+Python control API (the lab and tests)::
+
+    commserve = seed_site(site, hosts, password=..., stuck_in_copy=False)  # on the commserve host
+    CommServe.for_host(hosts["commserve"]) is commserve
+    configure_from_site(commserve, site)     # QR as qrdr's configure phase leaves it (optional)
+    job = commserve.run_incremental_update()                  # Snapshot -> Copy -> Complete
+    job = commserve.run_incremental_update(stuck_in_copy=True)  # stays Running in Copy
+    commserve.finish_stuck_copy(job); commserve.kill_job(job.job_id)
+    commserve.jobs, commserve.recovery_point, commserve.qr_update_stuck_in_copy = True
+
+Command line on the CommServe host: ``qlogin``, ``qlogout``, ``qlist``,
+``qoperation execute -af FILE``, ``qoperation jobcontrol -j ID -o kill``
+(:func:`run_qcommand`).
 """
 
 from __future__ import annotations
