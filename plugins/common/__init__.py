@@ -1,0 +1,53 @@
+"""Reusable step builders of qrdr's built-in plugins (not a plugin itself).
+
+Design
+======
+
+The runbook is one procedure with a few version differences. So the steps are
+built once, here, and the four built-in plugins only say what is theirs:
+
+``exchange2000`` / ``exchange2003``
+    Instantiate :class:`~.exchange_plugin.ExchangeRunbook` with their version.
+    The differences are data in :mod:`.catalog` (MSExchangeMGMT exists in 2003
+    only; ASP.NET is a prerequisite of 2003 only; service-pack builds) and in
+    :meth:`~.exchange_plugin.ExchangeRunbook.validate_site` (Exchange 2000 on
+    Windows 2003 is refused with the reason). What differs by *Windows* version
+    is decided per host: Windows 2000 hosts are driven from their management
+    host (``Set-Service -Status`` instead of Start/Stop-Service, ``netdom``
+    instead of WMI renames and joins, store scripts with ``-ComputerName``),
+    and the source server's cleanup starts in safe mode on Windows 2003 only.
+``qsnap`` / ``vss``
+    Instantiate :class:`~.snap.QuickRecovery` with their engine name and the
+    packages production needs (VSS adds the VSS Enabler); VSS refuses a
+    Windows 2000 production or standby in ``qrdr_validate_site``. They own the
+    CommServe steps (create-qr-volumes) and the QR probes of promote/check
+    (the last update not in its copy phase, its age, the QR volumes present).
+
+The builders (each returns :class:`qrdr.steps.Step` objects whose check is
+read-only and worded for an admin, e.g. ``EXCH01: MSExchangeIS Running/Auto ->
+Stopped/Manual``):
+
+* :mod:`.services`: service state and start mode, stopped in reverse and
+  started in dependency order (:mod:`.catalog` knows the dependencies);
+* :mod:`.names`: rename + restart (domain or local), leave/join the domain
+  (joining reuses a reset account), ADUC "Reset Account";
+* :mod:`.acl`: grant rights to the standby's account on the Exchange objects,
+  wait until every domain controller shows them;
+* :mod:`.stores`: mount stores and mount-at-startup, .edb/.stm paths,
+  eseutil state and soft recovery;
+* :mod:`.files`: delete registry keys and folders, stop processes that hold
+  the Exchange DLLs, run setup.exe/update.exe (with the KB Q280432 hang);
+* :mod:`.identity` and :mod:`.hosts`: reach a host under its current name
+  and account (facts ``names``/``workgroup``), restart it, read it;
+* :mod:`.exchange_plugin`: the phases assembled, plus the readiness probes.
+
+Ordering is explicit (``after``); steps that take production down carry an
+``undo`` (services, names) so a failed configure brings production back; the
+step that stops production's services opens the "production outage" window
+and the one that mounts its stores again closes it; promote's last step closes
+"mail flowing" (measured from the start of the run).
+
+Phase hooks only build steps: all I/O happens in the steps' check/apply/verify
+through ``ctx.host(key)`` (``qrdr.remote``) and ``ctx.directory``
+(``qrdr.directory``), with the commands of docs/design/host-commands.md.
+"""

@@ -1,0 +1,133 @@
+"""What each phase hook returns, for every supported combination: ids, order, flags, windows, undo."""
+
+from __future__ import annotations
+
+import pytest
+
+from qrdr import hookspecs
+from qrdr.engine.runner import collect_probes, collect_steps
+from qrdr.model import WindowsVersion
+
+from .conftest import COMBINATIONS, site_named
+from qrdr.pluginmanager import make_plugin_manager
+
+PHASES = [(phase, scope) for phase in hookspecs.PHASE_HOOKS
+          for scope in (("recovery", "source") if phase == "cleanup" else ("recovery",))]
+
+
+def steps_of(combination, phase, scope="recovery"):
+    site, manager = combination
+    return collect_steps(manager, site, [phase], {}, scope)
+
+
+@pytest.mark.parametrize("phase,scope", PHASES)
+def test_ids_unique_prefixed_and_after_resolvable(combination, phase, scope):
+    # collect_steps refuses duplicate ids and unknown after/before names, and orders the steps.
+    steps = steps_of(combination, phase, scope)
+    ids = [step.id for step in steps]
+    assert len(ids) == len(set(ids))
+    for step in steps:
+        assert step.id.split(".")[0] == step.plugin, step.id
+        for earlier in step.after:
+            assert ids.index(earlier) < ids.index(step.id)
+
+
+def test_configure_runs_as_one_ordered_run(combination):
+    site, manager = combination
+    steps = collect_steps(manager, site, list(hookspecs.CONFIGURE_PHASES), {})
+    ids = [step.id.split(".", 1)[1] for step in steps]
+    assert ids.index("stop-production-services") < ids.index("rename-production-temp") < ids.index("rename-standby")
+    assert ids.index("rename-standby") < ids.index("setup-dr") < ids.index("grant-servers")
+    assert ids.index("grant-server") < ids.index("wait-acl-replication") < ids.index("start-standby-services")
+    assert ids.index("rename-standby-back") < ids.index("rename-production-back") < ids.index("start-production-services")
+    assert ids[-1] == "configuration-finished"
+
+
+DESTRUCTIVE = {
+    "prepare-production": {"stop-production-services", "rename-production-temp", "rename-standby"},
+    "install-dr": {"standby-volumes"},
+    "finish-configuration": {"rename-standby-back", "rename-production-back"},
+    "promote": {"shut-down-production", "reset-production-account", "standby-leave-domain",
+                "rename-standby-to-production", "standby-join-domain"},
+}
+
+
+@pytest.mark.parametrize("phase", sorted(DESTRUCTIVE))
+def test_resets_renames_shutdowns_are_destructive(combination, phase):
+    steps = steps_of(combination, phase)
+    destructive = {s.id.split(".", 1)[1] for s in steps if s.destructive}
+    assert destructive == DESTRUCTIVE[phase]
+
+
+@pytest.mark.parametrize("scope", ["recovery", "source"])
+def test_cleanup_uninstall_and_deletions_are_destructive(combination, scope):
+    steps = steps_of(combination, "cleanup", scope)
+    assert steps and all(step.destructive for step in steps)
+    names = {s.id.split(".", 1)[1] for s in steps}
+    assert f"{scope}-uninstall-exchange" in names and f"{scope}-exchsrvr-folder" in names
+    assert f"{scope}-locked-dlls" in names and f"{scope}-outlook-profiles" in names
+
+
+def test_source_cleanup_differs_by_windows_version(combination):
+    site, _ = combination
+    names = {s.id.split(".", 1)[1] for s in steps_of(combination, "cleanup", "source")}
+    if site.production.windows is WindowsVersion.W2003:
+        assert "source-safe-mode-services" in names and "source-uninstall-keys" not in names
+    else:
+        assert "source-safe-mode-services" not in names and "source-uninstall-keys" in names
+
+
+def test_reset_account_is_never_repeated(combination):
+    reset = [s for s in steps_of(combination, "promote") if s.id.endswith("reset-production-account")]
+    assert len(reset) == 1 and not reset[0].idempotent and reset[0].target == "directory"
+
+
+def test_configuration_undoes_what_takes_production_down(combination):
+    site, manager = combination
+    steps = {s.id.split(".", 1)[1]: s for s in collect_steps(manager, site, list(hookspecs.CONFIGURE_PHASES), {})}
+    for name in ("stop-production-services", "rename-production-temp", "rename-standby"):
+        assert steps[name].undo is not None, name
+    assert steps["stop-production-services"].opens_window == "production outage"
+    assert steps["mount-production-stores"].closes_window == "production outage"
+    opened = [s for s in steps.values() if s.opens_window]
+    assert len(opened) == 1
+
+
+def test_promote_ends_with_mail_flowing(combination):
+    steps = steps_of(combination, "promote")
+    assert steps[-1].closes_window == "mail flowing"
+    assert steps[-1].id.endswith("mail-flowing")
+    site, _ = combination
+    takeover = [s for s in steps if s.id.endswith("take-over-ip")]
+    assert bool(takeover) == bool(site.takeover.ip_address)
+    assert [s.id.split(".", 1)[1] for s in steps][:3] == ["soft-recovery", "shut-down-production",
+                                                        "reset-production-account"]
+
+
+def test_promote_and_check_preflight_cover_the_seed_warning(combination):
+    site, manager = combination
+    snap = dict(zip(("exchange", "snap"), COMBINATIONS[site.name.removeprefix("lab-")]))["snap"]
+    promote = {p.id for p in collect_probes(manager, site, "promote")}
+    assert {f"{snap}.last-update-complete", f"{snap}.ready-qr-volumes"} <= promote
+    assert any(p.endswith("ready-databases") for p in promote) and any(p.endswith("ready-volumes") for p in promote)
+    check = {p.id for p in collect_probes(manager, site, "check")}
+    assert promote <= check and any(p.endswith("ready-acls") for p in check)
+
+
+def test_create_qr_volumes_is_the_snap_plugins_with_its_engine(combination):
+    site, _ = combination
+    steps = steps_of(combination, "create-qr-volumes")
+    assert [s.id.split(".", 1)[1] for s in steps] == ["scratch-pool", "qr-policy", "qr-subclient", "volume-mapping",
+                                                    "incremental-schedule", "qr-volumes"]
+    assert {s.plugin for s in steps} == {site.snap_engine}
+    assert all(s.target == site.quick_recovery.commserve_host for s in steps)
+
+
+def test_service_steps_want_only_the_versions_services():
+    e2000 = site_named("e2000-w2000-qsnap")
+    manager, _ = make_plugin_manager(exchange="exchange2000", snap="qsnap")
+    from qrdr.plugins.exchange2000 import RUNBOOK
+
+    assert "MSExchangeMGMT" not in RUNBOOK.production_services()
+    assert "MSExchangeMGMT" not in RUNBOOK.all_services()
+    assert collect_steps(manager, e2000, ["prepare-production"], {})
