@@ -250,14 +250,13 @@ class Directory:
             connection.open(read_server_info=False)
             if not use_ssl:
                 step = "StartTLS"
-                connection.start_tls(read_server_info=False)
+                if not connection.start_tls(read_server_info=False):
+                    raise ConnectError(f"{url} (DC {controller.name}): StartTLS failed: "
+                                       f"{connection.last_error or _result_text(connection)}")
             step = f"{domain.bind.value} bind as {user}"
             if not connection.bind(read_server_info=False):
-                result = connection.result or {}
-                raise ConnectError(
-                    f"{url} (DC {controller.name}): {step} failed: "
-                    f"{result.get('description')} {result.get('message', '').strip()}".strip()
-                )
+                raise ConnectError(secret.scrub(f"{url} (DC {controller.name}): {step} failed: "
+                                                f"{_result_text(connection)}"))
         except ConnectError:
             _quiet_unbind(connection)
             raise
