@@ -685,6 +685,8 @@ class ExchangeState:
                                 "(production is seeded by the lab, not installed).")
         if self.install is not None:
             return self._refuse(f"{PRODUCT_NAME[self.install.version]} is already installed on this server.")
+        if media.version == "2000" and self.port.windows_version() == "2003":
+            return self._refuse("Microsoft Exchange 2000 Server is not supported on Windows Server 2003.")
         component = MESSAGING_COMPONENT
         missing = self._missing_prerequisites(media.version)
         if missing:

@@ -242,3 +242,10 @@ def test_an_install_path_on_a_missing_drive_is_refused(site_lab):
                                                                  install_dir=r"Q:\Exchsrvr"))
     assert start_setup(site_lab.standby, path, "/DisasterRecovery").exit_code == 1
     assert "there is no drive Q:" in setup_log(site_lab.standby)
+
+
+def test_exchange_2000_setup_refuses_windows_2003():
+    lab = SiteLab(make_site(exchange_version="2000", windows="2003"))
+    prepare_standby_for_setup(lab)
+    assert dr_setup(lab).exit_code == 1
+    assert "not supported on Windows Server 2003" in setup_log(lab.standby)
