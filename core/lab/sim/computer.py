@@ -144,13 +144,19 @@ def join(target: WindowsHost, domain: str, options: int, user: str | None, passw
     return code
 
 
-@wmi_method("Win32_ComputerSystem", "Rename")
-def _wmi_rename(caller: WindowsHost, target: WindowsHost, instance: Any, arguments: list[Any]) -> Any:
-    # PowerShell 2.0 passes -ArgumentList in the method's alphabetical parameter order: Name, Password, UserName.
+def _require_windows_2003(target: WindowsHost, method: str) -> None:
+    # Rename, JoinDomainOrWorkgroup and UnjoinDomainOrWorkgroup came with Windows XP/2003;
+    # Windows 2000's Win32_ComputerSystem has none of them (netdom does it there).
     if target.windows == "2000":
         raise PSError("Invalid method ", category="InvalidOperation",
                       error_id="InvokeWMIManagementException,Microsoft.PowerShell.Commands.InvokeWmiMethodCommand",
-                      exception_type="System.Management.ManagementException", target="Rename")
+                      exception_type="System.Management.ManagementException", target=method)
+
+
+@wmi_method("Win32_ComputerSystem", "Rename")
+def _wmi_rename(caller: WindowsHost, target: WindowsHost, instance: Any, arguments: list[Any]) -> Any:
+    # PowerShell 2.0 passes -ArgumentList in the method's alphabetical parameter order: Name, Password, UserName.
+    _require_windows_2003(target, "Rename")
     if not arguments:
         return wmi_method_result(87)
     user, password = _credentials(arguments, 1, 2)
@@ -160,6 +166,7 @@ def _wmi_rename(caller: WindowsHost, target: WindowsHost, instance: Any, argumen
 @wmi_method("Win32_ComputerSystem", "UnjoinDomainOrWorkgroup")
 def _wmi_unjoin(caller: WindowsHost, target: WindowsHost, instance: Any, arguments: list[Any]) -> Any:
     # Alphabetical: FUnjoinOptions, Password, UserName.
+    _require_windows_2003(target, "UnjoinDomainOrWorkgroup")
     options = int(arguments[0]) if arguments and arguments[0] is not None else 0
     user, password = _credentials(arguments, 1, 2)
     return wmi_method_result(unjoin(target, bool(options & 0x4), user, password))
@@ -168,6 +175,7 @@ def _wmi_unjoin(caller: WindowsHost, target: WindowsHost, instance: Any, argumen
 @wmi_method("Win32_ComputerSystem", "JoinDomainOrWorkgroup")
 def _wmi_join(caller: WindowsHost, target: WindowsHost, instance: Any, arguments: list[Any]) -> Any:
     # Alphabetical: AccountOU, FJoinOptions, Name, Password, UserName.
+    _require_windows_2003(target, "JoinDomainOrWorkgroup")
     padded = list(arguments) + [None] * (5 - len(arguments))
     account_ou, options, name = padded[0], int(padded[1] or 0), padded[2]
     if not name:

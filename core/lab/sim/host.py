@@ -54,6 +54,7 @@ import fnmatch
 import itertools
 import ntpath
 import re
+import threading
 from typing import Any, Callable, Iterable, Mapping
 
 import attrs
@@ -66,6 +67,14 @@ from .registry import PSError
 # --- services -----------------------------------------------------------------------------------
 
 START_MODES = ("Auto", "Manual", "Disabled")
+
+_SAFE_MINIMAL = {"rpcss", "eventlog", "ntlmssp", "winmgmt", "dnscache"}
+#: bootcfg /safeboot mode -> the (lower-case) services that start in it. WinRM is in none of them.
+SAFE_MODE_SERVICES: dict[str, set[str]] = {
+    "minimal": _SAFE_MINIMAL,
+    "network": _SAFE_MINIMAL | {"lanmanserver", "lanmanworkstation"},
+    "dsrepair": _SAFE_MINIMAL | {"lanmanserver", "lanmanworkstation"},
+}
 
 
 @attrs.define
@@ -428,6 +437,9 @@ class Lab:
         self.on_power_off = on_power_off
         self.clock = clock or (lambda: datetime.datetime.now(datetime.timezone.utc))
         self._pids = itertools.count(1000, 4)
+        #: Hosts act on each other (-ComputerName, netdom), so their pipelines must not run at the
+        #: same time: give this lock to every endpoint of the lab (WinRMEndpoint's invoke_lock).
+        self.lock = threading.RLock()
 
     def add(self, host: "WindowsHost") -> "WindowsHost":
         host.lab = self
@@ -492,6 +504,13 @@ class WindowsHost:
     @property
     def part_of_domain(self) -> bool:
         return self.domain is not None
+
+    @property
+    def reachable(self) -> bool:
+        """Whether its WinRM endpoint answers: powered on, booted normally (safe mode has no
+        WinRM), and the WinRM service running."""
+        winrm = self.service("WinRM")
+        return self.power == "on" and self.safe_boot is None and winrm is not None and winrm.running
 
     @property
     def dns_host_name(self) -> str:
@@ -601,6 +620,8 @@ class WindowsHost:
         self.power = "on"
         self.last_exit_code = 0
         for service in self.services.values():
+            if self.safe_boot is not None and service.name.lower() not in SAFE_MODE_SERVICES[self.safe_boot]:
+                continue  # safe mode starts only the services its SafeBoot list names
             if service.start_mode == "Auto" and not service.running:
                 try:
                     self.start_service(service.name)

@@ -101,3 +101,14 @@ def test_windows_2000_has_no_rename_method():
     result = call(management, ("Get-WmiObject", {"Class": "Win32_ComputerSystem", "ComputerName": "OLD2K"}),
                   ("Invoke-WmiMethod", {"Name": "Rename", "ArgumentList": ["X", None, None]}))
     assert result.failed is not None and result.failed.message.strip() == "Invalid method"
+
+
+def test_safe_mode_boot_keeps_winrm_and_exchange_down(exchange_host):
+    assert exchange_host.reachable
+    call(exchange_host, ("bootcfg", {}, ["/raw", "/a", "/safeboot:minimal", "/id", "1"]))
+    exchange_host.restart()
+    assert exchange_host.power == "on" and not exchange_host.reachable
+    assert not exchange_host.service("MSExchangeSA").running and exchange_host.service("RpcSs").running
+    exchange_host.safe_boot = None  # bootcfg /rmsw typed at the console: safe mode has no WinRM
+    exchange_host.restart()
+    assert exchange_host.reachable and exchange_host.service("MSExchangeIS").running
