@@ -29,6 +29,7 @@ import attrs
 import ldap3
 from ldap3.core import exceptions as ldap_exc
 from ldap3.protocol.microsoft import security_descriptor_control
+from ldap3.protocol.rfc2696 import paged_search_control
 from loguru import logger
 
 from qrdr.model import Domain, DomainController, LdapBind
@@ -399,8 +400,6 @@ def _search(connection: ldap3.Connection, url: str, base: str, search_filter: st
     while True:
         page_controls = list(controls or [])
         if scope != ldap3.BASE:
-            from ldap3.protocol.rfc2696 import paged_search_control
-
             page_controls.append(paged_search_control(False, 500, cookie))
         try:
             connection.search(base, search_filter, search_scope=scope, attributes=attributes,

@@ -116,3 +116,18 @@ def test_grant_on_a_missing_object_names_it(directory, standby):
 def test_bad_sid_is_refused_before_anything_is_read(directory):
     with pytest.raises(ValueError, match="S-1-5-oops"):
         plan_grant(directory, directory.default_naming_context, "S-1-5-oops", FULL_CONTROL)
+
+
+def test_plan_warns_when_a_deny_ace_for_the_account_would_override_the_grant(dc, directory):
+    add_computer(dc, "DENIED01")
+    account = find_computer(directory, "DENIED01")
+    where = locate(directory, ORGANIZATION, GROUP, "EXCH02")
+    # Someone denied the account Create child on the server object, with Samba's own tool.
+    dc.samba_tool("dsacl", "set", f"--objectdn={where.server_dn}", f"--sddl=(D;;CC;;;{account.sid})",
+                  "-H", dc.ldap_url)
+    plan = plan_grant(directory, where.server_dn, account.sid, FULL_CONTROL)
+    assert plan.warnings == (f"a deny ACE for {dc.netbios}\\DENIED01$ (Create all child objects) takes "
+                             f"precedence over this allow",)
+    # The grant keeps the deny ACE (it writes back every ACE it did not add).
+    grant(directory, where.server_dn, account.sid, FULL_CONTROL)
+    assert f"(D;;CC;;;{account.sid})" in dsacl(dc, where.server_dn)
