@@ -862,6 +862,8 @@ def configure_from_site(commserve: CommServe, site: Any) -> QRJob:
     each production volume mapped to its ``target_letter`` (mounted at
     ``standby_mount_point`` when set), the incremental schedule, and the QR
     Volume Creation job; names from ``site.quick_recovery``. Returns that job.
+    Raises :class:`RequestError` with the CommServe's words when the site is not
+    ready for it (e.g. the standby's volumes not partitioned yet, seed step 2.3).
     """
     qr = site.quick_recovery
     production = qr.production_client or site.production.name
