@@ -192,3 +192,26 @@ def test_domain_accounts_log_on_to_members_only(samba_dc, backend, admin):  # no
     assert not member.accepts(admin[0], "wrong")
     assert member.accepts("Administrator", "local-pw")
     assert not _workgroup_host(backend, _unique("WG")).accepts(admin[0], admin[1])
+
+
+def test_netdom_remove_then_join_a_windows_2000_host(samba_dc, backend, admin):  # noqa: F811
+    lab = Lab()
+    name = _unique("W2KJ")
+    add_computer(samba_dc, name)
+    target = _member(backend, name, windows="2000", lab=lab)
+    management = _member(backend, _unique("MGMT"), lab=lab)
+    credentials = [f"/UserD:{admin[0]}", f"/PasswordD:{admin[1]}", "/UserO:Administrator", "/PasswordO:local-pw"]
+    removed = call(management, ("netdom", {}, ["remove", name, f"/Domain:{samba_dc.netbios}", *credentials,
+                                               "/Force"]))
+    assert removed.output[-1] == "The command completed successfully."
+    assert int(_account(samba_dc, name)["userAccountControl"][0]) & 2 == 2  # netdom remove disables
+    target.restart()
+    assert not target.part_of_domain
+    joined = call(management, ("netdom", {}, ["join", name, f"/Domain:{samba_dc.dns_domain}", *credentials]))
+    assert joined.output[-1] == "The command completed successfully."
+    assert int(_account(samba_dc, name)["userAccountControl"][0]) & 2 == 0
+    target.restart()
+    assert target.part_of_domain and target.domain == samba_dc.dns_domain
+    again = call(management, ("netdom", {}, ["join", name, f"/Domain:{samba_dc.dns_domain}", *credentials]))
+    assert again.output[0] == "The machine is already joined to the domain."
+    assert again.output[-1] == "The command failed to complete successfully."
