@@ -45,8 +45,10 @@ def valid_computer_name(name: str) -> bool:
 
 @wmi_class("Win32_ComputerSystem")
 def win32_computer_system(host: WindowsHost) -> list[Any]:
+    """Windows 2000's class has no PartOfDomain and no Workgroup (both came with XP/2003):
+    there DomainRole tells membership (0/2 standalone, 1/3 member)."""
     memory = 4 * 1024 ** 3
-    return [wmi_object(host.name, "Win32_ComputerSystem", {"Name": host.name}, {
+    properties = {
         "AdminPasswordStatus": uint16(3),
         "Caption": host.name,
         "CreationClassName": "Win32_ComputerSystem",
@@ -65,7 +67,10 @@ def win32_computer_system(host: WindowsHost) -> list[Any]:
         "TotalPhysicalMemory": uint64(memory),
         "UserName": None,
         "Workgroup": None if host.part_of_domain else (host.workgroup or "WORKGROUP"),
-    })]
+    }
+    if host.windows == "2000":
+        del properties["PartOfDomain"], properties["Workgroup"]
+    return [wmi_object(host.name, "Win32_ComputerSystem", {"Name": host.name}, properties)]
 
 
 @wmi_class("Win32_OperatingSystem")

@@ -517,9 +517,12 @@ class WindowsHost:
         return f"{self.name.lower()}.{self.domain}" if self.domain else self.name.lower()
 
     def answers_to(self) -> set[str]:
+        """Names (lower case) that reach this host: NetBIOS, DNS name in its domain, IP addresses."""
         names = {self.name.lower()}
         if self.domain:
             names.add(f"{self.name}.{self.domain}".lower())
+        for adapter in self.adapters:
+            names.update(adapter.ip_addresses)
         return names
 
     def now(self) -> datetime.datetime:

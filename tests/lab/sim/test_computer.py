@@ -112,3 +112,16 @@ def test_safe_mode_boot_keeps_winrm_and_exchange_down(exchange_host):
     exchange_host.safe_boot = None  # bootcfg /rmsw typed at the console: safe mode has no WinRM
     exchange_host.restart()
     assert exchange_host.reachable and exchange_host.service("MSExchangeIS").running
+
+
+def test_windows_2000_computer_system_has_no_part_of_domain_and_is_found_by_address():
+    from qrdr.lab.sim.host import NetworkAdapter
+
+    lab = Lab()
+    management = lab.add(WindowsHost("mgmt"))
+    old = lab.add(WindowsHost("old2k", windows="2000", domain="qrdr.lab", domain_netbios="QRDR"))
+    old.adapters.append(NetworkAdapter(index=1, ip_addresses=["10.0.0.5"], subnet_masks=["255.255.255.0"]))
+    system = call(management, ("Get-WmiObject", {"Class": "Win32_ComputerSystem", "ComputerName": "10.0.0.5"}))
+    names = {p.name for p in system.output[0].PSObject.adapted_properties}
+    assert "PartOfDomain" not in names and "Workgroup" not in names
+    assert (system.output[0].Domain, system.output[0].DomainRole) == ("qrdr.lab", 3)
