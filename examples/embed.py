@@ -1,16 +1,25 @@
 """Embedding qrdr: drive a site from Python, with an in-process plugin and your own connector.
 
-Run it:  python examples/embed.py [STATE_DIR]
+Run it:  python examples/embed.py [SITE_CONFIG [STATE_DIR]]
 
-It loads examples/site.toml, adds a plugin object defined here (no package, no entry
-point) that puts up a maintenance banner on the standby during a promote, plans the
-promote, and runs it when nothing blocks it. The connector stands in for your own
-connection layer: qrdr asks it for a host when a step's check or apply needs one
-(``ctx.host("standby")``), and closes it at the end. The real one is
-``qrdr.connect.SiteConnector`` (PowerShell remoting and LDAP, from the site config).
+It loads a site config (default: examples/site.toml), adds a plugin object defined
+here (no package, no entry point) that records the promote in an operations log,
+plans the promote, prints each step and what blocks the run, and runs the promote
+(confirmed by the program itself) only when nothing blocks it.
 
-Exit status: 0 when the promote ran (or had nothing to do), 3 when the plan is blocked
-(e.g. the built-in plugins' steps need real hosts that this connector does not have).
+The connector is the object qrdr asks for a host when a step's check or apply
+needs one (``ctx.host("standby")``) and closes at the end. This one wraps qrdr's
+own ``qrdr.connect.SiteConnector`` (PowerShell remoting and LDAP from the site
+config) to audit which connections the run opens: that is where an embedding
+program plugs in its own connection handling.
+
+On examples/site.toml, whose hosts do not exist, the built-in plugins' checks cannot
+reach the hosts, so the plan is blocked and nothing changes (exit 3). Against a
+site that answers (a real one, or the lab: ``qrdr lab up``, then
+``eval "$(qrdr lab env)"`` and ``python examples/embed.py .qrdr-lab/qrdr.toml``),
+the same program runs the promote once its plan is clear.
+
+Exit status: 0 when the promote ran, 1 when it failed, 3 when the plan is blocked.
 """
 
 from __future__ import annotations
@@ -23,83 +32,85 @@ import attrs
 
 from qrdr.api import Runbook
 from qrdr.config import load_site
+from qrdr.connect import SiteConnector
 from qrdr.hookspecs import hookimpl
 from qrdr.steps import Check, Step
 
-SITE = Path(__file__).resolve().parent / "site.toml"
+EXAMPLE_SITE = Path(__file__).resolve().parent / "site.toml"
 
 
-class BannerHost:
-    """What this example's connector gives for a host: a maintenance banner it can set."""
+class AuditingConnector:
+    """Implements qrdr.engine.context.Connector by delegating to another, recording each use."""
 
-    def __init__(self, name: str):
-        self.name = name
-        self.banner: str | None = None
+    def __init__(self, inner):
+        self.inner = inner
+        self.opened: list[str] = []
 
-
-class BannerConnector:
-    """Implements qrdr.engine.context.Connector for the hosts this example knows."""
-
-    def __init__(self, site):
-        self.hosts = {key: BannerHost(host.name) for key, host in site.hosts.items()}
-        self.closed = False
-
-    def host(self, key: str) -> BannerHost:
-        return self.hosts[key]
+    def host(self, key: str):
+        self.opened.append(f"host {key}")
+        return self.inner.host(key)
 
     def directory(self):
-        raise RuntimeError("this example has no directory connection")
+        self.opened.append("directory")
+        return self.inner.directory()
 
     def close(self) -> None:
-        self.closed = True
+        self.inner.close()
 
 
-class MaintenanceBanner:
-    """An in-process plugin: one step in the promote phase."""
+class OperationsLog:
+    """An in-process plugin: one local step in the promote phase, and the step events."""
 
-    TEXT = "Exchange is moving to the standby server; mail may pause for a few minutes."
+    def __init__(self, path: Path):
+        self.path = path
+        self.events: list[str] = []
 
     @hookimpl
     def qrdr_promote_standby(self, site):
+        line = f"{site.name}: promoting {site.standby.name} in place of {site.production.name}"
+
         def check(ctx):
-            banner = ctx.host("standby").banner
-            if banner == self.TEXT:
-                return Check.no_change("the banner is up")
-            return Check.will_change(f"banner on {site.standby.name}: {banner!r} -> {self.TEXT!r}")
+            if self.path.exists() and line in self.path.read_text().splitlines():
+                return Check.no_change("the operations log has the entry")
+            return Check.will_change(f"append to {self.path}: {line}")
 
         def apply(ctx):
-            ctx.host("standby").banner = self.TEXT
-            return {"banner": self.TEXT}
+            with self.path.open("a") as log:
+                log.write(line + "\n")
+            return {"path": str(self.path)}
 
-        return [Step(id="embed.maintenance-banner", title="put up the maintenance banner", target="standby",
-                     check=check, apply=apply)]
+        return [Step(id="embed.operations-log", title="record the promote in the operations log",
+                     target="local", check=check, apply=apply)]
+
+    @hookimpl
+    def qrdr_step_finished(self, run_id, step, result):
+        self.events.append(f"run {run_id}: {step.id} {result.status}")
 
 
-def main(state_dir: str) -> int:
-    # The journal and run lock go to state_dir (the site config's state_dir, or next to it, by default).
-    site = attrs.evolve(load_site(SITE), state_dir=state_dir)
-    connector = BannerConnector(site)
-    runbook = Runbook(site, extra_plugins=[("banner", MaintenanceBanner())], connector=connector)
+def main(config: Path, state_dir: Path) -> int:
+    # The journal and the run lock go to state_dir (by default: .qrdr next to the config file).
+    site = attrs.evolve(load_site(config), state_dir=str(state_dir))
+    connector = AuditingConnector(SiteConnector(site))
+    operations_log = OperationsLog(state_dir / "operations.log")
+    runbook = Runbook(site, extra_plugins=[("operations-log", operations_log)], connector=connector)
     try:
         plan = runbook.plan("promote")
         for planned in plan.steps:
             print(f"plan: {planned.step.id} [{planned.status}] {'; '.join(planned.lines)}")
+        print(f"connections asked for while planning: {', '.join(sorted(set(connector.opened))) or 'none'}")
         if plan.blockers:
-            print("blocked:", *plan.blockers, sep="\n  ")
+            print("blocked, nothing was changed:", *plan.blockers, sep="\n  ")
             return 3
-        result = runbook.run("promote", yes=True)   # yes=True: automation has confirmed already
-        print(f"run {result.run_id}: {result.status}")
-        for step in result.steps:
-            print(f"  {step.step_id}: {step.status}")
-        print(f"banner on the standby: {connector.host('standby').banner}")
-        print(f"runs in the journal: {len(runbook.history())}")
+        result = runbook.run("promote", yes=True)   # yes=True: this program has decided already
+        print(f"run {result.run_id}: {result.status}", *operations_log.events, sep="\n  ")
         return 0 if result.status == "succeeded" else 1
     finally:
         runbook.close()
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1:
-        sys.exit(main(sys.argv[1]))
+    config = Path(sys.argv[1]) if len(sys.argv) > 1 else EXAMPLE_SITE
+    if len(sys.argv) > 2:
+        sys.exit(main(config, Path(sys.argv[2])))
     with tempfile.TemporaryDirectory() as state:
-        sys.exit(main(state))
+        sys.exit(main(config, Path(state)))

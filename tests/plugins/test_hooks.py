@@ -16,6 +16,8 @@ from qrdr.hookspecs import CONFIGURE_PHASES, PHASE_HOOKS, hookimpl
 from qrdr.pluginmanager import ConfigSection
 from qrdr.steps import Check, Step
 
+from ..addon_engine import AddonEngine
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "site.toml"
 
 
@@ -26,7 +28,12 @@ def site_file(tmp_path: Path, extra: str = "") -> Path:
 
 
 def runbook(config: Path, *plugins) -> Runbook:
+    """With the built-in plugins too: their steps are in every plan (filter by ``step.plugin``)."""
     return Runbook(load_site(config), extra_plugins=list(plugins), connector=NoConnector())
+
+
+def only(plan, plugin: str) -> list:
+    return [p for p in plan.steps if p.step.plugin == plugin]
 
 
 class Recorder:
@@ -92,13 +99,14 @@ def test_each_phase_hook_is_called_for_its_phase_only(tmp_path, phase):
     recorder = Recorder()
     plan = runbook(site_file(tmp_path), ("rec", recorder)).plan(phase)
     assert recorder.calls == [(phase, {"site": "contoso"})]
-    assert [(p.step.id, p.step.phase, p.step.plugin, p.status) for p in plan.steps] == [
-        (f"rec.{phase}", phase, "rec", "will change")]
+    assert [(p.step.id, p.step.phase) for p in only(plan, "rec")] == [(f"rec.{phase}", phase)]
+    alone = AddonEngine(load_site(site_file(tmp_path)), ("rec", Recorder())).plan(phase)
+    assert [(p.step.id, p.status) for p in alone.steps] == [(f"rec.{phase}", "will change")]
 
 
 def test_configure_calls_the_configuration_phases_in_runbook_order(tmp_path):
     recorder = Recorder()
-    result = runbook(site_file(tmp_path), ("rec", recorder)).run("configure", yes=True)
+    result = AddonEngine(load_site(site_file(tmp_path)), ("rec", recorder)).run("configure")
     assert [phase for phase, _ in recorder.calls] == list(CONFIGURE_PHASES)
     assert recorder.applied == list(CONFIGURE_PHASES)
     assert result.status == "succeeded"
@@ -109,7 +117,7 @@ def test_cleanup_receives_the_scope(tmp_path, scope):
     recorder = Recorder()
     plan = runbook(site_file(tmp_path), ("rec", recorder)).plan("cleanup", scope=scope)
     assert recorder.calls == [("cleanup", {"site": "contoso", "scope": scope})]
-    assert [p.step.id for p in plan.steps] == [f"rec.cleanup-{scope}"]
+    assert [p.step.id for p in only(plan, "rec")] == [f"rec.cleanup-{scope}"]
 
 
 # -- qrdr_config_section ----------------------------------------------------------
@@ -142,8 +150,12 @@ class Greeter:
 
 def test_config_section_is_structured_and_reaches_hooks_and_steps(tmp_path):
     greeter = Greeter()
-    runbook(site_file(tmp_path, "[plugin.greeter]\ntimes = 3\n"), ("greeter", greeter)).plan("promote")
+    book = runbook(site_file(tmp_path, "[plugin.greeter]\ntimes = 3\n"), ("greeter", greeter))
+    assert book.plugin_config == {"greeter": GreeterConfig(times=3)}
+    book.plan("promote")
     assert greeter.seen_by_hook == GreeterConfig(times=3)
+    # The built-ins' probes block the plan above, so run the check without them.
+    AddonEngine(book.site, ("greeter", greeter), plugin_config=book.plugin_config).plan("promote")
     assert greeter.seen_by_check is greeter.seen_by_hook
 
 
@@ -196,7 +208,7 @@ def test_validate_site_reasons_refuse_the_run_before_any_planning(tmp_path):
 
 def test_validate_site_with_no_reasons_lets_the_run_go(tmp_path):
     plan = runbook(site_file(tmp_path), ("rec", Recorder()), ("vetoer", Vetoer([]))).plan("promote")
-    assert [p.step.id for p in plan.steps] == ["rec.promote"]
+    assert [p.step.id for p in only(plan, "rec")] == ["rec.promote"]
 
 
 # -- qrdr_preflight ---------------------------------------------------------------------
@@ -218,11 +230,13 @@ class Prober:
 
 def test_a_blocked_probe_refuses_the_phase_before_anything_changes(tmp_path):
     recorder = Recorder()
-    rb = runbook(site_file(tmp_path), ("rec", recorder), ("prober", Prober(Check.blocked("QR update is copying"))))
-    plan = rb.plan("promote")
+    engine = AddonEngine(load_site(site_file(tmp_path)), ("rec", recorder),
+                         ("prober", Prober(Check.blocked("QR update is copying"))))
+    plan = engine.plan("promote")
     assert plan.blockers == ["prober.ready (commserve): QR update is copying"]
+    assert [p.status for p in plan.steps] == ["depends on an earlier step"]
     with pytest.raises(QrdrError, match="QR update is copying"):
-        rb.run("promote", yes=True)
+        engine.run("promote")
     assert recorder.applied == []
 
 
@@ -230,7 +244,7 @@ def test_probes_are_asked_per_phase_and_for_check(tmp_path):
     prober = Prober(Check.no_change("ready"))
     rb = runbook(site_file(tmp_path), ("prober", prober))
     rb.plan("configure")
-    assert rb.check().probes[0].status == "no change"
+    assert [p.status for p in rb.check().probes if p.step.plugin == "prober"] == ["no change"]
     assert prober.phases == [*CONFIGURE_PHASES, "check"]
 
 
@@ -256,7 +270,7 @@ class Listener:
 
 def test_step_events_come_around_each_applied_step_with_its_result(tmp_path):
     listener = Listener()
-    result = runbook(site_file(tmp_path), ("rec", Recorder()), ("listener", listener)).run("promote", yes=True)
+    result = AddonEngine(load_site(site_file(tmp_path)), ("rec", Recorder()), ("listener", listener)).run("promote")
     started, finished = listener.events
     assert started == ("started", result.run_id, "rec.promote")
     assert finished[:3] == ("finished", result.run_id, "rec.promote")
@@ -267,7 +281,7 @@ def test_step_events_come_around_each_applied_step_with_its_result(tmp_path):
 def test_a_failing_event_listener_never_stops_the_run(tmp_path):
     recorder = Recorder()
     listener = Listener(fail=True)
-    result = runbook(site_file(tmp_path), ("rec", recorder), ("listener", listener)).run("configure", yes=True)
+    result = AddonEngine(load_site(site_file(tmp_path)), ("rec", recorder), ("listener", listener)).run("configure")
     assert result.status == "succeeded"
     assert recorder.applied == list(CONFIGURE_PHASES)
     assert len(listener.events) == 2 * len(CONFIGURE_PHASES)

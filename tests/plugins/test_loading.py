@@ -3,10 +3,7 @@ not import, misspelt hooks, and one fresh plugin manager per Runbook."""
 
 from __future__ import annotations
 
-import gc
-import io
 import sys
-from contextlib import redirect_stderr
 from pathlib import Path
 
 import pluggy
@@ -70,9 +67,8 @@ def test_unknown_addon_named_by_the_site_lists_the_installed_ones(fake_distribut
     assert "notes" in str(caught.value)
 
 
-def test_cli_unknown_plugin_exits_7_with_the_list(capsys):
-    code = cli.main(["--plugin", "exchange2010", "plan", "promote", "--config", str(EXAMPLE)])
-    err = capsys.readouterr().err
+def test_cli_unknown_plugin_exits_7_with_the_list(run_cli):
+    code, _, err = run_cli("--plugin", "exchange2010", "plan", "promote", "--config", str(EXAMPLE))
     assert code == cli.EXIT_CODES["plugin error"] == 7
     assert "exchange2010" in err and "exchange2000, exchange2003" in err
     assert "Traceback" not in err
@@ -109,14 +105,13 @@ def test_an_entry_point_naming_a_missing_module(fake_distributions):
     assert "qrdr-empty-addon failed to import: ModuleNotFoundError" in str(caught.value)
 
 
-def test_cli_import_failure_exits_7_naming_distribution_and_reason(fake_distributions, tmp_path, capsys):
+def test_cli_import_failure_exits_7_naming_distribution_and_reason(fake_distributions, tmp_path, run_cli):
     fake_distributions.install("qrdr-broken-addon", "qrdr.addons", "broken", "qrdr_broken_addon", """
         raise ImportError("needs pywin32")
     """)
     config = tmp_path / "site.toml"
     config.write_text(EXAMPLE.read_text().replace("plugins = []", 'plugins = ["broken"]'))
-    code = cli.main(["plan", "promote", "--config", str(config)])
-    err = capsys.readouterr().err
+    code, _, err = run_cli("plan", "promote", "--config", str(config))
     assert code == 7
     assert "qrdr-broken-addon" in err and "ImportError: needs pywin32" in err
     assert "Traceback" not in err
@@ -134,7 +129,7 @@ def test_an_installed_addon_module_is_loaded_and_its_hooks_called(fake_distribut
     """)
     runbook = Runbook(load_site(EXAMPLE), addons=["hello"], connector=NoConnector())
     plan = runbook.plan("promote")
-    assert [(p.step.id, p.step.plugin, p.step.title) for p in plan.steps] == [("hello.wave", "hello", "wave at contoso")]
+    assert [(p.step.id, p.step.title) for p in plan.steps if p.step.plugin == "hello"] == [("hello.wave", "wave at contoso")]
     hello = next(p for p in runbook.loaded if p.name == "hello")
     assert (hello.kind, hello.distribution) == ("addon", "qrdr-hello")
 
@@ -193,8 +188,11 @@ def test_two_runbooks_in_one_process_do_not_share_plugins(tmp_path):
     second = Runbook(site, extra_plugins=[("second", OneStep("second.step"))], connector=NoConnector())
 
     assert first.manager is not second.manager
-    assert [p.step.id for p in first.plan("promote").steps] == ["first.step"]
-    assert [p.step.id for p in second.plan("promote").steps] == ["second.step"]
+    def own_steps(runbook):
+        return [p.step.id for p in runbook.plan("promote").steps if p.step.plugin in ("first", "second")]
+
+    assert own_steps(first) == ["first.step"]
+    assert own_steps(second) == ["second.step"]
     assert second.manager.get_plugin("first") is None and first.manager.get_plugin("second") is None
     # The built-in modules are shared Python modules, but registered in each manager separately.
     assert {p.name for p in first.loaded} - {"first"} == {p.name for p in second.loaded} - {"second"}
