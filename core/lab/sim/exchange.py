@@ -1228,7 +1228,7 @@ def add_outlook_profile(host: Any, name: str = "Outlook", mailbox: str = "") -> 
 # --------------------------------------------------------------------------- command handlers
 
 from . import registry as _registry  # noqa: E402  (handlers below register themselves)
-from .host import NativeOutput, native, resolve_computer  # noqa: E402
+from .host import NativeOutput, Param, bind, native, resolve_computer  # noqa: E402
 from .objects import custom_object  # noqa: E402
 from .registry import PSError  # noqa: E402
 
@@ -1294,14 +1294,42 @@ def _com_error(method: str, arguments: int, error: ExchangeError) -> PSError:
                    exception_type="System.Management.Automation.MethodInvocationException")
 
 
-def _script_state(host: Any, invocation: Any) -> ExchangeState:
+#: The param() blocks of the shipped store scripts (plugins/common/scripts), as PowerShell binds them.
+_NAME = Param("Name", 0)
+_COMPUTER = Param("ComputerName")
+_SCRIPT_PARAMS: dict[str, tuple[tuple[Param, ...], tuple[str, ...]]] = {
+    "qrdr:Get-ExchangeStore": ((Param("ComputerName", 0),), ()),
+    "qrdr:Mount-ExchangeStore": ((_NAME, _COMPUTER), ("Name",)),
+    "qrdr:Dismount-ExchangeStore": ((_NAME, _COMPUTER), ("Name",)),
+    "qrdr:Set-ExchangeStore": ((_NAME, Param("EdbPath", 1), Param("StmPath", 2), Param("MountAtStartup", 3),
+                                Param("ComputerName", 4)), ("Name",)),
+    "qrdr:Remove-ExchangeStore": ((_NAME, _COMPUTER), ("Name",)),
+    "qrdr:Remove-StorageGroup": ((_NAME, _COMPUTER), ("Name",)),
+    "qrdr:Remove-OutlookProfile": ((_NAME,), ()),
+}
+
+
+def _bind_script(script_name: str, invocation: Any) -> dict[str, Any]:
+    """The script's parameters bound as PowerShell binds its param() block (unknown or missing
+    mandatory parameters fail with PowerShell's ParameterBindingException records)."""
+    params, mandatory = _SCRIPT_PARAMS[script_name]
+    args = bind(script_name, invocation, params)
+    missing = [name for name in mandatory if args.get(name) in (None, "")]
+    if missing:
+        raise PSError(f"Cannot process command because of one or more missing mandatory parameters: "
+                      f"{' '.join(missing)}.", category="InvalidArgument", error_id="MissingMandatoryParameter",
+                      exception_type="System.Management.Automation.ParameterBindingException")
+    return args
+
+
+def _script_state(host: Any, args: dict[str, Any]) -> ExchangeState:
     """The Exchange state of the server a store script names with -ComputerName (default: the host).
 
     A host without Exchange state gets a throwaway one whose calls fail as CDOEXM does
     when Exchange is not installed.
     """
-    computer = invocation.named().get("computername")
-    target = resolve_computer(host, computer)
+    computer = args.get("ComputerName")
+    target = resolve_computer(host, computer or None)
     if target is None:
         raise PSError(f'Exception calling "Open" with "1" argument(s): "The RPC server is unavailable. '
                       f'(Exception from HRESULT: 0x800706BA)" ({computer})', category="ResourceUnavailable",
@@ -1313,92 +1341,48 @@ def _script_state(host: Any, invocation: Any) -> ExchangeState:
     return state
 
 
-def _required(invocation: Any, name: str, script: str) -> str:
-    value = invocation.named().get(name.lower())
-    if value is None or str(value) == "":
-        raise PSError(f"{script}: the parameter -{name} is required.", category="InvalidArgument",
-                      error_id="ParameterArgumentValidationErrorEmptyStringNotAllowed",
-                      exception_type="System.Management.Automation.ParameterBindingValidationException")
-    return str(value)
-
-
-@_registry.script("qrdr:Get-ExchangeStore")
-def _get_store(host: Any, invocation: Any, _input: list[Any]) -> list[Any]:
-    state = _script_state(host, invocation)
-    try:
-        rows = state.stores()
-    except ExchangeError as error:
-        raise _com_error("Open", 1, error) from None
-    return [custom_object(row) for row in rows]
-
-
-@_registry.script("qrdr:Mount-ExchangeStore")
-def _mount_store(host: Any, invocation: Any, _input: list[Any]) -> list[Any]:
-    name = _required(invocation, "Name", "qrdr:Mount-ExchangeStore")
-    try:
-        _script_state(host, invocation).mount(name)
-    except ExchangeError as error:
-        raise _com_error("Mount", 0, error) from None
-    return []
-
-
-@_registry.script("qrdr:Dismount-ExchangeStore")
-def _dismount_store(host: Any, invocation: Any, _input: list[Any]) -> list[Any]:
-    name = _required(invocation, "Name", "qrdr:Dismount-ExchangeStore")
-    try:
-        _script_state(host, invocation).dismount(name)
-    except ExchangeError as error:
-        raise _com_error("Dismount", 0, error) from None
-    return []
-
-
 def _as_bool(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("true", "$true", "1", "yes")
     return bool(value)
 
 
-@_registry.script("qrdr:Set-ExchangeStore")
-def _set_store(host: Any, invocation: Any, _input: list[Any]) -> list[Any]:
-    name = _required(invocation, "Name", "qrdr:Set-ExchangeStore")
-    named = invocation.named()
-    mount_at_startup = named.get("mountatstartup")
-    try:
-        _script_state(host, invocation).set_store(name, edb_path=named.get("edbpath") or None, stm_path=named.get("stmpath") or None,
-                                      mount_at_startup=None if mount_at_startup is None else _as_bool(mount_at_startup))
-    except ExchangeError as error:
-        raise _com_error("Save", 0, error) from None
-    return []
+def _store_script(script_name: str, method: str, arguments: int,
+                  action: Callable[[ExchangeState, dict[str, Any]], list[Any] | None]) -> None:
+    """Register a store script: bind its parameters, find the server, run ``action``; an
+    Exchange error becomes the MethodInvocationException of the CDOEXM call ``method``."""
+
+    @_registry.script(script_name)
+    def handler(host: Any, invocation: Any, _input: list[Any]) -> list[Any]:
+        args = _bind_script(script_name, invocation)
+        try:
+            return list(action(_script_state(host, args), args) or [])
+        except ExchangeError as error:
+            raise _com_error(method, arguments, error) from None
+
+    handler.__name__ = "script_" + script_name.split(":")[1].replace("-", "_").lower()
 
 
-@_registry.script("qrdr:Remove-ExchangeStore")
-def _remove_store(host: Any, invocation: Any, _input: list[Any]) -> list[Any]:
-    name = _required(invocation, "Name", "qrdr:Remove-ExchangeStore")
-    try:
-        _script_state(host, invocation).remove_store(name)
-    except ExchangeError as error:
-        raise _com_error("Delete", 0, error) from None
-    return []
-
-
-@_registry.script("qrdr:Remove-StorageGroup")
-def _remove_group(host: Any, invocation: Any, _input: list[Any]) -> list[Any]:
-    name = _required(invocation, "Name", "qrdr:Remove-StorageGroup")
-    try:
-        _script_state(host, invocation).remove_storage_group(name)
-    except ExchangeError as error:
-        raise _com_error("Delete", 0, error) from None
-    return []
+_store_script("qrdr:Get-ExchangeStore", "Open", 1,
+              lambda state, args: [custom_object(row) for row in state.stores()])
+_store_script("qrdr:Mount-ExchangeStore", "Mount", 0, lambda state, args: state.mount(str(args["Name"])))
+_store_script("qrdr:Dismount-ExchangeStore", "Dismount", 0, lambda state, args: state.dismount(str(args["Name"])))
+_store_script("qrdr:Set-ExchangeStore", "Save", 0, lambda state, args: state.set_store(
+    str(args["Name"]), edb_path=args.get("EdbPath") or None, stm_path=args.get("StmPath") or None,
+    mount_at_startup=None if args.get("MountAtStartup") is None else _as_bool(args["MountAtStartup"])))
+_store_script("qrdr:Remove-ExchangeStore", "Delete", 0, lambda state, args: state.remove_store(str(args["Name"])))
+_store_script("qrdr:Remove-StorageGroup", "Delete", 0,
+              lambda state, args: state.remove_storage_group(str(args["Name"])))
 
 
 @_registry.script("qrdr:Remove-OutlookProfile")
 def _remove_outlook_profile(host: Any, invocation: Any, _input: list[Any]) -> list[Any]:
     """Deletes the named profile (every profile without -Name); returns the names removed."""
-    wanted = invocation.named().get("name")
+    wanted = _bind_script("qrdr:Remove-OutlookProfile", invocation).get("Name")
     removed = []
     for key in host.registry.subkeys(OUTLOOK_PROFILES_KEY):
         name = ntpath.basename(key.path)
-        if wanted is None or name.lower() == str(wanted).lower():
+        if not wanted or name.lower() == str(wanted).lower():
             host.registry.delete(key.path)
             removed.append(name)
     return removed

@@ -49,3 +49,27 @@ def test_script_parses_and_is_simulated(filename, name):
 def test_a_broken_script_is_caught_by_the_parser_check():
     tree = PARSER.parse(b"param([string]$Name)\nforeach ($x in @(1,2) { $x ")
     assert broken_nodes(tree.root_node)
+
+
+def declared_parameters(text: str) -> set[str]:
+    """Names of the script's parameters, read from the syntax tree (param_block / script_parameter)."""
+    tree = PARSER.parse(text.encode("utf-8"))
+    names: set[str] = set()
+
+    def walk(node) -> None:
+        if node.type == "script_parameter":
+            names.update(child.text.decode().lstrip("$") for child in node.children if child.type == "variable")
+            return
+        for child in node.children:
+            walk(child)
+
+    for block in (child for child in tree.root_node.children if child.type == "param_block"):
+        walk(block)
+    return names
+
+
+@pytest.mark.parametrize("filename, name", sorted(SCRIPTS.items()))
+def test_the_lab_binds_the_parameters_the_script_declares(filename, name):
+    text = resources.files("qrdr.plugins.common").joinpath("scripts", filename).read_text(encoding="utf-8")
+    params, _mandatory = exchange._SCRIPT_PARAMS[name]
+    assert declared_parameters(text) == {param.name for param in params}

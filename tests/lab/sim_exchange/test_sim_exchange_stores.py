@@ -154,3 +154,11 @@ def test_a_log_path_on_a_missing_drive_fails_the_mount_and_changes_nothing(site_
     assert result.failed is not None and "JET_errInvalidPath" in result.failed.message
     assert stores(host)[MAILBOX]["Mounted"] is False
     assert state_of(host) == "Clean Shutdown"
+
+
+def test_script_parameters_bind_as_powershell_binds_them(site_lab):
+    missing = run_script(site_lab.production, "mount_exchange_store.ps1")
+    assert missing.failed.fully_qualified_error_id == "MissingMandatoryParameter"
+    assert "missing mandatory parameters: Name." in missing.failed.message
+    typo = run_script(site_lab.production, "mount_exchange_store.ps1", Nmae=MAILBOX)
+    assert "A parameter cannot be found that matches parameter name 'Nmae'." == typo.failed.message
