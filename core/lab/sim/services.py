@@ -50,14 +50,17 @@ _SA_DEPENDENCIES = ("EventLog", "NtLmSsp", "RpcSs", "LanmanServer", "LanmanWorks
 def exchange_services(version: str) -> dict[str, tuple[str, tuple[str, ...], str]]:
     """Exchange ``version`` ("2000"/"2003") services: short name -> (display name, dependencies,
     default start mode)."""
+    # Exchange 2003 installs IMAP4/POP3 Disabled (Table B.1 of its technical reference,
+    # "Services That Are Used by Exchange"); Exchange 2000 left them Automatic.
+    protocol_mode = "Disabled" if version == "2003" else "Auto"
     services = {
         "MSExchangeSA": ("Microsoft Exchange System Attendant", _SA_DEPENDENCIES, "Auto"),
         "MSExchangeIS": ("Microsoft Exchange Information Store",
                          ("MSExchangeSA",) if version == "2003" else ("IISADMIN", "MSExchangeSA"), "Auto"),
         "MSExchangeMTA": ("Microsoft Exchange MTA Stacks", ("MSExchangeSA",), "Auto"),
         "RESvc": ("Microsoft Exchange Routing Engine", ("IISADMIN",), "Auto"),
-        "IMAP4Svc": ("Microsoft Exchange IMAP4", ("IISADMIN", "MSExchangeIS"), "Manual"),
-        "POP3Svc": ("Microsoft Exchange POP3", ("IISADMIN", "MSExchangeIS"), "Manual"),
+        "IMAP4Svc": ("Microsoft Exchange IMAP4", ("IISADMIN", "MSExchangeIS"), protocol_mode),
+        "POP3Svc": ("Microsoft Exchange POP3", ("IISADMIN", "MSExchangeIS"), protocol_mode),
         "MSExchangeES": ("Microsoft Exchange Event", ("MSExchangeIS",), "Manual"),
         "MSExchangeSRS": ("Microsoft Exchange Site Replication Service", ("MSExchangeSA",), "Manual"),
     }

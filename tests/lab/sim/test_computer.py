@@ -52,7 +52,7 @@ def test_rename_is_pending_until_reboot_and_reboot_brings_a_new_boot_time(exchan
     exchange_host.complete_boot()
     assert _system(exchange_host).Name == "EXNEW"
     assert exchange_host.boot_time >= before and exchange_host.service("MSExchangeIS").running
-    assert exchange_host.service("IMAP4Svc").state == "Stopped"  # Manual services stay down
+    assert exchange_host.service("IMAP4Svc").state == "Stopped"  # Disabled on Exchange 2003: stays down
 
 
 def test_rename_rejects_an_invalid_name(exchange_host):
