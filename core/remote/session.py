@@ -27,7 +27,8 @@ open pool costs 2: Command and Receive).
     exponential backoff). For a changing pipeline a lost connection raises
     :class:`ConnectionLostDuringChange` and nothing is repeated.
     ``timeout`` (seconds, default None: as long as it runs) bounds the
-    pipeline's run time: past it the pipeline is stopped (Ctrl+C) and
+    pipeline's run time: past it the pipeline is stopped (Ctrl+C), the pool
+    deleted (nothing may queue behind a program deaf to Ctrl+C), and
     :class:`CommandTimedOut` raised.
 ``reboot(expected_name=None, down_timeout=120, up_timeout=900, progress=None) -> dict``
     Restart-Computer -Force, wait down, wait up, reconnect (as ``expected_name``
@@ -398,9 +399,10 @@ class RemoteHost:
                 try:
                     shell.stop()
                 except _CONNECTION_LOST as error:
-                    logger.info("{}: stopping `{}` failed ({}); dropping the session", label, rendered,
-                                _reason(error))
-                    self._discard_pool()
+                    logger.info("{}: stopping `{}` failed ({})", label, rendered, _reason(error))
+                # A program deaf to Ctrl+C would keep the pool's runspace busy and every later pipeline
+                # queued behind it: delete the pool (the host ends its process) and start afresh.
+                self.close()
                 raise CommandTimedOut(label, rendered, timeout, changing=not read_only)
             # The host answers a Receive at the latest after its operation timeout, so the deadline is kept.
             shell.poll_invoke(timeout=max(1, min(self.settings.operation_timeout, math.ceil(remaining))))
