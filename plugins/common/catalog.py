@@ -103,7 +103,7 @@ OUTLOOK_PROFILES_KEY = r"HKCU:\Software\Microsoft\Windows NT\CurrentVersion\Wind
 SETUP_LOG = r"C:\Exchange Server Setup Progress.log"
 COMMVAULT_PACKAGES_KEY = r"HKLM:\SOFTWARE\CommVault Systems\Galaxy\Instance001"
 #: Where qrdr writes the answer files and requests it hands to programs on a host.
-WORK_FOLDER = r"C:\WINDOWS\Temp"
+WORK_FOLDER = r"C:\qrdr"
 
 
 def expected_build(version: ExchangeVersion, service_pack: str | None) -> int:

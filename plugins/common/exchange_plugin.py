@@ -550,25 +550,43 @@ def volume_step(step_id: str, key: str) -> Step:
     def apply(ctx: Any) -> dict[str, Any]:
         session = hosts.remote(ctx, key)
         disks = hosts.logical_disks(session)
-        drives = session.run(Command("Get-WmiObject", {"Class": "Win32_DiskDrive"}), read_only=True)
-        if not drives:
-            raise RuntimeError(f"{session.name}: no disk drive found")
-        target = max(drives, key=lambda d: int(d.get("Size") or 0))
+        free = unpartitioned_space(session)
         created = []
         for letter, size in wanted(ctx):
             if letter in disks:
                 continue
+            megabytes = -(-size // 1024 ** 2)
+            fitting = sorted((space, index) for index, space in free.items() if space >= megabytes * 1024 ** 2)
+            if not fitting:
+                raise RuntimeError(f"{session.name}: no disk has {megabytes} MB unpartitioned for {letter} "
+                                   f"(free: {', '.join(f'disk {i}: {s // 1024 ** 2} MB' for i, s in free.items())})")
+            space, index = fitting[0]
             script = ntpath.join(catalog.WORK_FOLDER, f"qrdr-diskpart-{letter[0]}.txt")
             files.write_file(session, script, "\r\n".join([
-                f"select disk {int(target['Index'])}", f"create partition primary size={size // 1024 ** 2 + 1}",
-                f"assign letter={letter[0]}"]))
-            session.run(Command("diskpart", arguments=("/s", script)))
+                f"select disk {index}", f"create partition primary size={megabytes}", f"assign letter={letter[0]}"]))
+            output = session.run(Command("diskpart", arguments=("/s", script)))
+            if not any("successfully assigned" in line for line in hosts.native_lines(output)):
+                raise RuntimeError(f"{session.name}: diskpart did not assign {letter}: "
+                                   + " ".join(hosts.native_lines(output)[-2:]))
             session.run(Command("format", arguments=(letter, "/fs:ntfs", "/q", "/y")))
-            created.append(letter)
+            free[index] = space - megabytes * 1024 ** 2
+            created.append(f"{letter} {megabytes} MB on disk {index}")
         return {"created": created}
 
     return Step(id=step_id, title="Partitions and drive letters matching production's (2.3)", target=key,
                 check=check, apply=apply, destructive=True)
+
+
+def unpartitioned_space(session: Any) -> dict[int, int]:
+    """Bytes not in any partition, per disk index (Win32_DiskDrive.Size minus its Win32_DiskPartition sizes)."""
+    drives = session.run(Command("Get-WmiObject", {"Class": "Win32_DiskDrive"}), read_only=True)
+    partitions = session.run(Command("Get-WmiObject", {"Class": "Win32_DiskPartition"}), read_only=True)
+    free = {int(d["Index"]): int(d.get("Size") or 0) for d in drives}
+    for partition in partitions:
+        index = int(partition.get("DiskIndex", -1))
+        if index in free:
+            free[index] -= int(partition.get("Size") or 0)
+    return free
 
 
 def components_step(step_id: str, key: str, *, aspnet: bool) -> Step:

@@ -99,6 +99,8 @@ def locked_files_step(*, id: str, title: str, key: str, folder: Callable[[Any], 
 
 
 def write_file(session: RemoteHost, path: str, text: str) -> None:
+    """Write ``text`` to ``path`` on the host, creating its folder first (New-Item -Force is idempotent)."""
+    session.run(Command("New-Item", {"Path": ntpath.dirname(path), "ItemType": "Directory", "Force": True}))
     session.run(Command("Set-Content", {"Path": path, "Value": text}))
 
 

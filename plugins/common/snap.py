@@ -21,7 +21,7 @@ from qrdr.remote import Command, Secret
 from qrdr.secrets import resolve
 from qrdr.steps import Check, Step
 
-from . import catalog, hosts
+from . import catalog, files, hosts
 
 QR_APP = "Quick Recovery Agent"
 SCHEDULE_NAME = "qrdr-incremental"
@@ -84,7 +84,7 @@ def execute(ctx: Any, request: ET.Element) -> ET.Element:
     """Write ``request`` to a file on the CommServe and run ``qoperation execute -af`` on it."""
     login(ctx)
     session = hosts.remote(ctx, _commserve_key(ctx.site))
-    session.run(Command("Set-Content", {"Path": REQUEST_FILE, "Value": ET.tostring(request, encoding="unicode")}))
+    files.write_file(session, REQUEST_FILE, ET.tostring(request, encoding="unicode"))
     output = session.run(Command("qoperation", arguments=("execute", "-af", REQUEST_FILE)), allow_errors=True)
     text = "\n".join(hosts.native_lines(list(output)))
     try:
