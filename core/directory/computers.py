@@ -128,6 +128,8 @@ def check_reset(directory: Directory, name: str, *, since: dt.datetime | None = 
     ``since`` (the moment the run's reset step started), "no change" when pwdLastSet is
     that recent, i.e. the reset has been done in this run.
     """
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=dt.timezone.utc)  # journal times are UTC
     account = lookup_computer(directory, name)
     label = f"{directory.domain.netbios_name}\\{_bare_name(name)}$"
     if account is None:

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import re
 
+import attrs
 import pytest
 
 from qrdr.directory import (
     CREATE_DELETE_CHILD,
     FULL_CONTROL,
+    Directory,
     NotFound,
+    OperationFailed,
     find_computer,
     grant,
     locate,
@@ -20,7 +23,7 @@ from qrdr.directory import (
     plan_revoke,
     revoke,
 )
-from qrdr.lab.samba import add_computer
+from qrdr.lab.samba import add_computer, add_user
 
 from .conftest import GROUP, ORGANIZATION
 
@@ -131,3 +134,17 @@ def test_plan_warns_when_a_deny_ace_for_the_account_would_override_the_grant(dc,
     # The grant keeps the deny ACE (it writes back every ACE it did not add).
     grant(directory, where.server_dn, account.sid, FULL_CONTROL)
     assert f"(D;;CC;;;{account.sid})" in dsacl(dc, where.server_dn)
+
+
+def test_a_grant_the_bind_account_may_not_make_fails_naming_the_ace_and_the_dc(dc, domain, standby):
+    add_user(dc, "plainuser", password="Plain-User-Pass-3")
+    with Directory.connect(attrs.evolve(domain, bind_user=f"plainuser@{dc.realm}"), "Plain-User-Pass-3") as weak:
+        where = locate(weak, ORGANIZATION, GROUP)
+        account = find_computer(weak, standby)
+        before = dsacl(dc, where.servers_dn)
+        with pytest.raises(OperationFailed) as caught:
+            grant(weak, where.servers_dn, account.sid, FULL_CONTROL)
+    message = str(caught.value)
+    assert f"granting allow {dc.netbios}\\STANDBY01$ Full Control on {where.servers_dn}" in message
+    assert f"ldaps://{dc.address}" in message and "insufficientAccessRights" in message
+    assert dsacl(dc, where.servers_dn) == before
