@@ -541,23 +541,34 @@ class SambaDC:
         subcommand wants one (``-H dc.ldap_url``, or the address for ``drs`` commands).
         Raises :class:`SambaError` (output redacted) when it fails and ``check`` is true.
         """
-        argv = [SAMBA_TOOL, *args, f"--configfile={self.smb_conf}", f"--username={self.netbios}\\Administrator",
-                "--use-kerberos=off"]
-        result = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                                env=self._env(password=self.admin_password), timeout=timeout, check=False)
+        process = self._samba_tool_process(*args)
+        try:
+            output, errors = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise SambaError(f"samba-tool {' '.join(args)} against {self.name} took over {timeout:.0f} s") from None
+        result = subprocess.CompletedProcess(process.args, process.returncode, output, errors)
         if check and result.returncode != 0:
             detail = _redact((result.stderr or result.stdout).strip()[-2000:], self.admin_password)
             raise SambaError(f"samba-tool {' '.join(args)} against {self.name} failed "
                              f"(exit {result.returncode}): {detail}")
         return result
 
+    def _samba_tool_process(self, *args: str) -> subprocess.Popen:
+        argv = [SAMBA_TOOL, *args, f"--configfile={self.smb_conf}", f"--username={self.netbios}\\Administrator",
+                "--use-kerberos=off"]
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=self._env(password=self.admin_password))
+
     # ----- second DC and replication ---------------------------------------------------
     def join_second_dc(self, workdir: os.PathLike | str, name: str = "DC2", address: str | None = None,
                        timeout: float = 60.0) -> "SambaDC":
         """Join another DC to this domain in ``workdir``, start it and wait until it is ready.
 
-        This DC must be running. Its hosts file and krb5.conf gain the new DC, and it is
-        restarted when needed so that its own processes resolve the new DC's names.
+        This DC must be running. The domain's hosts file and krb5.conf gain the new DC (the
+        running DC rereads the hosts file through nss_wrapper when it changes). On return
+        both DCs know each other as replication partners, in both directions.
         """
         workdir = Path(workdir).absolute()
         if workdir.exists() and any(workdir.iterdir()):
@@ -585,8 +596,9 @@ class SambaDC:
             second.start()
             second.wait_ready(timeout)
             second.update_spns()
-            # Without this the first DC learns of its new partner only at its next KCC run
-            # (every 5 minutes) and changes made on the new DC would not flow back until then.
+            # Without a KCC run now the first DC learns of its new partner only at its next one
+            # (every 5 minutes), and changes made on the new DC would not flow back until then;
+            # ... and a first pull from the new DC makes it notify this one of its changes.
             self.samba_tool("drs", "kcc", self.address)
             self.replicate_now(second)
         except BaseException:
@@ -599,9 +611,25 @@ class SambaDC:
         self._run(["samba_spnupdate", "-s", str(self.smb_conf)], what=f"samba_spnupdate on {self.name}")
 
     def replicate_now(self, from_dc: "SambaDC") -> None:
-        """Pull every naming context from ``from_dc`` into this DC now (``drs replicate``)."""
-        for naming_context in (self.base_dn, self.config_dn, f"CN=Schema,{self.config_dn}"):
-            self.samba_tool("drs", "replicate", self.address, from_dc.name.upper(), naming_context)
+        """Pull every naming context (domain, configuration, schema) from ``from_dc`` now.
+
+        One ``samba-tool drs replicate`` per naming context, run side by side (each spends
+        most of its second starting Python). Raises :class:`SambaError` naming the first
+        naming context that failed.
+        """
+        naming_contexts = (self.base_dn, self.config_dn, f"CN=Schema,{self.config_dn}")
+        runs = [(context, self._samba_tool_process("drs", "replicate", self.address, from_dc.name.upper(), context))
+                for context in naming_contexts]
+        failures = []
+        for context, process in runs:
+            output, errors = process.communicate(timeout=120)
+            if process.returncode != 0:
+                failures.append((context, process.returncode, errors or output))
+        if failures:
+            context, code, detail = failures[0]
+            raise SambaError(f"samba-tool drs replicate {self.address} {from_dc.name.upper()} {context} against "
+                             f"{self.name} failed (exit {code}): "
+                             f"{_redact(detail.strip()[-2000:], self.admin_password)}")
 
     def _dsa_option(self, option: str) -> None:
         self.samba_tool("drs", "options", self.address, f"--dsa-option={option}")
