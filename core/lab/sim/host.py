@@ -55,7 +55,7 @@ import itertools
 import ntpath
 import re
 import threading
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable
 
 import attrs
 from loguru import logger
@@ -706,7 +706,16 @@ class WindowsHost:
         self._errors.append(info)
 
     def invoke(self, pipeline: list[Invocation], input_objects: list[Any]) -> InvocationResult:
-        """Run a pipeline (see the module docstring). Never raises for PowerShell errors."""
+        """Run a pipeline (see the module docstring). Never raises for PowerShell errors; a bug in a
+        command's simulation fails the pipeline with a record naming the command. Re-entrant: a
+        handler may run a nested pipeline on the same host (Invoke-Expression does)."""
+        outer_errors = self._errors
+        try:
+            return self._invoke(pipeline, input_objects)
+        finally:
+            self._errors = outer_errors
+
+    def _invoke(self, pipeline: list[Invocation], input_objects: list[Any]) -> InvocationResult:
         result = InvocationResult()
         data: list[Any] = list(input_objects)
         for invocation in pipeline:
@@ -718,15 +727,19 @@ class WindowsHost:
             except PSError as error:
                 result.errors.extend(self._errors)
                 result.failed = attrs.evolve(error.info, command=error.info.command or label)
-                self._errors = None
                 return result
             except PipelineFailed as error:
                 result.errors.extend(self._errors)
                 result.failed = error.error
-                self._errors = None
+                return result
+            except Exception as error:  # noqa: BLE001 - a simulation bug must not kill the endpoint's worker
+                logger.exception("lab host {}: the simulation of {} failed", self.name, label)
+                result.errors.extend(self._errors)
+                result.failed = ErrorInfo(f"The lab's simulation of {label} failed on {self.name}: "
+                                          f"{type(error).__name__}: {error}", category="NotSpecified",
+                                          fully_qualified_error_id="LabSimulationError", command=label)
                 return result
             errors = [attrs.evolve(info, command=info.command or label) for info in self._errors]
-            self._errors = None
             action = _error_action(invocation)
             if errors and action == "stop":
                 result.failed = errors[0]

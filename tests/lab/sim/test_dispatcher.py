@@ -81,3 +81,30 @@ def test_native_exit_code_is_kept_for_lastexitcode(exchange_host, monkeypatch):
     assert result.failed is None
     assert [error.fully_qualified_error_id for error in result.errors] == ["NativeCommandError"]
     assert exchange_host.invoke([Invocation("$LASTEXITCODE", is_script=True)], []).output == [3]
+
+
+def test_a_bug_in_a_simulated_command_fails_the_pipeline_with_its_name(exchange_host, monkeypatch):
+    monkeypatch.setattr(registry, "COMMANDS", dict(registry.COMMANDS))
+
+    @registry.command("Get-Broken")
+    def broken(host, invocation, input_objects):
+        raise KeyError("oops")
+
+    result = call(exchange_host, "Get-Broken")
+    assert result.failed.fully_qualified_error_id == "LabSimulationError"
+    assert "Get-Broken" in result.failed.message and "KeyError" in result.failed.message
+
+
+def test_nested_pipelines_keep_the_outer_errors(exchange_host, monkeypatch):
+    monkeypatch.setattr(registry, "COMMANDS", dict(registry.COMMANDS))
+
+    @registry.command("Invoke-Twice")
+    def twice(host, invocation, input_objects):
+        host.write_error("outer error")
+        inner = host.invoke([Invocation("Get-Service", parameters=(("Name", "NoSuch"),))], [])
+        assert len(inner.errors) == 1
+        host.write_error("after the nested pipeline")
+        return []
+
+    result = call(exchange_host, "Invoke-Twice")
+    assert [error.message for error in result.errors] == ["outer error", "after the nested pipeline"]
