@@ -485,9 +485,10 @@ class WindowsHost:
     volumes: dict[str, Volume] = attrs.field(factory=dict)
     adapters: list[NetworkAdapter] = attrs.field(factory=list)
     components: set[str] = attrs.field(factory=set)
-    local_users: dict[str, str] = attrs.field(factory=dict)
+    #: user -> password; kept out of the repr (secrets never reach logs).
+    local_users: dict[str, str] = attrs.field(factory=dict, repr=False)
     #: The lab's AD as a domain member sees it (qrdr.lab.sim.domain.DomainBackend); None: workgroup only.
-    directory: Any = None
+    directory: Any = attrs.field(default=None, repr=False)
     #: Filled by the Exchange / Commvault simulations.
     exchange: Any = None
     commvault: Any = None
@@ -582,7 +583,9 @@ class WindowsHost:
                 service.state = "Stopped"
                 for callback in list(service.on_stop):
                     callback(self, service)
-        self.processes.clear()
+        # Windows ends every process going down: their on_stop callbacks run as for a kill.
+        for process_id in list(self.processes):
+            self.stop_process(process_id, exit_code=1)
 
     def restart(self) -> None:
         """Restart-Computer: down now; up again when the lab says (at once without a lab callback)."""

@@ -125,3 +125,12 @@ def test_windows_2000_computer_system_has_no_part_of_domain_and_is_found_by_addr
     names = {p.name for p in system.output[0].PSObject.adapted_properties}
     assert "PartOfDomain" not in names and "Workgroup" not in names
     assert (system.output[0].Domain, system.output[0].DomainRole) == ("qrdr.lab", 3)
+
+
+def test_a_reboot_ends_processes_and_the_repr_keeps_passwords_out(exchange_host):
+    ended = []
+    process = exchange_host.start_process("C:\\WINDOWS\\system32\\notepad.exe")
+    process.on_stop.append(lambda host, stopped: ended.append((stopped.id, stopped.exit_code)))
+    exchange_host.restart()
+    assert ended == [(process.id, 1)] and exchange_host.processes == {}
+    assert "local-pw" not in repr(exchange_host)
