@@ -1,0 +1,125 @@
+"""``qrdr status`` and ``qrdr history`` on an empty and on a used state directory."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qrdr.config import load_site
+from qrdr.engine.lock import SiteLock
+from qrdr.hookspecs import hookimpl
+from qrdr.steps import Check, Step
+
+from ..addon_engine import AddonEngine
+
+
+class TwoSteps:
+    """Promote steps on local state; the second fails when told to."""
+
+    def __init__(self, fail_second: bool):
+        self.fail_second = fail_second
+        self.done: set[str] = set()
+
+    def _step(self, step_id: str, fail: bool = False, after=()) -> Step:
+        def apply(ctx):
+            if fail:
+                raise RuntimeError("the standby did not answer")
+            self.done.add(step_id)
+
+        return Step(id=step_id, title=f"{step_id} title", target="standby", after=after, apply=apply,
+                    check=lambda ctx: Check.no_change() if step_id in self.done else Check.will_change(f"do {step_id}"))
+
+    @hookimpl
+    def qrdr_promote_standby(self):
+        return [self._step("local.one"), self._step("local.two", fail=self.fail_second, after=("local.one",))]
+
+
+@pytest.fixture
+def used_site(bare_site):
+    """Two runs journaled in the site's state dir: run 1 succeeded, run 2 failed at local.two."""
+    site = load_site(bare_site)
+    assert AddonEngine(site, ("local", TwoSteps(fail_second=False))).run("promote").status == "succeeded"
+    assert AddonEngine(site, ("local", TwoSteps(fail_second=True))).run("promote").status == "failed"
+    return bare_site
+
+
+def test_status_of_a_site_that_never_ran(bare_site, run_cli):
+    code, out, err = run_cli("status", "--config", str(bare_site))
+    assert code == 0, err
+    assert out.splitlines() == ["Site contoso", "  not busy"]
+
+
+def test_status_json_of_a_site_that_never_ran(bare_site, run_cli):
+    code, out, _ = run_cli("--json", "status", "--config", str(bare_site))
+    assert code == 0
+    assert json.loads(out) == {"site": "contoso", "busy": None, "resumable": None, "last_runs": [], "facts": {}}
+
+
+def test_history_of_a_site_that_never_ran(bare_site, run_cli):
+    assert run_cli("history", "--config", str(bare_site))[:2] == (0, "")
+    code, out, _ = run_cli("--json", "history", "--config", str(bare_site))
+    assert (code, json.loads(out)) == (0, [])
+
+
+def test_status_of_a_used_site_names_the_run_to_resume(used_site, run_cli):
+    code, out, _ = run_cli("status", "--config", str(used_site))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[:3] == ["Site contoso", "  not busy", "  run 2 (promote) is failed: `qrdr resume` continues it"]
+    assert lines[3].startswith("  run 2: promote failed (started ")
+    assert lines[4].startswith("  run 1: promote succeeded (started ")
+
+
+def test_status_json_of_a_used_site(used_site, run_cli):
+    code, out, _ = run_cli("--json", "status", "--config", str(used_site))
+    status = json.loads(out)
+    assert code == 0
+    assert status["resumable"]["id"] == 2 and status["resumable"]["status"] == "failed"
+    assert [(run["id"], run["status"]) for run in status["last_runs"]] == [(2, "failed"), (1, "succeeded")]
+
+
+def test_status_names_the_run_holding_the_site(used_site, run_cli):
+    lock = SiteLock(used_site.parent / ".qrdr", "contoso")
+    lock.acquire("promote")
+    try:
+        lock.set_holder(command="promote", run_id=3)
+        code, out, _ = run_cli("status", "--config", str(used_site))
+    finally:
+        lock.release()
+    assert code == 0
+    busy = out.splitlines()[1]
+    assert busy.startswith("  busy: run 3 (promote) by pid ") and " since " in busy
+    assert "qrdr resume" not in out, "a run that is in progress is not offered for resume"
+
+
+def test_history_lists_runs_newest_first_with_the_failure(used_site, run_cli):
+    code, out, _ = run_cli("history", "--config", str(used_site))
+    assert code == 0
+    second, first = out.splitlines()
+    assert second.startswith("run 2: promote failed started ")
+    assert "step local.two on standby failed: apply failed: the standby did not answer" in second
+    assert first.startswith("run 1: promote succeeded started ")
+
+
+def test_history_of_one_run_shows_its_steps_and_events(used_site, run_cli):
+    code, out, _ = run_cli("history", "--run", "2", "--config", str(used_site))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "run 2: promote failed; plugins addon:local"
+    assert "   1. [done] local.one (standby) applied 1x" in lines
+    assert any(line.startswith("   2. [failed] local.two (standby) applied 1x: apply failed: the standby did not answer")
+               for line in lines)
+    assert "events:" in lines
+
+
+def test_history_json_of_one_run(used_site, run_cli):
+    code, out, _ = run_cli("--json", "history", "--run", "1", "--config", str(used_site))
+    document = json.loads(out)
+    assert code == 0 and set(document) == {"run", "steps", "events"}
+    assert [(s["step_id"], s["state"]) for s in document["steps"]] == [("local.one", "done"), ("local.two", "done")]
+
+
+def test_history_of_a_run_that_does_not_exist(used_site, run_cli):
+    code, _, err = run_cli("history", "--run", "99", "--config", str(used_site))
+    assert code == 2 and "99" in err and "Traceback" not in err
