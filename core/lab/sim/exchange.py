@@ -300,6 +300,8 @@ class ExchangeOrganization:
 
 @attrs.define
 class ExchangeInstall:
+    """What setup left on a host: version, mode, path, components, service pack."""
+
     version: str
     #: "normal" or "disaster-recovery" (setup /DisasterRecovery).
     mode: str
@@ -320,7 +322,8 @@ class SetupRun:
     program: str
     started: dt.datetime
     finishes: dt.datetime
-    #: Done at ``finishes``: installs, returns the exit code (None: hangs, never exits).
+    #: Setup's post-installation processing, run at ``finishes``: starts services and returns
+    #: the exit code (None: it hangs and the process never exits).
     finish: Callable[[], int | None]
     exit_code: int | None = None
     finished: bool = False
