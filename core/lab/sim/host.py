@@ -356,7 +356,8 @@ class Process:
     open_files: set[str] = attrs.field(factory=set)
     exit_code: int | None = None
     start_time: datetime.datetime = attrs.field(factory=lambda: datetime.datetime.now(datetime.timezone.utc))
-    #: Survives a reboot? (False: every process does not; system processes are re-created at boot.)
+    #: Not the logged-on user's own (a service's or the system's): Stop-Process asks to confirm
+    #: before stopping it, which a remote session cannot answer, so it needs -Force.
     system: bool = False
     on_stop: list[Callable[["WindowsHost", "Process"], None]] = attrs.field(factory=list)
     #: Free slot for the program handler's own state (setup.exe's progress, ...).

@@ -137,10 +137,12 @@ def stop_process(host: WindowsHost, args: dict[str, Any], input_objects: list[An
     stopped = []
     for process in select_processes(host, "StopProcess", args, input_objects):
         if process.system and not args.get("Force"):
-            host.write_error(f"Cannot stop process \"{process.name} ({process.id})\" because of the following "
-                             "error: Access is denied", category="CloseError",
-                             error_id="CouldNotStopProcess,Microsoft.PowerShell.Commands.StopProcessCommand",
-                             exception_type=_PROCESS_EXCEPTION, target=process.id)
+            # Stopping another user's process asks for confirmation; a remote session cannot prompt.
+            host.write_error("Windows PowerShell is in NonInteractive mode. Read and Prompt functionality is not "
+                             "available.", category="InvalidOperation",
+                             error_id="System.Management.Automation.Host.HostException,"
+                                      "Microsoft.PowerShell.Commands.StopProcessCommand",
+                             exception_type="System.Management.Automation.Host.HostException", target=process.id)
             continue
         host.stop_process(process.id, exit_code=1)
         stopped.append(process)

@@ -102,3 +102,11 @@ def test_enable_static_takes_over_an_address(exchange_host):
                ("Get-WmiObject", {"Class": "Win32_NetworkAdapterConfiguration", "Filter": "IPEnabled=TRUE"}),
                ("Invoke-WmiMethod", {"Name": "EnableStatic", "ArgumentList": [["10.0.0.300"], ["255.255.255.0"]]}))
     assert bad.output[0].ReturnValue == 70
+
+
+def test_stopping_a_service_process_needs_force(exchange_host):
+    process = exchange_host.start_process("C:\\WINDOWS\\system32\\inetsrv\\inetinfo.exe", system=True)
+    refused = call(exchange_host, ("Stop-Process", {"Id": process.id}))
+    assert "NonInteractive mode" in refused.errors[0].message and process.id in exchange_host.processes
+    call(exchange_host, ("Stop-Process", {"Id": process.id, "Force": True}))
+    assert process.id not in exchange_host.processes and process.exit_code == 1
