@@ -76,8 +76,8 @@ def win32_computer_system(host: WindowsHost) -> list[Any]:
 @wmi_class("Win32_OperatingSystem")
 def win32_operating_system(host: WindowsHost) -> list[Any]:
     info = OS_INFO[host.windows]
-    return [wmi_object(host.name, "Win32_OperatingSystem", {"Name": f"{info['Caption']}|C:\\WINDOWS|"
-                                                                     "\\Device\\Harddisk0\\Partition1"}, {
+    name = f"{info['Caption']}|{info['WindowsDirectory']}|\\Device\\Harddisk0\\Partition1"
+    return [wmi_object(host.name, "Win32_OperatingSystem", {"Name": name}, {
         **info,
         "CSName": host.name,
         "CSCreationClassName": "Win32_ComputerSystem",
