@@ -563,12 +563,14 @@ class SambaDC:
 
     # ----- second DC and replication ---------------------------------------------------
     def join_second_dc(self, workdir: os.PathLike | str, name: str = "DC2", address: str | None = None,
-                       timeout: float = 60.0) -> "SambaDC":
+                       timeout: float = 60.0, exit_with_parent: bool = True) -> "SambaDC":
         """Join another DC to this domain in ``workdir``, start it and wait until it is ready.
 
         This DC must be running. The domain's hosts file and krb5.conf gain the new DC (the
         running DC rereads the hosts file through nss_wrapper when it changes). On return
         both DCs know each other as replication partners, in both directions.
+        ``address`` and ``exit_with_parent`` mean what they mean for :meth:`provision` and
+        :meth:`start`.
         """
         workdir = Path(workdir).absolute()
         if workdir.exists() and any(workdir.iterdir()):
@@ -593,7 +595,7 @@ class SambaDC:
             second.run_dir.mkdir(exist_ok=True)
             logger.info("joined {} in {:.1f} s", name, time.monotonic() - started)
             self._write_domain_files(extra_dcs=[second])
-            second.start()
+            second.start(exit_with_parent=exit_with_parent)
             second.wait_ready(timeout)
             second.update_spns()
             # Without a KCC run now the first DC learns of its new partner only at its next one
@@ -664,17 +666,24 @@ def ldbsearch(dc: SambaDC, ldap_filter: str, attributes: Sequence[str] = (), bas
     result = subprocess.run(argv, capture_output=True, text=True, check=False, env=dc._env())
     if result.returncode != 0:
         raise SambaError(f"ldbsearch {ldap_filter!r} on {dc.sam_ldb} failed: {result.stderr.strip()}")
+    return _parse_ldif(result.stdout)
+
+
+def _parse_ldif(text: str) -> list[dict[str, list[str]]]:
+    """Entries of LDIF text: folded lines joined, ``::`` values base64-decoded, comments skipped."""
+    logical_lines: list[str] = []
+    for line in text.splitlines():
+        if line.startswith(" ") and logical_lines and logical_lines[-1]:
+            logical_lines[-1] += line[1:]
+        else:
+            logical_lines.append(line)
     entries: list[dict[str, list[str]]] = []
     current: dict[str, list[str]] | None = None
-    for line in result.stdout.splitlines():
+    for line in logical_lines + [""]:
         if line.startswith("#") or not line.strip():
             if current is not None:
                 entries.append(current)
                 current = None
-            continue
-        if line.startswith(" ") and current is not None:
-            key = list(current)[-1]
-            current[key][-1] += line[1:]
             continue
         key, _, value = line.partition(":")
         if value.startswith(":"):
@@ -685,8 +694,6 @@ def ldbsearch(dc: SambaDC, ldap_filter: str, attributes: Sequence[str] = (), bas
             current = {"dn": [value]}
         elif current is not None:
             current.setdefault(key, []).append(value)
-    if current is not None:
-        entries.append(current)
     return entries
 
 

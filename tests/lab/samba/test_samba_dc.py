@@ -13,7 +13,8 @@ import pytest
 from ldap3.core.exceptions import LDAPSocketOpenError
 from ldap3.utils.conv import escape_filter_chars
 
-from qrdr.lab.samba import (SambaError, add_computer, add_user, exchange_dns, ldbsearch, populate_exchange)
+from qrdr.lab.samba import (SambaError, _parse_ldif, add_computer, add_user, exchange_dns, ldbsearch,
+                            populate_exchange)
 from qrdr.lab.samba_fixtures import (ADMINISTRATIVE_GROUP, EXCHANGE_SERVERS, ORGANIZATION,
                                      default_computer_password)
 
@@ -70,6 +71,8 @@ def test_exchange_tree_is_there_for_each_server(samba_dc, server):
     for key in ("organization", "servers", "server", "information_store", "storage_group", "mailbox_store",
                 "public_store"):
         assert _exists_over_ldap(samba_dc, tree[key]), key
+    server_on_disk = ldbsearch(samba_dc, "(objectClass=*)", ["cn"], base=tree["server"], scope="base")
+    assert [entry["dn"][0].lower() for entry in server_on_disk] == [tree["server"].lower()]
     on_disk = ldbsearch(samba_dc, "(objectClass=container)", ["cn"], base=tree["server"])
     assert sorted(entry["cn"][0] for entry in on_disk) == sorted(
         [server, "InformationStore", "First Storage Group", f"Mailbox Store ({server})",
@@ -135,3 +138,19 @@ def test_user_is_created_and_binds(samba_dc):
     connection = samba_dc.connect("lab.operator@QRDR.LAB", "Op3rator-pass!")
     assert connection.bound
     connection.unbind()
+
+
+def test_ldif_reader_joins_folded_lines_and_decodes_base64():
+    text = ("# record 1\n"
+            "dn: CN=A very long name,CN=Servers,CN=First Administrative Group,CN=Administrative Gro\n"
+            " ups,DC=qrdr,DC=lab\n"
+            "cn:: TWFpbGJveCBTdG9yZSAoRVhDSDAx\n"
+            " KQ==\n"
+            "member: one\n"
+            "member: two\n"
+            "\n"
+            "# returned 1 records\n")
+    assert _parse_ldif(text) == [{
+        "dn": ["CN=A very long name,CN=Servers,CN=First Administrative Group,CN=Administrative Groups,"
+               "DC=qrdr,DC=lab"],
+        "cn": ["Mailbox Store (EXCH01)"], "member": ["one", "two"]}]
