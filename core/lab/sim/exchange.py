@@ -29,6 +29,7 @@ Python control API (the lab and tests)::
     state.stores()                        # what qrdr:Get-ExchangeStore returns
     state.write_transactions(5)           # production's users work: logs roll, logs required move
     organization.options.setup_hangs_at_system_attendant = True      # KB Q280432 from now on
+    organization.directory_service_rights = lambda computer: None or "why not"  # runbook step 3 gate
     add_outlook_profile(hosts["standby"], "Outlook")
 
 Facts this simulation follows (Exchange 2000 SP3 / 2003 SP2):
@@ -287,6 +288,11 @@ class ExchangeOrganization:
     options: LabOptions = attrs.field(factory=LabOptions)
     #: Asks the lab's directory whether CN=<server> exists under CN=Servers; None: not checked.
     directory_has_server: Callable[[str], bool] | None = None
+    #: Runbook step 3 ("To enable the Exchange Services to start on the Standby Server ..."):
+    #: given the computer name the System Attendant starts under, None when that computer
+    #: account has the rights on the organization and Servers containers, else why not.
+    #: The lab wires it to its directory; None: not checked (the System Attendant always starts).
+    directory_service_rights: Callable[[str], str | None] | None = None
 
     def server(self, name: str) -> ServerObject | None:
         return self.servers.get(name.upper())
@@ -1118,6 +1124,8 @@ class WindowsHostPort:
             service = self.host.add_service(ServiceState(
                 name=spec.name, display_name=spec.display_name, start_mode=spec.start_mode,
                 depends_on=spec.depends_on, path_name=_service_binary(spec.name)))
+        if spec.name == "MSExchangeSA" and _system_attendant_starting not in service.on_start:
+            service.on_start.insert(0, _system_attendant_starting)
         if spec.name == "MSExchangeIS":
             # The Information Store mounts and dismounts the stores (this module's state).
             if _information_store_started not in service.on_start:
@@ -1171,6 +1179,21 @@ def _service_binary(name: str) -> str:
     if name in binaries:
         return rf'"C:\Program Files\Exchsrvr\bin\{binaries[name]}"'
     return r"C:\WINDOWS\system32\inetsrv\inetinfo.exe"
+
+
+def _system_attendant_starting(host: Any, service: Any) -> None:
+    """The System Attendant reads and writes its server object in AD as the computer account: without
+    the rights of runbook step 3 it stops at once with Access denied (setup's own start is not
+    checked: the runbook sets the rights after setup)."""
+    from .host import ServiceError
+
+    state = host.exchange
+    check = state.organization.directory_service_rights if isinstance(state, ExchangeState) else None
+    reason = check(host.name) if check is not None else None
+    if reason:
+        service.state, service.process_id = "Stopped", 0
+        raise ServiceError(service.name, "The Microsoft Exchange System Attendant service terminated with "
+                                         f"service-specific error 2147942405 (0x80070005): {reason}")
 
 
 def _information_store_started(host: Any, _service: Any) -> None:

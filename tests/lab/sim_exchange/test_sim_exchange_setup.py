@@ -248,3 +248,19 @@ def test_exchange_2000_setup_refuses_windows_2003():
     prepare_standby_for_setup(lab)
     assert dr_setup(lab).exit_code == 1
     assert "not supported on Windows Server 2003" in setup_log(lab.standby)
+
+
+def test_without_step_3_rights_the_system_attendant_does_not_start(site_lab):
+    prepare_standby_for_setup(site_lab)
+    assert dr_setup(site_lab).exit_code == 0
+    standby = site_lab.standby
+    granted: set[str] = set()
+    site_lab.organization.directory_service_rights = (
+        lambda name: None if name in granted else f"computer account {name} lacks Create/Delete child objects")
+    assert run(standby, "Stop-Service", Name="MSExchangeSA", Force=True).failed is None
+    refused = run(standby, "Start-Service", Name="MSExchangeIS")
+    assert [e.fully_qualified_error_id.split(",")[0] for e in refused.errors] == ["CouldNotStartService"]
+    assert not standby.service("MSExchangeSA").running and not standby.service("MSExchangeIS").running
+    granted.add(standby.name)  # the ADSI Edit grants of step 3, replicated
+    assert run(standby, "Start-Service", Name="MSExchangeIS").errors == []
+    assert standby.service("MSExchangeSA").running and standby.service("MSExchangeIS").running
