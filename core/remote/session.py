@@ -33,6 +33,8 @@ open pool costs 2: Command and Receive).
 ``reboot(expected_name=None, down_timeout=120, up_timeout=900, progress=None) -> dict``
     Restart-Computer -Force, wait down, wait up, reconnect (as ``expected_name``
     after a rename), check the boot time changed and the name; evidence back.
+``shut_down(down_timeout=300, progress=None) -> dict``
+    Stop-Computer -Force, then wait until the host stops answering.
 ``reconnect_as(name, address=None)``
     Later connections use ``name`` (the computer's name after a rename: the
     Kerberos SPN and, for a Windows 2000 host, the ``-ComputerName``).
@@ -645,6 +647,21 @@ class RemoteHost:
         """``Win32_ComputerSystem.Name``: the name the computer runs under now."""
         found = self.run(Command("Get-WmiObject", {"Class": "Win32_ComputerSystem"}), read_only=True)
         return found[0]["Name"]
+
+    def shut_down(self, *, down_timeout: float = 300, poll_interval: float = 2.0,
+                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+        """``Stop-Computer -Force``, then wait until the host stops answering (promote: "production
+        down"). Raises :class:`RebootFailed` "<host> did not go down within N s after Stop-Computer"."""
+        if progress:
+            progress(f"shutting down {self.label}")
+        try:
+            self.run(Command("Stop-Computer", {"Force": True}))
+        except ConnectionLostDuringChange:
+            pass  # The host went down under the command: that is what a shutdown does.
+        down_after = self.wait_until_down(down_timeout, poll_interval=poll_interval, progress=progress,
+                                          after=" after Stop-Computer")
+        logger.info("{} is down ({} s after Stop-Computer)", self.label, round(down_after, 1))
+        return {"host": self.host.name, "name": self.name, "down_after_s": round(down_after, 1)}
 
     def _restarted_since(self, boot_time: str) -> bool:
         try:

@@ -11,6 +11,7 @@ with), not the whole simulated Windows. It answers like Windows PowerShell 2.0:
 * ``Restart-Computer -Force``: answers, then the endpoint goes down and comes
   back after ``reboot_delay`` seconds with a new boot time and ``pending_name``
   (or never, with ``stay_down``);
+* ``Stop-Computer -Force``: answers, then the endpoint goes down for good;
 * ``Start-Sleep -Seconds N``: a pipeline that takes its time;
 * ``Echo-Value``: returns its named parameter values, then its arguments;
 * the shipped script ``qrdr:Echo-Parameters``: returns its parameters as one object;
@@ -184,6 +185,16 @@ class TinyWindowsHost:
         if self.ignore_restart:
             return []
         thread = threading.Thread(target=self._reboot, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+        return []
+
+    def _cmd_stop_computer(self, invocation, objects, result):
+        def power_off():
+            time.sleep(0.1)
+            self.endpoint.go_down()
+
+        thread = threading.Thread(target=power_off, daemon=True)
         self._threads.append(thread)
         thread.start()
         return []

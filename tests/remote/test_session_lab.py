@@ -266,3 +266,12 @@ def test_long_waits_keep_telling_the_person_watching(lab, monkeypatch):
     assert progress[0] == "waiting for EXCH01 to come back"
     assert any(line.startswith("still waiting for EXCH01 to come back (") and "of 1 s)" in line
                for line in progress[1:])
+
+
+def test_shut_down_waits_until_the_host_no_longer_answers(lab):
+    host, endpoint = lab()
+    remote = remote_for(endpoint)
+    evidence = remote.shut_down(down_timeout=5, poll_interval=0.1)
+    assert not endpoint.is_up and not remote.is_reachable(timeout=1)
+    assert evidence["down_after_s"] < 5
+    assert [p[0].named() for p in host.invocations if p[0].name == "Stop-Computer"] == [{"force": True}]
