@@ -105,7 +105,7 @@ def test_exchange_2000_has_no_management_service():
 
 
 def test_setup_runs_for_the_configured_time_then_exits_0():
-    lab = SiteLab(make_site(), options=exchange.LabOptions(setup_seconds=0.3))
+    lab = SiteLab(make_site(), options=exchange.LabOptions(setup_seconds=0.5))
     prepare_standby_for_setup(lab)
     process = dr_setup(lab)
     assert process.exit_code is None  # still running
