@@ -11,6 +11,7 @@ out, or not decorated, does not count.
 from __future__ import annotations
 
 import ast
+import functools
 
 import pytest
 
@@ -25,6 +26,7 @@ def _is_hookimpl(decorator: ast.expr) -> bool:
         isinstance(target, ast.Attribute) and target.attr == "hookimpl")
 
 
+@functools.lru_cache(maxsize=1)
 def implemented_in_tests() -> dict[str, list[str]]:
     """Hook name -> the test files that implement it with @hookimpl."""
     found: dict[str, list[str]] = {}
