@@ -66,6 +66,7 @@ from .registry import PSError
 
 # --- services -----------------------------------------------------------------------------------
 
+#: WMI's start modes (Win32_Service.StartMode); Set-Service's words map onto them.
 START_MODES = ("Auto", "Manual", "Disabled")
 
 _SAFE_MINIMAL = {"rpcss", "eventlog", "ntlmssp", "winmgmt", "dnscache"}

@@ -16,7 +16,8 @@ import ntpath
 from typing import Any
 
 from . import registry
-from .host import Param, Process, bind, WindowsHost, as_list, cmdlet, has_wildcard, resolve_computer, wildcard_match
+from .host import (Param, Process, WindowsHost, as_list, bind, cmdlet, has_wildcard, resolve_computer,
+                   wildcard_match)
 from .objects import custom_object, prop, ps_object, typed_list, uint32, wmi_method_result, wmi_object
 from .registry import PSError
 from .wmi import wmi_class, wmi_method

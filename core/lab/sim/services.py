@@ -23,7 +23,7 @@ from .objects import prop, ps_object, typed_list, uint32, wmi_object
 from .registry import PSError
 from .wmi import wmi_class
 
-#: short name -> (display name, dependencies, WMI service type)
+#: short name -> (display name, dependencies): the base Windows services the lab models
 WINDOWS_SERVICES: dict[str, tuple[str, tuple[str, ...]]] = {
     "RpcSs": ("Remote Procedure Call (RPC)", ()),
     "EventLog": ("Event Log", ()),

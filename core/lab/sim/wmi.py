@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from psrpcore.types import PSObject
 
-from .host import Param, WindowsHost, as_list, cmdlet, resolve_computer, wildcard_match
+from .host import Param, WindowsHost, as_list, cmdlet, resolve_computer
 from .objects import prop
 from .registry import PSError
 
@@ -165,7 +165,3 @@ def invoke_wmi_method(host: WindowsHost, args: dict[str, Any], input_objects: li
             continue
         output.append(handler(host, target, instance, arguments))
     return output
-
-
-def name_filter(objects: list[PSObject], names: list[str], key: str = "Name") -> list[PSObject]:
-    return [obj for obj in objects if any(wildcard_match(name, str(prop(obj, key))) for name in names)]
