@@ -10,7 +10,7 @@ from pypsrp.powershell import PowerShell, RunspacePool
 
 from qrdr.lab.winrm import WinRMEndpoint
 
-from conftest import PASSWORD, USER
+from winrm_testhost import PASSWORD, USER
 
 
 def run_one(wsman) -> list:

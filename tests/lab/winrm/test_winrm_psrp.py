@@ -9,7 +9,7 @@ from pypsrp.exceptions import WSManFaultError
 from pypsrp.powershell import PowerShell, PSInvocationState, RunspacePool
 from pypsrp.shell import WinRS
 
-from conftest import PASSWORD, SERVICE_TYPE_NAMES, USER
+from winrm_testhost import PASSWORD, SERVICE_TYPE_NAMES, USER
 from qrdr.lab.winrm import WinRMEndpoint
 
 
