@@ -4,6 +4,9 @@ standby with the same drive letters (seed step 2.3); hosts built by qrdr.lab.sim
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from qrdr import model
@@ -13,6 +16,16 @@ from qrdr.lab.sim.host import Lab, WindowsHost
 from qrdr.lab.sim.protocol import Invocation
 
 COMMCELL_PASSWORD = "cv-lab-Secret1"
+
+#: The Commvault request shapes, as documented (the tests run the documented examples).
+COMMVAULT_REQUESTS_DOC = Path(__file__).resolve().parents[3] / "docs" / "design" / "commvault-requests.md"
+
+
+def documented_requests() -> list[str]:
+    """The XML requests of docs/design/commvault-requests.md, in the order of the page."""
+    blocks = re.findall(r"```xml\n(.*?)```", COMMVAULT_REQUESTS_DOC.read_text(), flags=re.S)
+    return [block for block in blocks if re.match(r"\s*<App_\w+Request>", block)]
+
 
 NNTP_SMTP_ASPNET = "[Components]\r\niis_nntp = on\r\niis_smtp = on\r\naspnet = on\r\n"
 

@@ -6,23 +6,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
-from conftest import (COMMCELL_PASSWORD, SiteLab, make_site, native, prepare_standby_for_setup, run, run_script,
-                      write_unattend)
+from conftest import (COMMCELL_PASSWORD, SiteLab, documented_requests, make_site, native, prepare_standby_for_setup,
+                      run, run_script, write_unattend)
 
 from qrdr import model
 from qrdr.lab.sim import commvault, exchange
 
-DOC = Path(__file__).resolve().parents[3] / "docs" / "design" / "commvault-requests.md"
 PRIV1 = r"E:\Exchsrvr\mdbdata\priv1.edb"
 LOGS = r"F:\Exchsrvr\mdbdata"
-
-
-def documented_requests() -> list[str]:
-    blocks = re.findall(r"```xml\n(.*?)```", DOC.read_text(), flags=re.S)
-    return [block for block in blocks if re.match(r"\s*<App_\w+Request>", block)]
 
 
 def login(lab: SiteLab) -> None:
