@@ -47,8 +47,14 @@ Choices (see /work/shared/LAB.md for the facts behind them):
   first DC's work directory, and Kerberos from a ``krb5.conf`` there naming every KDC
   (``KRB5_CONFIG``). Nothing system-wide (/etc/hosts) is touched, so two test runs with the
   same realm on different addresses do not see each other.
-* Provisioning takes about 5 s; :func:`provision_cached` copies a "golden" provisioned
-  directory instead (see its docstring and bench/lab_samba.py for the figures).
+* Provisioning takes about 5-9 s; ``provision(cache_dir=...)`` copies a "golden" provisioned
+  directory instead (about 0.5 s; only smb.conf holds paths and the address, and it is
+  rewritten; the copy makes its own TLS keys; bench/lab_samba.py has the figures).
+* A second DC: ``samba-tool domain join``, then ``samba_spnupdate`` on both DCs (dnsupdate is
+  off, so nothing else registers the replication SPNs Kerberos needs), a KCC run on the first
+  DC and one pull from the new DC, so that changes flow both ways at once instead of after
+  the next KCC run (5 minutes). Partners are notified of changes every
+  :data:`REPLICATION_NOTIFY_SECONDS` (Samba's default is 5 s).
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ from __future__ import annotations
 import base64
 import fcntl
 import functools
+import ipaddress
 import os
 import re
 import shutil
@@ -121,6 +128,19 @@ def _redact(text: str, *secrets: str) -> str:
     return "\n".join(line for line in text.splitlines() if "Admin password:" not in line)
 
 
+def _check_address(address: str, where: str) -> None:
+    """A given address must be an IPv4 loopback address already on lo (the caller owns it)."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        raise ValueError(f"{where}: address {address!r} is not an IP address") from None
+    if not (parsed.version == 4 and parsed.is_loopback):
+        raise ValueError(f"{where}: address {address} is not an IPv4 loopback address (127.x.y.z)")
+    if address not in addresses.addresses_on_device():
+        raise SambaError(f"{where}: address {address} is not on {addresses.DEVICE}; add it first "
+                         "or pass address=None to have one allocated")
+
+
 def _nss_wrapper_path() -> str | None:
     for directory in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib"):
         candidate = Path(directory) / NSS_WRAPPER_LIBRARY
@@ -133,6 +153,17 @@ def _process_alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as stat:
             return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _is_samba_of(pid: int, workdir: Path) -> bool:
+    """True if ``pid`` is a samba process with a file of ``workdir`` open (its databases)."""
+    try:
+        if Path(os.readlink(f"/proc/{pid}/exe")).name != SAMBA:
+            return False
+        prefix = str(workdir) + os.sep
+        return any(os.readlink(fd).startswith(prefix) for fd in Path(f"/proc/{pid}/fd").iterdir())
     except OSError:
         return False
 
@@ -260,7 +291,8 @@ class SambaDC:
             pid = int(pid_file.read_text().split()[0])
         except (OSError, ValueError, IndexError):
             return None
-        return pid if _process_alive(pid) else None
+        # a stale pid file may name a pid that now belongs to another process: never signal that
+        return pid if _process_alive(pid) and _is_samba_of(pid, self.workdir) else None
 
     # ----- provisioning ----------------------------------------------------------------
     @classmethod
@@ -283,6 +315,8 @@ class SambaDC:
         workdir = Path(workdir).absolute()
         if workdir.exists() and any(workdir.iterdir()):
             raise SambaError(f"cannot provision into {workdir}: directory is not empty")
+        if address is not None:
+            _check_address(address, f"SambaDC.provision of {name}")
         owns_address = address is None
         if address is None:
             address = addresses.allocate(purpose=f"samba {name} {workdir}")
@@ -512,7 +546,10 @@ class SambaDC:
                     time.sleep(0.05)
             if _process_alive(pid):
                 logger.warning("{} (pid {}) ignored SIGTERM for {} s; killing it", self.name, pid, timeout)
-                os.killpg(pid, signal.SIGKILL)
+                try:
+                    os.killpg(pid, signal.SIGKILL)  # its own session (start_new_session): helpers too
+                except (ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
                 if self._process is not None:
                     self._process.wait(5)
         if self._process is not None:
@@ -575,6 +612,11 @@ class SambaDC:
         workdir = Path(workdir).absolute()
         if workdir.exists() and any(workdir.iterdir()):
             raise SambaError(f"cannot join {name} into {workdir}: directory is not empty")
+        if _nss_wrapper_path() is None:
+            raise SambaError(f"cannot join {name}: {NSS_WRAPPER_LIBRARY} not found (Debian package libnss-wrapper; "
+                             "scripts/install-system-deps.sh installs it)")
+        if address is not None:
+            _check_address(address, f"join of {name}")
         workdir.mkdir(parents=True, exist_ok=True)
         owns_address = address is None
         if address is None:

@@ -134,3 +134,29 @@ def test_concurrent_allocations_get_distinct_addresses_and_release_removes_them(
         removed = addresses.release_stale()
     assert set(got) <= set(removed)
     assert not set(got) & addresses.addresses_on_device()
+
+
+def test_bad_addresses_are_refused_with_their_value(tmp_path):
+    with pytest.raises(ValueError, match="'dc-one' is not an IP address"):
+        SambaDC.provision(tmp_path / "a", admin_password=lab_admin_password(), address="dc-one")
+    with pytest.raises(ValueError, match="10.1.2.3 is not an IPv4 loopback"):
+        SambaDC.provision(tmp_path / "b", admin_password=lab_admin_password(), address="10.1.2.3")
+    with pytest.raises(SambaError, match="127.100.255.254 is not on lo"):
+        SambaDC.provision(tmp_path / "c", admin_password=lab_admin_password(), address="127.100.255.254")
+
+
+def test_stop_never_signals_a_process_named_by_a_stale_pid_file(tmp_path):
+    """After a crash the pid in samba.pid may belong to anything; stop must leave it alone."""
+    bystander = subprocess.Popen(["sleep", "30"])
+    try:
+        dc = SambaDC(workdir=tmp_path, name="DC1", realm="qrdr.lab", netbios="QRDR", address="127.0.0.1",
+                     admin_password="unused", hosts_file=tmp_path / "hosts", krb5_config=tmp_path / "krb5.conf",
+                     owns_address=False)
+        dc.run_dir.mkdir()
+        (dc.run_dir / "samba.pid").write_text(f"{bystander.pid}\n")
+        assert dc.pid is None
+        dc.stop()
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
