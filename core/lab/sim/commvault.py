@@ -434,11 +434,15 @@ class CommServe:
                     for m in subclient.mappings}
         job.snapshot_time = now
         job.phase = "Copy"
+        manager = self.client(self.policy(subclient.policy).copy_manager)
         if stuck_in_copy:
             self._snapshots[job.job_id] = snapshot
-            self._copy(subclient, snapshot, torn=True)
+            if manager.reachable():
+                try:
+                    self._copy(subclient, snapshot, torn=True)
+                except OSError:
+                    pass  # nothing written: the job is stuck all the same
             return job
-        manager = self.client(self.policy(subclient.policy).copy_manager)
         if not manager.reachable():
             job.status, job.failure, job.end_time = "Failed", f"Copy manager [{manager.name}] is not reachable.", now
             return job
