@@ -21,7 +21,9 @@ API::
     endpoint.port
     endpoint.go_down()    # reboot/power-off: listener and every connection closed, shells forgotten
     endpoint.come_up()    # listen again on the same address:port
-    endpoint.faults.latency_ms = 50; endpoint.faults.drop_at_request = 1; endpoint.faults.never_return = True
+    endpoint.faults.latency_ms = 50     # added to every HTTP request
+    endpoint.faults.drop_at_request = 1 # close the connection at the Nth request from now (one-shot)
+    endpoint.faults.never_return = True # the next go_down is final: come_up() raises RuntimeError
     endpoint.is_up; endpoint.request_count; endpoint.shell_count; endpoint.pipeline_count
     endpoint.oversized_responses  # answers bigger than the request's MaxEnvelopeSize (stays 0)
     endpoint.stop()       # also a context manager

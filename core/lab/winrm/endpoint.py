@@ -156,7 +156,10 @@ class WinRMEndpoint:
         logger.debug("WinRM endpoint {} is down", self.name)
 
     def come_up(self) -> None:
-        """Listen again on the same address and port (after :meth:`go_down`)."""
+        """Listen again on the same address and port (after :meth:`go_down`).
+
+        Raises RuntimeError while ``faults.never_return`` is set: the host died for good.
+        """
         with self._lifecycle:
             if self.is_up:
                 return
@@ -197,9 +200,6 @@ class WinRMEndpoint:
         """Count the request and apply faults; True means drop it."""
         with self._lock:
             self.request_count += 1
-        if self.faults.never_return:
-            threading.Thread(target=self.go_down, name=f"winrm-{self.name}-down", daemon=True).start()
-            return True
         return self.faults.on_request()
 
     # --- accounts -------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ fields at any time (they are read on every request). ``drop_at_request`` counts
 from the moment it was set: ``faults.drop_at_request = 2`` drops the second
 HTTP request the endpoint receives from then on (the connection is closed
 without an answer, as a reset network or a crashed service would), then the
-fault clears itself.
+fault clears itself. ``never_return`` makes the next reboot final: the
+endpoint keeps serving until ``go_down()`` and then refuses ``come_up()``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ class Faults:
     drop_at_request: int | None = None
     #: Added latency for every HTTP request, in milliseconds.
     latency_ms: float = 0.0
-    #: The host never comes back: ``go_down()`` is forced and ``come_up()`` refuses.
+    #: The host never comes back after its next go_down (reboot, power-off): ``come_up()``
+    #: raises RuntimeError. Until then it serves as usual.
     never_return: bool = False
 
     _seen_since_set: int = field(default=0, repr=False)
