@@ -3,11 +3,8 @@ venv test installs, registered as an in-process plugin next to the built-ins."""
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 
-import pytest
 from loguru import logger
 
 from qrdr.api import Runbook
@@ -18,14 +15,6 @@ from ..addon_engine import AddonEngine
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "site.toml"
-
-
-@pytest.fixture
-def addon(monkeypatch):
-    monkeypatch.syspath_prepend(str(REPO / "contrib" / "qrdr-example-addon" / "src"))
-    module = importlib.import_module("qrdr_example_addon")
-    yield module
-    sys.modules.pop("qrdr_example_addon", None)
 
 
 def example_runbook(tmp_path: Path, addon, notes: Path) -> Runbook:
