@@ -37,7 +37,8 @@ hosts are not thread-safe); give every endpoint of a lab the same lock when
 hosts act on each other (a management host's ``-ComputerName``), or
 ``contextlib.nullcontext()`` for a thread-safe host. A stopped pipeline's host
 call cannot be interrupted: it finishes (holding the lock) and its result is
-discarded. Parameter values and input arrive as plain Python
+discarded. A named parameter sent without a value (a switch) arrives as True.
+Parameter values and input arrive as plain Python
 values (str, int, bool, float, list, dict) or psrpcore objects (e.g.
 ``PSSecureString``, PSObjects). A host calling ``go_down()`` from ``invoke``
 (Restart-Computer) is fine: that pipeline's client sees its connection drop,

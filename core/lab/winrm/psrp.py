@@ -201,6 +201,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _parameter(name: Any, value: Any) -> tuple[str | None, Any]:
+    """A named parameter without a value is a switch (``add_parameter("Force")``): True, as the
+    Invocation contract says; PSRP cannot tell it from an explicit ``$null``."""
+    if name is None:
+        return None, _plain(value)
+    return str(name), True if value is None else _plain(value)
+
+
 def statements_of(pipeline: PowerShell) -> list[list[Invocation]]:
     """The client's commands as statements (lists of :class:`Invocation`), split at end_of_statement."""
     statements: list[list[Invocation]] = [[]]
@@ -209,7 +217,7 @@ def statements_of(pipeline: PowerShell) -> list[list[Invocation]]:
             Invocation(
                 name=str(command.command_text),
                 is_script=bool(command.is_script),
-                parameters=tuple((None if k is None else str(k), _plain(v)) for k, v in command.parameters),
+                parameters=tuple(_parameter(k, v) for k, v in command.parameters),
             )
         )
         if command.end_of_statement:

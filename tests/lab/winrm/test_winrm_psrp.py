@@ -46,13 +46,14 @@ def test_parameters_reach_the_host_in_order(pool, host):
 
 def test_multi_command_pipeline_with_input(pool, host):
     ps = PowerShell(pool)
-    ps.add_cmdlet("Sort-Object").add_parameter("Descending", True)
+    ps.add_cmdlet("Sort-Object").add_parameter("Descending")  # a switch: no value
     ps.add_cmdlet("Write-Output").add_argument(0)
     output = ps.invoke(input=[3, 1, 2])
     assert output == [3, 2, 1, 0]
     [(pipeline, input_objects)] = host.invocations
     assert [i.name for i in pipeline] == ["Sort-Object", "Write-Output"]
     assert input_objects == [3, 1, 2]
+    assert pipeline[0].parameters == (("Descending", True),)
 
 
 def test_several_statements_run_in_order(pool):
