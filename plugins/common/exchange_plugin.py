@@ -377,6 +377,14 @@ class ExchangeRunbook:
             "take-over-ip", "mail-flowing")}
         candidates = lambda ctx: (standby, production)  # noqa: E731
         services_wanted = services.all_in(self.production_services(), "Running", "Auto")
+
+        def named_as_production(ctx: Any) -> Check | None:
+            """Exchange sees production's stores only on a host named like production (the server object)."""
+            _session, system = identify(ctx, sk, (standby, production))
+            if str(system["Name"]).lower() != production.lower():
+                return Check.depends(f"the standby runs as {system['Name']}; its stores are production's once it "
+                                     f"runs as {production} (step {i['rename-standby-to-production']})")
+            return None
         steps = [
             stores.soft_recovery_step(id=i["soft-recovery"], title="Soft recovery of the copied databases", key=sk),
             Step(id=i["shut-down-production"], title="Shut production down if it still answers (B1)", target=pk,
@@ -399,7 +407,7 @@ class ExchangeRunbook:
                                   title="The standby's Exchange services Automatic and started (B4)", key=sk,
                                   wanted=services_wanted, after=(i["standby-join-domain"],)),
             stores.mount_stores_step(id=i["standby-stores"], title="Mount the stores on the standby (B5)", key=sk,
-                                     after=(i["standby-services"],)),
+                                     guard=named_as_production, after=(i["standby-services"],)),
         ]
         last = i["standby-stores"]
         if site.takeover.ip_address:
@@ -409,6 +417,9 @@ class ExchangeRunbook:
             last = i["take-over-ip"]
 
         def flowing(ctx: Any) -> Check:
+            early = named_as_production(ctx)
+            if early is not None:
+                return early
             check = services.check_services(ctx, sk, services_wanted)
             mounted = stores.mount_stores_step(id="probe", title="", key=sk).verify(ctx)
             if check.outcome.value == "no change" and mounted.outcome.value == "no change":

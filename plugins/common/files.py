@@ -105,8 +105,9 @@ def write_file(session: RemoteHost, path: str, text: str) -> None:
 
 
 def process_running(session: RemoteHost, pid: int) -> bool:
+    """Whether process ``pid`` still runs (Get-Process; an exited one may linger with HasExited)."""
     found = session.run(Command("Get-Process"), read_only=True)
-    return any(int(p.get("Id", -1)) == int(pid) for p in found)
+    return any(int(p.get("Id", -1)) == int(pid) and not p.get("HasExited") for p in found)
 
 
 def setup_log_tail(session: RemoteHost, lines: int = 5) -> list[str]:

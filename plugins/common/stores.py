@@ -163,8 +163,11 @@ def database_check(ctx: Any, key: str) -> tuple[list[str], list[str], list[dict[
             continue
         low, high = found["logs_required"] or (0, 0)
         logs = [f"{log_prefix(store)}{generation:05X}.log" for generation in range(low, high + 1)]
-        missing = [name for name in logs
-                   if not hosts.path_exists(session, ntpath.join(store["LogPath"], name))]
+        # The newest generation may still be the current log, E00.log (renamed when it fills up).
+        current = ntpath.join(store["LogPath"], f"{log_prefix(store)}.log")
+        missing = [name for generation, name in zip(range(low, high + 1), logs)
+                   if not hosts.path_exists(session, ntpath.join(store["LogPath"], name))
+                   and not (generation == high and hosts.path_exists(session, current))]
         if missing:
             reasons.append(f"{session.name}: {store['EdbPath']} is in Dirty Shutdown and needs logs "
                            f"{low}-{high}, but {', '.join(missing)} are not in {store['LogPath']}: soft recovery "
