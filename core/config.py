@@ -34,7 +34,7 @@ from cattrs.v import format_exception as cattrs_format_exception
 
 from .errors import ConfigError
 from .model import (
-    ExchangeVersion, Host, Role, SecretRef, Site, Transport, Volume, WindowsVersion,
+    Domain, Exchange, ExchangeVersion, Host, Role, SecretRef, Site, Transport, Volume, WindowsVersion,
 )
 
 DEFAULT_CONFIG = "qrdr.toml"
@@ -240,7 +240,7 @@ def structure_site(data: dict[str, Any], source: str) -> Site:
     try:
         site = _site_converter().structure(data, Site)
     except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-        raise ConfigError(source, _cattrs_problems(exc)) from None
+        raise ConfigError(source, _cattrs_problems(exc) + _problems_of_parts(data)) from None
     site = attrs.evolve(site, source=source)
     problems = validate_site(site)
     if problems:
@@ -269,27 +269,64 @@ def load_site(path: str | os.PathLike | None = None) -> Site:
 
 def validate_site(site: Site) -> list[tuple[str, str]]:
     """What the model's types cannot say; every problem, each with its field path."""
+    return _cross_field_problems(hosts=site.hosts, exchange=site.exchange, snap_engine=site.snap_engine,
+                                 volumes=site.volumes, domain=site.domain)
+
+
+def _cross_field_problems(*, hosts: dict[str, Host] | None, exchange: Exchange | None, snap_engine: str | None,
+                          volumes: tuple[Volume, ...] | None, domain: Domain | None) -> list[tuple[str, str]]:
+    """The checks across fields, each run when the parts it needs are there (None: not structured)."""
     problems: list[tuple[str, str]] = []
-    problems += _check_roles(site)
-    problems += _check_hosts(site)
-    problems += _check_versions(site)
-    problems += _check_volumes(site.volumes)
-    if not site.domain.controllers:
-        problems.append(("domain.controllers", "at least one domain controller is needed"))
-    if site.domain.tls not in ("ldaps", "starttls"):
-        problems.append(("domain.tls", f"expected 'ldaps' or 'starttls', got {site.domain.tls!r}"))
+    if hosts is not None:
+        problems += _check_roles(hosts)
+        problems += _check_hosts(hosts)
+        if exchange is not None and snap_engine is not None:
+            problems += _check_versions(hosts, exchange.version, snap_engine)
+    if snap_engine is not None and snap_engine not in SNAP_ENGINES:
+        problems.append(("snap_engine", f"expected one of {', '.join(map(repr, SNAP_ENGINES))}, got {snap_engine!r}"))
+    if volumes is not None:
+        problems += _check_volumes(volumes)
+    if domain is not None:
+        problems += _check_domain(domain)
     return problems
 
 
-def _check_roles(site: Site) -> list[tuple[str, str]]:
+def _problems_of_parts(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """When the file as a whole does not structure: the checks across fields of the parts that do.
+
+    So that a file with a mistyped port *and* two productions reports both at
+    once; a part that does not structure is left to the structural errors.
+    """
+    converter = _site_converter()
+    parts: dict[str, Any] = {}
+    for name, type_ in (("hosts", dict[str, Host]), ("exchange", Exchange), ("volumes", tuple[Volume, ...]),
+                        ("domain", Domain)):
+        try:
+            parts[name] = converter.structure(data[name], type_)
+        except (KeyError, cattrs.BaseValidationError, ValueError, TypeError):
+            parts[name] = None
+    snap_engine = data.get("snap_engine")
+    return _cross_field_problems(snap_engine=snap_engine if isinstance(snap_engine, str) else None, **parts)
+
+
+def _check_domain(domain: Domain) -> list[tuple[str, str]]:
+    problems = []
+    if not domain.controllers:
+        problems.append(("domain.controllers", "at least one domain controller is needed"))
+    if domain.tls not in ("ldaps", "starttls"):
+        problems.append(("domain.tls", f"expected 'ldaps' or 'starttls', got {domain.tls!r}"))
+    return problems
+
+
+def _check_roles(hosts: dict[str, Host]) -> list[tuple[str, str]]:
     problems = []
     for role in (Role.PRODUCTION, Role.STANDBY, Role.COMMSERVE):
-        keys = [key for key, host in site.hosts.items() if host.role is role]
+        keys = [key for key, host in hosts.items() if host.role is role]
         if len(keys) != 1:
             found = ", ".join(keys) or "none"
             problems.append(("hosts", f"exactly one host must have role {role.value!r} (found: {found})"))
     names = {}
-    for key, host in site.hosts.items():
+    for key, host in hosts.items():
         upper = host.name.upper()
         if upper in names:
             problems.append((f"hosts.{key}.name", f"{host.name!r} is also the name of hosts.{names[upper]}"))
@@ -299,18 +336,18 @@ def _check_roles(site: Site) -> list[tuple[str, str]]:
     return problems
 
 
-def _check_hosts(site: Site) -> list[tuple[str, str]]:
+def _check_hosts(hosts: dict[str, Host]) -> list[tuple[str, str]]:
     problems = []
-    for key, host in site.hosts.items():
+    for key, host in hosts.items():
         where = f"hosts.{key}"
         if host.windows is WindowsVersion.W2000:
             if host.winrm is not None:
                 problems.append((f"{where}.winrm", "Windows 2000 has no WinRM: remove it and set via = <management host key>"))
             if host.via is None:
                 problems.append((f"{where}.via", "a Windows 2000 host is reached through a management host: name its key here"))
-            elif host.via not in site.hosts:
+            elif host.via not in hosts:
                 problems.append((f"{where}.via", f"no host with key {host.via!r}"))
-            elif site.hosts[host.via].role is not Role.MANAGEMENT:
+            elif hosts[host.via].role is not Role.MANAGEMENT:
                 problems.append((f"{where}.via", f"hosts.{host.via} must have role 'management'"))
         else:
             if host.winrm is None:
@@ -324,38 +361,36 @@ def _check_hosts(site: Site) -> list[tuple[str, str]]:
     return problems
 
 
-def _check_versions(site: Site) -> list[tuple[str, str]]:
+def _check_versions(hosts: dict[str, Host], exchange: ExchangeVersion, snap_engine: str) -> list[tuple[str, str]]:
     problems = []
-    exchange = site.exchange.version
-    for key in ("production", "standby"):
-        host = next((h for k, h in site.hosts.items() if h.role.value == key), None)
-        if host is None:
+    by_role: dict[Role, tuple[str, Host]] = {}
+    for key, host in hosts.items():
+        by_role.setdefault(host.role, (key, host))  # the first of each role; duplicates are _check_roles'
+    for role in (Role.PRODUCTION, Role.STANDBY):
+        if role not in by_role:
             continue
+        key, host = by_role[role]
         if (exchange, host.windows) not in SUPPORTED_PAIRS:
             problems.append((
-                f"hosts.{site.host_key(host)}.windows",
+                f"hosts.{key}.windows",
                 f"Exchange {exchange.value} on Windows {host.windows.value} is not a supported combination "
                 "(supported: Exchange 2000 on Windows 2000; Exchange 2003 on Windows 2000 or 2003)",
             ))
-        engines = SNAP_ENGINES.get(site.snap_engine)
-        if engines is None:
-            continue
-        if host.windows not in engines:
+        engines = SNAP_ENGINES.get(snap_engine)
+        if engines is not None and host.windows not in engines:
             problems.append((
                 "snap_engine",
-                f"{site.snap_engine!r} does not exist on Windows {host.windows.value} "
-                f"({key} {host.name}); use 'qsnap'",
+                f"{snap_engine!r} does not exist on Windows {host.windows.value} "
+                f"({role.value} {host.name}); use 'qsnap'",
             ))
-    if site.snap_engine not in SNAP_ENGINES:
-        problems.append(("snap_engine", f"expected one of {', '.join(map(repr, SNAP_ENGINES))}, got {site.snap_engine!r}"))
-    prod = next((h for h in site.hosts.values() if h.role is Role.PRODUCTION), None)
-    standby = next((h for h in site.hosts.values() if h.role is Role.STANDBY), None)
-    if prod and standby and prod.windows is not standby.windows:
-        problems.append((
-            f"hosts.{site.host_key(standby)}.windows",
-            f"the standby runs Windows {standby.windows.value} but production runs Windows {prod.windows.value}: "
-            "the runbook installs Exchange identically on both",
-        ))
+    if Role.PRODUCTION in by_role and Role.STANDBY in by_role:
+        (_, prod), (standby_key, standby) = by_role[Role.PRODUCTION], by_role[Role.STANDBY]
+        if prod.windows is not standby.windows:
+            problems.append((
+                f"hosts.{standby_key}.windows",
+                f"the standby runs Windows {standby.windows.value} but production runs Windows {prod.windows.value}: "
+                "the runbook installs Exchange identically on both",
+            ))
     return problems
 
 

@@ -352,15 +352,17 @@ class ShellSession:
         with self.lock:
             if run.abandoned or self.gone:
                 return
-            try:
-                failed = self._write_results(run, results)
-            except Exception as exc:  # e.g. an object psrpcore cannot serialise: fail, don't hang the client
-                logger.exception("lab host {}: cannot send the result of {}", self.host_name, statements)
-                failed = ErrorInfo(
-                    message=f"The lab host {self.host_name} returned what the endpoint cannot send: "
-                    f"{type(exc).__name__}: {exc}",
-                    exception_type="System.Management.Automation.RuntimeException",
-                )
+            failed = None
+            for result in results:
+                for obj in result.output:
+                    run.pipeline.write_output(obj)
+                for error in result.errors:
+                    record = to_error_record(error)
+                    run.pipeline.write_error(
+                        record.Exception, record.CategoryInfo, record.TargetObject,
+                        record.FullyQualifiedErrorId, invocation_info=record.InvocationInfo,
+                    )
+                failed = result.failed or failed
             if failed is not None:
                 # psrpcore has no public call that fails a pipeline with an error record.
                 run.pipeline._change_state(PSInvocationState.Failed, error=to_error_record(failed))
@@ -368,22 +370,6 @@ class ShellSession:
                 run.pipeline.complete()
             run.finished = True
             self.lock.notify_all()
-
-    @staticmethod
-    def _write_results(run: PipelineRun, results: list[InvocationResult]) -> ErrorInfo | None:
-        """Queue output and error records; return the terminating error, if any."""
-        failed = None
-        for result in results:
-            for obj in result.output:
-                run.pipeline.write_output(obj)
-            for error in result.errors:
-                record = to_error_record(error)
-                run.pipeline.write_error(
-                    record.Exception, record.CategoryInfo, record.TargetObject,
-                    record.FullyQualifiedErrorId, invocation_info=record.InvocationInfo,
-                )
-            failed = result.failed or failed
-        return failed
 
     # --- answering Receive --------------------------------------------------------------------
 
