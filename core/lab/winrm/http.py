@@ -142,7 +142,7 @@ class WinRMRequestHandler(BaseHTTPRequestHandler):
             self.endpoint._untrack_connection(self.connection_socket)
 
     def log_message(self, format: str, *args) -> None:
-        logger.debug("WinRM {}: " + format, self.endpoint.url, *args)
+        logger.debug("WinRM {}: {}", self.endpoint.url, format % args)
 
     # --- responses ------------------------------------------------------------------------------
 

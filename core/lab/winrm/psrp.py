@@ -209,6 +209,11 @@ def _parameter(name: Any, value: Any) -> tuple[str | None, Any]:
     return str(name), True if value is None else _plain(value)
 
 
+def _names(statements: list[list[Invocation]]) -> str:
+    """'Get-Service | Select-Object; Write-Output' (scripts shown as <script>): safe to log."""
+    return "; ".join(" | ".join("<script>" if i.is_script else i.name for i in s) for s in statements)
+
+
 def statements_of(pipeline: PowerShell) -> list[list[Invocation]]:
     """The client's commands as statements (lists of :class:`Invocation`), split at end_of_statement."""
     statements: list[list[Invocation]] = [[]]
@@ -340,7 +345,8 @@ class ShellSession:
                 if result.failed is not None:
                     break
         except Exception as exc:  # a bug in the simulated host: fail the pipeline, say so
-            logger.exception("simulated host {} raised while running {}", self.host_name, statements)
+            # Command names only: parameter values may be passwords.
+            logger.exception("simulated host {} raised while running {}", self.host_name, _names(statements))
             results.append(
                 InvocationResult(
                     failed=ErrorInfo(
@@ -352,17 +358,15 @@ class ShellSession:
         with self.lock:
             if run.abandoned or self.gone:
                 return
-            failed = None
-            for result in results:
-                for obj in result.output:
-                    run.pipeline.write_output(obj)
-                for error in result.errors:
-                    record = to_error_record(error)
-                    run.pipeline.write_error(
-                        record.Exception, record.CategoryInfo, record.TargetObject,
-                        record.FullyQualifiedErrorId, invocation_info=record.InvocationInfo,
-                    )
-                failed = result.failed or failed
+            try:
+                failed = self._write_results(run, results)
+            except Exception as exc:  # e.g. an object psrpcore cannot serialise: fail, don't hang the client
+                logger.exception("lab host {}: cannot send the result of {}", self.host_name, _names(statements))
+                failed = ErrorInfo(
+                    message=f"The lab host {self.host_name} returned what the endpoint cannot send: "
+                    f"{type(exc).__name__}: {exc}",
+                    exception_type="System.Management.Automation.RuntimeException",
+                )
             if failed is not None:
                 # psrpcore has no public call that fails a pipeline with an error record.
                 run.pipeline._change_state(PSInvocationState.Failed, error=to_error_record(failed))
@@ -370,6 +374,22 @@ class ShellSession:
                 run.pipeline.complete()
             run.finished = True
             self.lock.notify_all()
+
+    @staticmethod
+    def _write_results(run: PipelineRun, results: list[InvocationResult]) -> ErrorInfo | None:
+        """Queue output and error records; return the terminating error, if any."""
+        failed = None
+        for result in results:
+            for obj in result.output:
+                run.pipeline.write_output(obj)
+            for error in result.errors:
+                record = to_error_record(error)
+                run.pipeline.write_error(
+                    record.Exception, record.CategoryInfo, record.TargetObject,
+                    record.FullyQualifiedErrorId, invocation_info=record.InvocationInfo,
+                )
+            failed = result.failed or failed
+        return failed
 
     # --- answering Receive --------------------------------------------------------------------
 
