@@ -25,7 +25,6 @@ from qrdr.lab.winrm.wsman import NS, Request, WSManFault, q
 
 #: The PowerShell remoting shell resource (pypsrp's default configuration name).
 POWERSHELL_RESOURCE_PREFIX = "http://schemas.microsoft.com/powershell/"
-SHELL_RESOURCE = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
 
 
 class WinRMEndpoint:
