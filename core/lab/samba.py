@@ -223,6 +223,8 @@ class SambaDC:
     owns_address: bool = attrs.field(default=True, repr=False)
     _process: subprocess.Popen | None = attrs.field(default=None, repr=False)
     _log: IO | None = attrs.field(default=None, repr=False)
+    #: the other DCs of this domain that this object joined or was joined by
+    partners: list["SambaDC"] = attrs.field(factory=list, repr=False)
 
     # ----- derived names -------------------------------------------------------------
     @property
@@ -645,6 +647,8 @@ class SambaDC:
             # ... and a first pull from the new DC makes it notify this one of its changes.
             self.samba_tool("drs", "kcc", self.address)
             self.replicate_now(second)
+            self.partners.append(second)
+            second.partners.append(self)
         except BaseException:
             second.stop()
             raise
@@ -682,10 +686,13 @@ class SambaDC:
         """Stop this DC from taking changes from its partners (DISABLE_INBOUND_REPL)."""
         self._dsa_option("+DISABLE_INBOUND_REPL")
 
-    def resume_inbound_replication(self, from_dcs: Sequence["SambaDC"] = ()) -> None:
-        """Take changes again, and pull at once from ``from_dcs`` (a resumed DC waits otherwise)."""
+    def resume_inbound_replication(self, from_dcs: Sequence["SambaDC"] | None = None) -> None:
+        """Take changes again, and pull at once from ``from_dcs`` (default: :attr:`partners`).
+
+        Without the pull a resumed DC would wait for the next change notification.
+        """
         self._dsa_option("-DISABLE_INBOUND_REPL")
-        for partner in from_dcs:
+        for partner in self.partners if from_dcs is None else from_dcs:
             self.replicate_now(partner)
 
     def dsa_options(self) -> str:

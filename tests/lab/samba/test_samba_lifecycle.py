@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,18 +16,19 @@ from qrdr.lab.samba_fixtures import golden_dir, lab_admin_password
 pytestmark = pytest.mark.samba
 
 
-def _samba_processes_using(workdir: Path) -> list[int]:
-    """pids of processes whose command line or open files mention the work directory."""
+def _processes_using(workdir: Path) -> list[int]:
+    """pids of processes with a file below the work directory open, or naming it in argv."""
+    prefix = str(workdir) + "/"
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            cwd = str((proc / "cwd").resolve())
+            open_files = [os.readlink(fd) for fd in (proc / "fd").iterdir()]
         except OSError:
             continue
-        if str(workdir) in cmdline or cwd.startswith(str(workdir)):
+        if prefix in cmdline or any(path.startswith(prefix) for path in open_files):
             found.append(int(proc.name))
     return found
 
@@ -44,12 +46,13 @@ def test_provision_start_ready_stop_destroy_leaves_nothing(tmp_path):
         assert pid is not None and _process_alive(pid)
         assert dc.rss_kib() > 10_000
         assert dc.connect().bound
+        assert pid in _processes_using(dc.workdir)  # the check after stop can see samba
         with pytest.raises(SambaError, match="already running"):
             dc.start()
     finally:
         dc.destroy()
     assert not _process_alive(pid)
-    assert _samba_processes_using(tmp_path / "dc") == []
+    assert _processes_using(tmp_path / "dc") == []
     assert dc.address not in addresses.addresses_on_device()
     assert dc.address not in addresses.registered()
     assert not (tmp_path / "dc").exists()

@@ -61,7 +61,7 @@ def test_paused_inbound_replication_holds_changes_until_resumed(samba_dc_pair):
         time.sleep(PAUSED_WATCH)
         assert not _has_account(dc2, "repl.paused")
     finally:
-        dc2.resume_inbound_replication(from_dcs=[dc1])
+        dc2.resume_inbound_replication()  # pulls from its partner, dc1
     assert "DISABLE_INBOUND_REPL" not in dc2.dsa_options()
     # resume forces a pull, so the change is there at once
     assert _has_account(dc2, "repl.paused")
