@@ -420,3 +420,24 @@ def _check_volumes(volumes: tuple[Volume, ...]) -> list[tuple[str, str]]:
             "so the checkpoint file is copied at the same point in time (runbook, Prepare the Production Server, step 1)",
         ))
     return problems
+
+
+def site_to_toml(site: Site) -> str:
+    """The site as a config file :func:`load_site` reads back to an equal Site (secrets stay references)."""
+    import tomli_w
+
+    data = make_converter().unstructure(site)
+    data["plugin"] = data.pop("plugin_config")
+    data.pop("source", None)
+    return tomli_w.dumps(_drop_none(data))
+
+
+def _drop_none(value: Any) -> Any:
+    # TOML has no null: a field left out takes its default, which is what None means here.
+    if isinstance(value, dict):
+        return {key: _drop_none(item) for key, item in value.items() if item is not None}
+    if isinstance(value, (list, tuple)):
+        return [_drop_none(item) for item in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value

@@ -1,0 +1,150 @@
+"""``qrdr lab up|status|env|fault|down``: the built-in lab for people (see docs/lab.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from . import addresses
+from .daemon import request
+from .site import LabSite, builtin_site
+
+DEFAULT_DIR = ".qrdr-lab"
+DEFAULT_SITE = "e2003-w2003-vss"
+UP_TIMEOUT = 180.0
+
+
+def add_lab_commands(commands: Any, add_globals: Callable[[argparse.ArgumentParser], None]) -> None:
+    lab = commands.add_parser("lab", help="the built-in lab: a simulated site on this machine")
+    sub = lab.add_subparsers(dest="lab_command", required=True, metavar="LAB_COMMAND")
+    up = sub.add_parser("up", help="start the lab in the background; prints its endpoints")
+    up.add_argument("--site", default=None, help=f"a built-in lab site (default {DEFAULT_SITE}; see docs/lab.md)")
+    up.add_argument("--second-dc", action="store_true", help="a second, replicating domain controller")
+    up.add_argument("--reboot-seconds", type=float, default=1.0, help="how long a simulated reboot takes")
+    for name, text in (("status", "what runs and whether each host answers"),
+                       ("env", "export lines for the lab's passwords (eval \"$(qrdr lab env)\")"),
+                       ("down", "stop everything the lab started and remove its directory")):
+        sub.add_parser(name, help=text)
+    fault = sub.add_parser("fault", help="inject a fault: " + "; ".join(f"{k} {v}" for k, v in LabSite.FAULTS.items()))
+    fault.add_argument("kind", choices=sorted(LabSite.FAULTS))
+    fault.add_argument("args", nargs="*")
+    for parser in (lab, up, fault, *[sub.choices[n] for n in ("status", "env", "down")]):
+        parser.add_argument("--dir", default=argparse.SUPPRESS, help=f"the lab's directory (default ./{DEFAULT_DIR})")
+        add_globals(parser)
+    lab.set_defaults(lab_handler=run_lab_command)
+
+
+def run_lab_command(args: argparse.Namespace) -> int:
+    workdir = Path(getattr(args, "dir", DEFAULT_DIR)).absolute()
+    try:
+        if args.lab_command == "up":
+            return _up(args, workdir)
+        if args.lab_command == "down":
+            return _down(workdir, args.json)
+        if args.lab_command == "env":
+            lab = json.loads((workdir / "lab.json").read_text()) if (workdir / "lab.json").exists() else None
+            if lab is None:
+                raise ConnectionError(f"no lab is running in {workdir}")
+            print(Path(lab["env_file"]).read_text(), end="")
+            return 0
+        if args.lab_command == "status":
+            answer = request(workdir, {"op": "status"})
+            _print(answer, args.json, _render_status)
+            return 0
+        answer = request(workdir, {"op": "fault", "kind": args.kind, "args": args.args})
+        if not answer.get("ok"):
+            print(f"qrdr lab fault: {answer.get('error')}", file=sys.stderr)
+            return 2
+        _print(answer, args.json, lambda a: a["done"])
+        return 0
+    except ConnectionError as exc:
+        print(f"qrdr lab: {exc}", file=sys.stderr)
+        return 2
+
+
+def _up(args: argparse.Namespace, workdir: Path) -> int:
+    try:
+        request(workdir, {"op": "status"}, timeout=5)
+        print(f"qrdr lab: a lab is already running in {workdir}; `qrdr lab down` stops it", file=sys.stderr)
+        return 5
+    except ConnectionError:
+        pass
+    if args.config and args.site:
+        print("qrdr lab up: give --config or --site, not both", file=sys.stderr)
+        return 2
+    try:
+        config = Path(args.config) if args.config else builtin_site(args.site or DEFAULT_SITE)
+    except ValueError as exc:
+        print(f"qrdr lab up: {exc}", file=sys.stderr)
+        return 2
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    log = (workdir / "lab.log").open("w")
+    command = [sys.executable, "-m", "qrdr.lab.daemon", "--dir", str(workdir), "--config", str(config),
+               "--reboot-seconds", str(args.reboot_seconds)] + (["--second-dc"] if args.second_dc else [])
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    deadline = time.monotonic() + UP_TIMEOUT
+    while time.monotonic() < deadline:
+        if (workdir / "lab.json").exists() and (workdir / "control.sock").exists():
+            lab = json.loads((workdir / "lab.json").read_text())
+            _print(lab, args.json, _render_up)
+            return 0
+        if process.poll() is not None:
+            reason = (workdir / "lab.log").read_text()[-3000:]
+            shutil.rmtree(workdir, ignore_errors=True)
+            print(f"qrdr lab up: the lab did not start:\n{reason}", file=sys.stderr)
+            return 1
+        time.sleep(0.2)
+    process.terminate()
+    print(f"qrdr lab up: not up after {UP_TIMEOUT:.0f} s; see {workdir / 'lab.log'}", file=sys.stderr)
+    return 1
+
+
+def _down(workdir: Path, as_json: bool) -> int:
+    pid_file = workdir / "daemon.pid"
+    pid = int(pid_file.read_text()) if pid_file.exists() else None
+    request(workdir, {"op": "down"})
+    deadline = time.monotonic() + 60
+    while pid is not None and time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    addresses.release_stale()
+    shutil.rmtree(workdir, ignore_errors=True)
+    _print({"ok": True, "down": str(workdir)}, as_json, lambda a: f"lab in {workdir} is down")
+    return 0
+
+
+def _print(document: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]], str]) -> None:
+    print(json.dumps(document, indent=2) if as_json else render(document))
+
+
+def _render_up(lab: dict[str, Any]) -> str:
+    lines = [f"Lab for site {lab['site']} is up ({lab['start_seconds'].get('total', 0):.1f} s).", "Hosts:"]
+    for key, host in lab["hosts"].items():
+        where = host["winrm_url"] or f"via {host['via']}"
+        lines.append(f"  {key:<11} {host['name']:<8} Windows {host['windows']}  {where}")
+    for dc in lab["directory"]:
+        lines.append(f"Directory: {dc['name']} {dc['ldaps_url']} (bind {dc['bind_user']}, CA {dc['ca_file']})")
+    if lab["hosts"]:
+        first = next(h for h in lab["hosts"].values() if h["user"])
+        lines.append(f"WinRM user {first['user']}, CA {first['ca_file']}; passwords: {lab['env_file']}")
+    lines.append(f"Site config for qrdr: {lab['config']}")
+    lines.append(f'Use it:  eval "$(qrdr lab env)"; qrdr --config {lab["config"]} plan promote')
+    return "\n".join(lines)
+
+
+def _render_status(answer: dict[str, Any]) -> str:
+    lines = [f"Lab for site {answer['lab']['site']}:"]
+    for key, state in answer["hosts"].items():
+        lines.append(f"  {key:<11} {state['name']:<8} power {state['power']:<9} endpoint {state['endpoint']}")
+    return "\n".join(lines)
