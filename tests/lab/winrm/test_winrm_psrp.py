@@ -254,3 +254,18 @@ def test_service_config_gives_the_winrm_2_envelope_size(http_endpoint, connect):
     wsman = connect(http_endpoint)
     wsman.update_max_payload_size()  # asks winrm/config, as against Windows
     assert wsman.max_envelope_size == 150 * 1024
+
+
+def test_a_broken_host_fails_the_pipeline_instead_of_hanging(pool, host):
+    from psrpcore.types import PSObject, add_script_property
+
+    unsendable = PSObject()
+    add_script_property(unsendable, "Boom", lambda self: 1 / 0)  # serialising it raises
+    host._cmd_unsendable = lambda invocation, objects, result: [unsendable]
+    host._cmd_raises = lambda invocation, objects, result: 1 / 0
+    for command, text in (("Unsendable", "cannot send"), ("Raises", "ZeroDivisionError")):
+        ps = PowerShell(pool)
+        ps.add_cmdlet(command)
+        ps.invoke()
+        assert ps.had_errors is True
+        assert "winrm-host" in str(ps.streams.error[0]) and text in str(ps.streams.error[0])
