@@ -12,7 +12,7 @@ from each until all agree or the deadline passes.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Mapping, Union
+from typing import Any, Callable, Iterable, Mapping, Union
 
 import attrs
 import ldap3
@@ -36,6 +36,13 @@ class DiscoveredController:
     #: The configured controller it maps to; None when the site config does not list it
     #: (it is then reached by its dNSHostName).
     configured: DomainController | None
+    #: The naming contexts this DC holds a writable or full copy of (hasMasterNCs etc.).
+    naming_contexts: tuple[str, ...] = ()
+
+    def holds(self, naming_context: str) -> bool:
+        """Does this DC hold ``naming_context``? (True when its list is unknown.)"""
+        wanted = _normal(naming_context)
+        return not self.naming_contexts or any(_normal(nc) == wanted for nc in self.naming_contexts)
 
     @property
     def label(self) -> str:
@@ -93,19 +100,52 @@ def _matches(configured: DomainController, dns_host_name: str, domain_dns: str) 
     return configured.address.lower() == host
 
 
-def discover_controllers(directory: Directory) -> list[DiscoveredController]:
-    """Every DC of the forest, from the nTDSDSA objects under CN=Sites of the configuration NC."""
+def _normal(dn: str) -> str:
+    return ",".join(part.strip() for part in dn.lower().split(","))
+
+
+def naming_context_of(dn: str, naming_contexts: Iterable[str]) -> str | None:
+    """The naming context ``dn`` lives in: the longest of ``naming_contexts`` it is under.
+
+    Longest, because a child domain's NC (DC=child,DC=corp) and the schema NC
+    (CN=Schema,CN=Configuration,...) sit textually under another NC.
+    """
+    target = _normal(dn)
+    best = None
+    for nc in naming_contexts:
+        normal = _normal(nc)
+        if (target == normal or target.endswith("," + normal)) and (best is None or len(normal) > len(_normal(best))):
+            best = nc
+    return best
+
+
+_NC_ATTRIBUTES = ("hasMasterNCs", "msDS-hasMasterNCs", "msDS-hasFullReplicaNCs")
+
+
+def discover_controllers(directory: Directory, dn: str | None = None) -> list[DiscoveredController]:
+    """Every DC of the forest, from the nTDSDSA objects under CN=Sites of the configuration NC.
+
+    With ``dn``, only the DCs that hold its naming context: in a forest of several domains,
+    a DC of another domain never shows a change to this domain's computer accounts (the
+    configuration NC, where the Exchange objects live, is on every DC).
+    """
     sites = f"CN=Sites,{directory.configuration_naming_context}"
     found = []
-    for dsa in directory.search(sites, "(objectClass=nTDSDSA)", ["objectClass"]):
+    for dsa in directory.search(sites, "(objectClass=nTDSDSA)", list(_NC_ATTRIBUTES)):
         server_dn = dsa.dn.split(",", 1)[1]
         server = directory.read(server_dn, ["dNSHostName"])
         host = server.text("dNSHostName") if server else None
         configured = next((c for c in directory.domain.controllers
                            if host and _matches(c, host, directory.domain.dns_name)), None)
-        found.append(DiscoveredController(dsa.dn, server_dn, host, configured))
+        ncs = tuple(dict.fromkeys(nc for name in _NC_ATTRIBUTES for nc in dsa.texts(name)))
+        found.append(DiscoveredController(dsa.dn, server_dn, host, configured, ncs))
+    if dn is not None:
+        home = naming_context_of(dn, (nc for controller in found for nc in controller.naming_contexts))
+        if home is not None:
+            found = [controller for controller in found if controller.holds(home)]
     if not found:
-        raise DirectoryError(f"no nTDSDSA objects below {sites} on {directory.url}: cannot tell which DCs exist")
+        raise DirectoryError(f"no nTDSDSA objects below {sites} on {directory.url}"
+                             + (f" for a DC holding {dn}" if dn else "") + ": cannot tell which DCs to read")
     return sorted(found, key=lambda dc: dc.label.lower())
 
 
@@ -171,7 +211,7 @@ def wait_replicated(
     """
     predicate, attributes, wanted, explain = _as_predicate(expect)
     sd_flags = DACL_SECURITY_INFORMATION if any(a.lower() == "ntsecuritydescriptor" for a in attributes) else None
-    controllers = discover_controllers(directory)
+    controllers = discover_controllers(directory, dn)
     started = time.monotonic()
     connections: dict[str, Directory] = {}
     states: dict[str, ControllerState] = {

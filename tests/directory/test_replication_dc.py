@@ -116,3 +116,9 @@ def test_a_dc_that_cannot_be_reached_counts_as_lagging(pair, pair_directory):
     finally:
         dc2.start()
         dc2.wait_ready(60)
+
+
+def test_each_dc_lists_the_naming_contexts_it_holds(pair, pair_directory):
+    dc1, _ = pair
+    for found in discover_controllers(pair_directory, f"CN=Computers,{dc1.base_dn}"):
+        assert {dc1.base_dn, dc1.config_dn} <= set(found.naming_contexts)
