@@ -123,3 +123,38 @@ def test_history_json_of_one_run(used_site, run_cli):
 def test_history_of_a_run_that_does_not_exist(used_site, run_cli):
     code, _, err = run_cli("history", "--run", "99", "--config", str(used_site))
     assert code == 2 and "99" in err and "Traceback" not in err
+
+
+class LeakySecret:
+    """A step whose change line and failure both carry a secret the plugin resolved."""
+
+    def __init__(self, secret: str):
+        self.secret = secret
+
+    @hookimpl
+    def qrdr_promote_standby(self):
+        def apply(ctx):
+            raise RuntimeError(f"login with {self.secret} refused")
+
+        return [Step(id="leaky.login", title=f"log in with {self.secret}", target="standby", apply=apply,
+                     check=lambda ctx: Check.will_change(f"password {self.secret} will be used"))]
+
+
+def test_history_and_journal_never_hold_a_resolved_secret(bare_site, run_cli, monkeypatch):
+    from qrdr.model import SecretRef
+    from qrdr.secrets import resolve
+
+    monkeypatch.setenv("QRDR_TEST_LEAKY_SECRET", "leaky-7c1e9a2b")
+    secret = resolve(SecretRef(env="QRDR_TEST_LEAKY_SECRET"), "test secret")
+    site = load_site(bare_site)
+    assert AddonEngine(site, ("leaky", LeakySecret(secret))).run("promote").status == "failed"
+
+    code, out, err = run_cli("history", "--run", "1", "--config", str(bare_site))
+    assert code == 0
+    assert "apply failed: login with ******** refused" in out
+    assert "password ******** will be used" in out
+    code, out_json, _ = run_cli("--json", "history", "--run", "1", "--config", str(bare_site))
+    for text in (out, err, out_json):
+        assert secret not in text
+    for stored in (bare_site.parent / ".qrdr").iterdir():
+        assert secret.encode() not in stored.read_bytes(), stored.name
