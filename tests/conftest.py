@@ -95,7 +95,7 @@ def run_cli(capsys):
     yield run
     logger.remove()
     logger.configure(patcher=None)
-    logger.add(sys.stderr)
+    logger.add(sys.__stderr__)  # not sys.stderr: during teardown that is still capsys's buffer, closed next
     logger.disable("qrdr")
 
 
