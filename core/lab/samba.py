@@ -50,11 +50,11 @@ Choices (see /work/shared/LAB.md for the facts behind them):
 * Provisioning takes about 5-9 s; ``provision(cache_dir=...)`` copies a "golden" provisioned
   directory instead (about 0.5 s; only smb.conf holds paths and the address, and it is
   rewritten; the copy makes its own TLS keys; bench/lab_samba.py has the figures).
-* A second DC: ``samba-tool domain join``, then ``samba_spnupdate`` on both DCs (dnsupdate is
-  off, so nothing else registers the replication SPNs Kerberos needs), a KCC run on the first
-  DC and one pull from the new DC, so that changes flow both ways at once instead of after
-  the next KCC run (5 minutes). Partners are notified of changes every
-  :data:`REPLICATION_NOTIFY_SECONDS` (Samba's default is 5 s).
+* A second DC: ``samba-tool domain join``, with ``samba_spnupdate`` run on every DC when it
+  is made (dnsupdate is off, so nothing else registers the replication SPNs Kerberos needs),
+  then a KCC run on the first DC and one pull from the new DC, so that changes flow both
+  ways at once instead of after the next KCC run (5 minutes). Partners are notified of
+  changes every :data:`REPLICATION_NOTIFY_SECONDS` (Samba's default is 5 s).
 """
 
 from __future__ import annotations
@@ -91,6 +91,8 @@ NSS_WRAPPER_LIBRARY = "libnss_wrapper.so"
 SERVER_SERVICES = "-nbt -wrepl -dnsupdate -dns -s3fs -winbindd -ntp_signd"
 #: how often a DC tells its partners it has changes (smb.conf ``dreplsrv:notify_interval``)
 REPLICATION_NOTIFY_SECONDS = 2
+#: bumped whenever provisioning changes what a golden directory holds (part of its name)
+GOLDEN_FORMAT = 2
 #: Python with Samba's bindings (Debian's python3-samba), used to set passwords from stdin
 SYSTEM_PYTHON = "/usr/bin/python3"
 
@@ -181,7 +183,7 @@ def _golden(cache_dir: Path, realm: str, netbios: str, name: str) -> Path:
     runs build it once and never see a half-made one.
     """
     version = re.sub(r"[^A-Za-z0-9.]+", "_", samba_version())
-    key = f"{realm.lower()}-{netbios.upper()}-{name.upper()}-{version}"
+    key = f"{realm.lower()}-{netbios.upper()}-{name.upper()}-{version}-g{GOLDEN_FORMAT}"
     golden = cache_dir / key
     cache_dir.mkdir(parents=True, exist_ok=True)
     with open(cache_dir / f"{key}.lock", "a+") as lock:
@@ -372,6 +374,9 @@ class SambaDC:
                    f"--host-name={self.name.lower()}", *self._instance_options()],
                   what=f"provision of {self.name} in {self.workdir}")
         self.run_dir.mkdir(exist_ok=True)
+        # dnsupdate is off, so nothing else registers the DC's replication SPN
+        # (E3514235-.../<ntdsGUID>/<realm>) that a second DC's Kerberos needs
+        self.update_spns()
         logger.info("provisioned {} ({}) in {:.1f} s", self.name, self.realm, time.monotonic() - started)
 
     def _set_password_locally(self, account: str, password: str) -> None:
@@ -627,9 +632,6 @@ class SambaDC:
                          admin_password=self.admin_password, hosts_file=self.hosts_file,
                          krb5_config=self.krb5_config, owns_address=owns_address)
         try:
-            # dnsupdate is off, so nothing has registered this DC's replication SPN
-            # (E3514235-.../<ntdsGUID>/<realm>) that the new DC's Kerberos needs
-            self.update_spns()
             started = time.monotonic()
             self._run([SAMBA_TOOL, "domain", "join", self.dns_domain, "DC", f"--server={self.address}",
                        f"--targetdir={workdir}", "--dns-backend=NONE", f"--username={self.netbios}\\Administrator",
@@ -638,10 +640,10 @@ class SambaDC:
                       env=self._env(password=self.admin_password))
             second.run_dir.mkdir(exist_ok=True)
             logger.info("joined {} in {:.1f} s", name, time.monotonic() - started)
+            second.update_spns()
             self._write_domain_files(extra_dcs=[second])
             second.start(exit_with_parent=exit_with_parent)
             second.wait_ready(timeout)
-            second.update_spns()
             # Without a KCC run now the first DC learns of its new partner only at its next one
             # (every 5 minutes), and changes made on the new DC would not flow back until then;
             # ... and a first pull from the new DC makes it notify this one of its changes.
@@ -655,7 +657,7 @@ class SambaDC:
         return second
 
     def update_spns(self) -> None:
-        """Register the DC's own SPNs (``samba_spnupdate``): the dnsupdate service is off."""
+        """Register the DC's own SPNs (``samba_spnupdate`` on its sam.ldb; running or not)."""
         self._run(["samba_spnupdate", "-s", str(self.smb_conf)], what=f"samba_spnupdate on {self.name}")
 
     def replicate_now(self, from_dc: "SambaDC") -> None:
