@@ -117,11 +117,11 @@ class LabSite:
             self._build_hosts()
             self._start_endpoints()
             self.bound_site = self._bind_site()
+            self.started_seconds["total"] = time.monotonic() - started
             self._write_files()
         except BaseException:
             self.stop()
             raise
-        self.started_seconds["total"] = time.monotonic() - started
         logger.info("lab for site {} up in {:.1f}s", self.site.name, self.started_seconds["total"])
         return self
 
@@ -224,7 +224,9 @@ class LabSite:
             names = [host.name.lower(), f"{host.name.lower()}.{self.site.domain.dns_name}", address]
             certificate = make_server_cert(self.ca, names=names)
             endpoint = WinRMEndpoint(self.hosts[key], users=users, address=address, port=5986, transport="https",
-                                     tls=certificate, faults=Faults(), name=host.name.lower())
+                                     tls=certificate, faults=Faults(), name=host.name.lower(),
+                                     # hosts act on each other (-ComputerName, QR copies): one at a time
+                                     invoke_lock=self.lab.lock)
             self.endpoints[key] = endpoint.start()
 
     # -- reboots and power -----------------------------------------------------------------
@@ -251,7 +253,7 @@ class LabSite:
             self._later(self.options.reboot_seconds, come_back)
 
         def come_back() -> None:
-            with self._lock:
+            with self.lab.lock:
                 sim_host.complete_boot()
                 if endpoint is not None and not endpoint.faults.never_return:
                     endpoint.come_up()
