@@ -104,10 +104,11 @@ class Script:
     parameters: dict[str, Any] = attrs.field(factory=dict)
 
     def render(self) -> str:
+        """``& $script <# qrdr:Name #> -Name 'value'``: valid PowerShell naming the shipped script."""
         args = " ".join(
             f"-{key}" if value is True else f"-{key} {quote(value)}" for key, value in self.parameters.items()
         )
-        return f"& {{ <{self.name}> }} {args}".rstrip()
+        return f"& $script <# {self.name} #> {args}".rstrip()
 
     def secrets(self) -> list[str]:
         return _secrets_in(self.parameters.values())

@@ -58,3 +58,14 @@ def test_broken_text_is_reported_with_its_position():
     assert problems and all(problem.startswith("line 2") for problem in problems)
     with pytest.raises(AssertionError, match="line 2"):
         assert_powershell_parses("Get-Service\nif ($x { }", what="broken")
+
+
+def test_a_shipped_script_renders_as_parseable_powershell_that_names_it():
+    from qrdr.remote.commands import Script
+
+    script = Script("qrdr:Mount-ExchangeStore", "param($Name)", {"Name": "Mailbox Store (EXCH01)", "Force": True,
+                                                                  "Password": Secret("hunter22")})
+    text = render_pipeline([script, Command("Out-Null")])
+    assert_powershell_parses(text, what="a rendered script")
+    assert "qrdr:Mount-ExchangeStore" in text and "hunter22" not in text
+    assert text.endswith("| Out-Null")
