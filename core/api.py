@@ -18,8 +18,9 @@ embedding program can drive several sites in one process.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import attrs
 import cattrs
@@ -133,36 +134,40 @@ class Runbook:
 
     # -- records ----------------------------------------------------------
 
-    def history(self, limit: int = 20) -> list[RunRecord]:
+    @contextlib.contextmanager
+    def _journal(self) -> Iterator[Journal | None]:
+        """The site's journal, or None where no run has ever written one (reading creates nothing)."""
+        if not self.engine.journal_path.exists():
+            yield None
+            return
         journal = Journal(self.engine.journal_path)
         try:
-            return journal.runs(limit)
+            yield journal
         finally:
             journal.close()
 
+    def history(self, limit: int = 20) -> list[RunRecord]:
+        with self._journal() as journal:
+            return journal.runs(limit) if journal else []
+
     def run_detail(self, run_id: int) -> tuple[RunRecord, list[StepRecord], list[dict[str, Any]]]:
-        journal = Journal(self.engine.journal_path)
-        try:
+        with self._journal() as journal:
+            if journal is None:
+                raise KeyError(f"no run {run_id}: site {self.site.name!r} has no journal yet")
             return journal.run(run_id), journal.steps(run_id), journal.events(run_id)
-        finally:
-            journal.close()
 
     def status(self) -> dict[str, Any]:
         """Where the site stands: the lock holder, the last runs, an unfinished run to resume."""
-        journal = Journal(self.engine.journal_path)
-        try:
+        with self._journal() as journal:
             holder = self.engine.lock.holder()
-            unfinished = journal.last_unfinished_run()
-            runs = journal.runs(5)
+            unfinished = journal.last_unfinished_run() if journal else None
             return {
                 "site": self.site.name,
                 "busy": describe_holder(holder) if holder else None,
                 "resumable": attrs.asdict(unfinished) if unfinished and not holder else None,
-                "last_runs": [attrs.asdict(run) for run in runs],
-                "facts": {k: v for k, v in journal.facts().items() if not k.startswith("_")},
+                "last_runs": [attrs.asdict(run) for run in journal.runs(5)] if journal else [],
+                "facts": {k: v for k, v in journal.facts().items() if not k.startswith("_")} if journal else {},
             }
-        finally:
-            journal.close()
 
     def close(self) -> None:
         self.connector.close()

@@ -266,23 +266,25 @@ class Engine:
     # -- public -----------------------------------------------------------
 
     def plan(self, command: str, phases: list[str], *, cleanup_scope: str = "recovery") -> Plan:
-        """Every probe and check of the command, read-only; nothing is journaled or changed."""
-        journal = Journal(self.journal_path)
-        try:
-            ctx = self._context(journal)
-            return self._plan(ctx, command, phases, cleanup_scope)
-        finally:
-            journal.close()
+        """Every probe and check of the command, read-only; nothing is journaled, changed or created."""
+        return self._plan(self._read_only_context(), command, phases, cleanup_scope)
 
     def probe(self, phase: str) -> Plan:
         """Only the preflight probes of a phase (``"check"`` for the readiness check), read-only."""
-        journal = Journal(self.journal_path)
-        try:
-            ctx = self._context(journal)
-            probes = tuple(self._plan_step(ctx, probe) for probe in collect_probes(self.manager, self.site, phase))
-        finally:
-            journal.close()
+        ctx = self._read_only_context()
+        probes = tuple(self._plan_step(ctx, probe) for probe in collect_probes(self.manager, self.site, phase))
         return Plan(phase, (), probes, ())
+
+    def _read_only_context(self) -> RunContext:
+        """A context with the site's recorded facts, without creating a journal where none exists."""
+        facts: dict[str, Any] = {}
+        if self.journal_path.exists():
+            journal = Journal(self.journal_path)
+            try:
+                facts = journal.facts()
+            finally:
+                journal.close()
+        return RunContext(self.site, self.connector, facts, self.reporter.progress, self.plugin_config)
 
     def run(self, command: str, phases: list[str], *, yes: bool = False, rollback: bool = False,
             cleanup_scope: str = "recovery") -> RunResult:
