@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import ssl
 import urllib.parse
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import attrs
 import ldap3
@@ -268,8 +268,12 @@ class Directory:
             # ldap3 prints the password in its repr; it is not needed after the bind.
             connection.password = None
         logger.debug("bound to {} as {}", url, user)
-        root = _search(connection, url, "", "(objectClass=*)", ldap3.BASE,
-                       ["configurationNamingContext", "defaultNamingContext", "dsServiceName", "dnsHostName"])
+        try:
+            root = _search(connection, url, "", "(objectClass=*)", ldap3.BASE,
+                           ["configurationNamingContext", "defaultNamingContext", "dsServiceName", "dnsHostName"])
+        except (ldap_exc.LDAPException, OperationFailed) as error:
+            _quiet_unbind(connection)
+            raise ConnectError(f"{url} (DC {controller.name}): reading the rootDSE failed: {error}") from None
         if not root:
             _quiet_unbind(connection)
             raise ConnectError(f"{url} (DC {controller.name}): the rootDSE could not be read")
@@ -294,6 +298,25 @@ class Directory:
 
     # --- reading and writing ----------------------------------------------------------------
 
+    def _call(self, what: str, operation: Callable[[ldap3.Connection], Any]) -> Any:
+        """Run ``operation`` on the connection; when the connection was lost, reconnect once and rerun.
+
+        AD drops idle connections (MaxConnIdleTime, 900 s by default) and a run waits
+        longer than that for reboots. Every operation here is safe to send twice: reads,
+        and modifies that replace values (a grant is re-planned from what it reads).
+        """
+        try:
+            return operation(self._connection)
+        except ldap_exc.LDAPCommunicationError as error:
+            logger.info("connection to {} lost ({}); reconnecting", self.url, _describe(error))
+        _quiet_unbind(self._connection)
+        try:
+            self._connection = self._open(self.domain, self.controller, self._password)._connection
+            return operation(self._connection)
+        except ldap_exc.LDAPException as error:
+            raise OperationFailed(self._password.scrub(f"{what} at {self.url} failed after reconnecting: "
+                                                       f"{_describe(error)}")) from None
+
     def search(
         self,
         base: str,
@@ -305,7 +328,8 @@ class Directory:
     ) -> list[Entry]:
         """Entries under ``base`` matching ``search_filter`` (paged). A missing base gives []."""
         controls = security_descriptor_control(sdflags=sd_flags) if sd_flags is not None else None
-        return _search(self._connection, self.url, base, search_filter, scope, list(attributes), controls)
+        return self._call(f"search of {base} for {search_filter}", lambda connection: _search(
+            connection, self.url, base, search_filter, scope, list(attributes), controls))
 
     def read(self, dn: str, attributes: Sequence[str], *, sd_flags: int | None = None) -> Entry | None:
         """The object at ``dn``, or None when there is none."""
@@ -323,21 +347,24 @@ class Directory:
                sd_flags: int | None = None) -> None:
         """Apply ldap3-style ``changes`` to ``dn``; raises :class:`OperationFailed` naming ``what``."""
         controls = security_descriptor_control(sdflags=sd_flags) if sd_flags is not None else None
-        try:
-            ok = self._connection.modify(dn, changes, controls=controls)
-        except ldap_exc.LDAPException as error:
-            raise OperationFailed(self._password.scrub(f"{what} on {dn} at {self.url} failed: {_describe(error)}")) from None
-        if not ok:
-            raise OperationFailed(f"{what} on {dn} at {self.url} failed: {_result_text(self._connection)}")
+        self._write(f"{what} on {dn}", lambda connection: connection.modify(dn, changes, controls=controls))
 
     def modify_dn(self, dn: str, new_rdn: str, *, what: str) -> None:
         """Rename ``dn`` within its container to ``new_rdn`` (already escaped)."""
-        try:
-            ok = self._connection.modify_dn(dn, new_rdn)
-        except ldap_exc.LDAPException as error:
-            raise OperationFailed(f"{what} on {dn} at {self.url} failed: {_describe(error)}") from None
-        if not ok:
-            raise OperationFailed(f"{what} on {dn} at {self.url} failed: {_result_text(self._connection)}")
+        self._write(f"{what} on {dn}", lambda connection: connection.modify_dn(dn, new_rdn))
+
+    def _write(self, what: str, operation: Callable[[ldap3.Connection], bool]) -> None:
+        def checked(connection: ldap3.Connection) -> None:
+            try:
+                ok = operation(connection)
+            except ldap_exc.LDAPCommunicationError:
+                raise
+            except ldap_exc.LDAPException as error:
+                raise OperationFailed(self._password.scrub(f"{what} at {self.url} failed: {_describe(error)}")) from None
+            if not ok:
+                raise OperationFailed(f"{what} at {self.url} failed: {_result_text(connection)}")
+
+        self._call(what, checked)
 
     # --- the higher layers, as methods (implemented in their modules) ------------------------
 
@@ -404,6 +431,8 @@ def _search(connection: ldap3.Connection, url: str, base: str, search_filter: st
         try:
             connection.search(base, search_filter, search_scope=scope, attributes=attributes,
                               controls=page_controls or None)
+        except ldap_exc.LDAPCommunicationError:
+            raise  # Directory._call reconnects
         except ldap_exc.LDAPException as error:
             raise OperationFailed(f"search of {base or 'the rootDSE'} for {search_filter} at {url} failed: "
                                   f"{_describe(error)}") from None

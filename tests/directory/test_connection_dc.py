@@ -97,3 +97,19 @@ def test_every_descriptor_of_the_domain_round_trips_byte_for_byte(directory):
                 count += 1
     # a fresh domain has well over a thousand objects in these three naming contexts
     assert count > 2 * 1500
+
+
+def test_a_lost_connection_is_reopened_once(dc, domain, qrdr_log):
+    """AD drops idle connections; the DC restarting here drops ours the same way."""
+    with Directory.connect(domain, dc.admin_password) as directory:
+        assert directory.read(dc.base_dn, ["objectClass"]) is not None
+        dc.stop()
+        dc.start()
+        dc.wait_ready(60)
+        assert directory.read(dc.base_dn, ["objectClass"]) is not None
+        assert any(f"connection to ldaps://{dc.address} lost" in line and "reconnecting" in line
+                   for line in qrdr_log)
+        directory.modify(f"CN=Computers,{dc.base_dn}",
+                         {"description": [("MODIFY_REPLACE", ["written after a reconnect"])]}, what="test write")
+        assert directory.read(f"CN=Computers,{dc.base_dn}", ["description"]).text("description") == \
+            "written after a reconnect"
