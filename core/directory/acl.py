@@ -27,7 +27,7 @@ from ldap3.utils.conv import escape_bytes
 from .connection import DACL_SECURITY_INFORMATION, Directory, Entry
 from .change import Change
 from .errors import DirectoryError, OperationFailed
-from .sd import ACCESS_ALLOWED_ACE_TYPE, Ace, SecurityDescriptor, sid_to_bytes
+from .sd import ACCESS_ALLOWED_ACE_TYPE, INHERIT_ONLY_ACE, Ace, SecurityDescriptor, sid_to_bytes
 
 # ADS_RIGHTS_ENUM (Iads.h) / [MS-ADTS] 5.1.3.2.
 ADS_RIGHT_DS_CREATE_CHILD = 0x1
@@ -163,7 +163,7 @@ def covers(sd: SecurityDescriptor, sid: str, mask: int) -> bool:
 def _deny_warnings(sd: SecurityDescriptor, sid: str, mask: int, trustee: str) -> tuple[str, ...]:
     denied = 0
     for ace in sd.dacl.aces if sd.dacl else ():
-        if ace.is_deny and ace.sid == sid and not ace.flags & 0x08:
+        if ace.is_deny and ace.sid == sid and not ace.flags & INHERIT_ONLY_ACE:
             denied |= (ace.mask or 0) & mask
     if not denied:
         return ()
