@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 
 import attrs
-import ldap3
 
 from qrdr.steps import Check
 

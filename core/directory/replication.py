@@ -15,7 +15,6 @@ import time
 from typing import Any, Callable, Iterable, Mapping, Union
 
 import attrs
-import ldap3
 
 from qrdr.model import DomainController
 
