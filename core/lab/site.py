@@ -255,7 +255,8 @@ class LabSite:
         def come_back() -> None:
             with self.lab.lock:
                 sim_host.complete_boot()
-                if endpoint is not None and not endpoint.faults.never_return:
+                # Safe mode has no network: WinRM stays away until a normal boot.
+                if endpoint is not None and sim_host.reachable and not endpoint.faults.never_return:
                     endpoint.come_up()
 
         self._later(self.GOING_DOWN_SECONDS, go_down)
@@ -293,13 +294,13 @@ class LabSite:
                 key = self._host_key(args[0])
                 host, endpoint = self.hosts[key], self.endpoints.get(key)
                 if kind == "power-off":
-                    host.power_off() if hasattr(host, "power_off") else host.shut_down()
+                    host.power_off()
                     if endpoint:
-                        endpoint.go_down()
+                        endpoint.go_down()  # at once: a dead host does not finish its answers
                     return f"{host.name} is powered off"
                 if kind == "power-on":
                     host.power_on()
-                    if endpoint:
+                    if endpoint and host.reachable:
                         endpoint.come_up()
                     return f"{host.name} is powered on"
                 if endpoint is None:
