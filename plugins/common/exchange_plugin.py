@@ -840,7 +840,11 @@ def uninstall_step(step_id: str, key: str, version: ExchangeVersion, **options: 
         session = hosts.remote(ctx, key)
         if hosts.exchange_setup(session) is None:
             return Check.no_change(f"{session.name}: Exchange is not installed")
-        return Check.will_change(f"{session.name}: uninstall Exchange {version.value} (setup.exe, every component Remove)")
+        setup = ctx.site.exchange.setup_path
+        if not hosts.path_exists(session, setup):
+            return Check.blocked(f"{session.name}: the Exchange {version.value} setup media is not at {setup}: "
+                                 f"insert the CD (or copy it there) to uninstall Exchange")
+        return Check.will_change(f"{session.name}: uninstall Exchange {version.value} ({setup}, every component Remove)")
 
     def apply(ctx: Any) -> dict[str, Any]:
         session = hosts.remote(ctx, key)

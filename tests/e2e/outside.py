@@ -1,0 +1,132 @@
+"""Looking at a lab site from outside qrdr: plain pypsrp for the hosts, ldap3 and samba-tool for the directory.
+
+Nothing here imports qrdr's remote or directory layers: a test proves what qrdr
+did with the tools an admin (or another program) would use.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import ldap3
+from ldap3.protocol.formatters.formatters import format_sid
+from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.wsman import WSMan
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "plugins" / "common" / "scripts"
+FULL_CONTROL_SDDL = "RPWPCRCCDCLCLORCWOWDSDDTSW"
+
+
+def _properties(obj: Any) -> Any:
+    if not hasattr(obj, "adapted_properties"):
+        return obj
+    return {**obj.adapted_properties, **obj.extended_properties}
+
+
+class Outside:
+    """What a lab site looks like to pypsrp and ldap3, by host key (e.g. "standby")."""
+
+    def __init__(self, lab: Any):
+        self.lab = lab
+        self.site = lab.bound_site
+        self.password = lab.environment()["QRDR_LAB_AD_PASSWORD"]
+        self.local_password = lab.environment()["QRDR_LAB_LOCAL_PASSWORD"]
+
+    # -- hosts ----------------------------------------------------------------------------
+
+    def run(self, key: str, build, *, local: bool = False) -> list[Any]:
+        """Run one pipeline for host ``key``; a Windows 2000 host through its management host."""
+        host = self.site.hosts[key]
+        target = None
+        if host.via is not None:
+            target, host = key, self.site.hosts[host.via]
+        user = "Administrator" if local else host.winrm.user
+        wsman = WSMan(host.address, port=host.winrm.port, ssl=True, username=user,
+                      password=self.local_password if local else self.password,
+                      cert_validation=host.winrm.ca_file, auth="ntlm")
+        with RunspacePool(wsman) as pool:
+            shell = PowerShell(pool)
+            build(shell, self.computer_of(target) if target else None)
+            output = shell.invoke()
+            assert not shell.had_errors, [str(e) for e in shell.streams.error]
+        return [_properties(item) for item in output]
+
+    def computer_of(self, key: str) -> str:
+        """The name a Windows 2000 host answers to now (the lab knows its simulated host)."""
+        return self.lab.hosts[key].name
+
+    def wmi(self, key: str, wmi_class: str, *, local: bool = False, **filters: str) -> list[dict[str, Any]]:
+        def build(shell, computer):
+            shell.add_cmdlet("Get-WmiObject").add_parameter("Class", wmi_class)
+            for name, value in filters.items():
+                shell.add_parameter(name, value)
+            if computer:
+                shell.add_parameter("ComputerName", computer)
+        return self.run(key, build, local=local)
+
+    def computer(self, key: str) -> dict[str, Any]:
+        return self.wmi(key, "Win32_ComputerSystem")[0]
+
+    def services(self, key: str, names: list[str]) -> dict[str, tuple[str, str]]:
+        rows = self.wmi(key, "Win32_Service", Filter=" OR ".join(f"Name='{n}'" for n in names))
+        return {row["Name"]: (row["State"], row["StartMode"]) for row in rows}
+
+    def stores(self, key: str) -> list[dict[str, Any]]:
+        text = (SCRIPTS / "get_exchange_store.ps1").read_text(encoding="utf-8")
+
+        def build(shell, computer):
+            shell.add_script(text)
+            if computer:
+                shell.add_parameter("ComputerName", computer)
+        host = self.site.hosts[key]
+        if host.via is None:
+            return self.run(key, build)
+        # the store script runs on the management host and names the Windows 2000 server
+        management = self.site.hosts[host.via]
+        wsman = WSMan(management.address, port=management.winrm.port, ssl=True, username=management.winrm.user,
+                      password=self.password, cert_validation=management.winrm.ca_file, auth="ntlm")
+        with RunspacePool(wsman) as pool:
+            shell = PowerShell(pool)
+            build(shell, self.computer_of(key))
+            return [_properties(item) for item in shell.invoke()]
+
+    def ip_addresses(self, key: str) -> list[str]:
+        rows = self.wmi(key, "Win32_NetworkAdapterConfiguration", Filter="IPEnabled=TRUE")
+        found = []
+        for row in rows:
+            value = row.get("IPAddress") or []
+            found += list(value) if isinstance(value, (list, tuple)) else [value]
+        return [str(v) for v in found]
+
+    # -- directory ------------------------------------------------------------------------
+
+    def ldap(self) -> ldap3.Connection:
+        return self.lab.dc.connect()
+
+    def account(self, name: str) -> dict[str, Any] | None:
+        connection = self.ldap()
+        try:
+            connection.search(self.lab.dc.base_dn, f"(sAMAccountName={ldap3.utils.conv.escape_filter_chars(name)}$)",
+                              attributes=["objectSid", "pwdLastSet", "dNSHostName", "userAccountControl"])
+            if not connection.entries:
+                return None
+            entry = connection.entries[0]
+            sid = entry.objectSid.raw_values[0]
+            return {"dn": entry.entry_dn, "sid": format_sid(sid) if isinstance(sid, bytes) else str(sid),
+                    "pwdLastSet": int(entry.pwdLastSet.raw_values[0]), "dNSHostName": entry.dNSHostName.value}
+        finally:
+            connection.unbind()
+
+    def exchange_dn(self, which: str) -> str:
+        exchange = self.site.exchange
+        org = f"CN={exchange.organization},CN=Microsoft Exchange,CN=Services,{self.lab.dc.config_dn}"
+        servers = f"CN=Servers,CN={exchange.administrative_group},CN=Administrative Groups,{org}"
+        return {"organization": org, "servers": servers, "server": f"CN={self.site.production.name},{servers}"}[which]
+
+    def sddl(self, dn: str) -> str:
+        out = self.lab.dc.samba_tool("dsacl", "get", f"--objectdn={dn}", "-H", self.lab.dc.ldap_url).stdout
+        lines = [line for line in out.splitlines() if re.match(r"^[OGDS]:", line)]
+        assert len(lines) == 1, out
+        return lines[0]

@@ -1,0 +1,84 @@
+"""The runbook's whole story on one lab site, with what a person checks after each act."""
+
+from __future__ import annotations
+
+from qrdr.plugins.common import catalog
+
+from .outside import FULL_CONTROL_SDDL
+
+
+def insert_setup_media(lab, key: str) -> None:
+    """The admin puts the Exchange CD into the source server (the lab seeds it on the standby only)."""
+    import ntpath
+
+    path = lab.site.exchange.setup_path
+    files = lab.hosts[key].files
+    drive = ntpath.splitdrive(path)[0]
+    if not files.exists(drive + "\\"):
+        files.add_drive(drive)
+    files.write_text(path, "lab Exchange media setup.exe")
+
+
+def production_services(version: str) -> list[str]:
+    names = ["MSExchangeSA", "MSExchangeIS", "MSExchangeMTA", "RESvc"]
+    return names + (["MSExchangeMGMT"] if version == "2003" else [])
+
+
+def configure_and_check(lab, runbook, outside) -> None:
+    site = outside.site
+    production, standby = site.production.name, site.standby.name
+    result = runbook.run("configure", yes=True)
+    assert result.status == "succeeded", result.message
+    assert result.windows["production outage"] > 0
+    # Both servers run under their own names again; production's Exchange is back.
+    assert outside.computer("production")["Name"] == production
+    assert outside.computer("standby")["Name"] == standby
+    running = outside.services("production", production_services(site.exchange.version.value))
+    assert all(state == ("Running", "Auto") for state in running.values()), running
+    stores = outside.stores("production")
+    assert stores and all(s["Mounted"] and s["MountAtStartup"] for s in stores)
+    # The standby holds Exchange installed in DR mode, its services stopped and Manual (runbook 2.6-2.7, 6).
+    standby_services = outside.services("standby", production_services(site.exchange.version.value))
+    assert standby_services and all(state == ("Stopped", "Manual") for state in standby_services.values())
+    # The rights went to the account that carried production's name during the configuration: the standby's.
+    sid = outside.account(standby)["sid"]
+    assert f"(A;;CCDC;;;{sid})" in outside.sddl(outside.exchange_dn("organization"))
+    assert f"(A;;{FULL_CONTROL_SDDL};;;{sid})" in outside.sddl(outside.exchange_dn("servers"))
+    assert f"(A;;{FULL_CONTROL_SDDL};;;{sid})" in outside.sddl(outside.exchange_dn("server"))
+    assert outside.account(catalog.temp_name(production)) is None
+
+
+def promote_and_check(lab, runbook, outside) -> None:
+    site = outside.site
+    production = site.production.name
+    reset_before = outside.account(production)["pwdLastSet"]
+    lab.fault("qr-update")
+    lab.fault("power-off", "production")
+    result = runbook.run("promote", yes=True)
+    assert result.status == "succeeded", result.message
+    assert result.windows["mail flowing"] > 0
+    system = outside.computer("standby")
+    assert system["Name"] == production and system["PartOfDomain"]
+    assert outside.account(production)["pwdLastSet"] > reset_before  # reset, then the standby's own join
+    running = outside.services("standby", production_services(site.exchange.version.value))
+    assert all(state == ("Running", "Auto") for state in running.values()), running
+    stores = outside.stores("standby")
+    assert stores and all(s["Mounted"] for s in stores)
+    if site.takeover.ip_address:
+        assert site.takeover.ip_address in outside.ip_addresses("standby")
+
+
+def cleanup_and_check(lab, runbook, outside) -> None:
+    site = outside.site
+    result = runbook.run("cleanup", yes=True, scope="recovery")
+    assert result.status == "succeeded", result.message
+    system = outside.computer("standby")
+    assert system["Name"] == site.standby.name and system["PartOfDomain"]
+    assert not outside.services("standby", ["MSExchangeSA", "MSExchangeIS"])
+    lab.fault("power-on", "production")
+    insert_setup_media(lab, "production")
+    result = runbook.run("cleanup", yes=True, scope="source")
+    assert result.status == "succeeded", result.message
+    system = outside.computer("production")
+    assert system["Name"] == site.production.name and system["PartOfDomain"]
+    assert not outside.services("production", ["MSExchangeSA", "MSExchangeIS"])

@@ -1,0 +1,52 @@
+"""Exchange 2003 on Windows 2003 with VSS: the whole runbook, refusals, and a failed configuration."""
+
+from __future__ import annotations
+
+import pytest
+
+from qrdr.errors import Refused
+
+from .story import cleanup_and_check, configure_and_check, promote_and_check
+
+SITE = "e2003-w2003-vss"
+pytestmark = pytest.mark.lab
+
+
+def test_configure_create_qr_volumes_fail_promote_cleanup(start_site):
+    lab, runbook, outside = start_site(SITE)
+    configure_and_check(lab, runbook, outside)
+    result = runbook.run("create-qr-volumes", yes=True)
+    assert result.status == "succeeded", result.message
+    promote_and_check(lab, runbook, outside)
+    cleanup_and_check(lab, runbook, outside)
+
+
+def test_promote_refused_while_an_update_is_in_its_copy_phase(start_site):
+    lab, runbook, outside = start_site(SITE)
+    assert runbook.run("configure", yes=True).status == "succeeded"
+    assert runbook.run("create-qr-volumes", yes=True).status == "succeeded"
+    account_before = outside.account("EXCH01")
+    lab.fault("qr-update-stuck")
+    lab.fault("power-off", "production")
+    with pytest.raises(Refused) as refused:
+        runbook.run("promote", yes=True)
+    text = " ".join(refused.value.reasons)
+    assert "copy phase" in text and "fail (kill) it on the CommServe" in text
+    # Nothing changed: the standby keeps its name, production's account was not reset.
+    assert outside.computer("standby")["Name"] == "EXCH02"
+    assert outside.account("EXCH01")["pwdLastSet"] == account_before["pwdLastSet"]
+
+
+def test_failed_configuration_brings_production_back(start_site):
+    lab, runbook, outside = start_site(SITE)
+    # setup /DisasterRecovery refuses without DomainPrep rights: the run fails after production went down.
+    lab.organization.options.domainprep_rights = False
+    result = runbook.run("configure", yes=True)
+    assert result.status == "failed" and "setup-dr" in result.message
+    assert set(result.undone) == {"exchange2003.stop-production-services", "exchange2003.rename-production-temp",
+                                  "exchange2003.rename-standby"}
+    assert outside.computer("production")["Name"] == "EXCH01"
+    assert outside.computer("standby")["Name"] == "EXCH02"
+    running = outside.services("production", ["MSExchangeSA", "MSExchangeIS", "MSExchangeMTA", "RESvc"])
+    assert all(state == ("Running", "Auto") for state in running.values()), running
+    assert all(s["Mounted"] for s in outside.stores("production"))
