@@ -858,30 +858,14 @@ def uninstall_step(step_id: str, key: str, version: ExchangeVersion, **options: 
 
 
 def safe_mode_services_step(step_id: str, key: str, all_services: list[str]) -> Step:
-    """Appendix 2.1-2.2 (Windows 2003): boot in safe mode, set the Exchange services to Manual, boot normally."""
-    wanted = {name: None for name in all_services}
+    """Appendix 2.1-2.2 (Windows 2003): the source server's Exchange services set to Manual.
 
-    def check(ctx: Any) -> Check:
-        session = hosts.remote(ctx, key)
-        found = hosts.services(session, all_services)
-        not_manual = [f"{n} {s.mode}" for n, s in found.items() if s.mode != "Manual"]
-        if not not_manual:
-            return Check.no_change(f"{session.name}: every Exchange service is Manual")
-        return Check.will_change(f"{session.name}: restart in safe mode, set {', '.join(not_manual)} to Manual, "
-                                 f"restart normally")
-
-    def apply(ctx: Any) -> dict[str, Any]:
-        from .identity import restart
-
-        session = hosts.remote(ctx, key)
-        session.run(Command("bootcfg", arguments=("/raw", "/a", "/safeboot:minimal", "/id", "1")))
-        evidence = {"safe_mode": restart(ctx, key)}
-        session = hosts.remote(ctx, key)
-        for name in hosts.services(session, list(wanted)):
-            session.run(Command("Set-Service", {"Name": name, "StartupType": "Manual"}))
-        session.run(Command("bootcfg", arguments=("/rmsw", "/safeboot", "/id", "1")))
-        evidence["normal"] = restart(ctx, key)
-        return evidence
-
-    return Step(id=step_id, title="Safe mode: set the Exchange services to Manual, boot normally (appendix 2.1-2.2)",
-                target=key, check=check, apply=apply, destructive=True)
+    The appendix does it in safe mode, so that Exchange does not start under the
+    name the recovery server now carries. Safe mode has no network (no WinRM),
+    so that part is a console action: qrdr sets the services to Manual and stops
+    them as soon as the source server answers after a normal boot, and says so.
+    """
+    return services.service_step(
+        id=step_id, key=key, wanted=services.all_in(all_services, "Stopped", "Manual"), destructive=True,
+        title="The source server's Exchange services stopped and Manual (appendix 2.1-2.2; safe mode itself is a "
+              "console action, qrdr does this right after a normal boot)")
