@@ -96,6 +96,8 @@ def main() -> None:
                 forward.append(wait_for_account(dc2, f"fwd{n}"))
                 add_user(dc2, f"back{n}", "B4ckward-pass!")
                 backward.append(wait_for_account(dc1, f"back{n}"))
+            print(f"  (each: {', '.join(f'{value:.1f}' for value in forward)} / "
+                  f"{', '.join(f'{value:.1f}' for value in backward)} s)")
             print(f"replication DC1 -> DC2:              {summary(forward)}")
             print(f"replication DC2 -> DC1:              {summary(backward)}")
 

@@ -668,7 +668,9 @@ class SambaDC:
         naming context that failed.
         """
         naming_contexts = (self.base_dn, self.config_dn, f"CN=Schema,{self.config_dn}")
-        runs = [(context, self._samba_tool_process("drs", "replicate", self.address, from_dc.name.upper(), context))
+        # --add-ref: the source also records this DC as one to notify of its changes (repsTo)
+        runs = [(context, self._samba_tool_process("drs", "replicate", self.address, from_dc.name.upper(), context,
+                                                   "--add-ref"))
                 for context in naming_contexts]
         failures = []
         for context, process in runs:
