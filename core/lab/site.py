@@ -82,6 +82,9 @@ class LabOptions:
     standby_volumes: str = "raw"
     #: Where golden provisioned domains are kept (SambaDC.provision's cache_dir); None provisions afresh.
     samba_cache_dir: str | None = None
+    #: WinRM transport of every endpoint: "https" (NTLM with channel binding, lab CA) or "http"
+    #: (NTLM with message encryption, WinRM's default listener on Windows 2003).
+    winrm_transport: str = attrs.field(default="https", validator=attrs.validators.in_(("https", "http")))
 
 
 class LabSite:
@@ -222,9 +225,11 @@ class LabSite:
             address = addresses.allocate(purpose=f"lab host {host.name} {self.workdir}")
             self.host_addresses[key] = address
             names = [host.name.lower(), f"{host.name.lower()}.{self.site.domain.dns_name}", address]
-            certificate = make_server_cert(self.ca, names=names)
-            endpoint = WinRMEndpoint(self.hosts[key], users=users, address=address, port=5986, transport="https",
-                                     tls=certificate, faults=Faults(), name=host.name.lower(),
+            https = self.options.winrm_transport == "https"
+            certificate = make_server_cert(self.ca, names=names) if https else None
+            endpoint = WinRMEndpoint(self.hosts[key], users=users, address=address, port=5986 if https else 5985,
+                                     transport=self.options.winrm_transport, tls=certificate, faults=Faults(),
+                                     name=host.name.lower(),
                                      # hosts act on each other (-ComputerName, QR copies): one at a time
                                      invoke_lock=self.lab.lock)
             self.endpoints[key] = endpoint.start()
@@ -364,7 +369,7 @@ class LabSite:
                 "via": host.via,
                 "user": f"{self.site.domain.netbios_name}\\Administrator" if endpoint else None,
                 "password": self.passwords[ENV_AD_PASSWORD] if endpoint else None,
-                "ca_file": str(self.ca.cert_path) if endpoint else None,
+                "ca_file": str(self.ca.cert_path) if endpoint and endpoint.transport == "https" else None,
             }
         return {
             "site": self.site.name,
@@ -413,8 +418,10 @@ def _bound_site(lab: LabSite) -> Site:
     for key, host in site.hosts.items():
         winrm = None
         if key in lab.endpoints:
+            https = lab.endpoints[key].transport == "https"
             winrm = WinRM(user=f"{site.domain.netbios_name}\\Administrator", password=ad_password,
-                          transport=Transport.HTTPS, port=lab.endpoints[key].port, ca_file=str(lab.ca.cert_path),
+                          transport=Transport.HTTPS if https else Transport.HTTP, port=lab.endpoints[key].port,
+                          ca_file=str(lab.ca.cert_path) if https else None,
                           operation_timeout=20, connection_timeout=10)
         hosts[key] = attrs.evolve(host, address=lab.host_addresses.get(key, host.address), winrm=winrm,
                                   local_user="Administrator", local_password=SecretRef(env=ENV_LOCAL_PASSWORD))
