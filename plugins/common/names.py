@@ -230,6 +230,23 @@ def join_domain_step(*, id: str, title: str, key: str, name: str | NameFn,
 RESET_FACT = "account_reset_at"
 
 
+def run_started(ctx: Any) -> dt.datetime | None:
+    """When the current run started, from the engine's window facts (``_window``: run id -> {"run": {"start"}}).
+
+    A run killed while resetting never saved the reset's own fact; a password set
+    since the run started was set by this run (production is down; the standby
+    only joins after the reset), so a resumed run does not reset twice.
+    """
+    from qrdr.engine.runner import WINDOW_FACT
+
+    windows = ctx.facts.get(WINDOW_FACT) or {}
+    if not windows:
+        return None
+    newest = windows[max(windows, key=int)]
+    start = (newest.get("run") or {}).get("start")
+    return dt.datetime.fromtimestamp(start, dt.timezone.utc) if start else None
+
+
 def reset_account_step(*, id: str, title: str, name: str | NameFn, **options: Any) -> Step:
     """ADUC "Reset Account" of computer ``name`` (destructive, never repeated once done).
 
@@ -243,7 +260,8 @@ def reset_account_step(*, id: str, title: str, name: str | NameFn, **options: An
 
         computer = _name(name, ctx)
         since = ctx.facts.get(RESET_FACT, {}).get(computer.lower())
-        return check_reset(ctx.directory, computer, since=dt.datetime.fromisoformat(since) if since else None)
+        moment = dt.datetime.fromisoformat(since) if since else run_started(ctx)
+        return check_reset(ctx.directory, computer, since=moment)
 
     def apply(ctx: Any) -> dict[str, Any]:
         from qrdr.directory import reset_computer_account
