@@ -7,23 +7,34 @@ one work directory (its smb.conf, databases, keys, log) and listens only on its 
 API::
 
     dc = SambaDC.provision(workdir, realm="qrdr.lab", netbios="QRDR",
-                           admin_password="...", address=None, name="DC1")
-    dc.start(); dc.wait_ready(timeout=30)       # ready = an authenticated LDAPS bind works
-    dc.ldaps_url, dc.address, dc.base_dn, dc.config_dn, dc.ca_file, dc.tls_server_name
+                           admin_password="...", address=None, name="DC1",
+                           cache_dir=None)        # cache_dir: copy a golden provisioned domain
+    dc.start(exit_with_parent=True)             # returns at once
+    dc.wait_ready(timeout=30)                   # ready = an authenticated LDAPS bind works
+    dc.ldaps_url, dc.ldap_url, dc.address, dc.base_dn, dc.config_dn
+    dc.ca_file, dc.tls_server_name              # verify TLS: chain and name ("DC1.qrdr.lab")
     dc.admin_user                               # "Administrator@QRDR.LAB" (simple bind over TLS)
     dc.admin_password                           # never shown in repr
     dc.ldap_server()                            # ldap3.Server with TLS checked against ca_file
     dc.connect(user=None, password=None)        # bound ldap3.Connection (default: admin)
-    dc.samba_tool("user", "list", "-H", dc.ldap_url)  # credentials go by environment
-    dc2 = dc.join_second_dc(workdir2, name="DC2")   # started and ready
-    dc2.pause_inbound_replication(); dc2.resume_inbound_replication()
-    dc2.replicate_now(from_dc=dc)
-    dc.stop()                                   # SIGTERM, wait, release the address
+    dc.samba_tool("user", "list", "-H", dc.ldap_url)  # CompletedProcess; password by environment
+    dc.pid, dc.rss_kib(), dc.sam_ldb, dc.log_file
+    dc2 = dc.join_second_dc(workdir2, name="DC2")   # started, ready, partners both ways
+    dc2.pause_inbound_replication()             # DISABLE_INBOUND_REPL
+    dc2.resume_inbound_replication()            # and pull from its partners at once
+    dc2.replicate_now(from_dc=dc)               # drs replicate of all three naming contexts
+    dc.stop()                                   # SIGTERM, wait, release an allocated address
     dc.destroy()                                # stop + remove the work directory
 
     populate_exchange(dc, "First Organization", "First Administrative Group", ["EXCH01"])
-    add_computer(dc, "EXCH01", password="exch01")   # -> DN in CN=Computers
-    add_user(dc, "alice", password="...")           # -> DN in CN=Users
+    exchange_dns(dc, org, group, server=None)   # the tree's DNs, RFC 4514 escaped
+    add_computer(dc, "EXCH01", password="exch01", enabled=True)   # -> DN in CN=Computers
+    add_user(dc, "alice", password="...")       # -> DN in CN=Users
+    find_account(dc, "EXCH01$")                 # attributes over LDAP, or None
+    ldbsearch(dc, "(sAMAccountName=EXCH01$)", ["userAccountControl"])  # sam.ldb, no LDAP
+
+Errors are :class:`SambaError` (or ValueError for bad arguments), naming the DC and the
+operation, with samba-tool's output redacted of the password.
 
 Choices (see /work/shared/LAB.md for the facts behind them):
 

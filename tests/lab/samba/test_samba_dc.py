@@ -7,6 +7,7 @@ with ``ldbsearch``, which does not go through the LDAP server at all.
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 
 import ldap3
 import pytest
@@ -60,6 +61,19 @@ def test_password_stays_out_of_repr_and_errors(samba_dc):
         samba_dc.samba_tool("user", "show", "no-such-user", "-H", samba_dc.ldap_url)
     assert "no-such-user" in str(raised.value)
     assert samba_dc.admin_password not in str(raised.value)
+
+
+def test_samba_tool_gets_the_password_outside_its_command_line(samba_dc):
+    """Any local user can read /proc/PID/cmdline; the password must not be there."""
+    process = samba_dc._samba_tool_process("drs", "options", samba_dc.address)
+    try:
+        cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes().decode(errors="replace")
+    finally:
+        output, errors = process.communicate(timeout=120)
+    assert "samba-tool" in cmdline and "drs" in cmdline
+    assert samba_dc.admin_password not in cmdline
+    assert process.returncode == 0, errors
+    assert "IS_GC" in output  # it did authenticate
 
 
 @pytest.mark.parametrize("server", EXCHANGE_SERVERS)
