@@ -101,11 +101,13 @@ def registered() -> dict[str, dict]:
 
 
 def _add(address: str, purpose: str) -> None:
+    # registered first: if this process dies right after adding, `lab down` still finds it
+    _registry_file(address).write_text(json.dumps({"pid": os.getpid(), "purpose": purpose}))
     result = _ip("addr", "add", f"{address}/32", "dev", DEVICE)
     if result.returncode != 0:
+        _registry_file(address).unlink(missing_ok=True)
         raise AddressError(f"cannot add {address}/32 to {DEVICE} for {purpose}: {result.stderr.strip()} "
                            "(adding loopback addresses needs root)")
-    _registry_file(address).write_text(json.dumps({"pid": os.getpid(), "purpose": purpose}))
     logger.debug("added loopback address {} for {}", address, purpose)
 
 
@@ -164,7 +166,10 @@ def release(address: str) -> None:
 
 
 def release_all() -> list[str]:
-    """Remove every address in the registry, whoever added it. Returns what was removed."""
+    """Remove every address in the registry, whoever added it. Returns what was removed.
+
+    For a machine where no lab runs any more; :func:`release_stale` is the safe everyday one.
+    """
     with _locked():
         removed = sorted(registered())
         for address in removed:
