@@ -1,0 +1,256 @@
+"""Computer names, domain membership, reboots and Exchange setup, checked from the outside over
+HTTPS (NTLM with channel binding, the lab CA checked) and in the real directory with ldap3.
+
+The tests of this module tell one story on one lab, in order, as the runbook does it: production
+dies; the standby leaves the domain, takes production's name, joins again reusing production's
+computer account; then Exchange is installed on it in disaster-recovery mode, patched, removed
+(leaving what the appendix cleans up) and installed again with setup hanging (KB Q280432).
+Each test needs the ones before it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from pypsrp.exceptions import AuthenticationError, WinRMTransportError
+from pypsrp.powershell import RunspacePool
+
+from conftest import (ad_password, answers, computer_object, disabled, ldap, local_password, native, pool, prop, run,
+                      run_failing, set_content, started_lab, wait_until, wsman)
+
+pytestmark = pytest.mark.lab
+
+REBOOT_SECONDS = 1.5
+ADMIN = "QRDR\\Administrator"
+SETUP = r"Z:\setup\i386\setup.exe"
+UPDATE = r"Z:\sp\setup\i386\update.exe"
+SETUP_LOG = r"C:\Exchange Server Setup Progress.log"
+SETUP_KEY = "HKLM:\\SOFTWARE\\Microsoft\\Exchange\\Setup"
+UNINSTALL = "HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall"
+UNINSTALL_KEYS = ("{65D9643D-06E8-47d6-865E-80F4CC9BB879}", "{13F9F3AF-9463-4492-854A-191CCC441FDB}")
+BIN = r"C:\Program Files\Exchsrvr\bin"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    with started_lab(tmp_path_factory, reboot_seconds=REBOOT_SECONDS) as started:
+        yield started
+
+
+def computer(runspace: RunspacePool) -> dict:
+    (system,) = run(runspace, "Get-WmiObject", Class="Win32_ComputerSystem")
+    return {k: prop(system, k) for k in ("Name", "Domain", "PartOfDomain", "Workgroup")}
+
+
+def boot_time(runspace: RunspacePool) -> str:
+    (system,) = run(runspace, "Get-WmiObject", Class="Win32_OperatingSystem")
+    return prop(system, "LastBootUpTime")
+
+
+def wmi_method(runspace: RunspacePool, name: str, arguments: list) -> int:
+    """``Get-WmiObject Win32_ComputerSystem | Invoke-WmiMethod -Name NAME -ArgumentList ...``."""
+    (answer,) = run(runspace, "Get-WmiObject", Class="Win32_ComputerSystem",
+                    pipe=[("Invoke-WmiMethod", {"Name": name, "ArgumentList": arguments})])
+    return int(prop(answer, "ReturnValue"))
+
+
+def restart(lab, key: str, **logon) -> float:
+    """Restart-Computer -Force; returns how long a client saw the endpoint away."""
+    with pool(lab, key, **logon) as opened:
+        run(opened, "Restart-Computer", Force=True)
+    wait_until(lambda: not answers(lab, key, **logon), 10, f"{key} goes down for its reboot", 0.05)
+    went = time.monotonic()
+    wait_until(lambda: answers(lab, key, **logon), 30, f"{key} comes back after its reboot", 0.1)
+    return time.monotonic() - went
+
+
+def local(lab) -> dict:
+    return {"user": "Administrator", "password": local_password(lab)}
+
+
+# --- rename in the domain; reboot -----------------------------------------------------------------
+
+
+def test_rename_in_the_domain_renames_the_ad_account_at_once_and_the_host_at_reboot(lab):
+    connection = ldap(lab)
+    with pool(lab, "standby") as standby:
+        # Production's name is taken in the directory: 2224, nothing changes.
+        assert wmi_method(standby, "Rename", ["EXCH01", ad_password(lab), ADMIN]) == 2224
+        assert wmi_method(standby, "Rename", ["CS-02", "Wrong-Passw0rd!", ADMIN]) == 1326
+    assert computer_object(connection, lab, "EXCH02") is not None
+
+    with pool(lab, "commserve") as commserve:
+        booted = boot_time(commserve)
+        assert wmi_method(commserve, "Rename", ["CS02", ad_password(lab), ADMIN]) == 0
+        account = computer_object(connection, lab, "CS02")
+        assert account is not None and computer_object(connection, lab, "CS01") is None
+        assert account["dn"].startswith("CN=CS02,") and account["dNSHostName"] == "cs02.qrdr.lab"
+        assert computer(commserve)["Name"] == "CS01"  # pending until the reboot
+    away = restart(lab, "commserve")
+    assert away >= REBOOT_SECONDS * 0.9, f"the endpoint was away {away:.2f} s, the reboot takes {REBOOT_SECONDS} s"
+    with pool(lab, "commserve") as commserve:
+        assert computer(commserve)["Name"] == "CS02"
+        assert boot_time(commserve) > booted
+
+
+# --- the standby takes production's place in the domain ------------------------------------------
+
+
+def test_production_powered_off_refuses_connections(lab):
+    lab.fault("power-off", "production")
+    assert not answers(lab, "production")
+
+
+def test_leaving_the_domain_disables_the_account_and_applies_at_reboot(lab):
+    connection = ldap(lab)
+    assert not disabled(computer_object(connection, lab, "EXCH02"))
+    with pool(lab, "standby") as standby:
+        assert wmi_method(standby, "UnjoinDomainOrWorkgroup", [4, ad_password(lab), ADMIN]) == 0
+        assert disabled(computer_object(connection, lab, "EXCH02"))
+        assert computer(standby)["PartOfDomain"] is True  # until the reboot
+    restart(lab, "standby", **local(lab))
+    # A workgroup computer logs on local accounts only.
+    with pytest.raises((AuthenticationError, WinRMTransportError)):
+        with RunspacePool(wsman(lab, "standby")):
+            pass
+    with pool(lab, "standby", **local(lab)) as standby:
+        assert computer(standby) == {"Name": "EXCH02", "Domain": "WORKGROUP", "PartOfDomain": False,
+                                     "Workgroup": "WORKGROUP"}
+
+
+def test_workgroup_rename_then_join_reusing_productions_account(lab):
+    connection = ldap(lab)
+    before = computer_object(connection, lab, "EXCH01")
+    with pool(lab, "standby", **local(lab)) as standby:
+        assert wmi_method(standby, "Rename", ["EXCH01", None, None]) == 0
+        assert computer(standby)["Name"] == "EXCH02"
+    restart(lab, "standby", **local(lab))
+    time.sleep(1.1)  # pwdLastSet has a resolution of its own; make the change visible
+    with pool(lab, "standby", **local(lab)) as standby:
+        assert computer(standby)["Name"] == "EXCH01"
+        # AccountOU, FJoinOptions (join + reuse the existing account), Name, Password, UserName
+        assert wmi_method(standby, "JoinDomainOrWorkgroup", [None, 1 + 32, "qrdr.lab", "Wrong-Passw0rd!", ADMIN]) == 1326
+        assert wmi_method(standby, "JoinDomainOrWorkgroup", [None, 1 + 32, "qrdr.lab", ad_password(lab), ADMIN]) == 0
+    after = computer_object(connection, lab, "EXCH01")
+    assert after["dn"] == before["dn"] and not disabled(after)
+    assert after["pwdLastSet"] != before["pwdLastSet"], "the join did not set the machine password"
+    # The machine password the host set is the account's password now: the computer binds with it.
+    machine_password = lab.hosts["standby"].directory.machine_passwords["EXCH01"]
+    as_machine = ldap(lab, user="EXCH01$@qrdr.lab", password=machine_password)
+    assert as_machine.bound
+    as_machine.unbind()
+    restart(lab, "standby", **local(lab))
+    with pool(lab, "standby") as standby:  # domain logons work again
+        assert computer(standby) == {"Name": "EXCH01", "Domain": "qrdr.lab", "PartOfDomain": True, "Workgroup": None}
+
+
+# --- Exchange setup in disaster-recovery mode ----------------------------------------------------
+
+
+def running(runspace: RunspacePool, process_id: int) -> bool:
+    return any(int(prop(p, "Id")) == process_id and not prop(p, "HasExited") for p in run(runspace, "Get-Process"))
+
+
+def start(runspace: RunspacePool, program: str, *arguments: str) -> int:
+    (process,) = run(runspace, "Start-Process", FilePath=program, ArgumentList=list(arguments), PassThru=True)
+    return int(prop(process, "Id"))
+
+
+def log_text(runspace: RunspacePool) -> str:
+    return "\n".join(str(line) for line in run(runspace, "Get-Content", Path=SETUP_LOG))
+
+
+def unattend(lab, action: str) -> str:
+    lines = ["[Version]", 'Signature = "$Windows NT$"', "[Component List]"]
+    lines += [f"{component} = {action}" for component in lab.site.exchange.components]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def setup_key(runspace: RunspacePool) -> dict:
+    (key,) = run(runspace, "Get-ItemProperty", Path=SETUP_KEY)
+    return {k: prop(key, k) for k in ("Services", "MsiProductMajor", "ServicePackBuild", "NewestBuild")}
+
+
+def exchange_states(runspace: RunspacePool) -> dict[str, str]:
+    rows = run(runspace, "Get-WmiObject", Class="Win32_Service",
+               Filter="Name='MSExchangeSA' OR Name='MSExchangeIS' OR Name='MSExchangeMTA' OR Name='MSExchangeMGMT'")
+    return {prop(row, "Name"): prop(row, "State") for row in rows}
+
+
+def test_disaster_recovery_setup_needs_the_components_then_installs_and_exits(lab):
+    with pool(lab, "standby") as standby:
+        set_content(standby, r"C:\qrdr\exchange.ini", unattend(lab, "Install"))
+        process_id = start(standby, SETUP, "/DisasterRecovery", "/UnattendFile", r"C:\qrdr\exchange.ini")
+        wait_until(lambda: not running(standby, process_id), 5, "setup refuses at once")
+        log = log_text(standby)
+        for missing in ("SMTP service", "NNTP service", "ASP.NET"):
+            assert missing in log, log
+
+        set_content(standby, r"C:\qrdr\sysoc.txt", "[Components]\r\niis_nntp = on\r\niis_smtp = on\r\naspnet = on\r\n")
+        lines, code = native(standby, "sysocmgr", r"/i:C:\WINDOWS\inf\sysoc.inf", r"/u:C:\qrdr\sysoc.txt", "/q")
+        assert code == 0, lines
+        process_id = start(standby, SETUP, "/DisasterRecovery", "/UnattendFile", r"C:\qrdr\exchange.ini")
+        assert running(standby, process_id)
+        wait_until(lambda: not running(standby, process_id), 10, "setup finishes")
+        assert "Setup completed" in log_text(standby)
+        assert exchange_states(standby) == {name: "Running" for name in
+                                            ("MSExchangeSA", "MSExchangeIS", "MSExchangeMTA", "MSExchangeMGMT")}
+        assert setup_key(standby) == {"Services": r"C:\Program Files\Exchsrvr", "MsiProductMajor": 6,
+                                      "ServicePackBuild": 0, "NewestBuild": 6944}
+        lines, code = native(standby, "eseutil", "/mh", r"E:\nothing.edb")
+        assert code == -1811, lines  # eseutil is there now; the file is not
+
+        # setup again: refused, Exchange is installed
+        process_id = start(standby, SETUP, "/DisasterRecovery", "/UnattendFile", r"C:\qrdr\exchange.ini")
+        wait_until(lambda: not running(standby, process_id), 5, "a second setup refuses at once")
+        assert "already installed" in log_text(standby)
+
+
+def test_update_needs_disaster_recovery_mode_then_applies_the_service_pack(lab):
+    with pool(lab, "standby") as standby:
+        process_id = start(standby, UPDATE)
+        wait_until(lambda: not running(standby, process_id), 5, "update.exe refuses at once")
+        assert "run update.exe /DisasterRecovery" in log_text(standby)
+        assert setup_key(standby)["ServicePackBuild"] == 0
+        process_id = start(standby, UPDATE, "/DisasterRecovery")
+        wait_until(lambda: not running(standby, process_id), 10, "update.exe finishes")
+        assert setup_key(standby)["ServicePackBuild"] == setup_key(standby)["NewestBuild"] == 7638
+
+
+def test_uninstall_leaves_the_uninstall_keys_and_dlls_held_open_until_the_process_is_stopped(lab):
+    with pool(lab, "standby") as standby:
+        set_content(standby, r"C:\qrdr\remove.ini", unattend(lab, "Remove"))
+        process_id = start(standby, SETUP, "/UnattendFile", r"C:\qrdr\remove.ini")
+        wait_until(lambda: not running(standby, process_id), 10, "the uninstall finishes")
+        assert run(standby, "Test-Path", Path=SETUP_KEY) == [False]
+        assert not exchange_states(standby)
+        for key in UNINSTALL_KEYS:
+            assert run(standby, "Test-Path", Path=f"{UNINSTALL}\\{key}") == [True], key
+        for dll in ("exchmem.dll", "exsp.dll", "pttrace.dll"):
+            assert run(standby, "Test-Path", Path=f"{BIN}\\{dll}") == [True], dll
+
+        errors = run_failing(standby, "Remove-Item", Path=f"{BIN}\\exchmem.dll", Force=True)
+        assert any("being used by another process" in e for e in errors), errors
+        holders = run(standby, "Get-Process", Name="wmiprvse")
+        assert len(holders) == 1
+        run(standby, "Stop-Process", Id=int(prop(holders[0], "Id")), Force=True)
+        run(standby, "Remove-Item", Path=r"C:\Program Files\Exchsrvr", Recurse=True, Force=True)
+        for key in UNINSTALL_KEYS:
+            run(standby, "Remove-Item", Path=f"{UNINSTALL}\\{key}", Recurse=True, Force=True)
+        assert run(standby, "Test-Path", Path=r"C:\Program Files\Exchsrvr") == [False]
+        assert run(standby, "Test-Path", Path=f"{UNINSTALL}\\{UNINSTALL_KEYS[0]}") == [False]
+
+
+def test_q280432_setup_hangs_with_the_system_attendant_running_and_killing_it_keeps_exchange(lab):
+    assert "hang" in lab.fault("setup-hangs")
+    with pool(lab, "standby") as standby:
+        process_id = start(standby, SETUP, "/DisasterRecovery", "/UnattendFile", r"C:\qrdr\exchange.ini")
+        wait_until(lambda: exchange_states(standby).get("MSExchangeSA") == "Running", 10,
+                   "the System Attendant starts")
+        time.sleep(1.0)  # several times the lab's setup time: a normal setup would have exited
+        assert running(standby, process_id), "setup exited although it should hang"
+        assert "Setup completed" not in log_text(standby).rsplit("Starting", 1)[-1]
+        run(standby, "Stop-Process", Id=process_id, Force=True)
+        assert not running(standby, process_id)
+        assert setup_key(standby)["MsiProductMajor"] == 6  # Exchange stays installed
