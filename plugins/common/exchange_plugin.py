@@ -543,11 +543,18 @@ def volume_step(step_id: str, key: str) -> Step:
     def check(ctx: Any) -> Check:
         session = hosts.remote(ctx, key)
         disks = hosts.logical_disks(session)
+        free = unpartitioned_space(session)
         create, small = [], []
         for letter, size in wanted(ctx):
             disk = disks.get(letter)
             if disk is None:
-                create.append(f"{session.name}: create {letter} ({size / 1024 ** 3:.1f} GB)")
+                index = pick_disk(free, size)
+                if index is None:
+                    small.append(f"{session.name}: no disk has {size / 1024 ** 3:.1f} GB unpartitioned for {letter} "
+                                 f"(production's size; the standby's partition must be at least as large)")
+                    continue
+                free[index] -= -(-size // 1024 ** 2) * 1024 ** 2
+                create.append(f"{session.name}: create {letter} ({size / 1024 ** 3:.1f} GB) on disk {index}")
             elif int(disk.get("Size") or 0) < size:
                 small.append(f"{session.name}: {letter} has {int(disk['Size']) / 1024 ** 3:.1f} GB, production's is "
                              f"{size / 1024 ** 3:.1f} GB: the standby's partition must be at least as large")
@@ -567,11 +574,11 @@ def volume_step(step_id: str, key: str) -> Step:
             if letter in disks:
                 continue
             megabytes = -(-size // 1024 ** 2)
-            fitting = sorted((space, index) for index, space in free.items() if space >= megabytes * 1024 ** 2)
-            if not fitting:
+            index = pick_disk(free, size)
+            if index is None:
                 raise RuntimeError(f"{session.name}: no disk has {megabytes} MB unpartitioned for {letter} "
                                    f"(free: {', '.join(f'disk {i}: {s // 1024 ** 2} MB' for i, s in free.items())})")
-            space, index = fitting[0]
+            space = free[index]
             script = ntpath.join(catalog.WORK_FOLDER, f"qrdr-diskpart-{letter[0]}.txt")
             files.write_file(session, script, "\r\n".join([
                 f"select disk {index}", f"create partition primary size={megabytes}", f"assign letter={letter[0]}"]))
@@ -586,6 +593,13 @@ def volume_step(step_id: str, key: str) -> Step:
 
     return Step(id=step_id, title="Partitions and drive letters matching production's (2.3)", target=key,
                 check=check, apply=apply, destructive=True)
+
+
+def pick_disk(free: dict[int, int], size: int) -> int | None:
+    """The disk with the least unpartitioned space that still holds ``size`` bytes (whole MB), or None."""
+    needed = -(-size // 1024 ** 2) * 1024 ** 2
+    fitting = sorted((space, index) for index, space in free.items() if space >= needed)
+    return fitting[0][1] if fitting else None
 
 
 def unpartitioned_space(session: Any) -> dict[int, int]:

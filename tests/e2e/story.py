@@ -53,6 +53,14 @@ def promote_and_check(lab, runbook, outside) -> None:
     production = site.production.name
     reset_before = outside.account(production)["pwdLastSet"]
     lab.fault("qr-update")
+    # `qrdr check` on an ordinary day: ready, with the recovery point named.
+    ready = runbook.check()
+    assert not ready.blockers, ready.blockers
+    assert any("recovery point" in line for probe in ready.probes for line in probe.lines)
+    lab.fault("qr-update-stuck")
+    assert any("copy phase" in reason for reason in runbook.check().blockers)
+    lab.commserve.finish_stuck_copy(lab.commserve.jobs[-1])
+    lab.fault("qr-update")
     lab.fault("power-off", "production")
     result = runbook.run("promote", yes=True)
     assert result.status == "succeeded", result.message

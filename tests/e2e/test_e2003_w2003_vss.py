@@ -50,3 +50,40 @@ def test_failed_configuration_brings_production_back(start_site):
     running = outside.services("production", ["MSExchangeSA", "MSExchangeIS", "MSExchangeMTA", "RESvc"])
     assert all(state == ("Running", "Auto") for state in running.values()), running
     assert all(s["Mounted"] for s in outside.stores("production"))
+
+
+def test_configure_refused_when_the_standby_cannot_hold_productions_volume(start_site):
+    lab, runbook, outside = start_site(SITE)
+    # The standby's disk for E: is smaller than production's 20 GB E: (runbook 2.3: equal or greater).
+    disk = next(d for d in lab.hosts["standby"].disks if d.index != 0 and d.size > 15 * 1024 ** 3)
+    disk.size = 5 * 1024 ** 3
+    with pytest.raises(Refused) as refused:
+        runbook.run("configure", yes=True)
+    assert any("must be at least as large" in reason and "E:" in reason for reason in refused.value.reasons)
+    # Nothing changed: production untouched and running under its name.
+    assert outside.computer("production")["Name"] == "EXCH01"
+    assert outside.computer("standby")["Name"] == "EXCH02"
+    running = outside.services("production", ["MSExchangeSA", "MSExchangeIS"])
+    assert all(state == ("Running", "Auto") for state in running.values())
+
+
+def test_promote_refused_when_a_dirty_copy_has_no_logs(start_site):
+    lab, runbook, outside = start_site(SITE)
+    assert runbook.run("configure", yes=True).status == "succeeded"
+    assert runbook.run("create-qr-volumes", yes=True).status == "succeeded"
+    lab.fault("qr-update")
+    lab.fault("power-off", "production")
+    # The copied logs are lost on the standby (someone cleaned up F:); the databases are Dirty Shutdown.
+    logs = [item["FullName"] for item in outside.run(
+        "standby", lambda shell, _c: shell.add_cmdlet("Get-ChildItem").add_parameter("Path", r"F:\Exchsrvr\mdbdata"))
+        if str(item.get("Name", "")).lower().endswith(".log")]
+    assert logs
+    for path in logs:
+        outside.run("standby", lambda shell, _c, path=path: shell.add_cmdlet("Remove-Item").add_parameter("Path", path))
+    account_before = outside.account("EXCH01")
+    with pytest.raises(Refused) as refused:
+        runbook.run("promote", yes=True)
+    assert any("Dirty Shutdown" in reason and "soft recovery cannot make it clean" in reason
+               for reason in refused.value.reasons)
+    assert outside.computer("standby")["Name"] == "EXCH02"
+    assert outside.account("EXCH01")["pwdLastSet"] == account_before["pwdLastSet"]

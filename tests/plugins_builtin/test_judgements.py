@@ -174,3 +174,23 @@ def test_logs_and_system_path_apart_are_refused():
         Volume("E", 20, (VolumeContent.DATABASES, VolumeContent.SYSTEM_PATH)), Volume("F", 10, (VolumeContent.LOGS,))))
     answer = reasons(site, "exchange2003", "vss")["exchange2003"]
     assert any("runbook step 1" in line for line in answer)
+
+
+def test_partitions_go_to_the_smallest_disk_that_holds_them():
+    from qrdr.plugins.common.exchange_plugin import pick_disk
+
+    gb = 1024 ** 3
+    assert pick_disk({0: 1 * gb, 1: 30 * gb, 2: 21 * gb}, 20 * gb) == 2
+    assert pick_disk({0: 1 * gb, 1: 19 * gb}, 20 * gb) is None
+
+
+def test_runbook_refuses_an_unsupported_pair_before_connecting_to_anything():
+    from qrdr.api import Runbook
+    from qrdr.engine.context import NoConnector
+    from qrdr.errors import SiteNotSupported
+
+    site = attrs.evolve(site_named("e2003-w2000-qsnap"), snap_engine="vss")
+    with pytest.raises(SiteNotSupported) as refused:
+        Runbook(site, exchange="exchange2003", snap="vss", connector=NoConnector())
+    assert "VSS does not exist on Windows 2000" in str(refused.value)
+    assert "nothing was done" in str(refused.value)
