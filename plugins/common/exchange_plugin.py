@@ -649,11 +649,12 @@ def components_step(step_id: str, key: str, *, aspnet: bool) -> Step:
 
 def standby_ready(ctx: Any, key: str) -> Check:
     session, system = identify(ctx, key, (ctx.site.standby.name, ctx.site.production.name))
-    installed = hosts.exchange_setup(session)
+    installed = hosts.exchange_installed(ctx, key)
     if installed is None:
         return Check.blocked(f"{system['Name']}: Exchange is not installed in DisasterRecovery mode: run qrdr configure")
-    return Check.no_change(f"{system['Name']} answers (domain {system.get('Domain')}), Exchange build "
-                           f"{installed.get('NewestBuild') or installed.get('ServicePackBuild')} installed",
+    build = installed.get("NewestBuild") or installed.get("ServicePackBuild")
+    return Check.no_change(f"{system['Name']} answers (domain {system.get('Domain')}), Exchange "
+                           + (f"build {build} installed" if build else "installed (its services exist)"),
                            name=system["Name"])
 
 
@@ -791,7 +792,7 @@ def profiles_step(step_id: str, key: str, **options: Any) -> Step:
 def remove_stores_step(step_id: str, key: str, **options: Any) -> Step:
     def check(ctx: Any) -> Check:
         label = hosts.current_name(ctx, key)
-        if hosts.exchange_setup(hosts.remote(ctx, key)) is None:
+        if hosts.exchange_installed(ctx, key) is None:
             return Check.no_change(f"{label}: Exchange is not installed")
         found = hosts.stores(ctx, key)
         if not found:
