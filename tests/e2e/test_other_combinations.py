@@ -9,7 +9,15 @@ from .story import cleanup_and_check, configure_and_check, promote_and_check
 pytestmark = pytest.mark.lab
 
 
-@pytest.mark.parametrize("site", ["e2003-w2003-qsnap", "e2003-w2000-qsnap", "e2000-w2000-qsnap"])
+WINDOWS_2000_GAP = pytest.mark.xfail(
+    strict=True, reason="install-dr and cleanup need file, registry and program commands for Windows 2000 hosts "
+                        "(Test-Path, Set-Content, Start-Process, eseutil ...) that docs/design/host-commands.md "
+                        "does not have: the plan is refused with that reason")
+
+
+@pytest.mark.parametrize("site", ["e2003-w2003-qsnap",
+                                  pytest.param("e2003-w2000-qsnap", marks=WINDOWS_2000_GAP),
+                                  pytest.param("e2000-w2000-qsnap", marks=WINDOWS_2000_GAP)])
 def test_configure_create_qr_volumes_fail_promote_cleanup(start_site, site):
     lab, runbook, outside = start_site(site)
     configure_and_check(lab, runbook, outside)
@@ -17,3 +25,17 @@ def test_configure_create_qr_volumes_fail_promote_cleanup(start_site, site):
     assert result.status == "succeeded", result.message
     promote_and_check(lab, runbook, outside)
     cleanup_and_check(lab, runbook, outside)
+
+
+@pytest.mark.parametrize("site", ["e2003-w2000-qsnap", "e2000-w2000-qsnap"])
+def test_windows_2000_prepare_production_through_the_management_host(start_site, site):
+    """What works on Windows 2000 today: services through Set-Service -Status, renames and restarts
+    through the management host (netdom, Restart-Computer -ComputerName)."""
+    lab, runbook, outside = start_site(site)
+    result = runbook.run("prepare-production", yes=True)
+    assert result.status == "succeeded", result.message
+    assert outside.computer("production")["Name"] == "EXCH01-TEMP"
+    assert outside.computer("standby")["Name"] == "EXCH01"
+    stopped = outside.services("production", ["MSExchangeSA", "MSExchangeIS", "MSExchangeMTA", "RESvc"])
+    assert stopped and all(state == ("Stopped", "Manual") for state in stopped.values()), stopped
+    assert outside.account("EXCH01-temp") is not None and outside.account("EXCH02") is None
