@@ -645,14 +645,16 @@ def _xml_lines(root: ET.Element) -> list[str]:
     return ET.tostring(root, encoding="unicode").splitlines()
 
 
-def _options(args: list[str]) -> dict[str, str]:
-    """``-c X -format xml`` -> {"c": "X", "format": "xml"} (keys lower-case)."""
+def _options(args: list[str], value_flags: tuple[str, ...] = ()) -> dict[str, str]:
+    """``-c X -format xml`` -> {"c": "X", "format": "xml"} (keys lower-case). A flag in
+    ``value_flags`` always takes the next argument, even one starting with "-" (a password)."""
     options: dict[str, str] = {}
     index = 0
     while index < len(args):
         arg = args[index]
         if arg.startswith("-"):
-            value = args[index + 1] if index + 1 < len(args) and not args[index + 1].startswith("-") else ""
+            takes_next = index + 1 < len(args) and (arg[1:].lower() in value_flags or not args[index + 1].startswith("-"))
+            value = args[index + 1] if takes_next else ""
             options[arg[1:].lower()] = value
             index += 2 if value else 1
         else:
@@ -782,7 +784,7 @@ def run_qcommand(cs: CommServe, program: str, args: list[str],
     """
     args = [str(arg) for arg in args]
     if program == "qlogin":
-        options = _options(args)
+        options = _options(args, value_flags=("cs", "u", "clp"))
         missing = [flag for flag in ("cs", "u", "clp") if not options.get(flag)]
         if missing:
             return [f"qlogin: missing -{', -'.join(missing)}. Usage: qlogin -cs <commserve> -u <user> "

@@ -72,6 +72,14 @@ def test_wrong_password_fails_without_echoing_it(site_lab):
     assert "wrong-Password9" not in repr(result) and COMMCELL_PASSWORD not in repr(site_lab.commserve)
 
 
+def test_a_password_starting_with_a_dash_logs_in():
+    """-clp takes the next argument whatever it starts with (the lab's random passwords may start with '-')."""
+    site_lab = SiteLab(make_site())
+    site_lab.commserve = commvault.seed_site(site_lab.site, site_lab.hosts, password="-dash-Passw0rd")
+    lines, code = native(site_lab.cs, "qlogin", "-cs", "CS01", "-u", "admin", "-clp", "-dash-Passw0rd")
+    assert (lines, code) == (["User logged in successfully."], 0)
+
+
 def test_commands_need_a_session(site_lab):
     result = run(site_lab.cs, "qlist", "job", "-c", "EXCH01")
     assert site_lab.cs.last_exit_code == 1
