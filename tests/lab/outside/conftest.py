@@ -230,3 +230,55 @@ def disabled(account: dict[str, Any]) -> bool:
 
 
 REPO = Path(__file__).resolve().parents[3]
+
+
+# --- Commvault ------------------------------------------------------------------------------------
+
+COMMVAULT_REQUESTS_DOC = REPO / "docs" / "design" / "commvault-requests.md"
+
+
+def documented_requests() -> list[str]:
+    """The XML requests of docs/design/commvault-requests.md, in the order of the page."""
+    import re
+
+    blocks = re.findall(r"```xml\n(.*?)```", COMMVAULT_REQUESTS_DOC.read_text(), flags=re.S)
+    return [block for block in blocks if re.match(r"\s*<App_\w+Request>", block)]
+
+
+def qoperation(runspace: RunspacePool, request: str, path: str = r"C:\qrdr\request.xml") -> tuple[dict, str, int]:
+    """Write the request with Set-Content and run ``qoperation execute -af``: (reply attributes, reply text, exit code)."""
+    import xml.etree.ElementTree as ET
+
+    set_content(runspace, path, request)
+    lines, code = native(runspace, "qoperation", "execute", "-af", path)
+    text = "".join(lines)
+    reply = ET.fromstring(text)
+    return {**reply.attrib, "jobIds": [j.get("val") for j in reply.iter("jobIds")]}, text, code
+
+
+def jobs(runspace: RunspacePool, client: str = "EXCH01", job_id: int | None = None) -> list[dict[str, str]]:
+    """``qlist job -c CLIENT [-j ID] -format xml`` as dicts."""
+    import xml.etree.ElementTree as ET
+
+    arguments = ["job", "-c", client] + (["-j", str(job_id)] if job_id is not None else []) + ["-format", "xml"]
+    lines, code = native(runspace, "qlist", *arguments)
+    assert code == 0, lines
+    return [{child.tag: (child.text or "") for child in job} for job in ET.fromstring("".join(lines)).iter("job")]
+
+
+def qlogin(runspace: RunspacePool, lab: LabSite) -> None:
+    lines, code = native(runspace, "qlogin", "-cs", "CS01", "-u", "admin", "-clp", commcell_password(lab))
+    assert (lines, code) == (["User logged in successfully."], 0), (lines, code)
+
+
+def configure_quick_recovery(runspace: RunspacePool, lab: LabSite) -> list[dict]:
+    """qlogin, then every documented request up to the QR volume creation; returns the replies."""
+    qlogin(runspace, lab)
+    replies = []
+    for request in documented_requests():
+        if "App_RunQRIncrementalUpdateRequest" in request:
+            continue
+        reply, text, code = qoperation(runspace, request)
+        assert (reply["errorCode"], code) == ("0", 0), text
+        replies.append(reply)
+    return replies
