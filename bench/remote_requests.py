@@ -16,9 +16,8 @@ Compared:
 * quick script, one Client: a single ``Client`` kept for the whole sequence,
   ``execute_ps`` for the read, then for the set (printed for reference).
 
-``execute_ps`` sends ``Invoke-Expression -Command <text> | Out-String -Stream``;
-the lab host does not interpret script text, so this benchmark wraps it with a
-tiny one-line-command parser (as a Windows host would run the text). The last
+``execute_ps`` sends ``Invoke-Expression -Command <text> | Out-String -Stream``,
+which the lab host runs for plain command text (``qrdr.lab.sim.expression``). The last
 line is ``ratio: N``: the Client-per-call quick script's requests divided by
 qrdr's.
 
@@ -28,7 +27,6 @@ qrdr's.
 from __future__ import annotations
 
 import argparse
-import shlex
 import time
 from typing import Any
 
@@ -36,7 +34,6 @@ from pypsrp.client import Client
 
 from qrdr.lab.sim import WindowsHost
 from qrdr.lab.sim.host import ServiceState
-from qrdr.lab.sim.protocol import Invocation, InvocationResult
 from qrdr.lab.winrm import WinRMEndpoint
 from qrdr.model import Auth, Host, Role, SecretRef, Transport, WindowsVersion, WinRM
 from qrdr.remote.commands import Command
@@ -44,35 +41,6 @@ from qrdr.remote.session import RemoteHost
 
 USER, PASSWORD = "EXCH01\\qrdr-bench", "Bench-Passw0rd"
 SERVICES = ["MSExchangeSA", "MSExchangeIS", "MSExchangeMTA", "RESvc", "IMAP4Svc", "POP3Svc"]
-
-
-class ScriptTextHost:
-    """A WindowsHost that also runs ``Invoke-Expression -Command 'Verb-Noun -P V'`` and ``Out-String``."""
-
-    def __init__(self, host: WindowsHost):
-        self.host = host
-
-    def accepts(self, user: str, password: str) -> bool:
-        return self.host.accepts(user, password)
-
-    def invoke(self, pipeline: list[Invocation], input_objects: list[Any]) -> InvocationResult:
-        if pipeline and pipeline[0].name.lower() == "invoke-expression":
-            words = shlex.split(str(pipeline[0].named()["command"]))
-            parameters: list[tuple[str | None, Any]] = []
-            index = 1
-            while index < len(words):
-                if words[index].startswith("-") and index + 1 < len(words) and not words[index + 1].startswith("-"):
-                    parameters.append((words[index][1:], words[index + 1]))
-                    index += 2
-                else:
-                    parameters.append((None, words[index]))
-                    index += 1
-            result = self.host.invoke([Invocation(words[0], parameters=tuple(parameters))], input_objects)
-            if any(p.name.lower() == "out-string" for p in pipeline[1:]):
-                result.output = [str(getattr(getattr(o, "PSObject", None), "to_string", None) or o)
-                                 for o in result.output]
-            return result
-        return self.host.invoke(pipeline, input_objects)
 
 
 def make_host() -> WindowsHost:
@@ -131,7 +99,7 @@ def run_quick_one_client(endpoint: WinRMEndpoint, steps: int) -> None:
 
 def measure(label: str, runner, steps: int) -> int:
     host = make_host()
-    with WinRMEndpoint(ScriptTextHost(host), {USER: PASSWORD}, name="exch01") as endpoint:
+    with WinRMEndpoint(host, {USER: PASSWORD}, name="exch01") as endpoint:
         before = endpoint.request_count
         start = time.perf_counter()
         runner(endpoint, steps)
