@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
 
 from pypsrp.client import Client
 
