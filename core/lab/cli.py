@@ -89,7 +89,11 @@ def _up(args: argparse.Namespace, workdir: Path) -> int:
     log = (workdir / "lab.log").open("w")
     command = [sys.executable, "-m", "qrdr.lab.daemon", "--dir", str(workdir), "--config", str(config),
                "--reboot-seconds", str(args.reboot_seconds)] + (["--second-dc"] if args.second_dc else [])
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    # The daemon keeps its own NTLM credential file: one inherited from a process that runs labs
+    # itself (a test session) would be shared, and each process rewrites it with its own accounts.
+    environment = {name: value for name, value in os.environ.items() if name != "NTLM_USER_FILE"}
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                               env=environment)
     deadline = time.monotonic() + UP_TIMEOUT
     while time.monotonic() < deadline:
         if (workdir / "lab.json").exists() and (workdir / "control.sock").exists():
