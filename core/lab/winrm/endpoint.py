@@ -212,7 +212,10 @@ class WinRMEndpoint:
 
     def _account_ok(self, principal: str) -> bool:
         """Negotiate: pyspnego checked the password; the account must be ours and the host must accept it."""
-        for candidate in {principal, principal.split("\\", 1)[-1]}:
+        # The account as the client named it first: a set here made the order depend on string
+        # hashing, so a domain account sometimes logged on as the local account of the same name
+        # (on a workgroup computer, where domain logons must fail).
+        for candidate in dict.fromkeys((principal, principal.split("\\", 1)[-1])):
             password = self._users_folded.get(candidate.lower())
             if password is not None:
                 return bool(self.host.accepts(candidate, password))
