@@ -1,9 +1,11 @@
 """Computer names, domain membership, reboots and Exchange setup, checked from the outside over
 HTTPS (NTLM with channel binding, the lab CA checked) and in the real directory with ldap3.
 
-The tests of this module tell one story on one lab, in order, as the runbook does it: production
-dies; the standby leaves the domain, takes production's name, joins again reusing production's
-computer account; then Exchange is installed on it in disaster-recovery mode, patched, removed
+The tests of this module tell one story on one lab (site e2003-w2003-qsnap), in order, as the
+runbook does it: the standby's disks are partitioned and Quick Recovery copies production's
+volumes to it; production dies; the standby leaves the domain, takes production's name, joins
+again reusing production's computer account; Exchange is installed on it in disaster-recovery
+mode and patched; the copied databases are soft-recovered and mounted; then Exchange is removed
 (leaving what the appendix cleans up) and installed again with setup hanging (KB Q280432).
 Each test needs the ones before it.
 """
@@ -16,8 +18,9 @@ import pytest
 from pypsrp.exceptions import AuthenticationError, WinRMTransportError
 from pypsrp.powershell import RunspacePool
 
-from conftest import (ad_password, answers, computer_object, disabled, ldap, local_password, native, pool, prop, run,
-                      run_failing, set_content, started_lab, wait_until, wsman)
+from conftest import (ad_password, answers, computer_object, configure_quick_recovery, disabled, jobs, ldap,
+                      local_password, native, pool, prop, run, run_failing, run_script, script_text, set_content,
+                      started_lab, wait_until, wsman)
 
 pytestmark = pytest.mark.lab
 
@@ -34,7 +37,7 @@ BIN = r"C:\Program Files\Exchsrvr\bin"
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    with started_lab(tmp_path_factory, reboot_seconds=REBOOT_SECONDS) as started:
+    with started_lab(tmp_path_factory, "e2003-w2003-qsnap", reboot_seconds=REBOOT_SECONDS) as started:
         yield started
 
 
@@ -94,7 +97,25 @@ def test_rename_in_the_domain_renames_the_ad_account_at_once_and_the_host_at_reb
         assert boot_time(commserve) > booted
 
 
-# --- the standby takes production's place in the domain ------------------------------------------
+# --- the standby takes production's place ---------------------------------------------------------
+
+
+def test_standby_disks_partitioned_and_quick_recovery_copies_production_to_them(lab):
+    with pool(lab, "standby") as standby:
+        set_content(standby, r"C:\qrdr\diskpart.txt", "select disk 1\r\ncreate partition primary\r\nassign letter=E\r\n"
+                    "select disk 2\r\ncreate partition primary\r\nassign letter=F\r\n")
+        lines, code = native(standby, "diskpart", "/s", r"C:\qrdr\diskpart.txt")
+        assert code == 0, lines
+        for letter in ("E:", "F:"):
+            assert native(standby, "format", letter, "/fs:ntfs", "/q", "/y")[1] == 0
+    with pool(lab, "commserve") as commserve:
+        configure_quick_recovery(commserve, lab)
+        job_id = int(lab.fault("qr-update").split("job ")[1].split(":")[0])
+        (job,) = jobs(commserve, job_id=job_id)
+        assert (job["Phase"], job["Status"]) == ("Complete", "Completed"), job
+    with pool(lab, "standby") as standby:
+        assert run(standby, "Test-Path", Path=r"E:\Exchsrvr\mdbdata\priv1.edb") == [True]
+
 
 
 def test_production_powered_off_refuses_connections(lab):
@@ -110,13 +131,13 @@ def test_leaving_the_domain_disables_the_account_and_applies_at_reboot(lab):
         assert disabled(computer_object(connection, lab, "EXCH02"))
         assert computer(standby)["PartOfDomain"] is True  # until the reboot
     restart(lab, "standby", **local(lab))
+    with pool(lab, "standby", **local(lab)) as standby:
+        assert computer(standby) == {"Name": "EXCH02", "Domain": "WORKGROUP", "PartOfDomain": False,
+                                     "Workgroup": "WORKGROUP"}
     # A workgroup computer logs on local accounts only.
     with pytest.raises((AuthenticationError, WinRMTransportError)):
         with RunspacePool(wsman(lab, "standby")):
             pass
-    with pool(lab, "standby", **local(lab)) as standby:
-        assert computer(standby) == {"Name": "EXCH02", "Domain": "WORKGROUP", "PartOfDomain": False,
-                                     "Workgroup": "WORKGROUP"}
 
 
 def test_workgroup_rename_then_join_reusing_productions_account(lab):
@@ -218,6 +239,22 @@ def test_update_needs_disaster_recovery_mode_then_applies_the_service_pack(lab):
         assert setup_key(standby)["ServicePackBuild"] == setup_key(standby)["NewestBuild"] == 7638
 
 
+def test_copied_databases_are_dirty_until_soft_recovery_then_mount(lab):
+    with pool(lab, "standby") as standby:
+        lines, code = native(standby, "eseutil", "/mh", r"E:\Exchsrvr\mdbdata\priv1.edb")
+        assert code == 0 and any(line.strip() == "State: Dirty Shutdown" for line in lines), lines
+        with pytest.raises(AssertionError) as refused:
+            run_script(standby, "mount_exchange_store.ps1", Name="Mailbox Store (EXCH01)")
+        assert "-550" in str(refused.value), refused.value
+        lines, code = native(standby, "eseutil", "/r", "E00", "/l", r"F:\Exchsrvr\mdbdata", "/s", r"F:\Exchsrvr\mdbdata")
+        assert code == 0, lines
+        lines, code = native(standby, "eseutil", "/mh", r"E:\Exchsrvr\mdbdata\priv1.edb")
+        assert any(line.strip() == "State: Clean Shutdown" for line in lines), lines
+        run_script(standby, "mount_exchange_store.ps1", Name="Mailbox Store (EXCH01)")
+        mounted = {prop(s, "Name"): prop(s, "Mounted") for s in run_script(standby, "get_exchange_store.ps1")}
+        assert mounted["Mailbox Store (EXCH01)"] is True, mounted
+
+
 def test_uninstall_leaves_the_uninstall_keys_and_dlls_held_open_until_the_process_is_stopped(lab):
     with pool(lab, "standby") as standby:
         set_content(standby, r"C:\qrdr\remove.ini", unattend(lab, "Remove"))
@@ -232,8 +269,8 @@ def test_uninstall_leaves_the_uninstall_keys_and_dlls_held_open_until_the_proces
 
         errors = run_failing(standby, "Remove-Item", Path=f"{BIN}\\exchmem.dll", Force=True)
         assert any("being used by another process" in e for e in errors), errors
-        holders = run(standby, "Get-Process", Name="wmiprvse")
-        assert len(holders) == 1
+        holders = run_script(standby, "find_locking_process.ps1", Path=BIN)
+        assert {prop(h, "ProcessName") for h in holders} == {"wmiprvse"}, holders
         run(standby, "Stop-Process", Id=int(prop(holders[0], "Id")), Force=True)
         run(standby, "Remove-Item", Path=r"C:\Program Files\Exchsrvr", Recurse=True, Force=True)
         for key in UNINSTALL_KEYS:
