@@ -407,10 +407,13 @@ def _bound_site(lab: LabSite) -> Site:
 
     site = lab.site
     ad_password = SecretRef(env=ENV_AD_PASSWORD)
+    # Each lab DC makes its own CA: qrdr trusts a bundle of all of them (and nothing else).
+    bundle = lab.workdir / "dc-ca-bundle.pem"
+    bundle.write_text("".join(Path(dc.ca_file).read_text() for dc in lab.dcs))
     domain = attrs.evolve(
         site.domain,
         controllers=tuple(DomainController(name=dc.name, address=dc.address) for dc in lab.dcs),
-        bind_user=lab.dc.admin_user, bind_password=ad_password, tls="ldaps", ca_file=str(lab.dc.ca_file),
+        bind_user=lab.dc.admin_user, bind_password=ad_password, tls="ldaps", ca_file=str(bundle),
         verify_tls=True, replication_deadline=min(site.domain.replication_deadline, 60),
         join_user=f"{site.domain.netbios_name}\\Administrator", join_password=ad_password,
     )
