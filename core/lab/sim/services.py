@@ -10,7 +10,8 @@ only, on RPC and WMI).
 
 Cmdlets: Get-Service, Start-Service, Stop-Service, Set-Service (their
 per-service failures are non-terminating errors, as in PowerShell), and the
-WMI class Win32_Service.
+WMI class Win32_Service with its methods StartService, StopService and
+ChangeStartMode (through Invoke-WmiMethod; WMI's return values).
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from typing import Any, Iterable
 
 from .host import (DependentServicesRunning, Param, ServiceError, ServiceState, WindowsHost, as_list, cmdlet,
                    has_wildcard, resolve_computer, wildcard_match)
-from .objects import prop, ps_object, typed_list, uint32, wmi_object
+from .objects import prop, ps_object, typed_list, uint32, wmi_method_result, wmi_object
 from .registry import PSError
-from .wmi import wmi_class
+from .wmi import wmi_class, wmi_method
 
 #: short name -> (display name, dependencies): the base Windows services the lab models
 WINDOWS_SERVICES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -358,3 +359,71 @@ def set_service(host: WindowsHost, args: dict[str, Any], input_objects: list[Any
             if args.get("PassThru"):
                 output.append(service_controller(target, service, "." if computer is None else str(computer)))
     return output
+
+
+# --- Win32_Service methods (Get-WmiObject Win32_Service | Invoke-WmiMethod -Name ...) ------------------
+
+#: Win32_Service method return values (WMI documentation of StartService/StopService/ChangeStartMode).
+WMI_SERVICE_SUCCESS = 0
+WMI_DEPENDENT_SERVICES_RUNNING = 3
+WMI_CANNOT_ACCEPT_CONTROL = 5
+WMI_UNKNOWN_FAILURE = 8
+WMI_ALREADY_RUNNING = 10
+WMI_DEPENDENCY_FAILURE = 13
+WMI_SERVICE_DISABLED = 14
+WMI_INVALID_PARAMETER = 21
+
+#: ChangeStartMode's StartMode argument -> Win32_Service.StartMode (Boot and System are for drivers).
+_WMI_START_MODES = {"automatic": "Auto", "manual": "Manual", "disabled": "Disabled"}
+
+
+def _wmi_service(target: WindowsHost, instance: Any) -> ServiceState | None:
+    name = prop(instance, "Name")
+    return target.service(str(name)) if name is not None else None
+
+
+@wmi_method("Win32_Service", "StartService")
+def _wmi_start_service(caller: WindowsHost, target: WindowsHost, instance: Any, arguments: list[Any]) -> Any:
+    """The service control manager starts what the service depends on first, as Start-Service does."""
+    service = _wmi_service(target, instance)
+    if service is None:
+        return wmi_method_result(WMI_UNKNOWN_FAILURE)
+    if service.running:
+        return wmi_method_result(WMI_ALREADY_RUNNING)
+    if service.start_mode == "Disabled":
+        return wmi_method_result(WMI_SERVICE_DISABLED)
+    try:
+        target.start_service(service.name)
+    except ServiceError as error:
+        same = error.service.lower() == service.name.lower()
+        return wmi_method_result(WMI_UNKNOWN_FAILURE if same else WMI_DEPENDENCY_FAILURE)
+    return wmi_method_result(WMI_SERVICE_SUCCESS)
+
+
+@wmi_method("Win32_Service", "StopService")
+def _wmi_stop_service(caller: WindowsHost, target: WindowsHost, instance: Any, arguments: list[Any]) -> Any:
+    """Unlike Stop-Service -Force, WMI does not stop the dependents: 3 while any of them runs."""
+    service = _wmi_service(target, instance)
+    if service is None:
+        return wmi_method_result(WMI_UNKNOWN_FAILURE)
+    if not service.running:
+        return wmi_method_result(WMI_CANNOT_ACCEPT_CONTROL)
+    try:
+        target.stop_service(service.name, force=False)
+    except DependentServicesRunning:
+        return wmi_method_result(WMI_DEPENDENT_SERVICES_RUNNING)
+    except ServiceError:
+        return wmi_method_result(WMI_UNKNOWN_FAILURE)
+    return wmi_method_result(WMI_SERVICE_SUCCESS)
+
+
+@wmi_method("Win32_Service", "ChangeStartMode")
+def _wmi_change_start_mode(caller: WindowsHost, target: WindowsHost, instance: Any, arguments: list[Any]) -> Any:
+    service = _wmi_service(target, instance)
+    if service is None:
+        return wmi_method_result(WMI_UNKNOWN_FAILURE)
+    mode = _WMI_START_MODES.get(str(arguments[0]).lower()) if arguments else None
+    if mode is None:
+        return wmi_method_result(WMI_INVALID_PARAMETER)
+    service.start_mode = mode
+    return wmi_method_result(WMI_SERVICE_SUCCESS)

@@ -176,6 +176,31 @@ def test_a_service_of_a_disabled_dependency_does_not_start(production):
     assert services(production, "MSExchangeMTA")["MSExchangeMTA"]["State"] == "Running"
 
 
+def wmi_service_method(runspace: RunspacePool, name: str, method: str, *arguments) -> int:
+    """``Get-WmiObject Win32_Service -Filter "Name='X'" | Invoke-WmiMethod -Name METHOD``: its ReturnValue."""
+    stage = {"Name": method, **({"ArgumentList": list(arguments)} if arguments else {})}
+    (answer,) = run(runspace, "Get-WmiObject", Class="Win32_Service", Filter=f"Name='{name}'",
+                    pipe=[("Invoke-WmiMethod", stage)])
+    return int(prop(answer, "ReturnValue"))
+
+
+def test_win32_service_methods_start_stop_and_change_start_mode(production):
+    # WMI does not stop dependents: 3 while the Information Store runs on the System Attendant.
+    assert wmi_service_method(production, "MSExchangeSA", "StopService") == 3
+    assert wmi_service_method(production, "MSExchangeMTA", "StopService") == 0
+    assert wmi_service_method(production, "MSExchangeMTA", "StopService") == 5  # not running
+    assert services(production, "MSExchangeMTA")["MSExchangeMTA"]["State"] == "Stopped"
+    assert wmi_service_method(production, "MSExchangeMTA", "ChangeStartMode", "Disabled") == 0
+    assert services(production, "MSExchangeMTA")["MSExchangeMTA"]["StartMode"] == "Disabled"
+    assert wmi_service_method(production, "MSExchangeMTA", "StartService") == 14
+    assert wmi_service_method(production, "MSExchangeMTA", "ChangeStartMode", "Sometimes") == 21
+    assert wmi_service_method(production, "MSExchangeMTA", "ChangeStartMode", "Automatic") == 0
+    assert wmi_service_method(production, "MSExchangeMTA", "StartService") == 0
+    assert wmi_service_method(production, "MSExchangeMTA", "StartService") == 10  # already running
+    assert services(production, "MSExchangeMTA")["MSExchangeMTA"] == {
+        "DisplayName": "Microsoft Exchange MTA Stacks", "State": "Running", "StartMode": "Auto", "Started": True}
+
+
 # --- disks ----------------------------------------------------------------------------------------
 
 
