@@ -282,3 +282,17 @@ def configure_quick_recovery(runspace: RunspacePool, lab: LabSite) -> list[dict]
         assert (reply["errorCode"], code) == ("0", 0), text
         replies.append(reply)
     return replies
+
+
+def samba_tool(lab: LabSite, *arguments: str) -> str:
+    """``samba-tool ARGS -H ldap://DC1`` as QRDR\\Administrator (password in PASSWD, not on the command
+    line): an independent reading of the directory."""
+    import os
+    import subprocess
+
+    done = subprocess.run(["samba-tool", *arguments, "-H", f"ldap://{lab.dcs[0].address}",
+                           f"--username={lab.site.domain.netbios_name}\\Administrator", "--use-kerberos=off"],
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "PASSWD": ad_password(lab)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout

@@ -19,8 +19,8 @@ from pypsrp.exceptions import AuthenticationError, WinRMTransportError
 from pypsrp.powershell import RunspacePool
 
 from conftest import (ad_password, answers, computer_object, configure_quick_recovery, disabled, jobs, ldap,
-                      local_password, native, pool, prop, run, run_failing, run_script, script_text, set_content,
-                      started_lab, wait_until, wsman)
+                      local_password, native, pool, prop, run, run_failing, run_script, samba_tool, set_content, started_lab,
+                      wait_until, wsman)
 
 pytestmark = pytest.mark.lab
 
@@ -89,6 +89,8 @@ def test_rename_in_the_domain_renames_the_ad_account_at_once_and_the_host_at_reb
         account = computer_object(connection, lab, "CS02")
         assert account is not None and computer_object(connection, lab, "CS01") is None
         assert account["dn"].startswith("CN=CS02,") and account["dNSHostName"] == "cs02.qrdr.lab"
+        listed = samba_tool(lab, "computer", "list").split()
+        assert "CS02$" in listed and "CS01$" not in listed, listed
         assert computer(commserve)["Name"] == "CS01"  # pending until the reboot
     away = restart(lab, "commserve")
     assert away >= REBOOT_SECONDS * 0.9, f"the endpoint was away {away:.2f} s, the reboot takes {REBOOT_SECONDS} s"
