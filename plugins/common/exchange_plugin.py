@@ -372,7 +372,7 @@ class ExchangeRunbook:
         pk, sk = self.keys(site)
         production, standby = site.production.name, site.standby.name
         i = {what: self.id(what) for what in (
-            "soft-recovery", "shut-down-production", "reset-production-account", "standby-leave-domain",
+            "begin-promote", "soft-recovery", "shut-down-production", "reset-production-account", "standby-leave-domain",
             "rename-standby-to-production", "standby-join-domain", "standby-services", "standby-stores",
             "take-over-ip", "mail-flowing")}
         candidates = lambda ctx: (standby, production)  # noqa: E731
@@ -385,16 +385,32 @@ class ExchangeRunbook:
                 return Check.depends(f"the standby runs as {system['Name']}; its stores are production's once it "
                                      f"runs as {production} (step {i['rename-standby-to-production']})")
             return None
+
+        def promoted(ctx: Any) -> Check | None:
+            """Safety for a promote run again after it succeeded: the standby already is production. Then
+            production's address may answer with the standby itself: nothing is shut down, reset or left."""
+            _session, system = identify(ctx, sk, (standby, production))
+            if str(system["Name"]).lower() == production.lower() and system.get("PartOfDomain"):
+                return Check.no_change(f"the standby already runs as {production} in {system.get('Domain')}: "
+                                       f"promoted; production and its account are left alone")
+            return None
+
         steps = [
-            stores.soft_recovery_step(id=i["soft-recovery"], title="Soft recovery of the copied databases", key=sk),
+            names.begin_step(id=i["begin-promote"], title="Promote starts", target=sk, what="promote",
+                             accounts=lambda ctx: [production], guard=promoted),
+            stores.soft_recovery_step(id=i["soft-recovery"], title="Soft recovery of the copied databases", key=sk,
+                                      guard=promoted, after=(i["begin-promote"],)),
             Step(id=i["shut-down-production"], title="Shut production down if it still answers (B1)", target=pk,
-                 check=lambda ctx: production_down_check(ctx, pk), apply=lambda ctx: shut_down(ctx, pk),
+                 check=lambda ctx: promoted(ctx) or production_down_check(ctx, pk),
+                 verify=lambda ctx: production_down_check(ctx, pk), apply=lambda ctx: shut_down(ctx, pk),
                  destructive=True, after=(i["soft-recovery"],)),
             names.reset_account_step(id=i["reset-production-account"],
                                      title=f"Reset production's computer account {production}$ (B2)",
-                                     name=production, after=(i["shut-down-production"],)),
+                                     name=production, during="promote", guard=promoted,
+                                     after=(i["shut-down-production"],)),
             names.leave_domain_step(id=i["standby-leave-domain"], title="Take the standby out of the domain (B3)",
-                                    key=sk, candidates=candidates, after=(i["reset-production-account"],)),
+                                    key=sk, candidates=candidates, guard=promoted,
+                                    after=(i["reset-production-account"],)),
             names.rename_step(id=i["rename-standby-to-production"],
                               title=f"Rename the standby to {production} and restart it (B3)", key=sk,
                               new_name=production, candidates=candidates, out_of_domain_by=i["standby-leave-domain"],
@@ -466,8 +482,11 @@ class ExchangeRunbook:
         production, standby = site.production.name, site.standby.name
         candidates = lambda ctx: (production, standby)  # noqa: E731
         stores_id, groups_id = self.id("recovery-stores"), self.id("recovery-storage-groups")
+        begin = self.id("begin-cleanup-recovery")
         steps = [
-            remove_stores_step(stores_id, sk),
+            names.begin_step(id=begin, title="Cleanup of the recovery server starts", target=sk,
+                             what="cleanup-recovery", accounts=lambda ctx: [standby]),
+            remove_stores_step(stores_id, sk, after=(begin,)),
             remove_groups_step(groups_id, sk, after=(stores_id,)),
         ]
         removal = self._removal(site, sk, "recovery", registry_keys=True)
@@ -480,7 +499,7 @@ class ExchangeRunbook:
                                       self.id("recovery-rename-back"), self.id("recovery-join-domain"))
         steps += [
             names.reset_account_step(id=reset, title=f"Reset the recovery server's own account {standby}$",
-                                     name=standby, after=(removal[-1].id,)),
+                                     name=standby, during="cleanup-recovery", after=(removal[-1].id,)),
             names.leave_domain_step(id=leave, title="Take the recovery server out of the domain", key=sk,
                                     candidates=candidates, after=(reset,)),
             names.rename_step(id=rename, title=f"Rename the recovery server back to {standby} and restart it (1.7)",
@@ -492,11 +511,13 @@ class ExchangeRunbook:
 
     def cleanup_source(self, site: Site, pk: str, sk: str) -> list[Step]:
         production = site.production.name
-        steps: list[Step] = []
-        previous: tuple[str, ...] = ()
+        begin = self.id("begin-cleanup-source")
+        steps: list[Step] = [names.begin_step(id=begin, title="Cleanup of the source server starts", target=pk,
+                                              what="cleanup-source", accounts=lambda ctx: [production])]
+        previous: tuple[str, ...] = (begin,)
         if site.production.windows is WindowsVersion.W2003:
             safe = self.id("source-safe-mode-services")
-            steps.append(safe_mode_services_step(safe, pk, self.all_services()))
+            steps.append(attrs_evolve(safe_mode_services_step(safe, pk, self.all_services()), after=previous))
             previous = (safe,)
         reset, leave, join = (self.id("source-reset-account"), self.id("source-leave-domain"),
                               self.id("source-join-domain"))
@@ -509,7 +530,8 @@ class ExchangeRunbook:
             return None
 
         reset_step = names.reset_account_step(id=reset, title=f"Reset the account {production}$ for the source "
-                                                           f"server to rejoin", name=production, after=previous)
+                                                           f"server to rejoin", name=production,
+                                              during="cleanup-source", after=previous)
         original_check = reset_step.check
         steps += [
             attrs_evolve(reset_step, check=lambda ctx: nobody_else(ctx) or original_check(ctx)),

@@ -167,7 +167,7 @@ def check_membership(ctx: Any, key: str, *, member: bool, name: str | None = Non
 
 
 def leave_domain_step(*, id: str, title: str, key: str, candidates: Callable[[Any], tuple[str, ...]] = lambda ctx: (),
-                      **options: Any) -> Step:
+                      guard: Callable[[Any], Check | None] | None = None, **options: Any) -> Step:
     """Take ``site.hosts[key]`` out of the domain and restart it (logging on locally afterwards)."""
 
     def apply(ctx: Any) -> dict[str, Any]:
@@ -187,9 +187,18 @@ def leave_domain_step(*, id: str, title: str, key: str, candidates: Callable[[An
             _wmi_result(output, "UnjoinDomainOrWorkgroup", name)
         return {"left": ctx.site.domain.dns_name, "restart": restart(ctx, key, workgroup=True)}
 
+    def check(ctx: Any) -> Check:
+        if guard is not None:
+            early = guard(ctx)
+            if early is not None:
+                return early
+        return check_membership(ctx, key, member=False, candidates=candidates(ctx))
+
+    def verify(ctx: Any) -> Check:
+        return check_membership(ctx, key, member=False, candidates=candidates(ctx))
+
     options.setdefault("destructive", True)
-    return Step(id=id, title=title, target=key, apply=apply,
-                check=lambda ctx: check_membership(ctx, key, member=False, candidates=candidates(ctx)), **options)
+    return Step(id=id, title=title, target=key, apply=apply, check=check, verify=verify, **options)
 
 
 #: Win32_ComputerSystem.JoinDomainOrWorkgroup FJoinOptions: join (1) with an existing, reset account (32).
@@ -227,50 +236,76 @@ def join_domain_step(*, id: str, title: str, key: str, name: str | NameFn,
 
 # --------------------------------------------------------------------------- computer accounts
 
-RESET_FACT = "account_reset_at"
+STARTED_FACT = "started"
 
 
-def run_started(ctx: Any) -> dt.datetime | None:
-    """When the current run started, from the engine's window facts (``_window``: run id -> {"run": {"start"}}).
+def begin_step(*, id: str, title: str, target: str, what: str, accounts: Callable[[Any], list[str]],
+               guard: Callable[[Any], Check | None] | None = None, **options: Any) -> Step:
+    """Record, as ``what`` (e.g. "promote") starts, when the password of each computer account in
+    ``accounts`` was last set (``facts[started][what]``).
 
-    A run killed while resetting never saved the reset's own fact; a password set
-    since the run started was set by this run (production is down; the standby
-    only joins after the reset), so a resumed run does not reset twice.
+    A password cannot be read, so a reset is recognised as done only by a pwdLastSet newer than
+    the one recorded here, before the reset step. (A time comparison would mistake a password
+    changed shortly before for a reset.) The fact is saved before the reset step runs, so a run
+    killed while resetting and then resumed sees the reset and does not repeat it.
     """
-    from qrdr.engine.runner import WINDOW_FACT
+    from qrdr.directory import lookup_computer
 
-    windows = ctx.facts.get(WINDOW_FACT) or {}
-    if not windows:
-        return None
-    newest = windows[max(windows, key=int)]
-    start = (newest.get("run") or {}).get("start")
-    return dt.datetime.fromtimestamp(start, dt.timezone.utc) if start else None
+    def check(ctx: Any) -> Check:
+        if guard is not None:
+            early = guard(ctx)
+            if early is not None:
+                return early
+        return Check.will_change(f"record when the passwords of {', '.join(f'{n}$' for n in accounts(ctx))} were "
+                                 f"last set, as the {what} starts (a reset is recognised against it)")
+
+    def apply(ctx: Any) -> dict[str, Any]:
+        recorded = {}
+        for name in accounts(ctx):
+            account = lookup_computer(ctx.directory, name)
+            last = account.pwd_last_set if account is not None else None
+            recorded[name.lower()] = (last or NEVER).isoformat()
+        ctx.facts.setdefault(STARTED_FACT, {})[what] = recorded
+        return {"pwd_last_set": recorded}
+
+    def verify(ctx: Any) -> Check:
+        return Check.no_change(f"recorded: {ctx.facts.get(STARTED_FACT, {}).get(what)}")
+
+    return Step(id=id, title=title, target="directory", check=check, apply=apply, verify=verify, **options)
 
 
-def reset_account_step(*, id: str, title: str, name: str | NameFn, **options: Any) -> Step:
+#: pwdLastSet of an account whose password was never set.
+NEVER = dt.datetime(1601, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def reset_since(ctx: Any, what: str, name: str) -> dt.datetime | None:
+    """A moment just after the password's last change recorded by :func:`begin_step` (None: not recorded)."""
+    value = ctx.facts.get(STARTED_FACT, {}).get(what, {}).get(name.lower())
+    return dt.datetime.fromisoformat(value) + dt.timedelta(microseconds=1) if value else None
+
+
+def reset_account_step(*, id: str, title: str, name: str | NameFn, during: str,
+                       guard: Callable[[Any], Check | None] | None = None, **options: Any) -> Step:
     """ADUC "Reset Account" of computer ``name`` (destructive, never repeated once done).
 
-    A password cannot be read, so the plan always says "will change"; once the
-    step has reset it in this site's journal (``facts[account_reset_at][name]``),
-    a re-check says "no change" when the password was set since.
+    A password cannot be read, so the plan always says "will change"; during the
+    run, a password set since ``during`` started (:func:`begin_step`) counts as reset.
     """
 
     def check(ctx: Any) -> Check:
         from qrdr.directory import check_reset
 
+        if guard is not None:
+            early = guard(ctx)
+            if early is not None:
+                return early
         computer = _name(name, ctx)
-        since = ctx.facts.get(RESET_FACT, {}).get(computer.lower())
-        moment = dt.datetime.fromisoformat(since) if since else run_started(ctx)
-        return check_reset(ctx.directory, computer, since=moment)
+        return check_reset(ctx.directory, computer, since=reset_since(ctx, during, computer))
 
     def apply(ctx: Any) -> dict[str, Any]:
         from qrdr.directory import reset_computer_account
 
-        computer = _name(name, ctx)
-        # A second earlier than now: pwdLastSet has 100 ns resolution but the DC's clock may trail ours.
-        moment = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=60)
-        ctx.facts.setdefault(RESET_FACT, {})[computer.lower()] = moment.isoformat()
-        return {"reset": reset_computer_account(ctx.directory, computer).description}
+        return {"reset": reset_computer_account(ctx.directory, _name(name, ctx)).description}
 
     options.setdefault("destructive", True)
     options.setdefault("idempotent", False)

@@ -178,10 +178,15 @@ def database_check(ctx: Any, key: str) -> tuple[list[str], list[str], list[dict[
     return reasons, recoveries, evidence
 
 
-def soft_recovery_step(*, id: str, title: str, key: str, **options: Any) -> Step:
+def soft_recovery_step(*, id: str, title: str, key: str, guard: Callable[[Any], Check | None] | None = None,
+                       **options: Any) -> Step:
     """Runbook (implicit, DOMAIN.md): run ``eseutil /r`` on copies in Dirty Shutdown whose logs are present."""
 
     def check(ctx: Any) -> Check:
+        if guard is not None:
+            early = guard(ctx)
+            if early is not None:
+                return early
         if not database_files(ctx):
             return Check.blocked("production's database paths were never recorded (run configure first)")
         if hosts.is_windows_2000(ctx.site, key):

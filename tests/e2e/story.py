@@ -74,6 +74,10 @@ def promote_and_check(lab, runbook, outside) -> None:
     assert stores and all(s["Mounted"] for s in stores)
     if site.takeover.ip_address:
         assert site.takeover.ip_address in outside.ip_addresses("standby")
+    # Promoting again changes nothing: production's address now answers with the standby itself,
+    # which must not be shut down, reset or taken out of the domain.
+    again = runbook.plan("promote")
+    assert [(p.step.id, p.status) for p in again.steps if p.status != "no change"] == []
 
 
 def cleanup_and_check(lab, runbook, outside) -> None:

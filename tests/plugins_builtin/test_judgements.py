@@ -194,3 +194,13 @@ def test_runbook_refuses_an_unsupported_pair_before_connecting_to_anything():
         Runbook(site, exchange="exchange2003", snap="vss", connector=NoConnector())
     assert "VSS does not exist on Windows 2000" in str(refused.value)
     assert "nothing was done" in str(refused.value)
+
+
+def test_a_reset_is_recognised_by_a_newer_pwdlastset_than_recorded_not_by_the_clock():
+    from qrdr.plugins.common.names import reset_since
+
+    recorded = Facts({"started": {"promote": {"exch01": "2026-11-23T21:05:56.920321+00:00"}}})
+    since = reset_since(recorded, "promote", "EXCH01")
+    assert since > dt.datetime(2026, 11, 23, 21, 5, 56, 920321, tzinfo=dt.timezone.utc)
+    assert since < dt.datetime(2026, 11, 23, 21, 5, 56, 920323, tzinfo=dt.timezone.utc)
+    assert reset_since(Facts({}), "promote", "EXCH01") is None

@@ -62,7 +62,8 @@ def test_resets_renames_shutdowns_are_destructive(combination, phase):
 @pytest.mark.parametrize("scope", ["recovery", "source"])
 def test_cleanup_uninstall_and_deletions_are_destructive(combination, scope):
     steps = steps_of(combination, "cleanup", scope)
-    assert steps and all(step.destructive for step in steps)
+    assert steps[0].id.endswith(f"begin-cleanup-{scope}") and not steps[0].destructive
+    assert all(step.destructive for step in steps[1:])
     names = {s.id.split(".", 1)[1] for s in steps}
     assert f"{scope}-uninstall-exchange" in names and f"{scope}-exchsrvr-folder" in names
     assert f"{scope}-locked-dlls" in names and f"{scope}-outlook-profiles" in names
@@ -100,7 +101,7 @@ def test_promote_ends_with_mail_flowing(combination):
     site, _ = combination
     takeover = [s for s in steps if s.id.endswith("take-over-ip")]
     assert bool(takeover) == bool(site.takeover.ip_address)
-    assert [s.id.split(".", 1)[1] for s in steps][:3] == ["soft-recovery", "shut-down-production",
+    assert [s.id.split(".", 1)[1] for s in steps][:4] == ["begin-promote", "soft-recovery", "shut-down-production",
                                                         "reset-production-account"]
 
 
