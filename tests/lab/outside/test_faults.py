@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from pypsrp.powershell import PowerShell, RunspacePool
 
-from conftest import REPO, answers, computer_object, ldap, pool, prop, run, run_failing, started_lab, wait_until
+from conftest import REPO, answers, pool, prop, run, run_failing, started_lab, wait_until, wsman
 from qrdr.lab.site import LabSite
 
 pytestmark = pytest.mark.lab
@@ -58,7 +58,7 @@ def test_power_off_refuses_connections_until_power_on(lab):
         booted = boot_time(commserve)
     assert "powered off" in lab.fault("power-off", "CS01")
     with pytest.raises(Exception) as refused:
-        with RunspacePool(__import__("conftest").wsman(lab, "commserve", connection_timeout=2)):
+        with RunspacePool(wsman(lab, "commserve", connection_timeout=2)):
             pass
     assert "refused" in str(refused.value).lower() or "connection" in str(refused.value).lower(), refused.value
     time.sleep(REBOOT_SECONDS * 2)
@@ -98,9 +98,8 @@ def test_latency_is_added_to_every_request_and_cleared(lab):
         seconds, requests = timed_command()
         assert requests >= 2 and seconds >= 0.15 * requests, (seconds, requests)
         assert "cleared" in lab.fault("clear", "standby")
-        seconds, requests = timed_command()
-        # Only the added latency is gone: the command no longer waits 150 ms per request.
-        assert endpoint.faults.latency_ms == 0
+        assert endpoint.faults.latency_ms == 0  # no timing here: an upper bound would be flaky
+        timed_command()
 
 
 def test_service_fails_to_start_by_hand_and_at_boot(lab):
@@ -144,10 +143,10 @@ def test_faults_through_the_command_line_with_a_second_dc(tmp_path):
     """``qrdr lab up --second-dc``, then ``qrdr lab fault``: latency, service-fails, pause/resume of
     replication (a change on DC1 reaches DC2 only after resume) and power-off, seen by plain
     clients using the endpoints ``--json`` printed."""
-    from pypsrp.wsman import WSMan
+    import ssl
 
     import ldap3
-    import ssl
+    from pypsrp.wsman import WSMan
 
     workdir = tmp_path / "cli-lab"
     up = qrdr("lab", "up", "--second-dc", "--reboot-seconds", "0.5", "--dir", str(workdir), "--json")

@@ -10,8 +10,9 @@ from __future__ import annotations
 import pytest
 from pypsrp.exceptions import AuthenticationError, WinRMTransportError
 from pypsrp.powershell import RunspacePool
+from pypsrp.wsman import WSMan
 
-from conftest import (Failed, local_password, native, pool, prop, run, run_failing, run_script, set_content,
+from conftest import (ad_password, local_password, native, pool, prop, run, run_failing, run_script, set_content,
                       started_lab, types_of, wsman)
 
 pytestmark = pytest.mark.lab
@@ -64,6 +65,13 @@ def test_http_endpoint_needs_ntlm_with_encryption_and_the_right_password(lab):
     assert endpoint.url.startswith("http://") and lab.bound_site.hosts["production"].winrm.transport.value == "http"
     with pytest.raises((AuthenticationError, WinRMTransportError)):
         with RunspacePool(wsman(lab, "production", password="Wrong-Passw0rd!")):
+            pass
+    # Without message encryption the endpoint does not serve plain HTTP (Windows' AllowUnencrypted=false).
+    host = lab.bound_site.hosts["production"]
+    plain = WSMan(host.address, port=host.winrm.port, ssl=False, auth="ntlm", encryption="never",
+                  username=host.winrm.user, password=ad_password(lab), connection_timeout=5)
+    with pytest.raises(AuthenticationError):  # HTTP 401, as Windows answers unencrypted traffic
+        with RunspacePool(plain):
             pass
     # The local Administrator logs on too (what qrdr uses once a host has left the domain).
     with pool(lab, "production", user="Administrator", password=local_password(lab)) as opened:
