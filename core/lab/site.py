@@ -10,7 +10,8 @@ brings up:
   Exchange and Commvault state the runbook starts from (production running
   Exchange with mounted stores, the standby with the agents and the setup
   media, a CommServe);
-- one real WinRM endpoint (HTTPS, NTLM, checked certificates from a lab CA)
+- one real WinRM endpoint (HTTPS, NTLM, checked certificates from a lab CA;
+  or HTTP with NTLM message encryption: ``LabOptions(winrm_transport="http")``)
   per host that has one; Windows 2000 hosts have none and are reached
   through the management host, as on a real site;
 
