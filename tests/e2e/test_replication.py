@@ -10,8 +10,6 @@ from .outside import FULL_CONTROL_SDDL
 pytestmark = pytest.mark.lab
 
 
-@pytest.mark.xfail(strict=True, reason="lab: the second DC's TLS certificate is not signed by the CA file the bound "
-                                       "site config trusts, so qrdr (rightly) cannot read DC2 and the wait times out")
 def test_grant_acls_waits_for_every_domain_controller(start_site):
     lab, runbook, outside = start_site("e2003-w2003-vss", second_dc=True)
     for phase in ("prepare-production", "install-dr", "grant-acls"):
