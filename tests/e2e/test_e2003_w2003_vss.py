@@ -87,3 +87,15 @@ def test_promote_refused_when_a_dirty_copy_has_no_logs(start_site):
                for reason in refused.value.reasons)
     assert outside.computer("standby")["Name"] == "EXCH02"
     assert outside.account("EXCH01")["pwdLastSet"] == account_before["pwdLastSet"]
+
+
+def test_setup_hanging_at_system_attendant_is_stopped_and_configuration_goes_on(start_site):
+    """Runbook 2.4 note (KB Q280432): setup.exe never returns after starting the System Attendant;
+    qrdr stops it once Exchange is installed and the System Attendant runs, as the runbook says."""
+    lab, runbook, outside = start_site(SITE, setup_hangs=True)
+    result = runbook.run("configure", yes=True)
+    assert result.status == "succeeded", result.message
+    setup = next(step for step in result.steps if step.step_id == "exchange2003.setup-dr")
+    assert setup.evidence["killed"] is True and setup.evidence["why"] == "KB Q280432"
+    assert not [p for p in outside.run("standby", lambda shell, _c: shell.add_cmdlet("Get-Process"))
+                if str(p.get("ProcessName", "")).lower() == "setup" and not p.get("HasExited")]
