@@ -94,3 +94,33 @@ def cleanup_and_check(lab, runbook, outside) -> None:
     system = outside.computer("production")
     assert system["Name"] == site.production.name and system["PartOfDomain"]
     assert not outside.services("production", ["MSExchangeSA", "MSExchangeIS"])
+
+
+def create_qr_volumes_and_check(lab, runbook, outside) -> None:
+    """Runbook "Configure the Quick Recovery Agent" 1-6, read back on the CommServe with its own qlist."""
+    import os
+    import xml.etree.ElementTree as ET
+
+    site = outside.site
+    result = runbook.run("create-qr-volumes", yes=True)
+    assert result.status == "succeeded", result.message
+
+    def q(*arguments):
+        def build(shell, _computer):
+            shell.add_cmdlet(arguments[0])
+            for argument in arguments[1:]:
+                shell.add_argument(argument)
+        return "\n".join(str(line) for line in outside.run("commserve", build))
+
+    login = q("qlogin", "-cs", site.commserve.name, "-u", site.quick_recovery.commcell_user,
+              "-clp", os.environ["QRDR_LAB_COMMCELL_PASSWORD"])
+    assert "logged in successfully" in login
+    policy = ET.fromstring(q("qlist", "qrpolicy", "-format", "xml")).find("qrPolicy")
+    assert policy.get("snapEngine") == {"vss": "VSS", "qsnap": "QSnap"}[site.snap_engine]
+    assert policy.get("copyManager") == site.standby.name
+    subclient = ET.fromstring(q("qlist", "subclient", "-c", site.production.name, "-a", "Q_QR", "-format", "xml"))
+    node = subclient.find("subclient")
+    assert node.findtext("qrVolumesCreated") == "true"
+    mapped = {(m.get("sourceVolume"), m.get("destinationVolume")) for m in node.findall("volumeMap")}
+    assert mapped == {(f"{v.letter}:", f"{v.target_letter}:") for v in site.volumes}
+    assert [s.get("updateType") for s in node.findall("schedule")] == ["Incremental"]

@@ -6,7 +6,7 @@ import pytest
 
 from qrdr.errors import Refused
 
-from .story import cleanup_and_check, configure_and_check, promote_and_check
+from .story import cleanup_and_check, configure_and_check, create_qr_volumes_and_check, promote_and_check
 
 SITE = "e2003-w2003-vss"
 pytestmark = pytest.mark.lab
@@ -15,8 +15,7 @@ pytestmark = pytest.mark.lab
 def test_configure_create_qr_volumes_fail_promote_cleanup(start_site):
     lab, runbook, outside = start_site(SITE)
     configure_and_check(lab, runbook, outside)
-    result = runbook.run("create-qr-volumes", yes=True)
-    assert result.status == "succeeded", result.message
+    create_qr_volumes_and_check(lab, runbook, outside)
     promote_and_check(lab, runbook, outside)
     cleanup_and_check(lab, runbook, outside)
 

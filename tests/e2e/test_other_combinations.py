@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .story import cleanup_and_check, configure_and_check, promote_and_check
+from .story import cleanup_and_check, configure_and_check, create_qr_volumes_and_check, promote_and_check
 
 pytestmark = pytest.mark.lab
 
@@ -21,8 +21,7 @@ WINDOWS_2000_GAP = pytest.mark.xfail(
 def test_configure_create_qr_volumes_fail_promote_cleanup(start_site, site):
     lab, runbook, outside = start_site(site)
     configure_and_check(lab, runbook, outside)
-    result = runbook.run("create-qr-volumes", yes=True)
-    assert result.status == "succeeded", result.message
+    create_qr_volumes_and_check(lab, runbook, outside)
     promote_and_check(lab, runbook, outside)
     cleanup_and_check(lab, runbook, outside)
 
