@@ -169,6 +169,10 @@ _RPC_UNAVAILABLE = "The RPC server is unavailable"
 _CONNECTION_LOST = (requests.exceptions.RequestException, WinRMError, ConnectionError, socket.timeout)
 
 
+#: Consecutive failed probes before a host counts as down (wait_until_down).
+DOWN_PROBES = 2
+
+
 @attrs.frozen
 class ConnectionSettings:
     """Where and how to open the WinRM connection of one host (no secret in here)."""
@@ -590,7 +594,15 @@ class RemoteHost:
         """
         with self._lock:
             self._discard_pool()
-        return self._wait(lambda: not self.is_reachable(probe_timeout), timeout, poll_interval,
+        # Down means two probes in a row find nothing: one probe that times out on a busy network
+        # must not be taken for a dead host (a promote takes over its name next).
+        misses = [0]
+
+        def gone() -> bool:
+            misses[0] = 0 if self.is_reachable(probe_timeout) else misses[0] + 1
+            return misses[0] >= DOWN_PROBES
+
+        return self._wait(gone, timeout, poll_interval,
                           f"{self.label} did not go down within {timeout:g} s{after}",
                           progress, f"waiting for {self.label} to go down{after}")
 
