@@ -169,7 +169,7 @@ _RPC_UNAVAILABLE = "The RPC server is unavailable"
 _CONNECTION_LOST = (requests.exceptions.RequestException, WinRMError, ConnectionError, socket.timeout)
 
 
-#: Consecutive failed probes before a host counts as down (wait_until_down).
+#: Consecutive failed probes before a shut-down host counts as down (wait_until_down).
 DOWN_PROBES = 2
 
 
@@ -587,6 +587,7 @@ class RemoteHost:
                 return False
 
     def wait_until_down(self, timeout: float, *, poll_interval: float = 1.0, probe_timeout: float = 3.0,
+                        probes: int = 1,
                         progress: Callable[[str], None] | None = None, after: str = "") -> float:
         """Poll until the host stops answering; return the seconds it took.
 
@@ -594,13 +595,14 @@ class RemoteHost:
         """
         with self._lock:
             self._discard_pool()
-        # Down means two probes in a row find nothing: one probe that times out on a busy network
-        # must not be taken for a dead host (a promote takes over its name next).
+        # ``probes`` failed probes in a row count as down. A shutdown before a promote asks for
+        # DOWN_PROBES: one probe timing out on a busy network is not a dead host, and the promote
+        # takes over its name next. A reboot needs one: its new boot time is checked afterwards.
         misses = [0]
 
         def gone() -> bool:
             misses[0] = 0 if self.is_reachable(probe_timeout) else misses[0] + 1
-            return misses[0] >= DOWN_PROBES
+            return misses[0] >= probes
 
         return self._wait(gone, timeout, poll_interval,
                           f"{self.label} did not go down within {timeout:g} s{after}",
@@ -671,7 +673,7 @@ class RemoteHost:
         except ConnectionLostDuringChange:
             pass  # The host went down under the command: that is what a shutdown does.
         down_after = self.wait_until_down(down_timeout, poll_interval=poll_interval, progress=progress,
-                                          after=" after Stop-Computer")
+                                          after=" after Stop-Computer", probes=DOWN_PROBES)
         logger.info("{} is down ({} s after Stop-Computer)", self.label, round(down_after, 1))
         return {"host": self.host.name, "name": self.name, "down_after_s": round(down_after, 1)}
 

@@ -752,13 +752,14 @@ def production_down_check(ctx: Any, key: str) -> Check:
 
 def shut_down(ctx: Any, key: str) -> dict[str, Any]:
     from qrdr.remote import ConnectionLostDuringChange
+    from qrdr.remote.session import DOWN_PROBES
 
     session = hosts.remote(ctx, key)
     try:
         session.run(Command("Stop-Computer", {"Force": True}))
     except ConnectionLostDuringChange:
         pass  # it went down under the command
-    seconds = session.wait_until_down(300, progress=ctx.progress, after=" after Stop-Computer")
+    seconds = session.wait_until_down(300, progress=ctx.progress, after=" after Stop-Computer", probes=DOWN_PROBES)
     return {"down_after_s": round(seconds, 1)}
 
 
