@@ -13,6 +13,9 @@ control manager). This module is the one place that knows which those are:
 * :data:`MANAGEMENT_PROGRAMS`: native programs that run on the management host
   and name the target in their own arguments (``netdom renamecomputer W2K01 ...``):
   passed through unchanged.
+* :data:`ADMIN_SHARE_CMDLETS`: file cmdlets that reach the target through its
+  administrative share: passed through unchanged when every path they name is
+  ``\\\\<target>\\X$\\...`` (``Set-Content -Path \\\\W2K01\\C$\\qrdr\\a.txt``).
 
 Anything else (``Start-Service``, ``Test-Path``, scripts, ``eseutil``) would
 silently act on the management host instead of the target, so
@@ -23,6 +26,7 @@ silently act on the management host instead of the target, so
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 import attrs
@@ -47,6 +51,16 @@ PIPED_WMI_CMDLETS = frozenset(name.lower() for name in ("Invoke-WmiMethod", "Set
 
 #: Native programs run on the management host that name the Windows 2000 target in their arguments.
 MANAGEMENT_PROGRAMS = frozenset({"netdom"})
+
+#: File cmdlets that act on the target when their paths are its administrative share (\\TARGET\C$\...).
+ADMIN_SHARE_CMDLETS = frozenset(name.lower() for name in (
+    "Test-Path", "Get-Content", "Set-Content", "Remove-Item", "New-Item", "Get-ChildItem"))
+
+
+def admin_share_host(path: object) -> str | None:
+    """The computer of an administrative-share path ``\\\\HOST\\X$\\...``, else None."""
+    match = re.match(r"^\\\\([^\\]+)\\[A-Za-z]\$(?:\\|$)", str(path))
+    return match.group(1) if match else None
 
 
 class NotRedirectable(QrdrError):
@@ -89,6 +103,14 @@ def redirect(commands: Sequence[Command | Script], target: str, management: str)
                 continue
             result.append(attrs.evolve(command, parameters={**command.parameters, "ComputerName": target}))
         elif _program_key(command.name) in MANAGEMENT_PROGRAMS:
+            result.append(command)
+        elif key in ADMIN_SHARE_CMDLETS:
+            paths = [value for name, value in command.parameters.items() if name.lower() in ("path", "literalpath")]
+            paths = [item for value in paths for item in (value if isinstance(value, (list, tuple)) else [value])]
+            if not paths or any((admin_share_host(p) or "").lower() != target.lower() for p in paths):
+                raise NotRedirectable(
+                    f"`{render_pipeline([command])}` cannot act on Windows 2000 host {target} from management "
+                    f"host {management}: its paths must be {target}'s administrative share (\\\\{target}\\C$\\...)")
             result.append(command)
         else:
             raise NotRedirectable(

@@ -390,7 +390,7 @@ class ExchangeRunbook:
             """Safety for a promote run again after it succeeded: the standby already is production. Then
             production's address may answer with the standby itself: nothing is shut down, reset or left."""
             _session, system = identify(ctx, sk, (standby, production))
-            if str(system["Name"]).lower() == production.lower() and system.get("PartOfDomain"):
+            if str(system["Name"]).lower() == production.lower() and hosts.part_of_domain(system):
                 return Check.no_change(f"the standby already runs as {production} in {system.get('Domain')}: "
                                        f"promoted; production and its account are left alone")
             return None
@@ -712,9 +712,6 @@ def volumes_ready(ctx: Any, key: str) -> Check:
 def databases_ready(ctx: Any, key: str) -> Check:
     if not stores.database_files(ctx):
         return Check.blocked("production's database paths were never recorded: run qrdr configure first")
-    if hosts.is_windows_2000(ctx.site, key):
-        return Check.no_change(f"NOT CHECKED: eseutil cannot run on the Windows 2000 standby from the management "
-                               f"host; the store mount step will fail on a database that is not clean")
     reasons, recoveries, evidence = stores.database_check(ctx, key)
     if reasons:
         return Check.blocked(*reasons, databases=evidence)

@@ -26,6 +26,7 @@ from qrdr.remote import Command, RemoteHost, Script, Secret, load_script, parse_
 from qrdr.secrets import resolve
 
 from . import catalog
+from .w2000 import Windows2000Session
 
 NAMES_FACT = "names"
 WORKGROUP_FACT = "workgroup"
@@ -58,6 +59,9 @@ def remote(ctx: Any, key: str) -> RemoteHost:
     name = current_name(ctx, key)
     if session.name.lower() != name.lower():
         session.reconnect_as(name)
+    if host.via is not None:
+        # Windows 2000: files, registry and programs through the management host (w2000 module).
+        return Windows2000Session(session)
     return session
 
 
@@ -97,6 +101,18 @@ def local_credentials(host: Host) -> tuple[str, Secret]:
 def computer_system(session: RemoteHost) -> dict[str, Any]:
     found = session.run(Command("Get-WmiObject", {"Class": "Win32_ComputerSystem"}), read_only=True)
     return dict(found[0])
+
+
+#: Win32_ComputerSystem.DomainRole values of a domain member (member workstation/server, domain controllers).
+MEMBER_ROLES = frozenset({1, 3, 4, 5})
+
+
+def part_of_domain(system: dict[str, Any]) -> bool:
+    """Whether a Win32_ComputerSystem object is a domain member. Windows 2000 has no PartOfDomain
+    property (it came with XP/2003): there DomainRole tells (0/2 standalone, 1/3 member, 4/5 DC)."""
+    if system.get("PartOfDomain") is not None:
+        return bool(system["PartOfDomain"])
+    return int(system.get("DomainRole") or 0) in MEMBER_ROLES
 
 
 def operating_system(session: RemoteHost) -> dict[str, Any]:

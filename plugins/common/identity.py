@@ -47,7 +47,7 @@ def identify(ctx: Any, key: str, candidates: tuple[str, ...] = ()) -> tuple[Remo
                 attempts.append(f"as {name} with the {'local' if workgroup else 'domain'} account: {error}")
                 continue
             hosts.set_current_name(ctx, key, str(system["Name"]))
-            hosts.set_workgroup(ctx, key, not system.get("PartOfDomain", True))
+            hosts.set_workgroup(ctx, key, not hosts.part_of_domain(system))
             return hosts.remote(ctx, key), system
     hosts.set_workgroup(ctx, key, accounts[0])
     hosts.set_current_name(ctx, key, names[0])
@@ -85,5 +85,5 @@ def restart(ctx: Any, key: str, *, expected_name: str | None = None, workgroup: 
     if str(system["Name"]).lower() != wanted.lower():
         raise RebootFailed(label, f"{label} came back as {system['Name']}, expected {wanted}")
     return {"host": key, "name_before": name_before, "name_after": system["Name"], "boot_before": boot_before,
-            "boot_after": boot_after, "part_of_domain": system.get("PartOfDomain"),
+            "boot_after": boot_after, "part_of_domain": hosts.part_of_domain(system),
             "seconds": round(time.monotonic() - started, 1)}

@@ -87,7 +87,7 @@ def check_rename(ctx: Any, key: str, new: str, *, freed_by: str | None, candidat
     name = str(system["Name"])
     if name.lower() == new.lower():
         return Check.no_change(f"{ctx.site.hosts[key].name} ({key}) runs as {name}", name=name)
-    in_domain = bool(system.get("PartOfDomain", True))
+    in_domain = hosts.part_of_domain(system)
     if in_domain and out_of_domain_by:
         return Check.depends(f"{name}: renamed to {new} once out of the domain (step {out_of_domain_by})", name=name)
     if in_domain:
@@ -122,7 +122,7 @@ def rename_step(*, id: str, title: str, key: str, new_name: str | NameFn, freed_
     def apply(ctx: Any) -> dict[str, Any]:
         new = _name(new_name, ctx)
         session, system = identify(ctx, key, candidates(ctx))
-        evidence = rename_now(ctx, key, new, in_domain=bool(system.get("PartOfDomain", True)))
+        evidence = rename_now(ctx, key, new, in_domain=hosts.part_of_domain(system))
         evidence["restart"] = restart(ctx, key, expected_name=new)
         return evidence
 
@@ -138,7 +138,7 @@ def undo_rename(key: str, back_to: str | NameFn, candidates: Callable[[Any], tup
         session, system = identify(ctx, key, candidates(ctx))
         if str(system["Name"]).lower() == name.lower():
             return {"unchanged": name}
-        evidence = rename_now(ctx, key, name, in_domain=bool(system.get("PartOfDomain", True)))
+        evidence = rename_now(ctx, key, name, in_domain=hosts.part_of_domain(system))
         evidence["restart"] = restart(ctx, key, expected_name=name)
         return evidence
 
@@ -153,7 +153,7 @@ def check_membership(ctx: Any, key: str, *, member: bool, name: str | None = Non
     session, system = identify(ctx, key, candidates)
     now = str(system["Name"])
     domain = ctx.site.domain.dns_name
-    part = bool(system.get("PartOfDomain", False))
+    part = hosts.part_of_domain(system)
     if member and part and str(system.get("Domain", "")).lower() == domain.lower():
         return Check.no_change(f"{now} is a member of {domain}")
     if not member and not part:

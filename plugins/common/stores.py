@@ -189,10 +189,6 @@ def soft_recovery_step(*, id: str, title: str, key: str, guard: Callable[[Any], 
                 return early
         if not database_files(ctx):
             return Check.blocked("production's database paths were never recorded (run configure first)")
-        if hosts.is_windows_2000(ctx.site, key):
-            return Check.no_change(f"NOT DONE: eseutil cannot run on the Windows 2000 host {hosts.current_name(ctx, key)} "
-                                   f"from the management host; if a store does not mount (Dirty Shutdown), run "
-                                   f"eseutil /r at its console")
         reasons, recoveries, evidence = database_check(ctx, key)
         if reasons:
             return Check.blocked(*reasons, databases=evidence)

@@ -7,6 +7,14 @@ from qrdr.plugins.common import catalog
 from .outside import FULL_CONTROL_SDDL
 
 
+def member_of_domain(system: dict) -> bool:
+    """Win32_ComputerSystem read from outside: PartOfDomain (Windows 2003), or DomainRole on Windows 2000,
+    which has no PartOfDomain (1/3 member, 4/5 domain controller)."""
+    if "PartOfDomain" in system:
+        return bool(system["PartOfDomain"])
+    return int(system["DomainRole"]) in (1, 3, 4, 5)
+
+
 def insert_setup_media(lab, key: str) -> None:
     """The admin puts the Exchange CD into the source server (the lab seeds it on the standby only)."""
     import ntpath
@@ -66,7 +74,7 @@ def promote_and_check(lab, runbook, outside) -> None:
     assert result.status == "succeeded", result.message
     assert result.windows["mail flowing"] > 0
     system = outside.computer("standby")
-    assert system["Name"] == production and system["PartOfDomain"]
+    assert system["Name"] == production and member_of_domain(system)
     assert outside.account(production)["pwdLastSet"] > reset_before  # reset, then the standby's own join
     running = outside.services("standby", production_services(site.exchange.version.value))
     assert all(state == ("Running", "Auto") for state in running.values()), running
@@ -85,14 +93,14 @@ def cleanup_and_check(lab, runbook, outside) -> None:
     result = runbook.run("cleanup", yes=True, scope="recovery")
     assert result.status == "succeeded", result.message
     system = outside.computer("standby")
-    assert system["Name"] == site.standby.name and system["PartOfDomain"]
+    assert system["Name"] == site.standby.name and member_of_domain(system)
     assert not outside.services("standby", ["MSExchangeSA", "MSExchangeIS"])
     lab.fault("power-on", "production")
     insert_setup_media(lab, "production")
     result = runbook.run("cleanup", yes=True, scope="source")
     assert result.status == "succeeded", result.message
     system = outside.computer("production")
-    assert system["Name"] == site.production.name and system["PartOfDomain"]
+    assert system["Name"] == site.production.name and member_of_domain(system)
     assert not outside.services("production", ["MSExchangeSA", "MSExchangeIS"])
 
 

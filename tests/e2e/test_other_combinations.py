@@ -9,15 +9,7 @@ from .story import cleanup_and_check, configure_and_check, create_qr_volumes_and
 pytestmark = pytest.mark.lab
 
 
-WINDOWS_2000_GAP = pytest.mark.xfail(
-    strict=True, reason="install-dr and cleanup need file, registry and program commands for Windows 2000 hosts "
-                        "(Test-Path, Set-Content, Start-Process, eseutil ...) that docs/design/host-commands.md "
-                        "does not have: the plan is refused with that reason")
-
-
-@pytest.mark.parametrize("site", ["e2003-w2003-qsnap",
-                                  pytest.param("e2003-w2000-qsnap", marks=WINDOWS_2000_GAP),
-                                  pytest.param("e2000-w2000-qsnap", marks=WINDOWS_2000_GAP)])
+@pytest.mark.parametrize("site", ["e2003-w2003-qsnap", "e2003-w2000-qsnap", "e2000-w2000-qsnap"])
 def test_configure_create_qr_volumes_fail_promote_cleanup(start_site, site):
     lab, runbook, outside = start_site(site)
     configure_and_check(lab, runbook, outside)

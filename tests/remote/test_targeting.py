@@ -39,3 +39,18 @@ def test_a_command_naming_another_computer_is_refused():
         redirect([Command("Get-Service", {"ComputerName": "OTHER"})], "W2K01", "MGMT01")
     same = Command("Get-Service", {"computername": "w2k01"})
     assert redirect([same], "W2K01", "MGMT01") == [same]
+
+
+def test_file_cmdlets_pass_on_the_targets_admin_share_only():
+    on_share = Command("Set-Content", {"Path": "\\\\W2K01\\C$\\qrdr\\answer.txt", "Value": "x"})
+    assert redirect([on_share], "w2k01", "MGMT01") == [on_share]
+    with pytest.raises(NotRedirectable, match=r"administrative share"):
+        redirect([Command("Test-Path", {"Path": "C:\\qrdr"})], "W2K01", "MGMT01")
+    with pytest.raises(NotRedirectable, match=r"W2K01's administrative share"):
+        redirect([Command("Remove-Item", {"Path": "\\\\OTHER\\C$\\qrdr"})], "W2K01", "MGMT01")
+
+
+def test_static_wmi_method_gets_the_target():
+    call = Command("Invoke-WmiMethod", {"Namespace": "root\\default", "Class": "StdRegProv", "Name": "EnumKey",
+                                        "ArgumentList": ["2147483650", "SOFTWARE"]})
+    assert redirect([call], "W2K01", "MGMT01")[0].parameters["ComputerName"] == "W2K01"

@@ -452,12 +452,12 @@ class Lab:
         return next(self._pids)
 
     def find(self, name: str) -> "WindowsHost | None":
-        """The host answering to ``name``: its NetBIOS name, or its DNS name in its domain."""
+        """The host answering to ``name``: its NetBIOS name, or its DNS name in its domain. A running
+        host wins over a powered-off one of the same name (after promote the standby carries the dead
+        production's name, and only the running one answers name resolution)."""
         wanted = name.strip().lower()
-        for host in self.hosts:
-            if wanted in host.answers_to():
-                return host
-        return None
+        matches = [host for host in self.hosts if wanted in host.answers_to()]
+        return next((host for host in matches if host.power == "on"), matches[0] if matches else None)
 
 
 # --- the host -----------------------------------------------------------------------------------

@@ -211,7 +211,7 @@ def win32_process(host: WindowsHost) -> list[Any]:
     return [wmi_object(host.name, "Win32_Process", {"Handle": str(p.id)}, {
         "Caption": p.name + ".exe", "CommandLine": " ".join([p.path or p.name, *p.arguments]),
         "ExecutablePath": p.path, "Name": p.name + ".exe", "ProcessId": uint32(p.id), "CSName": host.name,
-    }) for p in sorted(host.processes.values(), key=lambda p: p.id)]
+    }) for p in sorted(host.processes.values(), key=lambda p: p.id) if not p.has_exited]
 
 
 # --- network ------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ Errors are the records PowerShell 2.0 writes: a missing path is the
 non-terminating ``PathNotFound`` (ItemNotFoundException); removing a file a
 process holds open is ``RemoveFileSystemItemIOError`` (IOException "... because
 it is being used by another process"), as Windows answers for exchmem.dll
-after an Exchange uninstall.
+after an Exchange uninstall. The file cmdlets also take administrative-share
+paths (``\\\\HOST\\C$\\...``) that act on another lab host (:mod:`.remote_admin`).
 
 Sizes are bytes, as Windows reports them. Free space of a volume is its size
 minus ``Volume.used_base`` minus the sizes of the files on it.
@@ -24,6 +25,7 @@ from .host import (FileEntry, NativeOutput, Param, Partition, RawDisk, Volume, W
                    has_wildcard, is_registry_path, native, normalize_key, normalize_path)
 from .objects import ps_object, typed_list, uint16, uint32, uint64, wmi_object
 from .registry import PSError
+from .remote_admin import on_admin_share
 from .wmi import wmi_class
 
 GB = 1024 ** 3
@@ -137,6 +139,7 @@ def _resolve_fs(host: WindowsHost, path: str) -> list[FileEntry]:
 
 @cmdlet("Test-Path", Param("Path", 0), Param("LiteralPath", aliases=("PSPath",)), Param("PathType"),
         Param("IsValid", switch=True), Param("Filter"), Param("Include"), Param("Exclude"), Param("Credential"))
+@on_admin_share
 def test_path(host: WindowsHost, args: dict[str, Any], input_objects: list[Any]) -> list[Any]:
     kind = str(args.get("PathType") or "Any").lower()
     results = []
@@ -157,6 +160,7 @@ def test_path(host: WindowsHost, args: dict[str, Any], input_objects: list[Any])
 @cmdlet("Get-ChildItem", Param("Path", 0), Param("Filter", 1), Param("LiteralPath", aliases=("PSPath",)),
         Param("Include"), Param("Exclude"), Param("Recurse", switch=True), Param("Force", switch=True),
         Param("Name", switch=True))
+@on_admin_share
 def get_child_item(host: WindowsHost, args: dict[str, Any], input_objects: list[Any]) -> list[Any]:
     output: list[Any] = []
     for path in _paths(args) or ["C:\\"]:
@@ -192,6 +196,7 @@ def _glob_regex(pattern: str) -> str:
 
 @cmdlet("New-Item", Param("Path", 0), Param("Name"), Param("ItemType", aliases=("Type",)), Param("Value"),
         Param("Force", switch=True), Param("Credential"), Param("WhatIf", switch=True), Param("Confirm", switch=True))
+@on_admin_share
 def new_item(host: WindowsHost, args: dict[str, Any], input_objects: list[Any]) -> list[Any]:
     output = []
     kind = str(args.get("ItemType") or "File").lower()
@@ -249,6 +254,7 @@ def new_item(host: WindowsHost, args: dict[str, Any], input_objects: list[Any]) 
 @cmdlet("Remove-Item", Param("Path", 0), Param("LiteralPath", aliases=("PSPath",)), Param("Filter"),
         Param("Include"), Param("Exclude"), Param("Recurse", switch=True), Param("Force", switch=True),
         Param("Credential"), Param("WhatIf", switch=True), Param("Confirm", switch=True))
+@on_admin_share
 def remove_item(host: WindowsHost, args: dict[str, Any], input_objects: list[Any]) -> list[Any]:
     """Removes files, folders (with -Recurse) and registry keys; a file a process holds open stays,
     with the IOException record, and so do the folders above it."""
@@ -313,6 +319,7 @@ def _text_of(value: Any) -> str:
         Param("Encoding"), Param("Force", switch=True), Param("PassThru", switch=True), Param("Credential"),
         Param("Filter"), Param("Include"), Param("Exclude"), Param("WhatIf", switch=True),
         Param("Confirm", switch=True))
+@on_admin_share
 def set_content(host: WindowsHost, args: dict[str, Any], input_objects: list[Any]) -> list[Any]:
     value = args.get("Value") if "Value" in args else input_objects
     for path in _paths(args):
@@ -336,6 +343,7 @@ def set_content(host: WindowsHost, args: dict[str, Any], input_objects: list[Any
 @cmdlet("Get-Content", Param("Path", 0), Param("LiteralPath", aliases=("PSPath",)), Param("TotalCount"),
         Param("ReadCount"), Param("Encoding"), Param("Force", switch=True), Param("Credential"), Param("Filter"),
         Param("Include"), Param("Exclude"))
+@on_admin_share
 def get_content(host: WindowsHost, args: dict[str, Any], input_objects: list[Any]) -> list[Any]:
     lines: list[Any] = []
     for path in _paths(args):

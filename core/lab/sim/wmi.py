@@ -20,7 +20,7 @@ from typing import Any, Callable
 from psrpcore.types import PSObject
 
 from .host import Param, WindowsHost, as_list, cmdlet, resolve_computer
-from .objects import prop
+from .objects import prop, wmi_object
 from .registry import PSError
 
 Provider = Callable[[WindowsHost], list[PSObject]]
@@ -135,6 +135,27 @@ def get_wmi_object(host: WindowsHost, args: dict[str, Any], input_objects: list[
     return output
 
 
+#: Classes outside root\\cimv2 (a static method call must name their namespace).
+CLASS_NAMESPACES = {"stdregprov": "root\\default"}
+
+
+def _class_objects(host: WindowsHost, class_name: str, args: dict[str, Any]) -> list[Any]:
+    """The class itself on each -ComputerName, for a static method call (``-Class C -Name M``)."""
+    namespace = str(args.get("Namespace") or "root\\cimv2").lower().replace("/", "\\")
+    if CLASS_NAMESPACES.get(class_name.lower(), "root\\cimv2") != namespace:
+        raise PSError("Invalid class ", category="InvalidOperation",
+                      error_id="InvokeWMIManagementException,Microsoft.PowerShell.Commands.InvokeWmiMethodCommand",
+                      exception_type="System.Management.ManagementException", target=class_name)
+    objects = []
+    for computer in as_list(args.get("ComputerName")) or [None]:
+        target = resolve_computer(host, computer)
+        if target is None:
+            rpc_unavailable(host, "InvokeWMI", str(computer))
+            continue
+        objects.append(wmi_object(target.name, class_name, {}, {}))
+    return objects
+
+
 @cmdlet("Invoke-WmiMethod", Param("Class", 0), Param("Name", 1), Param("ArgumentList", 2), Param("InputObject"),
         Param("Path"), Param("ComputerName", aliases=("Cn",)), Param("Namespace", aliases=("NS",)),
         Param("Credential"), Param("Authentication"), Param("Impersonation"), Param("Locale"), Param("Authority"),
@@ -149,6 +170,8 @@ def invoke_wmi_method(host: WindowsHost, args: dict[str, Any], input_objects: li
                       exception_type="System.Management.Automation.ParameterBindingException")
     instances = as_list(args.get("InputObject")) or list(input_objects)
     arguments = as_list(args.get("ArgumentList"))
+    if not instances and args.get("Class"):
+        instances = _class_objects(host, str(args["Class"]), args)
     output = []
     for instance in instances:
         class_name = str(prop(instance, "__CLASS") or "")
