@@ -17,7 +17,7 @@ control manager). This module is the one place that knows which those are:
   administrative share: passed through unchanged when every path they name is
   ``\\\\<target>\\X$\\...`` (``Set-Content -Path \\\\W2K01\\C$\\qrdr\\a.txt``).
 
-Anything else (``Start-Service``, ``Test-Path``, scripts, ``eseutil``) would
+Anything else (``Start-Service``, ``Test-Path C:\\...``, scripts, ``eseutil``) would
 silently act on the management host instead of the target, so
 :func:`redirect` refuses it with :class:`NotRedirectable` rather than guess.
 (``Start-Service``/``Stop-Service`` have no ``-ComputerName`` in 2.0: use

@@ -14,7 +14,9 @@ built once, here, and the four built-in plugins only say what is theirs:
     Windows 2003 is refused with the reason). What differs by *Windows* version
     is decided per host: Windows 2000 hosts are driven from their management
     host (``Set-Service -Status`` instead of Start/Stop-Service, ``netdom``
-    instead of WMI renames and joins, store scripts with ``-ComputerName``),
+    instead of WMI renames and joins, store scripts with ``-ComputerName``;
+    files, registry and programs through :mod:`.w2000`: admin shares,
+    StdRegProv, Win32_Process.Create),
     and the source server's cleanup starts in safe mode on Windows 2003 only.
 ``qsnap`` / ``vss``
     Instantiate :class:`~.snap.QuickRecovery` with their engine name and the

@@ -168,13 +168,9 @@ def exchange_setup(session: RemoteHost) -> dict[str, Any] | None:
 
 
 def exchange_installed(ctx: Any, key: str) -> dict[str, Any] | None:
-    """Exchange's Setup registry values (Windows 2003), or for a Windows 2000 host, whose registry qrdr
-    cannot read from the management host, ``{"MSExchangeSA": state}`` when the service exists; None if absent."""
-    session = remote(ctx, key)
-    if is_windows_2000(ctx.site, key):
-        found = services(session, ["MSExchangeSA"])
-        return {"MSExchangeSA": found["MSExchangeSA"].state} if found else None
-    return exchange_setup(session)
+    """Exchange's Setup registry values of ``site.hosts[key]`` (a Windows 2000 host's through StdRegProv
+    from the management host), or None when Exchange is not installed."""
+    return exchange_setup(remote(ctx, key))
 
 
 GET_STORES = "get_exchange_store.ps1"

@@ -66,6 +66,26 @@ class Outside:
                 shell.add_parameter("ComputerName", computer)
         return self.run(key, build, local=local)
 
+    def path_exists(self, key: str, path: str) -> bool:
+        """Test-Path of a local path (``C:\\...``); a Windows 2000 host's through its admin share."""
+        def build(shell, computer):
+            shown = f"\\\\{computer}\\{path[0]}$" + path[2:] if computer else path
+            shell.add_cmdlet("Test-Path").add_parameter("Path", shown)
+        return bool(self.run(key, build)[0])
+
+    def registry_key_exists(self, key: str, path: str) -> bool:
+        """Whether ``HKLM:\\...`` exists: Test-Path, or StdRegProv.EnumKey for a Windows 2000 host."""
+        def build(shell, computer):
+            if computer:
+                shell.add_cmdlet("Invoke-WmiMethod").add_parameter("Namespace", "root\\default")
+                shell.add_parameter("Class", "StdRegProv").add_parameter("Name", "EnumKey")
+                shell.add_parameter("ArgumentList", ["2147483650", path.split("\\", 1)[1]])
+                shell.add_parameter("ComputerName", computer)
+            else:
+                shell.add_cmdlet("Test-Path").add_parameter("Path", path)
+        found = self.run(key, build)[0]
+        return found.get("ReturnValue") == 0 if isinstance(found, dict) else bool(found)
+
     def computer(self, key: str) -> dict[str, Any]:
         return self.wmi(key, "Win32_ComputerSystem")[0]
 

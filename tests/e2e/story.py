@@ -95,6 +95,7 @@ def cleanup_and_check(lab, runbook, outside) -> None:
     system = outside.computer("standby")
     assert system["Name"] == site.standby.name and member_of_domain(system)
     assert not outside.services("standby", ["MSExchangeSA", "MSExchangeIS"])
+    assert_exchange_removed(outside, "standby", registry_keys=True)
     lab.fault("power-on", "production")
     insert_setup_media(lab, "production")
     result = runbook.run("cleanup", yes=True, scope="source")
@@ -102,6 +103,16 @@ def cleanup_and_check(lab, runbook, outside) -> None:
     system = outside.computer("production")
     assert system["Name"] == site.production.name and member_of_domain(system)
     assert not outside.services("production", ["MSExchangeSA", "MSExchangeIS"])
+    assert_exchange_removed(outside, "production", registry_keys=site.production.windows.value == "2000")
+
+
+def assert_exchange_removed(outside, key: str, *, registry_keys: bool) -> None:
+    """The appendix's leftovers are gone: the Exchsrvr folder and (where qrdr deletes them) the Uninstall keys."""
+    site = outside.site
+    assert not outside.path_exists(key, site.exchange.install_path), site.exchange.install_path
+    if registry_keys:
+        for name in catalog.UNINSTALL_KEYS:
+            assert not outside.registry_key_exists(key, f"{catalog.UNINSTALL_ROOT}\\{name}"), name
 
 
 def create_qr_volumes_and_check(lab, runbook, outside) -> None:
