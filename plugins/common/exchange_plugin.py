@@ -659,7 +659,9 @@ def components_step(step_id: str, key: str, *, aspnet: bool) -> Step:
         lacking = missing(ctx)
         answers = ntpath.join(catalog.WORK_FOLDER, "qrdr-sysoc.txt")
         files.write_file(session, answers, catalog.sysoc_answers(tuple(lacking)))
-        output = session.run(Command("sysocmgr", arguments=(r"/i:C:\WINDOWS\inf\sysoc.inf", f"/u:{answers}", "/q")))
+        # %windir% is C:\WINNT on Windows 2000 and C:\WINDOWS on Windows 2003.
+        windir = r"C:\WINNT" if ctx.site.hosts[key].windows is WindowsVersion.W2000 else r"C:\WINDOWS"
+        output = session.run(Command("sysocmgr", arguments=(rf"/i:{windir}\inf\sysoc.inf", f"/u:{answers}", "/q")))
         return {"installed": lacking, "output": hosts.native_lines(output)[-3:]}
 
     return Step(id=step_id, title="NNTP, SMTP" + (" and ASP.NET" if aspnet else "") + " installed (2.3 note)",
