@@ -158,8 +158,9 @@ def judge_last_update(job_list: list[dict[str, str]], now: dt.datetime, max_age_
         return Check.blocked(f"{label} is still in its copy phase: the standby's data is incomplete and Exchange "
                              f"will not start on it. Wait for it to finish, or fail (kill) it on the CommServe, "
                              f"then run a fresh incremental update before promoting", job=last)
-    if last.get("Status") == "Failed" and last.get("Phase") == "Copy":
-        return Check.blocked(f"{label} failed in its copy phase ({last.get('FailureReason') or 'no reason given'}): "
+    if last.get("Status") in ("Failed", "Killed") and last.get("Phase") == "Copy":
+        # A job killed in its copy phase (the way out of a stuck update) leaves the copy torn too.
+        return Check.blocked(f"{label} {last.get('Status').lower()} in its copy phase ({last.get('FailureReason') or 'no reason given'}): "
                              f"the standby's data is incomplete; run a fresh incremental update", job=last)
     completed = [j for j in qr_jobs if j.get("Status") == "Completed" and (j.get("SnapshotTime") or j.get("EndTime"))]
     if not completed:

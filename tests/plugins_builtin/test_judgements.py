@@ -204,3 +204,9 @@ def test_a_reset_is_recognised_by_a_newer_pwdlastset_than_recorded_not_by_the_cl
     assert since > dt.datetime(2026, 11, 23, 21, 5, 56, 920321, tzinfo=dt.timezone.utc)
     assert since < dt.datetime(2026, 11, 23, 21, 5, 56, 920323, tzinfo=dt.timezone.utc)
     assert reset_since(Facts({}), "promote", "EXCH01") is None
+
+
+def test_an_update_killed_in_its_copy_phase_blocks_like_a_failed_one():
+    check = snap.judge_last_update([job(1), job(2, phase="Copy", status="Killed", reason="Killed by user.")], NOW, None)
+    assert check.outcome is Outcome.BLOCKED
+    assert "killed in its copy phase" in check.changes[0] and "run a fresh incremental update" in check.changes[0]
