@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from qrdr.remote.scripts import SCRIPT_MARKER, marker_name  # noqa: F401  (SCRIPT_MARKER: for messages)
+
 from .protocol import ErrorInfo, Invocation
 
 Handler = Callable[[Any, Invocation, list[Any]], list[Any]]
@@ -65,18 +67,11 @@ def program(*names: str) -> Callable[[ProgramHandler], ProgramHandler]:
     return register
 
 
-SCRIPT_MARKER = "# qrdr-script:"
-
-
 def script_name(text: str) -> str | None:
-    """The shipped script's name from its marker line, or None for any other script."""
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped.lower().startswith(SCRIPT_MARKER):
-            return stripped[len(SCRIPT_MARKER):].strip().lower()
-        if stripped and not stripped.startswith("#"):
-            break
-    return None
+    """The shipped script's name from its marker line, folded to lower case as SCRIPTS keys are;
+    None for any other script. The marker is read as qrdr's script loader reads it."""
+    name = marker_name(text)
+    return name.lower() if name else None
 
 
 def program_key(name: str) -> str:
