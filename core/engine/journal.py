@@ -23,7 +23,7 @@ import socket
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import attrs
 
@@ -284,8 +284,3 @@ class _Transaction:
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:
         self._db.execute("ROLLBACK" if exc_type else "COMMIT")
-
-
-def iter_lines(records: list[StepRecord]) -> Iterator[str]:
-    for record in records:
-        yield f"{record.seq + 1:>3}. [{record.state}] {record.step_id} ({record.target}): {record.title}"
