@@ -462,14 +462,14 @@ class Engine:
                 return fail(f"check failed: {_describe(exc)}")
             if check.outcome is Outcome.NO_CHANGE:
                 journal.set_step(run_id, step.id, "no change", changes=list(check.changes), evidence=check.facts)
-                self._close_window(step, windows, ctx)
+                self._close_window(step, windows)
                 return StepResult(step.id, "no change", check.changes, check.facts)
             if check.outcome is not Outcome.WILL_CHANGE:
                 return fail(f"{check.outcome.value} when about to apply: {'; '.join(check.changes)}", check.changes)
             if not step.idempotent and previous is not None and previous.apply_count > 0 and previous.state == "failed":
                 return fail("this step is not idempotent and was applied once already without the expected result; "
                             "check the host by hand before resuming")
-            self._open_window(step, windows, ctx)
+            self._open_window(step, windows)
             journal.set_step(run_id, step.id, "applying", changes=list(check.changes), applying=True)
             journal.event(run_id, "apply", "; ".join(check.changes) or step.title, step_id=step.id)
             try:
@@ -488,7 +488,7 @@ class Engine:
             return fail(f"not as expected after applying: {'; '.join(verified.changes) or verified.outcome.value}", changes)
         journal.set_step(run_id, step.id, "done", evidence={**evidence, **verified.facts} if isinstance(evidence, dict) else evidence)
         journal.event(run_id, "done", "; ".join(verified.changes) or "verified", step_id=step.id)
-        self._close_window(step, windows, ctx)
+        self._close_window(step, windows)
         return StepResult(step.id, "done", changes, evidence)
 
     def _rollback(self, ctx: RunContext, journal: Journal, run_id: int, completed: list[Step]) -> list[str]:
@@ -524,12 +524,12 @@ class Engine:
         return windows
 
     @staticmethod
-    def _open_window(step: Step, windows: dict[str, dict[str, float]], ctx: RunContext) -> None:
+    def _open_window(step: Step, windows: dict[str, dict[str, float]]) -> None:
         if step.opens_window and "start" not in windows.get(step.opens_window, {}):
             windows.setdefault(step.opens_window, {})["start"] = time.time()
 
     @staticmethod
-    def _close_window(step: Step, windows: dict[str, dict[str, float]], ctx: RunContext) -> None:
+    def _close_window(step: Step, windows: dict[str, dict[str, float]]) -> None:
         if step.closes_window:
             window = windows.setdefault(step.closes_window, {})
             # A window closed but never opened runs from the start of the run.
