@@ -71,6 +71,7 @@ Choices (see /work/shared/LAB.md for the facts behind them):
 from __future__ import annotations
 
 import base64
+import json
 import fcntl
 import functools
 import ipaddress
@@ -104,6 +105,14 @@ SERVER_SERVICES = "-nbt -wrepl -dnsupdate -dns -s3fs -winbindd -ntp_signd"
 REPLICATION_NOTIFY_SECONDS = 2
 #: bumped whenever provisioning changes what a golden directory holds (part of its name)
 GOLDEN_FORMAT = 2
+#: The answers of ``samba-tool drs kcc`` that mean "busy" or "slow", not "cannot": see
+#: :meth:`SambaDC.run_kcc_until_inbound_from`. NT status codes as samba-tool prints them.
+KCC_TRANSIENT_ERRORS = (
+    "3221356597",  # 0xC0020035 EPT_NT_CANT_PERFORM_OP: the KCC task answered NT_STATUS_DS_BUSY
+    "3221225653",  # 0xC00000B5 NT_STATUS_IO_TIMEOUT: the run outlasted the IRPC call timeout
+)
+#: Seconds to look for the effect of one KCC run before asking for another
+KCC_SETTLE_SECONDS = 5.0
 #: Python with Samba's bindings (Debian's python3-samba), used to set passwords from stdin
 SYSTEM_PYTHON = "/usr/bin/python3"
 
@@ -658,7 +667,7 @@ class SambaDC:
             # Without a KCC run now the first DC learns of its new partner only at its next one
             # (every 5 minutes), and changes made on the new DC would not flow back until then;
             # ... and a first pull from the new DC makes it notify this one of its changes.
-            self.samba_tool("drs", "kcc", self.address)
+            self.run_kcc_until_inbound_from(second, timeout=timeout)
             self.replicate_now(second)
             self.partners.append(second)
             second.partners.append(self)
@@ -666,6 +675,69 @@ class SambaDC:
             second.stop()
             raise
         return second
+
+    def inbound_partners(self) -> dict[str, set[str]]:
+        """The DSAs this DC pulls each naming context from: NC DN -> objectGUIDs of its repsFrom
+        (``samba-tool drs showrepl --json``, which asks the DC itself over DRS)."""
+        shown = json.loads(self.samba_tool("drs", "showrepl", self.address, "--json").stdout)
+        partners: dict[str, set[str]] = {}
+        for neighbour in shown.get("repsFrom", []):
+            if not neighbour.get("is deleted"):
+                partners.setdefault(str(neighbour["NC dn"]).lower(), set()).add(str(neighbour["DSA objectGUID"]))
+        return partners
+
+    def run_kcc_until_inbound_from(self, partner: "SambaDC", timeout: float = 60.0) -> float:
+        """Run this DC's KCC (``samba-tool drs kcc``) until it pulls every naming context from ``partner``.
+
+        Returns the seconds it took. What counts is the outcome, this DC's repsFrom naming the
+        partner, not the call's answer: Samba's DsExecuteKCC forwards to the KCC task over IRPC
+        and fails in two ways that leave the KCC working (source4/dsdb/kcc/kcc_service.c,
+        source4/rpc_server/common/forward.c, Samba 4.17):
+
+        * a KCC run is already under way (the periodic one starts 15 s after samba does, and
+          every 5 minutes): the task answers NT_STATUS_DS_BUSY, which reaches samba-tool as
+          the DCERPC fault "cannot perform" (``(3221356597, 'The operation cannot be
+          performed.')``, EPT_NT_CANT_PERFORM_OP). That run may have read the topology before
+          the partner's objects existed, so the KCC is asked again once it ends.
+        * the run outlasts the IRPC call timeout (10 s; samba_kcc is a Python program, slow to
+          start on a loaded machine): ``(3221225653, '{Device Timeout} ...')``,
+          NT_STATUS_IO_TIMEOUT. The run goes on and usually adds the partner by itself.
+
+        The KCC of a real AD is asynchronous too (repadmin /kcc queues it). Only those two
+        answers are retried, until ``timeout``; any other failure raises at once.
+        Raises :class:`SambaError` naming the last answer when the deadline passes.
+        """
+        started = time.monotonic()
+        deadline = started + timeout
+        guid = partner.ntds_guid()
+        contexts = [nc.lower() for nc in (self.base_dn, self.config_dn, f"CN=Schema,{self.config_dn}")]
+
+        def pulls_from_partner() -> bool:
+            partners = self.inbound_partners()
+            return all(guid in partners.get(nc, set()) for nc in contexts)
+
+        last = "no attempt"
+        while True:
+            result = self.samba_tool("drs", "kcc", self.address, check=False)
+            if result.returncode == 0:
+                last = "the KCC run ended without error"
+            else:
+                answer = _redact((result.stderr or result.stdout).strip()[-500:], self.admin_password)
+                if not any(code in answer for code in KCC_TRANSIENT_ERRORS):
+                    raise SambaError(f"samba-tool drs kcc {self.address} against {self.name} failed "
+                                     f"(exit {result.returncode}): {answer}")
+                last = answer
+            # Finished, or going on in the background: look for its effect a while before asking again.
+            look_until = min(time.monotonic() + KCC_SETTLE_SECONDS, deadline)
+            while True:
+                if pulls_from_partner():
+                    return time.monotonic() - started
+                if time.monotonic() >= look_until:
+                    break
+                time.sleep(0.5)
+            if time.monotonic() >= deadline:
+                raise SambaError(f"{self.name} does not replicate from {partner.name} ({guid}) after "
+                                 f"{timeout:.0f} s of KCC runs; last answer of samba-tool drs kcc: {last}")
 
     def update_spns(self) -> None:
         """Register the DC's own SPNs (``samba_spnupdate`` on its sam.ldb; running or not)."""
