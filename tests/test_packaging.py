@@ -18,12 +18,16 @@ def pyproject() -> dict:
 
 
 def package_directories() -> set[str]:
+    """Import packages (folders with __init__.py) and data folders (any other folder with files)
+    under core/ and plugins/: setuptools wants both in the packages list."""
     found = set()
     for directory, package in ROOTS.items():
-        for init in (REPO / directory).rglob("__init__.py"):
-            relative = init.parent.relative_to(REPO / directory)
-            if "__pycache__" in relative.parts:
+        for folder in [REPO / directory, *(REPO / directory).rglob("*")]:
+            if not folder.is_dir() or "__pycache__" in folder.parts:
                 continue
+            if not any(child.is_file() for child in folder.iterdir()):
+                continue
+            relative = folder.relative_to(REPO / directory)
             found.add(".".join([package, *relative.parts]))
     return found
 
@@ -41,6 +45,30 @@ def test_every_package_directory_is_listed_in_pyproject():
 def test_every_listed_package_exists():
     stale = set(pyproject()["tool"]["setuptools"]["packages"]) - package_directories()
     assert not stale, f"pyproject.toml lists packages with no directory (or no __init__.py): {sorted(stale)}"
+
+
+def directory_of(package: str) -> Path:
+    """The source folder of an import package name (pyproject's package-dir, longest root first)."""
+    for directory, root in sorted(ROOTS.items(), key=lambda item: -len(item[1])):
+        if package == root or package.startswith(root + "."):
+            rest = package[len(root):].strip(".")
+            return REPO / directory / Path(*rest.split(".")) if rest else REPO / directory
+    raise AssertionError(f"{package} is under none of {sorted(ROOTS.values())}")
+
+
+def test_every_data_folder_ships_its_files():
+    """A data folder (no __init__.py) listed as a package installs nothing unless package-data names its files."""
+    data = pyproject()["tool"]["setuptools"]["package-data"]
+    for package in pyproject()["tool"]["setuptools"]["packages"]:
+        if not (directory_of(package) / "__init__.py").exists():
+            assert package in data, f"{package} ({directory_of(package)}) has no __init__.py and no package-data entry"
+
+
+@pytest.mark.slow
+def test_installing_gives_no_setuptools_warning(installed_venv):
+    assert installed_venv.build_log, "the fixture kept no build output"
+    warnings = [line for line in installed_venv.build_log.splitlines() if "Warning" in line or "!!" in line]
+    assert not warnings, "\n".join(warnings)
 
 
 def test_entry_points_name_listed_packages():
