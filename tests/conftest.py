@@ -39,6 +39,8 @@ _JUNK = shutil.ignore_patterns("__pycache__", "*.pyc", "build", "dist", "*.egg-i
 @attrs.frozen
 class Venv:
     root: Path
+    #: What ``pip install -v`` printed while building and installing (setuptools' warnings among it).
+    build_log: str = ""
 
     @property
     def bin(self) -> Path:
@@ -73,10 +75,30 @@ def installed_venv(tmp_path_factory) -> Venv:
     venv = Venv(base / "venv")
     # A fresh venv without system site packages: only what pip installs is importable.
     subprocess.run([sys.executable, "-m", "venv", str(venv.root)], check=True)
-    installed = venv.run("python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+    # -v: the build's own output (setuptools' warnings) is kept for tests/test_packaging.py.
+    installed = venv.run("python", "-m", "pip", "install", "-v", "--disable-pip-version-check",
                          str(qrdr_src), str(addon_src), timeout=600)
     assert installed.returncode == 0, f"pip install failed:\n{installed.stdout}\n{installed.stderr}"
-    return venv
+    return attrs.evolve(venv, build_log=installed.stdout + installed.stderr)
+
+
+def _state_files_in_repository() -> set[Path]:
+    """Journals and run locks under the repository (the virtual environment and the demo's lab aside)."""
+    found = set()
+    for folder, subfolders, files in os.walk(REPO):
+        subfolders[:] = [name for name in subfolders if name not in (".venv", ".qrdr-lab", ".git")]
+        found |= {Path(folder, name) for name in files if name.endswith(".journal.sqlite") or name == "run.lock"}
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_state_written_into_the_repository():
+    """Tests write journals and locks only to temporary directories: one appearing in the
+    repository (say next to examples/site.toml) fails the session."""
+    before = _state_files_in_repository()
+    yield
+    written = _state_files_in_repository() - before
+    assert not written, f"tests wrote run state into the repository: {sorted(map(str, written))}"
 
 
 @pytest.fixture
