@@ -108,11 +108,14 @@ GOLDEN_FORMAT = 2
 #: The answers of ``samba-tool drs kcc`` that mean "busy" or "slow", not "cannot": see
 #: :meth:`SambaDC.run_kcc_until_inbound_from`. NT status codes as samba-tool prints them.
 KCC_TRANSIENT_ERRORS = (
-    "3221356597",  # 0xC0020035 EPT_NT_CANT_PERFORM_OP: the KCC task answered NT_STATUS_DS_BUSY
-    "3221225653",  # 0xC00000B5 NT_STATUS_IO_TIMEOUT: the run outlasted the IRPC call timeout
+    "3221356597",  # 0xC0020035 EPT_NT_CANT_PERFORM_OP: another KCC run is under way (DS_BUSY)
+    "3221225653",  # 0xC00000B5 NT_STATUS_IO_TIMEOUT: the run was killed by a periodic one, no answer came
 )
 #: Seconds to look for the effect of one KCC run before asking for another
 KCC_SETTLE_SECONDS = 5.0
+#: How long a join waits for the first DC's KCC to take the new DC in: one samba-tool call whose
+#: run a periodic run killed waits 60 s for its RPC timeout, and the periodic run needs its own time.
+KCC_DEADLINE_SECONDS = 150.0
 #: Python with Samba's bindings (Debian's python3-samba), used to set passwords from stdin
 SYSTEM_PYTHON = "/usr/bin/python3"
 
@@ -667,7 +670,7 @@ class SambaDC:
             # Without a KCC run now the first DC learns of its new partner only at its next one
             # (every 5 minutes), and changes made on the new DC would not flow back until then;
             # ... and a first pull from the new DC makes it notify this one of its changes.
-            self.run_kcc_until_inbound_from(second, timeout=timeout)
+            self.run_kcc_until_inbound_from(second, timeout=max(timeout, KCC_DEADLINE_SECONDS))
             self.replicate_now(second)
             self.partners.append(second)
             second.partners.append(self)
@@ -690,21 +693,22 @@ class SambaDC:
         """Run this DC's KCC (``samba-tool drs kcc``) until it pulls every naming context from ``partner``.
 
         Returns the seconds it took. What counts is the outcome, this DC's repsFrom naming the
-        partner, not the call's answer: Samba's DsExecuteKCC forwards to the KCC task over IRPC
-        and fails in two ways that leave the KCC working (source4/dsdb/kcc/kcc_service.c,
-        source4/rpc_server/common/forward.c, Samba 4.17):
+        partner, not the call's answer. Samba's KCC task runs one samba_kcc child at a time, and
+        its periodic run (15 s after samba starts, then every 5 minutes) meets a manual one in
+        two ways (source4/dsdb/kcc/kcc_service.c and kcc_periodic.c, Samba 4.17):
 
-        * a KCC run is already under way (the periodic one starts 15 s after samba does, and
-          every 5 minutes): the task answers NT_STATUS_DS_BUSY, which reaches samba-tool as
-          the DCERPC fault "cannot perform" (``(3221356597, 'The operation cannot be
-          performed.')``, EPT_NT_CANT_PERFORM_OP). That run may have read the topology before
-          the partner's objects existed, so the KCC is asked again once it ends.
-        * the run outlasts the IRPC call timeout (10 s; samba_kcc is a Python program, slow to
-          start on a loaded machine): ``(3221225653, '{Device Timeout} ...')``,
-          NT_STATUS_IO_TIMEOUT. The run goes on and usually adds the partner by itself.
+        * a manual run asked for while another run is under way is refused: NT_STATUS_DS_BUSY,
+          which samba-tool shows as ``(3221356597, 'The operation cannot be performed.')``
+          (EPT_NT_CANT_PERFORM_OP, the DCERPC fault the forwarded call ends in);
+        * a periodic run that starts while a manual one is under way kills the manual child
+          ("kill any existing child"), whose caller then never gets an answer: samba-tool gives
+          up after its 60 s RPC timeout with ``(3221225653, '{Device Timeout} ...')``
+          (NT_STATUS_IO_TIMEOUT).
 
-        The KCC of a real AD is asynchronous too (repadmin /kcc queues it). Only those two
-        answers are retried, until ``timeout``; any other failure raises at once.
+        A join that takes longer on a loaded machine lands its KCC call in that window. Both
+        answers leave the KCC working (the periodic run computes the same topology), so only
+        they are retried, until ``timeout``; any other failure raises at once. The KCC of a
+        real AD is asynchronous too (repadmin /kcc only asks for a run).
         Raises :class:`SambaError` naming the last answer when the deadline passes.
         """
         started = time.monotonic()
@@ -727,6 +731,8 @@ class SambaDC:
                     raise SambaError(f"samba-tool drs kcc {self.address} against {self.name} failed "
                                      f"(exit {result.returncode}): {answer}")
                 last = answer
+                logger.info("KCC of {} answered {}; looking for {} in its partners before asking again",
+                            self.name, answer.splitlines()[-1] if answer else "nothing", partner.name)
             # Finished, or going on in the background: look for its effect a while before asking again.
             look_until = min(time.monotonic() + KCC_SETTLE_SECONDS, deadline)
             while True:
