@@ -1,7 +1,8 @@
 """The site config: one TOML file -> :class:`qrdr.model.Site`, through cattrs.
 
 Where the file is: ``--config FILE``, else ``$QRDR_CONFIG``, else ``./qrdr.toml``
-(:func:`find_config`). :func:`load_site` reads it, structures it into the model
+(:func:`find_config`). :func:`load_site` reads it (a regular file of at most
+1 MiB: nothing else is even opened for reading), structures it into the model
 and checks what the model alone cannot say (exactly one production, standby
 and CommServe; Windows 2000 hosts reached through a management host; the
 runbook's version matrix; every volume letter valid). Every problem of a file
@@ -23,9 +24,10 @@ import enum
 import functools
 import os
 import re
+import stat
 import tomllib
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import IO, Any, get_args, get_origin
 
 import attrs
 import cattrs
@@ -39,6 +41,9 @@ from .model import (
 
 DEFAULT_CONFIG = "qrdr.toml"
 CONFIG_ENV = "QRDR_CONFIG"
+#: A site's config is a few kilobytes: anything larger is the wrong file (a log, a disk image) and is not read.
+MAX_CONFIG_BYTES = 1024 * 1024
+NESTED_TOO_DEEPLY = "nested too deeply (arrays or tables hundreds of levels deep); a site config is a few levels deep"
 
 #: Which Exchange runs on which Windows, and which snap engines each Windows has (DOMAIN.md).
 SUPPORTED_PAIRS = {
@@ -235,8 +240,87 @@ def _site_converter() -> cattrs.Converter:
     return make_converter()
 
 
+# --------------------------------------------------------------------------- reading the file
+
+REGULAR_FILE = "a regular file"
+FOLDER = "a folder"
+
+
+def _file_kind(mode: int) -> str:
+    """What a file system object is, from its ``st_mode``, in words for a message."""
+    for test, words in ((stat.S_ISREG, REGULAR_FILE), (stat.S_ISDIR, FOLDER), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                        (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return words
+    return "not a regular file"
+
+
+class _Unreadable(Exception):
+    """A file qrdr must read cannot be: the text says why (never how it was called)."""
+
+
+def _open_regular_file(path: str | os.PathLike) -> IO[bytes]:
+    """``path`` opened for reading, if it is a regular file; FileNotFoundError if it does not exist.
+
+    Anything else raises :class:`_Unreadable` before a byte is read: reading a FIFO
+    waits for a writer for ever, a device may never end. The file is opened
+    non-blocking and checked again once open, so it cannot have been swapped
+    for a FIFO in between.
+    """
+    try:
+        kind = _file_kind(os.stat(path).st_mode)
+        if kind != REGULAR_FILE:
+            raise _Unreadable(f"it is {kind}, not a regular file")
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise _Unreadable(exc.strerror or str(exc)) from None
+    except ValueError as exc:  # a NUL in the name
+        raise _Unreadable(str(exc)) from None
+    file = open(descriptor, "rb")
+    kind = _file_kind(os.fstat(descriptor).st_mode)
+    if kind != REGULAR_FILE:
+        file.close()
+        raise _Unreadable(f"it is {kind}, not a regular file")
+    return file
+
+
+def _read_config_text(config_path: Path, source: str, chosen_by: str) -> str:
+    """The config file's text: a regular file of at most MAX_CONFIG_BYTES of UTF-8; else ConfigError."""
+    def refuse(message: str) -> ConfigError:
+        return ConfigError(source, [("", message)])
+
+    try:
+        with _open_regular_file(config_path) as file:
+            size = os.fstat(file.fileno()).st_size
+            raw = file.read(MAX_CONFIG_BYTES + 1) if size <= MAX_CONFIG_BYTES else b""
+            size = max(size, len(raw))
+    except FileNotFoundError:
+        raise refuse(f"no such file (chosen by {chosen_by}); write one like examples/site.toml") from None
+    except (_Unreadable, OSError) as exc:
+        raise refuse(f"cannot be read: {exc.strerror if isinstance(exc, OSError) else exc}") from None
+    if size > MAX_CONFIG_BYTES:
+        raise refuse(f"is larger than 1 MiB ({size} bytes); a site config is a few kilobytes: is it the right file?")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise refuse(f"cannot be read: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+# --------------------------------------------------------------------------- loading
+
 def structure_site(data: dict[str, Any], source: str) -> Site:
     """Structure parsed TOML into a Site and validate it; raise ConfigError with every problem."""
+    try:
+        return _structured_and_checked(data, source)
+    except RecursionError:
+        # tomllib parses documents a few hundred levels deep; cattrs and the checks recurse with them.
+        raise ConfigError(source, [("", NESTED_TOO_DEEPLY)]) from None
+
+
+def _structured_and_checked(data: dict[str, Any], source: str) -> Site:
     try:
         site = _site_converter().structure(data, Site)
     except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
@@ -252,20 +336,21 @@ def load_site(path: str | os.PathLike | None = None) -> Site:
     """Read, structure and validate the site config (see module docstring)."""
     config_path = find_config(path)
     source = str(config_path)
-    if not config_path.exists():
-        how = f"${CONFIG_ENV}" if (not path and os.environ.get(CONFIG_ENV)) else ("--config" if path else "the default")
-        raise ConfigError(source, [("", f"no such file (chosen by {how}); write one like examples/site.toml")])
+    chosen_by = f"${CONFIG_ENV}" if (not path and os.environ.get(CONFIG_ENV)) else ("--config" if path else "the default")
+    text = _read_config_text(config_path, source, chosen_by)
     try:
-        data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, [("", f"not valid TOML: {exc}")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(source, [("", f"cannot be read: {exc}")]) from None
+    except RecursionError:
+        raise ConfigError(source, [("", NESTED_TOO_DEEPLY)]) from None
     site = structure_site(data, source)
     if site.state_dir is None:
         site = attrs.evolve(site, state_dir=str(config_path.resolve().parent / ".qrdr"))
     return site
 
+
+# --------------------------------------------------------------------------- checks across fields
 
 def validate_site(site: Site) -> list[tuple[str, str]]:
     """What the model's types cannot say; every problem, each with its field path."""

@@ -1,11 +1,111 @@
-"""What the loaded model guarantees beyond the corpus: the base DN is built escaped."""
+"""The config file as a file: only a regular file of at most 1 MiB is read, and a document nested
+too deeply is refused; and what the loaded model guarantees beyond the corpus."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import tomllib
+from pathlib import Path
+
 import pytest
 
+from qrdr.config import MAX_CONFIG_BYTES, load_site, structure_site
+from qrdr.errors import ConfigError
 from qrdr.model import Domain, SecretRef
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "site.toml"
+EXAMPLE_CA = EXAMPLE.with_name("contoso-ca.pem")
+
+
+def problems_of(path) -> list[tuple[str, str]]:
+    with pytest.raises(ConfigError) as caught:
+        load_site(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    return caught.value.problems
+
+
+def example_in(folder: Path, text: str | None = None) -> Path:
+    """The example site (or ``text``) as ``folder/site.toml``, with its CA file next to it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(EXAMPLE_CA, folder)
+    config = folder / "site.toml"
+    config.write_text(EXAMPLE.read_text(encoding="utf-8") if text is None else text, encoding="utf-8")
+    return config
+
+
+# --------------------------------------------------------------------------- what is read at all
+
+@pytest.mark.timeout(10)
+def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path):
+    fifo = tmp_path / "site.toml"
+    os.mkfifo(fifo)
+    assert problems_of(fifo) == [("", "cannot be read: it is a named pipe (FIFO), not a regular file")]
+
+
+@pytest.mark.timeout(10)
+def test_a_symbolic_link_to_a_named_pipe_is_refused_too(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "site.toml").symlink_to(tmp_path / "pipe")
+    assert "named pipe" in problems_of(tmp_path / "site.toml")[0][1]
+
+
+@pytest.mark.timeout(10)
+def test_a_device_that_never_ends_is_refused_unread():
+    assert problems_of("/dev/zero") == [("", "cannot be read: it is a character device, not a regular file")]
+
+
+def test_a_socket_is_refused(tmp_path):
+    path = tmp_path / "site.sock"
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(path))
+        assert problems_of(path) == [("", "cannot be read: it is a socket, not a regular file")]
+
+
+def test_a_file_over_1_mib_is_refused(tmp_path):
+    config = tmp_path / "site.toml"
+    config.write_text("#" * MAX_CONFIG_BYTES + "\n")
+    ((field, message),) = problems_of(config)
+    assert field == "" and message.startswith("is larger than 1 MiB")
+
+
+def test_a_file_of_exactly_1_mib_is_read(tmp_path):
+    text = EXAMPLE.read_text(encoding="utf-8")
+    config = example_in(tmp_path, text + "#" * (MAX_CONFIG_BYTES - len(text.encode()) - 1) + "\n")
+    assert config.stat().st_size == MAX_CONFIG_BYTES
+    assert load_site(config).name == "contoso"
+
+
+@pytest.mark.parametrize("document", [
+    "a = " + "[" * 100_000 + "]" * 100_000,
+    "a = " + "{ b = " * 5_000 + "1" + " }" * 5_000,
+], ids=["arrays-100000-deep", "inline-tables-5000-deep"])
+def test_a_document_nested_too_deeply_is_a_config_error_not_a_recursion_error(tmp_path, document):
+    config = tmp_path / "site.toml"
+    config.write_text(document)
+    ((field, message),) = problems_of(config)
+    assert field == "" and "nested too deeply" in message
+
+
+def _nested_lists(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("field", ["name", "plugins", "volumes", "hosts", "takeover"])
+def test_structuring_data_nested_far_deeper_than_python_recurses_names_the_field(field):
+    """structure_site takes data from anywhere, not only tomllib: 100,000 levels where a field belongs."""
+    data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+    data[field] = _nested_lists(100_000)
+    with pytest.raises(ConfigError) as caught:
+        structure_site(data, str(EXAMPLE))
+    assert field in {where.partition("[")[0] for where, _ in caught.value.problems}
+
+
+# --------------------------------------------------------------------------- the model
 
 def test_the_base_dn_escapes_each_label():
     def domain(dns_name: str) -> Domain:
