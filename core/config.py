@@ -2,17 +2,23 @@
 
 Where the file is: ``--config FILE``, else ``$QRDR_CONFIG``, else ``./qrdr.toml``
 (:func:`find_config`). :func:`load_site` reads it (a regular file of at most
-1 MiB: nothing else is even opened for reading), structures it into the model
-and checks what the model alone cannot say (exactly one production, standby
-and CommServe; Windows 2000 hosts reached through a management host; the
-runbook's version matrix; every volume letter valid). Every problem of a file
-is reported at once, each with its field path (``hosts.standby.winrm.port``),
-in one :class:`qrdr.errors.ConfigError` that names the file; a broken file
-never ends in a traceback.
+1 MiB, nothing else is even opened for reading), structures it into the model
+and checks it:
+
+* while structuring, each field's type, then its value by its rule in
+  :data:`FIELD_RULES` (an IPv4 address, a NetBIOS name, a port from 1 to
+  65535 ...);
+* after, what no single field can say (exactly one production, standby and
+  CommServe; Windows 2000 hosts reached through a management host; the
+  runbook's version matrix; every volume on a drive of its own).
+
+Every problem of a file is reported at once, each with its field path
+(``hosts.standby.winrm.port``), in one :class:`qrdr.errors.ConfigError` that
+names the file; a broken file never ends in a traceback.
 
 Secrets are never values in the file: a password field takes a reference,
 ``{ env = "VAR" }``, ``{ keyring = "service/user" }`` or ``{ prompt = true }``.
-A string where a secret belongs is refused.
+A string where a secret belongs is refused, and no message ever repeats it.
 
 docs/config.md is the reference of every field; examples/site.toml is a
 complete example.
@@ -22,10 +28,14 @@ from __future__ import annotations
 
 import enum
 import functools
+import ipaddress
+import math
 import os
 import re
 import stat
 import tomllib
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, get_args, get_origin
 
@@ -36,7 +46,8 @@ from cattrs.v import format_exception as cattrs_format_exception
 
 from .errors import ConfigError
 from .model import (
-    Domain, Exchange, ExchangeVersion, Host, Role, SecretRef, Site, Transport, Volume, WindowsVersion,
+    Domain, DomainController, Exchange, ExchangeVersion, Host, QuickRecovery, Role, SecretRef, Site, Takeover,
+    Transport, Volume, WindowsVersion, WinRM,
 )
 
 DEFAULT_CONFIG = "qrdr.toml"
@@ -165,7 +176,375 @@ def _structure_secret(value: Any, _type: Any) -> SecretRef:
     return SecretRef(env=value.get("env"), keyring=value.get("keyring"), prompt=bool(value.get("prompt")))
 
 
-def make_converter() -> cattrs.Converter:
+# --------------------------------------------------------------------------- value rules
+#
+# A rule takes a field's value, already structured to its type, and raises
+# FieldProblem saying what is wrong and what is expected. Rules never echo a value
+# that could be a secret, and cut long values short (a mistaken value may be a
+# whole file). FIELD_RULES says which field follows which rule.
+
+Rule = Callable[[Any], None]
+
+
+def _shown(value: str, limit: int = 60) -> str:
+    """``value`` quoted for a message, cut short past ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 4] + "...'"
+
+
+def _is_control(char: str) -> bool:
+    """A control character or a line/paragraph separator: never meant inside a config value."""
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp")
+
+
+def _char(char: str) -> str:
+    """One character for a message: ``'/'``, or ``U+0000`` when it cannot be shown."""
+    return repr(char) if char.isprintable() else f"U+{ord(char):04X}"
+
+
+def _problem_of(rule: Rule, value: Any) -> str | None:
+    """What ``rule`` says of ``value``, or None when the value follows it."""
+    try:
+        rule(value)
+    except FieldProblem as problem:
+        return str(problem)
+    return None
+
+
+def _expect_text(text: str) -> None:
+    """One line of text: not empty or blank, no control character, no blank at either end.
+
+    These values go into commands, LDAP names and file names, where a stray newline
+    or blank is never meant. The value is not shown: this rule also guards user
+    names, which sit next to secrets.
+    """
+    if not text.strip():
+        raise FieldProblem("is empty; expected a value")
+    for position, char in enumerate(text, start=1):
+        if _is_control(char):
+            raise FieldProblem(f"contains a control character ({_char(char)}) at position {position}; "
+                               "expected one line of text")
+    if text != text.strip():
+        raise FieldProblem("starts or ends with a blank; expected the value without it")
+
+
+_SITE_NAME_CHARACTERS = re.compile(r"[A-Za-z0-9._-]")
+
+
+def _expect_site_name(text: str) -> None:
+    """The site's name: letters, digits, '-', '_', '.', starting with a letter or digit, at most 64
+    characters, no '..'.
+
+    It is a file name (``<state_dir>/<name>.journal.sqlite``, the run lock) and appears
+    in reports: nothing in it may lead out of state_dir or break a file name.
+    """
+    expected = ("expected a plain name: letters, digits, '-', '_' and '.', starting with a letter or digit, "
+                "at most 64 characters (it names the journal <state_dir>/<name>.journal.sqlite)")
+    if not text:
+        raise FieldProblem(f"is empty; {expected}")
+    bad = next((char for char in text if not _SITE_NAME_CHARACTERS.fullmatch(char)), None)
+    if bad is not None:
+        raise FieldProblem(f"{_shown(text)} contains {_char(bad)}; {expected}")
+    if not text[0].isalnum():
+        raise FieldProblem(f"{_shown(text)} does not start with a letter or digit; {expected}")
+    if len(text) > 64:
+        raise FieldProblem(f"{_shown(text)} has {len(text)} characters; {expected}")
+    if ".." in text:
+        raise FieldProblem(f"{_shown(text)} contains '..'; {expected}")
+
+
+#: Microsoft, "Naming conventions in Active Directory": what a NetBIOS computer name cannot contain.
+NETBIOS_FORBIDDEN = frozenset('\\/:*?"<>|,~!@#$%^&\'.(){}_ ')
+
+
+def _expect_netbios_name(text: str) -> None:
+    """A NetBIOS name by Microsoft's rules: 1-15 characters, none of
+    ``\\ / : * ? " < > | , ~ ! @ # $ % ^ & ' . ( ) { } _``, no blank or control character,
+    not all digits. Computer names (hosts, DCs) and the domain's NetBIOS name follow it.
+    """
+    what = f"{_shown(text)} is not a NetBIOS name"
+    if not 1 <= len(text) <= 15:
+        raise FieldProblem(f"{what}: expected 1 to 15 characters, it has {len(text)}")
+    bad = next((char for char in text if char in NETBIOS_FORBIDDEN or char.isspace() or _is_control(char)), None)
+    if bad is not None:
+        raise FieldProblem(f"{what}: {_char(bad)} is not allowed "
+                           "(none of \\ / : * ? \" < > | , ~ ! @ # $ % ^ & ' . ( ) { } _, blanks or control characters)")
+    if text.isdigit():
+        raise FieldProblem(f"{what}: it cannot be all digits")
+
+
+_DNS_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def _dns_name_problem(text: str) -> str | None:
+    """Why ``text`` is not a DNS name by RFC 1123, or None when it is.
+
+    Labels of 1-63 letters, digits and '-' (not at a label's start or end), joined by
+    dots, 253 characters at most; no empty label (so no dot at the start or end).
+    A last label of digits only is refused: only an IPv4 address ends so (RFC 1123 2.1).
+    """
+    if not text:
+        return "it is empty"
+    if any(char.isspace() or _is_control(char) for char in text):
+        return "it contains a blank or a control character"
+    if len(text) > 253:
+        return f"it has {len(text)} characters (at most 253)"
+    labels = text.split(".")
+    if "" in labels:
+        return "it has an empty label (two dots in a row, or a dot at the start or end)"
+    for label in labels:
+        if len(label) > 63:
+            return f"the label {_shown(label, 30)} has {len(label)} characters (at most 63)"
+        if not _DNS_LABEL.fullmatch(label):
+            return f"the label {_shown(label)} is not letters, digits and '-' (with no '-' at its start or end)"
+    if labels[-1].isdigit():
+        return "its last label is all digits, which only an IPv4 address has"
+    return None
+
+
+def _expect_dns_domain_name(text: str) -> None:
+    """The domain's DNS name (RFC 1123, see :func:`_dns_name_problem`), e.g. ``contoso.local``.
+
+    It gives the base DN (``DC=contoso,DC=local``): a comma or '=' in it would add RDNs.
+    """
+    problem = _dns_name_problem(text)
+    if problem:
+        raise FieldProblem(f"{_shown(text)} is not a DNS domain name: {problem}; expected labels of letters, "
+                           "digits and '-' joined by dots, e.g. 'contoso.local'")
+
+
+def _unusable_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address, *, on_adapter: bool) -> str | None:
+    """What kind of address no host can be reached at or given, or None when it is usable.
+
+    ``on_adapter``: the address is to be set on a network adapter, which excludes
+    loopback and link-local addresses too (a host *reached* at 127.0.0.1 is fine: the lab).
+    """
+    if address.is_unspecified:
+        return "the unspecified address"
+    if address.is_multicast:
+        return "a multicast address"
+    if address.version == 4 and address.is_reserved:
+        return "a reserved address (240.0.0.0/4, or the broadcast address)"
+    if on_adapter and address.is_loopback:
+        return "a loopback address"
+    if on_adapter and address.is_link_local:
+        return "a link-local address"
+    return None
+
+
+def _expect_host_address(text: str) -> None:
+    """Where a host is reached: an IPv4 or IPv6 address, or a DNS host name (RFC 1123)."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        address = None
+    if address is not None:
+        unusable = _unusable_address(address, on_adapter=False)
+        if unusable:
+            raise FieldProblem(f"{text} is {unusable}: no host can be reached there")
+        return
+    if re.fullmatch(r"[0-9.]+", text):
+        raise FieldProblem(f"{_shown(text)} is not a valid IPv4 address: expected four numbers from 0 to 255 "
+                           "without leading zeros, e.g. '10.0.0.21'")
+    problem = _dns_name_problem(text)
+    if problem:
+        raise FieldProblem(f"{_shown(text)} is neither an IP address nor a DNS host name: {problem}")
+
+
+def _parsed_ipv4(text: str, expected: str) -> ipaddress.IPv4Address:
+    try:
+        return ipaddress.IPv4Address(text)
+    except ValueError:
+        raise FieldProblem(f"expected {expected}, got {_shown(text)}") from None
+
+
+def _expect_ipv4_address(text: str) -> None:
+    """An IPv4 address a network adapter can be given: not 0.0.0.0, loopback, link-local,
+    multicast, reserved or broadcast (what the promote sets on the standby)."""
+    address = _parsed_ipv4(text, "an IPv4 address such as '10.0.0.21'")
+    unusable = _unusable_address(address, on_adapter=True)
+    if unusable:
+        raise FieldProblem(f"{text} is {unusable}: a network adapter cannot be given it")
+
+
+def _expect_ipv4_netmask(text: str) -> None:
+    """An IPv4 subnet mask: ones then zeros, from 128.0.0.0 to 255.255.255.255."""
+    mask = int(_parsed_ipv4(text, "a subnet mask such as '255.255.255.0'"))
+    host_bits = ~mask & 0xFFFFFFFF
+    if mask == 0 or host_bits & (host_bits + 1):
+        raise FieldProblem(f"{text} is not a subnet mask: expected ones then zeros, from 128.0.0.0 to "
+                           "255.255.255.255, e.g. '255.255.255.0'")
+
+
+def _expect_in_range(low: int, high: int, unit: str) -> Rule:
+    """The rule "an integer from ``low`` to ``high``"; ``unit`` says what it counts, for the message."""
+    def in_range(number: int) -> None:
+        if not low <= number <= high:
+            raise FieldProblem(f"expected {unit} from {low} to {high}, got {number}")
+    in_range.__doc__ = f"{unit} from {low} to {high}"
+    return in_range
+
+
+def _expect_positive_number(number: float) -> None:
+    """A finite number above 0 (TOML's nan and inf would make every comparison with it meaningless)."""
+    if not (math.isfinite(number) and number > 0):
+        raise FieldProblem(f"expected a finite number above 0, got {number}")
+
+
+_DRIVE_LETTER = re.compile(r"[D-Zd-z]")
+
+
+def _expect_drive_letter(text: str) -> None:
+    """A drive letter for an Exchange volume, D-Z (A-C are floppies and the system drive)."""
+    if not _DRIVE_LETTER.fullmatch(text):
+        raise FieldProblem(f"expected a drive letter D-Z, got {_shown(text)}")
+
+
+_WINDOWS_ABSOLUTE = re.compile(r"[A-Za-z]:\\")
+_WINDOWS_FILE_NAME_FORBIDDEN = frozenset('<>:"/|?*')
+
+
+def _windows_path_problem(text: str) -> str | None:
+    """Why ``text`` is not an absolute path on a Windows host (``X:\\...``), or None when it is."""
+    if not _WINDOWS_ABSOLUTE.match(text):
+        return "it does not start with a drive letter, ':' and '\\'"
+    bad = next((char for char in text[3:] if char in _WINDOWS_FILE_NAME_FORBIDDEN or _is_control(char)), None)
+    if bad is not None:
+        return f"{_char(bad)} cannot be in a Windows file name"
+    return None
+
+
+def _expect_windows_path(text: str) -> None:
+    """An absolute path on the Windows host, e.g. ``C:\\Program Files\\Exchsrvr`` (qrdr runs it there)."""
+    problem = _windows_path_problem(text)
+    if problem:
+        raise FieldProblem(f"{_shown(text)} is not an absolute Windows path: {problem}; "
+                           "expected e.g. 'C:\\Program Files\\Exchsrvr'")
+
+
+_DRIVE = re.compile(r"[A-Za-z](?::\\?)?")
+
+
+def _expect_windows_mount_point(text: str) -> None:
+    """Where QR copies a volume on the standby: a drive (``S``, ``S:``, ``S:\\``) or an absolute folder path."""
+    if _DRIVE.fullmatch(text):
+        return
+    problem = _windows_path_problem(text)
+    if problem:
+        raise FieldProblem(f"{_shown(text)} is neither a drive nor an absolute Windows path: {problem}; "
+                           "expected e.g. 'S:' or 'C:\\QR\\E'")
+
+
+_URL_PATH = re.compile(r"[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*")
+
+
+def _expect_url_path(text: str) -> None:
+    """The path of a URL after ``https://host:port/``: names of letters, digits and ``- . _ ~``
+    joined by '/', with no '/' at the start or end (qrdr puts the first), no query or fragment."""
+    if not _URL_PATH.fullmatch(text):
+        raise FieldProblem(f"expected a URL path such as 'wsman' (letters, digits, '-', '.', '_', '~' joined by '/'; "
+                           f"no '/' at its start or end, no '?', '#' or blank), got {_shown(text)}")
+
+
+def _each(rule: Rule, *, at_least_one: bool = False) -> Rule:
+    """The rule "every item of the array follows ``rule``" (and, with ``at_least_one``, there is one)."""
+    def each(items: tuple[Any, ...]) -> None:
+        if at_least_one and not items:
+            raise FieldProblem("is empty; expected at least one")
+        for number, item in enumerate(items, start=1):
+            problem = _problem_of(rule, item)
+            if problem:
+                raise FieldProblem(f"item {number}: {problem}")
+    return each
+
+
+_SECONDS = "a number of seconds"
+
+#: The rule of each field whose value its type alone does not check: (model class, field) -> rule.
+#: A path field (state_dir, ca_file) is a text here.
+FIELD_RULES: dict[tuple[type, str], Rule] = {
+    (Site, "name"): _expect_site_name,
+    (Site, "plugins"): _each(_expect_text),
+    (Site, "state_dir"): _expect_text,
+    (Domain, "dns_name"): _expect_dns_domain_name,
+    (Domain, "netbios_name"): _expect_netbios_name,
+    (Domain, "bind_user"): _expect_text,
+    (Domain, "ca_file"): _expect_text,
+    # A day: replication across sites takes hours at worst.
+    (Domain, "replication_deadline"): _expect_in_range(1, 86_400, _SECONDS),
+    (Domain, "join_user"): _expect_text,
+    (DomainController, "name"): _expect_netbios_name,
+    (DomainController, "address"): _expect_host_address,
+    (DomainController, "url"): _expect_text,
+    (Host, "name"): _expect_netbios_name,
+    (Host, "address"): _expect_host_address,
+    (Host, "via"): _expect_text,
+    (Host, "local_user"): _expect_text,
+    (WinRM, "user"): _expect_text,
+    (WinRM, "port"): _expect_in_range(1, 65_535, "a TCP port"),
+    (WinRM, "path"): _expect_url_path,
+    (WinRM, "ca_file"): _expect_text,
+    (WinRM, "operation_timeout"): _expect_in_range(1, 3_600, _SECONDS),
+    (WinRM, "connection_timeout"): _expect_in_range(1, 600, _SECONDS),
+    (Volume, "letter"): _expect_drive_letter,
+    (Volume, "size_gb"): _expect_positive_number,
+    (Volume, "standby_letter"): _expect_drive_letter,
+    (Volume, "standby_mount_point"): _expect_windows_mount_point,
+    (Exchange, "organization"): _expect_text,
+    (Exchange, "administrative_group"): _expect_text,
+    (Exchange, "install_path"): _expect_windows_path,
+    (Exchange, "setup_path"): _expect_windows_path,
+    (Exchange, "update_path"): _expect_windows_path,
+    (Exchange, "components"): _each(_expect_text, at_least_one=True),
+    (Exchange, "service_pack"): _expect_text,
+    (QuickRecovery, "commserve_host"): _expect_text,
+    (QuickRecovery, "production_client"): _expect_text,
+    (QuickRecovery, "standby_client"): _expect_text,
+    (QuickRecovery, "scratch_pool"): _expect_text,
+    (QuickRecovery, "policy"): _expect_text,
+    (QuickRecovery, "subclient"): _expect_text,
+    (QuickRecovery, "incremental_schedule"): _expect_text,
+    (QuickRecovery, "commcell_user"): _expect_text,
+    (QuickRecovery, "max_recovery_point_age_hours"): _expect_positive_number,
+    (Takeover, "ip_address"): _expect_ipv4_address,
+    (Takeover, "subnet_mask"): _expect_ipv4_netmask,
+    (Takeover, "gateway"): _expect_ipv4_address,
+}
+
+
+def _then_checked(structure: Callable[[Any, Any], Any], rule: Rule) -> Callable[[Any, Any], Any]:
+    """A structure hook: ``structure`` (the type's own hook), then ``rule`` on what it gave."""
+    def structure_and_check(value: Any, type_: Any) -> Any:
+        result = structure(value, type_)
+        if result is not None:
+            rule(result)
+        return result
+    return structure_and_check
+
+
+def _attrs_structure_fn(cls: type, converter: cattrs.Converter, rules: dict[tuple[type, str], Rule],
+                        **overrides: Any) -> Callable[[Any, Any], Any]:
+    """cattrs' structuring function for a model class, each field with a rule in ``rules`` checked by it.
+
+    The rules run inside cattrs' per-field error collection, so a wrong value is
+    reported with its field path, together with every other problem of the file.
+    """
+    for field in attrs.fields(attrs.resolve_types(cls)):
+        rule = rules.get((cls, field.name))
+        if rule is not None:
+            hook = _then_checked(converter.get_structure_hook(field.type), rule)
+            overrides[field.name] = attrs.evolve(overrides.get(field.name, cattrs.gen.override()), struct_hook=hook)
+    return cattrs.gen.make_dict_structure_fn(cls, converter, **overrides)
+
+
+def make_converter(*, value_rules: bool = True) -> cattrs.Converter:
+    """The converter from parsed TOML to the model: strict types, unknown keys refused.
+
+    ``value_rules``: also check every field by its rule in :data:`FIELD_RULES`.
+    Without them only the shapes are checked, which is how the checks across
+    fields still see the parts of a file where some value is wrong
+    (:func:`_problems_of_parts`).
+    """
     converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
     converter.register_structure_hook(str, _strict(str, "a string"))
     converter.register_structure_hook(int, _strict(int, "an integer"))
@@ -182,14 +561,15 @@ def make_converter() -> cattrs.Converter:
         lambda type_: get_origin(type_) is list, _checked_container(list_structure_factory, list, "an array"))
     converter.register_structure_hook_factory(
         lambda type_: get_origin(type_) is dict, _checked_container(mapping_structure_factory, dict, "a table"))
+    rules = FIELD_RULES if value_rules else {}
     converter.register_structure_hook_factory(
         lambda type_: attrs.has(type_) and type_ is not Site,
-        _checked_container(lambda type_, conv: conv.gen_structure_attrs_fromdict(type_), dict, "a table"))
+        _checked_container(lambda type_, conv: _attrs_structure_fn(type_, conv, rules), dict, "a table"))
     # The TOML table is [plugin.<name>]; the model calls it plugin_config.
     converter.register_structure_hook(
         Site,
-        cattrs.gen.make_dict_structure_fn(
-            Site, converter, _cattrs_forbid_extra_keys=True,
+        _attrs_structure_fn(
+            Site, converter, rules,
             plugin_config=cattrs.gen.override(rename="plugin"),
             source=cattrs.gen.override(omit=True),
         ),
@@ -233,11 +613,17 @@ def _cattrs_problems(exc: Exception) -> list[tuple[str, str]]:
     return problems
 
 
+# Building a converter generates its structuring code (about 10 ms); a converter
+# holds no state about any one site, so each kind is built once.
+
 @functools.lru_cache(maxsize=1)
 def _site_converter() -> cattrs.Converter:
-    # Building a converter generates its structuring code (about 10 ms); the
-    # converter holds no state about any one site, so one is reused.
     return make_converter()
+
+
+@functools.lru_cache(maxsize=1)
+def _shape_converter() -> cattrs.Converter:
+    return make_converter(value_rules=False)
 
 
 # --------------------------------------------------------------------------- reading the file
@@ -353,7 +739,7 @@ def load_site(path: str | os.PathLike | None = None) -> Site:
 # --------------------------------------------------------------------------- checks across fields
 
 def validate_site(site: Site) -> list[tuple[str, str]]:
-    """What the model's types cannot say; every problem, each with its field path."""
+    """What neither the model's types nor the field rules can say; every problem, each with its field path."""
     return _cross_field_problems(hosts=site.hosts, exchange=site.exchange, snap_engine=site.snap_engine,
                                  volumes=site.volumes, domain=site.domain)
 
@@ -376,22 +762,39 @@ def _cross_field_problems(*, hosts: dict[str, Host] | None, exchange: Exchange |
     return problems
 
 
+#: The parts of a site that the checks across fields look at, and their types.
+_PARTS: dict[str, Any] = {"hosts": dict[str, Host], "exchange": Exchange, "volumes": tuple[Volume, ...],
+                          "domain": Domain}
+
+
 def _problems_of_parts(data: dict[str, Any]) -> list[tuple[str, str]]:
     """When the file as a whole does not structure: the checks across fields of the parts that do.
 
     So that a file with a mistyped port *and* two productions reports both at
-    once; a part that does not structure is left to the structural errors.
+    once. A part is structured for its shape only (no field rules: a wrong
+    address does not hide two productions); a part that has the wrong shape is
+    left to the structural errors.
     """
-    converter = _site_converter()
+    converter = _shape_converter()
     parts: dict[str, Any] = {}
-    for name, type_ in (("hosts", dict[str, Host]), ("exchange", Exchange), ("volumes", tuple[Volume, ...]),
-                        ("domain", Domain)):
+    for name, type_ in _PARTS.items():
         try:
             parts[name] = converter.structure(data[name], type_)
         except (KeyError, cattrs.BaseValidationError, ValueError, TypeError):
             parts[name] = None
     snap_engine = data.get("snap_engine")
     return _cross_field_problems(snap_engine=snap_engine if isinstance(snap_engine, str) else None, **parts)
+
+
+def _repeats(entries: Iterable[tuple[Any, str]]) -> Iterator[tuple[Any, Any]]:
+    """For each ``(label, value)`` whose value, ignoring case, came before: ``(label, label of the first)``."""
+    first: dict[str, Any] = {}
+    for label, value in entries:
+        key = value.upper()
+        if key in first:
+            yield label, first[key]
+        else:
+            first[key] = label
 
 
 def _check_domain(domain: Domain) -> list[tuple[str, str]]:
@@ -410,14 +813,8 @@ def _check_roles(hosts: dict[str, Host]) -> list[tuple[str, str]]:
         if len(keys) != 1:
             found = ", ".join(keys) or "none"
             problems.append(("hosts", f"exactly one host must have role {role.value!r} (found: {found})"))
-    names = {}
-    for key, host in hosts.items():
-        upper = host.name.upper()
-        if upper in names:
-            problems.append((f"hosts.{key}.name", f"{host.name!r} is also the name of hosts.{names[upper]}"))
-        names[upper] = key
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,14}", host.name):
-            problems.append((f"hosts.{key}.name", f"{host.name!r} is not a NetBIOS computer name (1-15 letters, digits, '-')"))
+    for key, first in _repeats((key, host.name) for key, host in hosts.items()):
+        problems.append((f"hosts.{key}.name", f"{hosts[key].name!r} is also the name of hosts.{first}"))
     return problems
 
 
@@ -483,18 +880,10 @@ def _check_volumes(volumes: tuple[Volume, ...]) -> list[tuple[str, str]]:
     problems = []
     if not volumes:
         problems.append(("volumes", "list production's Exchange volumes (at least one)"))
-    seen = set()
+    for index, _first in _repeats(enumerate(volume.letter for volume in volumes)):
+        problems.append((f"volumes[{index}].letter", f"drive {volumes[index].letter}: is listed twice"))
     holders: dict[str, str] = {}
-    for index, volume in enumerate(volumes):
-        where = f"volumes[{index}]"
-        for field, letter in (("letter", volume.letter), ("standby_letter", volume.standby_letter)):
-            if letter is not None and not re.fullmatch(r"[D-Zd-z]", letter):
-                problems.append((f"{where}.{field}", f"expected a drive letter D-Z, got {letter!r}"))
-        if volume.letter.upper() in seen:
-            problems.append((f"{where}.letter", f"drive {volume.letter}: is listed twice"))
-        seen.add(volume.letter.upper())
-        if volume.size_gb <= 0:
-            problems.append((f"{where}.size_gb", f"expected a size above 0, got {volume.size_gb}"))
+    for volume in volumes:
         for content in volume.holds:
             holders.setdefault(content.value, volume.letter.upper())
     logs, system = holders.get("logs"), holders.get("system-path")

@@ -68,7 +68,15 @@ def test_the_corpus_is_large_and_covers_the_cases_asked_for():
     for needed in ("missing_name", "port_is_a_string", "unknown_top_level_key", "inline_secret_winrm", "bad_role",
                    "two_productions", "w2000_without_via", "via_not_management", "exchange2000_on_w2003",
                    "vss_on_w2000", "logs_and_system_path_apart", "bad_drive_letter", "duplicate_drive_letters",
-                   "invalid_toml", "empty", "unknown_plugin_section", "several_problems"):
+                   "invalid_toml", "empty", "unknown_plugin_section", "several_problems",
+                   # values each field's rule refuses
+                   "takeover_ip_not_an_address", "takeover_ip_out_of_range", "takeover_mask_not_contiguous",
+                   "takeover_gateway_not_an_address", "host_address_empty", "host_address_with_blank",
+                   "host_address_bad_label", "dc_address_empty_label", "host_name_with_quote", "dc_name_too_long",
+                   "domain_netbios_name_too_long", "domain_dns_name_with_comma", "domain_dns_name_empty_label",
+                   "site_name_path_traversal", "site_name_nul", "port_zero", "port_too_large",
+                   "operation_timeout_zero", "connection_timeout_negative", "replication_deadline_zero",
+                   "recovery_point_age_zero"):
         assert needed in names
 
 

@@ -9,9 +9,10 @@ import socket
 import tomllib
 from pathlib import Path
 
+import attrs
 import pytest
 
-from qrdr.config import MAX_CONFIG_BYTES, load_site, structure_site
+from qrdr.config import FIELD_RULES, MAX_CONFIG_BYTES, load_site, structure_site
 from qrdr.errors import ConfigError
 from qrdr.model import Domain, SecretRef
 
@@ -105,7 +106,12 @@ def test_structuring_data_nested_far_deeper_than_python_recurses_names_the_field
     assert field in {where.partition("[")[0] for where, _ in caught.value.problems}
 
 
-# --------------------------------------------------------------------------- the model
+# --------------------------------------------------------------------------- the rules' table and the model
+
+def test_every_field_rule_names_a_field_of_its_class():
+    for cls, field in FIELD_RULES:
+        assert field in attrs.fields_dict(cls), f"FIELD_RULES names {cls.__name__}.{field}, which does not exist"
+
 
 def test_the_base_dn_escapes_each_label():
     def domain(dns_name: str) -> Domain:
