@@ -10,11 +10,15 @@ and checks it:
   65535 ...);
 * after, what no single field can say (exactly one production, standby and
   CommServe; Windows 2000 hosts reached through a management host; the
-  runbook's version matrix; every volume on a drive of its own).
+  runbook's version matrix; every volume on a drive of its own; the files and
+  folders named, ``ca_file`` and ``state_dir``).
 
 Every problem of a file is reported at once, each with its field path
 (``hosts.standby.winrm.port``), in one :class:`qrdr.errors.ConfigError` that
 names the file; a broken file never ends in a traceback.
+
+Relative paths in the file (``state_dir``, every ``ca_file``) are relative to
+the config file's folder; the loaded Site holds them absolute.
 
 Secrets are never values in the file: a password field takes a reference,
 ``{ env = "VAR" }``, ``{ keyring = "service/user" }`` or ``{ prompt = true }``.
@@ -52,8 +56,12 @@ from .model import (
 
 DEFAULT_CONFIG = "qrdr.toml"
 CONFIG_ENV = "QRDR_CONFIG"
+#: Where the journal and the run lock go when the file names no state_dir (relative to the file's folder).
+DEFAULT_STATE_DIR = ".qrdr"
 #: A site's config is a few kilobytes: anything larger is the wrong file (a log, a disk image) and is not read.
 MAX_CONFIG_BYTES = 1024 * 1024
+#: How much of a ca_file is read to find a certificate in it (a bundle's first one is at its start).
+CA_FILE_HEAD_BYTES = 1024 * 1024
 NESTED_TOO_DEEPLY = "nested too deeply (arrays or tables hundreds of levels deep); a site config is a few levels deep"
 
 #: Which Exchange runs on which Windows, and which snap engines each Windows has (DOMAIN.md).
@@ -461,7 +469,8 @@ def _each(rule: Rule, *, at_least_one: bool = False) -> Rule:
 _SECONDS = "a number of seconds"
 
 #: The rule of each field whose value its type alone does not check: (model class, field) -> rule.
-#: A path field (state_dir, ca_file) is a text here.
+#: A path field (state_dir, ca_file) is a text here; the file or folder it names is checked
+#: after structuring, against the config file's folder (see _ca_file_problem, _state_dir_problem).
 FIELD_RULES: dict[tuple[type, str], Rule] = {
     (Site, "name"): _expect_site_name,
     (Site, "plugins"): _each(_expect_text),
@@ -697,21 +706,27 @@ def _read_config_text(config_path: Path, source: str, chosen_by: str) -> str:
 
 # --------------------------------------------------------------------------- loading
 
-def structure_site(data: dict[str, Any], source: str) -> Site:
-    """Structure parsed TOML into a Site and validate it; raise ConfigError with every problem."""
+def structure_site(data: dict[str, Any], source: str, folder: str | os.PathLike | None = None) -> Site:
+    """Structure parsed TOML into a Site and validate it; raise ConfigError with every problem.
+
+    Relative paths (state_dir, ca_file) are made absolute against ``folder``, the
+    config file's folder (default: the folder of ``source``); state_dir defaults to
+    ``<folder>/.qrdr``.
+    """
+    folder = Path(folder) if folder is not None else Path(source).resolve().parent
     try:
-        return _structured_and_checked(data, source)
+        return _structured_and_checked(data, source, folder)
     except RecursionError:
         # tomllib parses documents a few hundred levels deep; cattrs and the checks recurse with them.
         raise ConfigError(source, [("", NESTED_TOO_DEEPLY)]) from None
 
 
-def _structured_and_checked(data: dict[str, Any], source: str) -> Site:
+def _structured_and_checked(data: dict[str, Any], source: str, folder: Path) -> Site:
     try:
         site = _site_converter().structure(data, Site)
     except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-        raise ConfigError(source, _cattrs_problems(exc) + _problems_of_parts(data)) from None
-    site = attrs.evolve(site, source=source)
+        raise ConfigError(source, _cattrs_problems(exc) + _problems_of_parts(data, folder)) from None
+    site = attrs.evolve(_with_paths_resolved(site, folder), source=source)
     problems = validate_site(site)
     if problems:
         raise ConfigError(source, problems)
@@ -730,22 +745,98 @@ def load_site(path: str | os.PathLike | None = None) -> Site:
         raise ConfigError(source, [("", f"not valid TOML: {exc}")]) from None
     except RecursionError:
         raise ConfigError(source, [("", NESTED_TOO_DEEPLY)]) from None
-    site = structure_site(data, source)
-    if site.state_dir is None:
-        site = attrs.evolve(site, state_dir=str(config_path.resolve().parent / ".qrdr"))
-    return site
+    # The folder of the file itself, symbolic links followed: where state_dir has always defaulted to.
+    return structure_site(data, source, folder=config_path.resolve().parent)
+
+
+# --------------------------------------------------------------------------- paths
+
+def _resolved(path_text: str, folder: Path) -> str:
+    """``path_text`` made absolute against ``folder`` (an absolute path stays as it is)."""
+    return str(folder / path_text)
+
+
+def _domain_with_paths_resolved(domain: Domain, folder: Path) -> Domain:
+    if domain.ca_file is None:
+        return domain
+    return attrs.evolve(domain, ca_file=_resolved(domain.ca_file, folder))
+
+
+def _host_with_paths_resolved(host: Host, folder: Path) -> Host:
+    if host.winrm is None or host.winrm.ca_file is None:
+        return host
+    return attrs.evolve(host, winrm=attrs.evolve(host.winrm, ca_file=_resolved(host.winrm.ca_file, folder)))
+
+
+def _with_paths_resolved(site: Site, folder: Path) -> Site:
+    """The site with state_dir (default ``.qrdr``) and every ca_file absolute, relative ones against ``folder``."""
+    return attrs.evolve(
+        site,
+        state_dir=_resolved(site.state_dir if site.state_dir is not None else DEFAULT_STATE_DIR, folder),
+        domain=_domain_with_paths_resolved(site.domain, folder),
+        hosts={key: _host_with_paths_resolved(host, folder) for key, host in site.hosts.items()},
+    )
+
+
+def _ca_file_problem(path_text: str | None) -> str | None:
+    """Why ``ca_file`` cannot be the CA qrdr trusts, or None when it can.
+
+    It must be a readable regular file with a PEM certificate in it: ssl and
+    requests read nothing else, and fail only when the first connection opens.
+    """
+    if path_text is None or _problem_of(_expect_text, path_text):
+        return None  # none given, or reported by the field's own rule
+    try:
+        with _open_regular_file(path_text) as file:
+            head = file.read(CA_FILE_HEAD_BYTES)
+    except FileNotFoundError:
+        return f"no such file: {path_text} (a relative ca_file is read from the config file's folder)"
+    except _Unreadable as exc:
+        return f"{path_text} cannot be used: {exc}; expected a PEM file of CA certificates"
+    except OSError as exc:
+        return f"{path_text} cannot be read: {exc.strerror or exc}"
+    if b"-----BEGIN CERTIFICATE-----" not in head:
+        return f"{path_text} holds no PEM certificate ('-----BEGIN CERTIFICATE-----'); expected the CA's certificate"
+    return None
+
+
+def _state_dir_problem(path_text: str | None) -> str | None:
+    """Why ``state_dir`` cannot hold the journal and the run lock, or None when it can.
+
+    It need not exist (it is created), but it, or the first of its parents that
+    exists, must be a folder.
+    """
+    if path_text is None or _problem_of(_expect_text, path_text):
+        return None
+    path = Path(path_text)
+    for candidate in (path, *path.parents):
+        try:
+            kind = _file_kind(os.stat(candidate).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except (OSError, ValueError) as exc:
+            return f"{candidate} cannot be checked: {getattr(exc, 'strerror', None) or exc}"
+        if kind == FOLDER:
+            return None
+        on_the_way = "" if candidate == path else f" (on the way to {path})"
+        return f"{candidate}{on_the_way} is {kind}, not a folder: state_dir holds the journal and the run lock"
+    return None
 
 
 # --------------------------------------------------------------------------- checks across fields
 
 def validate_site(site: Site) -> list[tuple[str, str]]:
-    """What neither the model's types nor the field rules can say; every problem, each with its field path."""
+    """What neither the model's types nor the field rules can say; every problem, each with its field path.
+
+    Paths are checked as they are: :func:`structure_site` has made them absolute.
+    """
     return _cross_field_problems(hosts=site.hosts, exchange=site.exchange, snap_engine=site.snap_engine,
-                                 volumes=site.volumes, domain=site.domain)
+                                 volumes=site.volumes, domain=site.domain, state_dir=site.state_dir)
 
 
 def _cross_field_problems(*, hosts: dict[str, Host] | None, exchange: Exchange | None, snap_engine: str | None,
-                          volumes: tuple[Volume, ...] | None, domain: Domain | None) -> list[tuple[str, str]]:
+                          volumes: tuple[Volume, ...] | None, domain: Domain | None,
+                          state_dir: str | None) -> list[tuple[str, str]]:
     """The checks across fields, each run when the parts it needs are there (None: not structured)."""
     problems: list[tuple[str, str]] = []
     if hosts is not None:
@@ -759,6 +850,9 @@ def _cross_field_problems(*, hosts: dict[str, Host] | None, exchange: Exchange |
         problems += _check_volumes(volumes)
     if domain is not None:
         problems += _check_domain(domain)
+    state_dir_problem = _state_dir_problem(state_dir)
+    if state_dir_problem:
+        problems.append(("state_dir", state_dir_problem))
     return problems
 
 
@@ -767,7 +861,7 @@ _PARTS: dict[str, Any] = {"hosts": dict[str, Host], "exchange": Exchange, "volum
                           "domain": Domain}
 
 
-def _problems_of_parts(data: dict[str, Any]) -> list[tuple[str, str]]:
+def _problems_of_parts(data: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
     """When the file as a whole does not structure: the checks across fields of the parts that do.
 
     So that a file with a mistyped port *and* two productions reports both at
@@ -782,8 +876,15 @@ def _problems_of_parts(data: dict[str, Any]) -> list[tuple[str, str]]:
             parts[name] = converter.structure(data[name], type_)
         except (KeyError, cattrs.BaseValidationError, ValueError, TypeError):
             parts[name] = None
+    if parts["hosts"] is not None:
+        parts["hosts"] = {key: _host_with_paths_resolved(host, folder) for key, host in parts["hosts"].items()}
+    if parts["domain"] is not None:
+        parts["domain"] = _domain_with_paths_resolved(parts["domain"], folder)
+    state_dir = data.get("state_dir", DEFAULT_STATE_DIR)
     snap_engine = data.get("snap_engine")
-    return _cross_field_problems(snap_engine=snap_engine if isinstance(snap_engine, str) else None, **parts)
+    return _cross_field_problems(snap_engine=snap_engine if isinstance(snap_engine, str) else None,
+                                 state_dir=_resolved(state_dir, folder) if isinstance(state_dir, str) else None,
+                                 **parts)
 
 
 def _repeats(entries: Iterable[tuple[Any, str]]) -> Iterator[tuple[Any, Any]]:
@@ -803,6 +904,9 @@ def _check_domain(domain: Domain) -> list[tuple[str, str]]:
         problems.append(("domain.controllers", "at least one domain controller is needed"))
     if domain.tls not in ("ldaps", "starttls"):
         problems.append(("domain.tls", f"expected 'ldaps' or 'starttls', got {domain.tls!r}"))
+    ca_problem = _ca_file_problem(domain.ca_file)
+    if ca_problem:
+        problems.append(("domain.ca_file", ca_problem))
     return problems
 
 
@@ -840,6 +944,9 @@ def _check_hosts(hosts: dict[str, Host]) -> list[tuple[str, str]]:
             problems.append((f"{where}.windows", "a management host needs Windows 2003 with PowerShell 2.0"))
         if host.winrm and host.winrm.transport is Transport.HTTP and host.winrm.auth.value == "basic":
             problems.append((f"{where}.winrm.auth", "Basic over HTTP would send the password in clear: use https or ntlm"))
+        ca_problem = _ca_file_problem(host.winrm.ca_file) if host.winrm else None
+        if ca_problem:
+            problems.append((f"{where}.winrm.ca_file", ca_problem))
     return problems
 
 

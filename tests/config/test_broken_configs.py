@@ -29,8 +29,9 @@ from qrdr.engine.context import NoConnector
 from qrdr.errors import ConfigError
 
 HERE = Path(__file__).resolve().parent
+EXAMPLE = HERE.parents[1] / "examples" / "site.toml"
 BROKEN = sorted((HERE / "broken").glob("*.toml"))
-VALID = sorted((HERE / "valid").glob("*.toml")) + [HERE.parents[1] / "examples" / "site.toml"]
+VALID = sorted((HERE / "valid").glob("*.toml")) + [EXAMPLE]
 EXPECT = re.compile(r"^# expect: (?P<path>.+?) \| (?P<phrase>.+)$", re.MULTILINE)
 #: Files that cannot carry a header.
 EXPECTED_WITHOUT_HEADER = {
@@ -76,7 +77,9 @@ def test_the_corpus_is_large_and_covers_the_cases_asked_for():
                    "domain_netbios_name_too_long", "domain_dns_name_with_comma", "domain_dns_name_empty_label",
                    "site_name_path_traversal", "site_name_nul", "port_zero", "port_too_large",
                    "operation_timeout_zero", "connection_timeout_negative", "replication_deadline_zero",
-                   "recovery_point_age_zero"):
+                   "recovery_point_age_zero",
+                   # the files and folders named
+                   "ca_file_missing", "ca_file_is_a_folder", "ca_file_not_a_certificate", "state_dir_is_a_file"):
         assert needed in names
 
 
@@ -164,7 +167,7 @@ WRONG_VALUES = ["x", 5, 1.5, True, [], ["a"], [1], {}, {"a": 1}, datetime.date(2
 
 def test_any_value_of_any_kind_anywhere_gives_a_config_error_never_a_traceback():
     """Every field of the example replaced by every kind of TOML value (about 1,200 files)."""
-    base = tomllib.loads((HERE.parents[1] / "examples" / "site.toml").read_text(encoding="utf-8"))
+    base = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
     ugly = []
     for path in list(_leaf_paths(base)):
         for value in WRONG_VALUES:
@@ -177,7 +180,7 @@ def test_any_value_of_any_kind_anywhere_gives_a_config_error_never_a_traceback()
             else:
                 parent[path[-1]] = value
             try:
-                structure_site(data, "fuzz.toml")
+                structure_site(data, str(EXAMPLE))  # its relative ca_file is next to it
             except ConfigError as exc:
                 # cattrs' fallbacks for what no hook explains: each is a gap to close here.
                 if "unknown error" in str(exc) or "invalid type" in str(exc):

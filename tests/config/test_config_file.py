@@ -1,11 +1,12 @@
-"""The config file as a file: only a regular file of at most 1 MiB is read, and a document nested
-too deeply is refused; and what the loaded model guarantees beyond the corpus."""
+"""The config file as a file: only a regular file of at most 1 MiB is read, a document nested
+too deeply is refused, and relative paths in it are relative to its folder."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import socket
+import ssl
 import tomllib
 from pathlib import Path
 
@@ -104,6 +105,47 @@ def test_structuring_data_nested_far_deeper_than_python_recurses_names_the_field
     with pytest.raises(ConfigError) as caught:
         structure_site(data, str(EXAMPLE))
     assert field in {where.partition("[")[0] for where, _ in caught.value.problems}
+
+
+# --------------------------------------------------------------------------- relative paths
+
+def test_the_example_names_a_ca_file_that_ssl_accepts():
+    site = load_site(EXAMPLE)
+    assert site.domain.ca_file == str(EXAMPLE_CA)
+    assert {host.winrm.ca_file for host in site.hosts.values()} == {str(EXAMPLE_CA)}
+    assert ssl.create_default_context(cafile=site.domain.ca_file).get_ca_certs()
+
+
+def test_relative_paths_are_relative_to_the_config_file_not_the_current_directory(tmp_path, monkeypatch):
+    text = EXAMPLE.read_text(encoding="utf-8").replace('snap_engine = "vss"', 'snap_engine = "vss"\nstate_dir = "state"')
+    config = example_in(tmp_path / "site", text)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    site = load_site(Path("..") / "site" / "site.toml")
+    folder = (tmp_path / "site").resolve()
+    assert site.state_dir == str(folder / "state")
+    assert site.domain.ca_file == str(folder / "contoso-ca.pem")
+    assert site.hosts["production"].winrm.ca_file == str(folder / "contoso-ca.pem")
+    assert config.exists()
+
+
+def test_absolute_paths_stay_as_they_are(tmp_path):
+    ca = tmp_path / "ca" / "bundle.pem"
+    ca.parent.mkdir()
+    shutil.copy(EXAMPLE_CA, ca)
+    text = (EXAMPLE.read_text(encoding="utf-8").replace('"contoso-ca.pem"', f'"{ca}"')
+            .replace('snap_engine = "vss"', f'snap_engine = "vss"\nstate_dir = "{tmp_path / "state"}"'))
+    site = load_site(example_in(tmp_path / "site", text))
+    assert site.domain.ca_file == str(ca) and site.state_dir == str(tmp_path / "state")
+
+
+def test_a_config_found_through_a_symbolic_link_reads_paths_next_to_the_real_file(tmp_path):
+    real = example_in(tmp_path / "real")
+    (tmp_path / "link.toml").symlink_to(real)
+    site = load_site(tmp_path / "link.toml")
+    assert site.domain.ca_file == str((tmp_path / "real" / "contoso-ca.pem").resolve())
+    assert site.state_dir == str((tmp_path / "real" / ".qrdr").resolve())
 
 
 # --------------------------------------------------------------------------- the rules' table and the model
