@@ -10,8 +10,8 @@ and checks it:
   65535 ...);
 * after, what no single field can say (exactly one production, standby and
   CommServe; Windows 2000 hosts reached through a management host; the
-  runbook's version matrix; every volume on a drive of its own; the files and
-  folders named, ``ca_file`` and ``state_dir``).
+  runbook's version matrix; a DC's URL agreeing with ``domain.tls``; the files
+  and folders named, ``ca_file`` and ``state_dir``).
 
 Every problem of a file is reported at once, each with its field path
 (``hosts.standby.winrm.port``), in one :class:`qrdr.errors.ConfigError` that
@@ -39,6 +39,7 @@ import re
 import stat
 import tomllib
 import unicodedata
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, get_args, get_origin
@@ -831,11 +832,13 @@ def validate_site(site: Site) -> list[tuple[str, str]]:
     Paths are checked as they are: :func:`structure_site` has made them absolute.
     """
     return _cross_field_problems(hosts=site.hosts, exchange=site.exchange, snap_engine=site.snap_engine,
-                                 volumes=site.volumes, domain=site.domain, state_dir=site.state_dir)
+                                 volumes=site.volumes, domain=site.domain, quick_recovery=site.quick_recovery,
+                                 takeover=site.takeover, state_dir=site.state_dir)
 
 
 def _cross_field_problems(*, hosts: dict[str, Host] | None, exchange: Exchange | None, snap_engine: str | None,
                           volumes: tuple[Volume, ...] | None, domain: Domain | None,
+                          quick_recovery: QuickRecovery | None, takeover: Takeover | None,
                           state_dir: str | None) -> list[tuple[str, str]]:
     """The checks across fields, each run when the parts it needs are there (None: not structured)."""
     problems: list[tuple[str, str]] = []
@@ -844,12 +847,18 @@ def _cross_field_problems(*, hosts: dict[str, Host] | None, exchange: Exchange |
         problems += _check_hosts(hosts)
         if exchange is not None and snap_engine is not None:
             problems += _check_versions(hosts, exchange.version, snap_engine)
+        if quick_recovery is not None:
+            problems += _check_quick_recovery(quick_recovery, hosts)
     if snap_engine is not None and snap_engine not in SNAP_ENGINES:
         problems.append(("snap_engine", f"expected one of {', '.join(map(repr, SNAP_ENGINES))}, got {snap_engine!r}"))
     if volumes is not None:
         problems += _check_volumes(volumes)
     if domain is not None:
         problems += _check_domain(domain)
+    if exchange is not None:
+        problems += _check_exchange(exchange)
+    if takeover is not None:
+        problems += _check_takeover(takeover)
     state_dir_problem = _state_dir_problem(state_dir)
     if state_dir_problem:
         problems.append(("state_dir", state_dir_problem))
@@ -858,7 +867,7 @@ def _cross_field_problems(*, hosts: dict[str, Host] | None, exchange: Exchange |
 
 #: The parts of a site that the checks across fields look at, and their types.
 _PARTS: dict[str, Any] = {"hosts": dict[str, Host], "exchange": Exchange, "volumes": tuple[Volume, ...],
-                          "domain": Domain}
+                          "domain": Domain, "quick_recovery": QuickRecovery, "takeover": Takeover}
 
 
 def _problems_of_parts(data: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
@@ -870,11 +879,16 @@ def _problems_of_parts(data: dict[str, Any], folder: Path) -> list[tuple[str, st
     left to the structural errors.
     """
     converter = _shape_converter()
+    defaults = attrs.fields_dict(Site)
     parts: dict[str, Any] = {}
     for name, type_ in _PARTS.items():
+        if name not in data:
+            default = defaults[name].default
+            parts[name] = None if default is attrs.NOTHING else default
+            continue
         try:
             parts[name] = converter.structure(data[name], type_)
-        except (KeyError, cattrs.BaseValidationError, ValueError, TypeError):
+        except (cattrs.BaseValidationError, ValueError, TypeError):
             parts[name] = None
     if parts["hosts"] is not None:
         parts["hosts"] = {key: _host_with_paths_resolved(host, folder) for key, host in parts["hosts"].items()}
@@ -898,15 +912,66 @@ def _repeats(entries: Iterable[tuple[Any, str]]) -> Iterator[tuple[Any, Any]]:
             first[key] = label
 
 
+def _unpaired(first: tuple[str, Any], second: tuple[str, Any], why: str) -> list[tuple[str, str]]:
+    """Two settings that work only together, as ``(field path, value)``: the one set without the other."""
+    (first_where, first_value), (second_where, second_value) = first, second
+    if (first_value is None) == (second_value is None):
+        return []
+    given, missing = (first_where, second_where) if first_value is not None else (second_where, first_where)
+    return [(given, f"set without {missing.rpartition('.')[2]}: {why}")]
+
+
+def _ldap_url_problem(url: str, tls: str) -> str | None:
+    """Why a DC's ``url`` cannot be used with ``domain.tls``, or None when it can.
+
+    ldaps wants ``ldaps://HOST[:PORT]``, starttls ``ldap://HOST[:PORT]``, and
+    nothing after. The URL is never shown: it may carry a user and password.
+    """
+    scheme = "ldaps" if tls == "ldaps" else "ldap"
+    expected = f"expected {scheme}://HOST[:PORT] (domain.tls = {tls!r})"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return f"{expected}; its port or host cannot be read (a port is a number from 1 to 65535)"
+    if parts.scheme.lower() != scheme:
+        if not parts.scheme:
+            return f"{expected}; it is not a URL"
+        other_tls = {"ldap": " (ldap:// goes with tls = 'starttls')", "ldaps": " (ldaps:// goes with tls = 'ldaps')"}
+        return f"{expected}; it starts with {parts.scheme.lower()}://{other_tls.get(parts.scheme.lower(), '')}"
+    if parts.username is not None or parts.password is not None:
+        return f"{expected}; it names a user: bind_user and bind_password say who qrdr binds as"
+    if parts.path or parts.query or parts.fragment or "?" in url or "#" in url:
+        return f"{expected}; nothing may follow HOST[:PORT] (no path, query or fragment)"
+    if not parts.hostname:
+        return f"{expected}; it names no host"
+    host_problem = _problem_of(_expect_host_address, parts.hostname)
+    if host_problem:
+        return f"{expected}; its host {host_problem}"
+    if port == 0:
+        return f"{expected}; port 0 is not a port (1 to 65535)"
+    return None
+
+
 def _check_domain(domain: Domain) -> list[tuple[str, str]]:
     problems = []
     if not domain.controllers:
         problems.append(("domain.controllers", "at least one domain controller is needed"))
-    if domain.tls not in ("ldaps", "starttls"):
+    tls_known = domain.tls in ("ldaps", "starttls")
+    if not tls_known:
         problems.append(("domain.tls", f"expected 'ldaps' or 'starttls', got {domain.tls!r}"))
+    for index, controller in enumerate(domain.controllers):
+        url_problem = _ldap_url_problem(controller.url, domain.tls) if controller.url and tls_known else None
+        if url_problem:
+            problems.append((f"domain.controllers[{index}].url", url_problem))
+    for index, first in _repeats(enumerate(controller.name for controller in domain.controllers)):
+        problems.append((f"domain.controllers[{index}].name",
+                         f"{domain.controllers[index].name!r} is also the name of domain.controllers[{first}]"))
     ca_problem = _ca_file_problem(domain.ca_file)
     if ca_problem:
         problems.append(("domain.ca_file", ca_problem))
+    problems += _unpaired(("domain.join_user", domain.join_user), ("domain.join_password", domain.join_password),
+                          "the two go together (without both, hosts are joined as bind_user with bind_password)")
     return problems
 
 
@@ -947,6 +1012,51 @@ def _check_hosts(hosts: dict[str, Host]) -> list[tuple[str, str]]:
         ca_problem = _ca_file_problem(host.winrm.ca_file) if host.winrm else None
         if ca_problem:
             problems.append((f"{where}.winrm.ca_file", ca_problem))
+        problems += _unpaired((f"{where}.local_user", host.local_user), (f"{where}.local_password", host.local_password),
+                              "the two go together (the local administrator qrdr logs on as outside the domain)")
+    return problems
+
+
+def _check_quick_recovery(quick_recovery: QuickRecovery, hosts: dict[str, Host]) -> list[tuple[str, str]]:
+    key = quick_recovery.commserve_host
+    if key not in hosts:
+        return [("quick_recovery.commserve_host",
+                 f"no host with key {_shown(key)}: name the key of the CommServe's [hosts.<key>] table")]
+    if hosts[key].role is not Role.COMMSERVE:
+        return [("quick_recovery.commserve_host", f"hosts.{key} has role {hosts[key].role.value!r}, not 'commserve'")]
+    return []
+
+
+def _check_exchange(exchange: Exchange) -> list[tuple[str, str]]:
+    return _unpaired(("exchange.update_path", exchange.update_path), ("exchange.service_pack", exchange.service_pack),
+                     "the two go together (update_path installs production's service pack on the standby, "
+                     "and service_pack says which build it must then report)")
+
+
+def _check_takeover(takeover: Takeover) -> list[tuple[str, str]]:
+    """The address, mask and gateway together: one subnet, the address a host's, the gateway in it.
+
+    Each value that its own rule refuses is left to that rule.
+    """
+    if takeover.ip_address is None:
+        if takeover.gateway is not None:
+            return [("takeover.gateway", "set without ip_address: no address is taken over, so no gateway is set")]
+        return []
+    if _problem_of(_expect_ipv4_address, takeover.ip_address) or _problem_of(_expect_ipv4_netmask, takeover.subnet_mask):
+        return []
+    interface = ipaddress.IPv4Interface(f"{takeover.ip_address}/{takeover.subnet_mask}")
+    network, address = interface.network, interface.ip
+    problems = []
+    if network.prefixlen <= 30 and address in (network.network_address, network.broadcast_address):
+        which = "network" if address == network.network_address else "broadcast"
+        problems.append(("takeover.ip_address", f"{address} is the {which} address of {network}: no adapter can have it"))
+    if takeover.gateway is not None and not _problem_of(_expect_ipv4_address, takeover.gateway):
+        gateway = ipaddress.IPv4Address(takeover.gateway)
+        if gateway not in network:
+            problems.append(("takeover.gateway", f"{gateway} is outside {network} (ip_address {address}, subnet_mask "
+                                                 f"{takeover.subnet_mask}): the standby could not reach it"))
+        elif gateway == address:
+            problems.append(("takeover.gateway", f"{gateway} is ip_address itself; expected the subnet's router"))
     return problems
 
 
@@ -987,8 +1097,15 @@ def _check_volumes(volumes: tuple[Volume, ...]) -> list[tuple[str, str]]:
     problems = []
     if not volumes:
         problems.append(("volumes", "list production's Exchange volumes (at least one)"))
-    for index, _first in _repeats(enumerate(volume.letter for volume in volumes)):
+    repeated_letters = list(_repeats(enumerate(volume.letter for volume in volumes)))
+    for index, _first in repeated_letters:
         problems.append((f"volumes[{index}].letter", f"drive {volumes[index].letter}: is listed twice"))
+    if not repeated_letters:
+        # Two volumes copied onto one standby drive: the second copy would overwrite the first.
+        for index, first in _repeats(enumerate(volume.target_letter for volume in volumes)):
+            field = "standby_letter" if volumes[index].standby_letter is not None else "letter"
+            problems.append((f"volumes[{index}].{field}", f"the standby's drive {volumes[index].target_letter}: "
+                                                          f"also receives volumes[{first}]; each volume needs its own"))
     holders: dict[str, str] = {}
     for volume in volumes:
         for content in volume.holds:

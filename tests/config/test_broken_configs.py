@@ -78,8 +78,10 @@ def test_the_corpus_is_large_and_covers_the_cases_asked_for():
                    "site_name_path_traversal", "site_name_nul", "port_zero", "port_too_large",
                    "operation_timeout_zero", "connection_timeout_negative", "replication_deadline_zero",
                    "recovery_point_age_zero",
-                   # the files and folders named
-                   "ca_file_missing", "ca_file_is_a_folder", "ca_file_not_a_certificate", "state_dir_is_a_file"):
+                   # checks across fields and against the file system
+                   "dc_url_http", "dc_url_ldap_with_ldaps", "dc_url_ldaps_with_starttls", "dc_url_with_path",
+                   "dc_url_with_query", "dc_url_without_host", "ca_file_missing", "ca_file_is_a_folder",
+                   "ca_file_not_a_certificate", "state_dir_is_a_file"):
         assert needed in names
 
 
@@ -117,6 +119,11 @@ def test_an_inline_secret_never_appears_in_the_error(path):
         assert secret not in str(error)
         assert secret not in repr(error)
         assert all(secret not in text for _, text in error.problems)
+
+
+def test_a_password_in_a_controller_url_never_appears_in_the_error():
+    error = config_error_of(HERE / "broken" / "dc_url_with_credentials.toml")
+    assert "Url-Secr3t" not in str(error) and "Url-Secr3t" not in repr(error)
 
 
 @pytest.mark.parametrize("name", ["several_problems.toml", "several_site_problems.toml",
