@@ -1,17 +1,28 @@
 """The site config: one TOML file -> :class:`qrdr.model.Site`, through cattrs.
 
 Where the file is: ``--config FILE``, else ``$QRDR_CONFIG``, else ``./qrdr.toml``
-(:func:`find_config`). :func:`load_site` reads it, structures it into the model
-and checks what the model alone cannot say (exactly one production, standby
-and CommServe; Windows 2000 hosts reached through a management host; the
-runbook's version matrix; every volume letter valid). Every problem of a file
-is reported at once, each with its field path (``hosts.standby.winrm.port``),
-in one :class:`qrdr.errors.ConfigError` that names the file; a broken file
-never ends in a traceback.
+(:func:`find_config`). :func:`load_site` reads it (a regular file of at most
+1 MiB, nothing else is even opened for reading), structures it into the model
+and checks it:
+
+* while structuring, each field's type, then its value by its rule in
+  :data:`FIELD_RULES` (an IPv4 address, a NetBIOS name, a port from 1 to
+  65535 ...);
+* after, what no single field can say (exactly one production, standby and
+  CommServe; Windows 2000 hosts reached through a management host; the
+  runbook's version matrix; a DC's URL agreeing with ``domain.tls``; the files
+  and folders named, ``ca_file`` and ``state_dir``).
+
+Every problem of a file is reported at once, each with its field path
+(``hosts.standby.winrm.port``), in one :class:`qrdr.errors.ConfigError` that
+names the file; a broken file never ends in a traceback.
+
+Relative paths in the file (``state_dir``, every ``ca_file``) are relative to
+the config file's folder; the loaded Site holds them absolute.
 
 Secrets are never values in the file: a password field takes a reference,
 ``{ env = "VAR" }``, ``{ keyring = "service/user" }`` or ``{ prompt = true }``.
-A string where a secret belongs is refused.
+A string where a secret belongs is refused, and no message ever repeats it.
 
 docs/config.md is the reference of every field; examples/site.toml is a
 complete example.
@@ -21,11 +32,17 @@ from __future__ import annotations
 
 import enum
 import functools
+import ipaddress
+import math
 import os
 import re
+import stat
 import tomllib
+import unicodedata
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import IO, Any, get_args, get_origin
 
 import attrs
 import cattrs
@@ -34,11 +51,19 @@ from cattrs.v import format_exception as cattrs_format_exception
 
 from .errors import ConfigError
 from .model import (
-    Domain, Exchange, ExchangeVersion, Host, Role, SecretRef, Site, Transport, Volume, WindowsVersion,
+    Domain, DomainController, Exchange, ExchangeVersion, Host, QuickRecovery, Role, SecretRef, Site, Takeover,
+    Transport, Volume, WindowsVersion, WinRM,
 )
 
 DEFAULT_CONFIG = "qrdr.toml"
 CONFIG_ENV = "QRDR_CONFIG"
+#: Where the journal and the run lock go when the file names no state_dir (relative to the file's folder).
+DEFAULT_STATE_DIR = ".qrdr"
+#: A site's config is a few kilobytes: anything larger is the wrong file (a log, a disk image) and is not read.
+MAX_CONFIG_BYTES = 1024 * 1024
+#: How much of a ca_file is read to find a certificate in it (a bundle's first one is at its start).
+CA_FILE_HEAD_BYTES = 1024 * 1024
+NESTED_TOO_DEEPLY = "nested too deeply (arrays or tables hundreds of levels deep); a site config is a few levels deep"
 
 #: Which Exchange runs on which Windows, and which snap engines each Windows has (DOMAIN.md).
 SUPPORTED_PAIRS = {
@@ -160,7 +185,376 @@ def _structure_secret(value: Any, _type: Any) -> SecretRef:
     return SecretRef(env=value.get("env"), keyring=value.get("keyring"), prompt=bool(value.get("prompt")))
 
 
-def make_converter() -> cattrs.Converter:
+# --------------------------------------------------------------------------- value rules
+#
+# A rule takes a field's value, already structured to its type, and raises
+# FieldProblem saying what is wrong and what is expected. Rules never echo a value
+# that could be a secret, and cut long values short (a mistaken value may be a
+# whole file). FIELD_RULES says which field follows which rule.
+
+Rule = Callable[[Any], None]
+
+
+def _shown(value: str, limit: int = 60) -> str:
+    """``value`` quoted for a message, cut short past ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 4] + "...'"
+
+
+def _is_control(char: str) -> bool:
+    """A control character or a line/paragraph separator: never meant inside a config value."""
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp")
+
+
+def _char(char: str) -> str:
+    """One character for a message: ``'/'``, or ``U+0000`` when it cannot be shown."""
+    return repr(char) if char.isprintable() else f"U+{ord(char):04X}"
+
+
+def _problem_of(rule: Rule, value: Any) -> str | None:
+    """What ``rule`` says of ``value``, or None when the value follows it."""
+    try:
+        rule(value)
+    except FieldProblem as problem:
+        return str(problem)
+    return None
+
+
+def _expect_text(text: str) -> None:
+    """One line of text: not empty or blank, no control character, no blank at either end.
+
+    These values go into commands, LDAP names and file names, where a stray newline
+    or blank is never meant. The value is not shown: this rule also guards user
+    names, which sit next to secrets.
+    """
+    if not text.strip():
+        raise FieldProblem("is empty; expected a value")
+    for position, char in enumerate(text, start=1):
+        if _is_control(char):
+            raise FieldProblem(f"contains a control character ({_char(char)}) at position {position}; "
+                               "expected one line of text")
+    if text != text.strip():
+        raise FieldProblem("starts or ends with a blank; expected the value without it")
+
+
+_SITE_NAME_CHARACTERS = re.compile(r"[A-Za-z0-9._-]")
+
+
+def _expect_site_name(text: str) -> None:
+    """The site's name: letters, digits, '-', '_', '.', starting with a letter or digit, at most 64
+    characters, no '..'.
+
+    It is a file name (``<state_dir>/<name>.journal.sqlite``, the run lock) and appears
+    in reports: nothing in it may lead out of state_dir or break a file name.
+    """
+    expected = ("expected a plain name: letters, digits, '-', '_' and '.', starting with a letter or digit, "
+                "at most 64 characters (it names the journal <state_dir>/<name>.journal.sqlite)")
+    if not text:
+        raise FieldProblem(f"is empty; {expected}")
+    bad = next((char for char in text if not _SITE_NAME_CHARACTERS.fullmatch(char)), None)
+    if bad is not None:
+        raise FieldProblem(f"{_shown(text)} contains {_char(bad)}; {expected}")
+    if not text[0].isalnum():
+        raise FieldProblem(f"{_shown(text)} does not start with a letter or digit; {expected}")
+    if len(text) > 64:
+        raise FieldProblem(f"{_shown(text)} has {len(text)} characters; {expected}")
+    if ".." in text:
+        raise FieldProblem(f"{_shown(text)} contains '..'; {expected}")
+
+
+#: Microsoft, "Naming conventions in Active Directory": what a NetBIOS computer name cannot contain.
+NETBIOS_FORBIDDEN = frozenset('\\/:*?"<>|,~!@#$%^&\'.(){}_ ')
+
+
+def _expect_netbios_name(text: str) -> None:
+    """A NetBIOS name by Microsoft's rules: 1-15 characters, none of
+    ``\\ / : * ? " < > | , ~ ! @ # $ % ^ & ' . ( ) { } _``, no blank or control character,
+    not all digits. Computer names (hosts, DCs) and the domain's NetBIOS name follow it.
+    """
+    what = f"{_shown(text)} is not a NetBIOS name"
+    if not 1 <= len(text) <= 15:
+        raise FieldProblem(f"{what}: expected 1 to 15 characters, it has {len(text)}")
+    bad = next((char for char in text if char in NETBIOS_FORBIDDEN or char.isspace() or _is_control(char)), None)
+    if bad is not None:
+        raise FieldProblem(f"{what}: {_char(bad)} is not allowed "
+                           "(none of \\ / : * ? \" < > | , ~ ! @ # $ % ^ & ' . ( ) { } _, blanks or control characters)")
+    if text.isdigit():
+        raise FieldProblem(f"{what}: it cannot be all digits")
+
+
+_DNS_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def _dns_name_problem(text: str) -> str | None:
+    """Why ``text`` is not a DNS name by RFC 1123, or None when it is.
+
+    Labels of 1-63 letters, digits and '-' (not at a label's start or end), joined by
+    dots, 253 characters at most; no empty label (so no dot at the start or end).
+    A last label of digits only is refused: only an IPv4 address ends so (RFC 1123 2.1).
+    """
+    if not text:
+        return "it is empty"
+    if any(char.isspace() or _is_control(char) for char in text):
+        return "it contains a blank or a control character"
+    if len(text) > 253:
+        return f"it has {len(text)} characters (at most 253)"
+    labels = text.split(".")
+    if "" in labels:
+        return "it has an empty label (two dots in a row, or a dot at the start or end)"
+    for label in labels:
+        if len(label) > 63:
+            return f"the label {_shown(label, 30)} has {len(label)} characters (at most 63)"
+        if not _DNS_LABEL.fullmatch(label):
+            return f"the label {_shown(label)} is not letters, digits and '-' (with no '-' at its start or end)"
+    if labels[-1].isdigit():
+        return "its last label is all digits, which only an IPv4 address has"
+    return None
+
+
+def _expect_dns_domain_name(text: str) -> None:
+    """The domain's DNS name (RFC 1123, see :func:`_dns_name_problem`), e.g. ``contoso.local``.
+
+    It gives the base DN (``DC=contoso,DC=local``): a comma or '=' in it would add RDNs.
+    """
+    problem = _dns_name_problem(text)
+    if problem:
+        raise FieldProblem(f"{_shown(text)} is not a DNS domain name: {problem}; expected labels of letters, "
+                           "digits and '-' joined by dots, e.g. 'contoso.local'")
+
+
+def _unusable_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address, *, on_adapter: bool) -> str | None:
+    """What kind of address no host can be reached at or given, or None when it is usable.
+
+    ``on_adapter``: the address is to be set on a network adapter, which excludes
+    loopback and link-local addresses too (a host *reached* at 127.0.0.1 is fine: the lab).
+    """
+    if address.is_unspecified:
+        return "the unspecified address"
+    if address.is_multicast:
+        return "a multicast address"
+    if address.version == 4 and address.is_reserved:
+        return "a reserved address (240.0.0.0/4, or the broadcast address)"
+    if on_adapter and address.is_loopback:
+        return "a loopback address"
+    if on_adapter and address.is_link_local:
+        return "a link-local address"
+    return None
+
+
+def _expect_host_address(text: str) -> None:
+    """Where a host is reached: an IPv4 or IPv6 address, or a DNS host name (RFC 1123)."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        address = None
+    if address is not None:
+        unusable = _unusable_address(address, on_adapter=False)
+        if unusable:
+            raise FieldProblem(f"{text} is {unusable}: no host can be reached there")
+        return
+    if re.fullmatch(r"[0-9.]+", text):
+        raise FieldProblem(f"{_shown(text)} is not a valid IPv4 address: expected four numbers from 0 to 255 "
+                           "without leading zeros, e.g. '10.0.0.21'")
+    problem = _dns_name_problem(text)
+    if problem:
+        raise FieldProblem(f"{_shown(text)} is neither an IP address nor a DNS host name: {problem}")
+
+
+def _parsed_ipv4(text: str, expected: str) -> ipaddress.IPv4Address:
+    try:
+        return ipaddress.IPv4Address(text)
+    except ValueError:
+        raise FieldProblem(f"expected {expected}, got {_shown(text)}") from None
+
+
+def _expect_ipv4_address(text: str) -> None:
+    """An IPv4 address a network adapter can be given: not 0.0.0.0, loopback, link-local,
+    multicast, reserved or broadcast (what the promote sets on the standby)."""
+    address = _parsed_ipv4(text, "an IPv4 address such as '10.0.0.21'")
+    unusable = _unusable_address(address, on_adapter=True)
+    if unusable:
+        raise FieldProblem(f"{text} is {unusable}: a network adapter cannot be given it")
+
+
+def _expect_ipv4_netmask(text: str) -> None:
+    """An IPv4 subnet mask: ones then zeros, from 128.0.0.0 to 255.255.255.255."""
+    mask = int(_parsed_ipv4(text, "a subnet mask such as '255.255.255.0'"))
+    host_bits = ~mask & 0xFFFFFFFF
+    if mask == 0 or host_bits & (host_bits + 1):
+        raise FieldProblem(f"{text} is not a subnet mask: expected ones then zeros, from 128.0.0.0 to "
+                           "255.255.255.255, e.g. '255.255.255.0'")
+
+
+def _expect_in_range(low: int, high: int, unit: str) -> Rule:
+    """The rule "an integer from ``low`` to ``high``"; ``unit`` says what it counts, for the message."""
+    def in_range(number: int) -> None:
+        if not low <= number <= high:
+            raise FieldProblem(f"expected {unit} from {low} to {high}, got {number}")
+    in_range.__doc__ = f"{unit} from {low} to {high}"
+    return in_range
+
+
+def _expect_positive_number(number: float) -> None:
+    """A finite number above 0 (TOML's nan and inf would make every comparison with it meaningless)."""
+    if not (math.isfinite(number) and number > 0):
+        raise FieldProblem(f"expected a finite number above 0, got {number}")
+
+
+_DRIVE_LETTER = re.compile(r"[D-Zd-z]")
+
+
+def _expect_drive_letter(text: str) -> None:
+    """A drive letter for an Exchange volume, D-Z (A-C are floppies and the system drive)."""
+    if not _DRIVE_LETTER.fullmatch(text):
+        raise FieldProblem(f"expected a drive letter D-Z, got {_shown(text)}")
+
+
+_WINDOWS_ABSOLUTE = re.compile(r"[A-Za-z]:\\")
+_WINDOWS_FILE_NAME_FORBIDDEN = frozenset('<>:"/|?*')
+
+
+def _windows_path_problem(text: str) -> str | None:
+    """Why ``text`` is not an absolute path on a Windows host (``X:\\...``), or None when it is."""
+    if not _WINDOWS_ABSOLUTE.match(text):
+        return "it does not start with a drive letter, ':' and '\\'"
+    bad = next((char for char in text[3:] if char in _WINDOWS_FILE_NAME_FORBIDDEN or _is_control(char)), None)
+    if bad is not None:
+        return f"{_char(bad)} cannot be in a Windows file name"
+    return None
+
+
+def _expect_windows_path(text: str) -> None:
+    """An absolute path on the Windows host, e.g. ``C:\\Program Files\\Exchsrvr`` (qrdr runs it there)."""
+    problem = _windows_path_problem(text)
+    if problem:
+        raise FieldProblem(f"{_shown(text)} is not an absolute Windows path: {problem}; "
+                           "expected e.g. 'C:\\Program Files\\Exchsrvr'")
+
+
+_DRIVE = re.compile(r"[A-Za-z](?::\\?)?")
+
+
+def _expect_windows_mount_point(text: str) -> None:
+    """Where QR copies a volume on the standby: a drive (``S``, ``S:``, ``S:\\``) or an absolute folder path."""
+    if _DRIVE.fullmatch(text):
+        return
+    problem = _windows_path_problem(text)
+    if problem:
+        raise FieldProblem(f"{_shown(text)} is neither a drive nor an absolute Windows path: {problem}; "
+                           "expected e.g. 'S:' or 'C:\\QR\\E'")
+
+
+_URL_PATH = re.compile(r"[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*")
+
+
+def _expect_url_path(text: str) -> None:
+    """The path of a URL after ``https://host:port/``: names of letters, digits and ``- . _ ~``
+    joined by '/', with no '/' at the start or end (qrdr puts the first), no query or fragment."""
+    if not _URL_PATH.fullmatch(text):
+        raise FieldProblem(f"expected a URL path such as 'wsman' (letters, digits, '-', '.', '_', '~' joined by '/'; "
+                           f"no '/' at its start or end, no '?', '#' or blank), got {_shown(text)}")
+
+
+def _each(rule: Rule, *, at_least_one: bool = False) -> Rule:
+    """The rule "every item of the array follows ``rule``" (and, with ``at_least_one``, there is one)."""
+    def each(items: tuple[Any, ...]) -> None:
+        if at_least_one and not items:
+            raise FieldProblem("is empty; expected at least one")
+        for number, item in enumerate(items, start=1):
+            problem = _problem_of(rule, item)
+            if problem:
+                raise FieldProblem(f"item {number}: {problem}")
+    return each
+
+
+_SECONDS = "a number of seconds"
+
+#: The rule of each field whose value its type alone does not check: (model class, field) -> rule.
+#: A path field (state_dir, ca_file) is a text here; the file or folder it names is checked
+#: after structuring, against the config file's folder (see _ca_file_problem, _state_dir_problem).
+FIELD_RULES: dict[tuple[type, str], Rule] = {
+    (Site, "name"): _expect_site_name,
+    (Site, "plugins"): _each(_expect_text),
+    (Site, "state_dir"): _expect_text,
+    (Domain, "dns_name"): _expect_dns_domain_name,
+    (Domain, "netbios_name"): _expect_netbios_name,
+    (Domain, "bind_user"): _expect_text,
+    (Domain, "ca_file"): _expect_text,
+    # A day: replication across sites takes hours at worst.
+    (Domain, "replication_deadline"): _expect_in_range(1, 86_400, _SECONDS),
+    (Domain, "join_user"): _expect_text,
+    (DomainController, "name"): _expect_netbios_name,
+    (DomainController, "address"): _expect_host_address,
+    (DomainController, "url"): _expect_text,
+    (Host, "name"): _expect_netbios_name,
+    (Host, "address"): _expect_host_address,
+    (Host, "via"): _expect_text,
+    (Host, "local_user"): _expect_text,
+    (WinRM, "user"): _expect_text,
+    (WinRM, "port"): _expect_in_range(1, 65_535, "a TCP port"),
+    (WinRM, "path"): _expect_url_path,
+    (WinRM, "ca_file"): _expect_text,
+    (WinRM, "operation_timeout"): _expect_in_range(1, 3_600, _SECONDS),
+    (WinRM, "connection_timeout"): _expect_in_range(1, 600, _SECONDS),
+    (Volume, "letter"): _expect_drive_letter,
+    (Volume, "size_gb"): _expect_positive_number,
+    (Volume, "standby_letter"): _expect_drive_letter,
+    (Volume, "standby_mount_point"): _expect_windows_mount_point,
+    (Exchange, "organization"): _expect_text,
+    (Exchange, "administrative_group"): _expect_text,
+    (Exchange, "install_path"): _expect_windows_path,
+    (Exchange, "setup_path"): _expect_windows_path,
+    (Exchange, "update_path"): _expect_windows_path,
+    (Exchange, "components"): _each(_expect_text, at_least_one=True),
+    (Exchange, "service_pack"): _expect_text,
+    (QuickRecovery, "commserve_host"): _expect_text,
+    (QuickRecovery, "production_client"): _expect_text,
+    (QuickRecovery, "standby_client"): _expect_text,
+    (QuickRecovery, "scratch_pool"): _expect_text,
+    (QuickRecovery, "policy"): _expect_text,
+    (QuickRecovery, "subclient"): _expect_text,
+    (QuickRecovery, "incremental_schedule"): _expect_text,
+    (QuickRecovery, "commcell_user"): _expect_text,
+    (QuickRecovery, "max_recovery_point_age_hours"): _expect_positive_number,
+    (Takeover, "ip_address"): _expect_ipv4_address,
+    (Takeover, "subnet_mask"): _expect_ipv4_netmask,
+    (Takeover, "gateway"): _expect_ipv4_address,
+}
+
+
+def _then_checked(structure: Callable[[Any, Any], Any], rule: Rule) -> Callable[[Any, Any], Any]:
+    """A structure hook: ``structure`` (the type's own hook), then ``rule`` on what it gave."""
+    def structure_and_check(value: Any, type_: Any) -> Any:
+        result = structure(value, type_)
+        if result is not None:
+            rule(result)
+        return result
+    return structure_and_check
+
+
+def _attrs_structure_fn(cls: type, converter: cattrs.Converter, rules: dict[tuple[type, str], Rule],
+                        **overrides: Any) -> Callable[[Any, Any], Any]:
+    """cattrs' structuring function for a model class, each field with a rule in ``rules`` checked by it.
+
+    The rules run inside cattrs' per-field error collection, so a wrong value is
+    reported with its field path, together with every other problem of the file.
+    """
+    for field in attrs.fields(attrs.resolve_types(cls)):
+        rule = rules.get((cls, field.name))
+        if rule is not None:
+            hook = _then_checked(converter.get_structure_hook(field.type), rule)
+            overrides[field.name] = attrs.evolve(overrides.get(field.name, cattrs.gen.override()), struct_hook=hook)
+    return cattrs.gen.make_dict_structure_fn(cls, converter, **overrides)
+
+
+def make_converter(*, value_rules: bool = True) -> cattrs.Converter:
+    """The converter from parsed TOML to the model: strict types, unknown keys refused.
+
+    ``value_rules``: also check every field by its rule in :data:`FIELD_RULES`.
+    Without them only the shapes are checked, which is how the checks across
+    fields still see the parts of a file where some value is wrong
+    (:func:`_problems_of_parts`).
+    """
     converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
     converter.register_structure_hook(str, _strict(str, "a string"))
     converter.register_structure_hook(int, _strict(int, "an integer"))
@@ -177,14 +571,15 @@ def make_converter() -> cattrs.Converter:
         lambda type_: get_origin(type_) is list, _checked_container(list_structure_factory, list, "an array"))
     converter.register_structure_hook_factory(
         lambda type_: get_origin(type_) is dict, _checked_container(mapping_structure_factory, dict, "a table"))
+    rules = FIELD_RULES if value_rules else {}
     converter.register_structure_hook_factory(
         lambda type_: attrs.has(type_) and type_ is not Site,
-        _checked_container(lambda type_, conv: conv.gen_structure_attrs_fromdict(type_), dict, "a table"))
+        _checked_container(lambda type_, conv: _attrs_structure_fn(type_, conv, rules), dict, "a table"))
     # The TOML table is [plugin.<name>]; the model calls it plugin_config.
     converter.register_structure_hook(
         Site,
-        cattrs.gen.make_dict_structure_fn(
-            Site, converter, _cattrs_forbid_extra_keys=True,
+        _attrs_structure_fn(
+            Site, converter, rules,
             plugin_config=cattrs.gen.override(rename="plugin"),
             source=cattrs.gen.override(omit=True),
         ),
@@ -228,20 +623,111 @@ def _cattrs_problems(exc: Exception) -> list[tuple[str, str]]:
     return problems
 
 
+# Building a converter generates its structuring code (about 10 ms); a converter
+# holds no state about any one site, so each kind is built once.
+
 @functools.lru_cache(maxsize=1)
 def _site_converter() -> cattrs.Converter:
-    # Building a converter generates its structuring code (about 10 ms); the
-    # converter holds no state about any one site, so one is reused.
     return make_converter()
 
 
-def structure_site(data: dict[str, Any], source: str) -> Site:
-    """Structure parsed TOML into a Site and validate it; raise ConfigError with every problem."""
+@functools.lru_cache(maxsize=1)
+def _shape_converter() -> cattrs.Converter:
+    return make_converter(value_rules=False)
+
+
+# --------------------------------------------------------------------------- reading the file
+
+REGULAR_FILE = "a regular file"
+FOLDER = "a folder"
+
+
+def _file_kind(mode: int) -> str:
+    """What a file system object is, from its ``st_mode``, in words for a message."""
+    for test, words in ((stat.S_ISREG, REGULAR_FILE), (stat.S_ISDIR, FOLDER), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                        (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return words
+    return "not a regular file"
+
+
+class _Unreadable(Exception):
+    """A file qrdr must read cannot be: the text says why (never how it was called)."""
+
+
+def _open_regular_file(path: str | os.PathLike) -> IO[bytes]:
+    """``path`` opened for reading, if it is a regular file; FileNotFoundError if it does not exist.
+
+    Anything else raises :class:`_Unreadable` before a byte is read: reading a FIFO
+    waits for a writer for ever, a device may never end. The file is opened
+    non-blocking and checked again once open, so it cannot have been swapped
+    for a FIFO in between.
+    """
+    try:
+        kind = _file_kind(os.stat(path).st_mode)
+        if kind != REGULAR_FILE:
+            raise _Unreadable(f"it is {kind}, not a regular file")
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise _Unreadable(exc.strerror or str(exc)) from None
+    except ValueError as exc:  # a NUL in the name
+        raise _Unreadable(str(exc)) from None
+    file = open(descriptor, "rb")
+    kind = _file_kind(os.fstat(descriptor).st_mode)
+    if kind != REGULAR_FILE:
+        file.close()
+        raise _Unreadable(f"it is {kind}, not a regular file")
+    return file
+
+
+def _read_config_text(config_path: Path, source: str, chosen_by: str) -> str:
+    """The config file's text: a regular file of at most MAX_CONFIG_BYTES of UTF-8; else ConfigError."""
+    def refuse(message: str) -> ConfigError:
+        return ConfigError(source, [("", message)])
+
+    try:
+        with _open_regular_file(config_path) as file:
+            size = os.fstat(file.fileno()).st_size
+            raw = file.read(MAX_CONFIG_BYTES + 1) if size <= MAX_CONFIG_BYTES else b""
+            size = max(size, len(raw))
+    except FileNotFoundError:
+        raise refuse(f"no such file (chosen by {chosen_by}); write one like examples/site.toml") from None
+    except (_Unreadable, OSError) as exc:
+        raise refuse(f"cannot be read: {exc.strerror if isinstance(exc, OSError) else exc}") from None
+    if size > MAX_CONFIG_BYTES:
+        raise refuse(f"is larger than 1 MiB ({size} bytes); a site config is a few kilobytes: is it the right file?")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise refuse(f"cannot be read: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+# --------------------------------------------------------------------------- loading
+
+def structure_site(data: dict[str, Any], source: str, folder: str | os.PathLike | None = None) -> Site:
+    """Structure parsed TOML into a Site and validate it; raise ConfigError with every problem.
+
+    Relative paths (state_dir, ca_file) are made absolute against ``folder``, the
+    config file's folder (default: the folder of ``source``); state_dir defaults to
+    ``<folder>/.qrdr``.
+    """
+    folder = Path(folder) if folder is not None else Path(source).resolve().parent
+    try:
+        return _structured_and_checked(data, source, folder)
+    except RecursionError:
+        # tomllib parses documents a few hundred levels deep; cattrs and the checks recurse with them.
+        raise ConfigError(source, [("", NESTED_TOO_DEEPLY)]) from None
+
+
+def _structured_and_checked(data: dict[str, Any], source: str, folder: Path) -> Site:
     try:
         site = _site_converter().structure(data, Site)
     except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-        raise ConfigError(source, _cattrs_problems(exc) + _problems_of_parts(data)) from None
-    site = attrs.evolve(site, source=source)
+        raise ConfigError(source, _cattrs_problems(exc) + _problems_of_parts(data, folder)) from None
+    site = attrs.evolve(_with_paths_resolved(site, folder), source=source)
     problems = validate_site(site)
     if problems:
         raise ConfigError(source, problems)
@@ -252,29 +738,108 @@ def load_site(path: str | os.PathLike | None = None) -> Site:
     """Read, structure and validate the site config (see module docstring)."""
     config_path = find_config(path)
     source = str(config_path)
-    if not config_path.exists():
-        how = f"${CONFIG_ENV}" if (not path and os.environ.get(CONFIG_ENV)) else ("--config" if path else "the default")
-        raise ConfigError(source, [("", f"no such file (chosen by {how}); write one like examples/site.toml")])
+    chosen_by = f"${CONFIG_ENV}" if (not path and os.environ.get(CONFIG_ENV)) else ("--config" if path else "the default")
+    text = _read_config_text(config_path, source, chosen_by)
     try:
-        data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, [("", f"not valid TOML: {exc}")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(source, [("", f"cannot be read: {exc}")]) from None
-    site = structure_site(data, source)
-    if site.state_dir is None:
-        site = attrs.evolve(site, state_dir=str(config_path.resolve().parent / ".qrdr"))
-    return site
+    except RecursionError:
+        raise ConfigError(source, [("", NESTED_TOO_DEEPLY)]) from None
+    # The folder of the file itself, symbolic links followed: where state_dir has always defaulted to.
+    return structure_site(data, source, folder=config_path.resolve().parent)
 
+
+# --------------------------------------------------------------------------- paths
+
+def _resolved(path_text: str, folder: Path) -> str:
+    """``path_text`` made absolute against ``folder`` (an absolute path stays as it is)."""
+    return str(folder / path_text)
+
+
+def _domain_with_paths_resolved(domain: Domain, folder: Path) -> Domain:
+    if domain.ca_file is None:
+        return domain
+    return attrs.evolve(domain, ca_file=_resolved(domain.ca_file, folder))
+
+
+def _host_with_paths_resolved(host: Host, folder: Path) -> Host:
+    if host.winrm is None or host.winrm.ca_file is None:
+        return host
+    return attrs.evolve(host, winrm=attrs.evolve(host.winrm, ca_file=_resolved(host.winrm.ca_file, folder)))
+
+
+def _with_paths_resolved(site: Site, folder: Path) -> Site:
+    """The site with state_dir (default ``.qrdr``) and every ca_file absolute, relative ones against ``folder``."""
+    return attrs.evolve(
+        site,
+        state_dir=_resolved(site.state_dir if site.state_dir is not None else DEFAULT_STATE_DIR, folder),
+        domain=_domain_with_paths_resolved(site.domain, folder),
+        hosts={key: _host_with_paths_resolved(host, folder) for key, host in site.hosts.items()},
+    )
+
+
+def _ca_file_problem(path_text: str | None) -> str | None:
+    """Why ``ca_file`` cannot be the CA qrdr trusts, or None when it can.
+
+    It must be a readable regular file with a PEM certificate in it: ssl and
+    requests read nothing else, and fail only when the first connection opens.
+    """
+    if path_text is None or _problem_of(_expect_text, path_text):
+        return None  # none given, or reported by the field's own rule
+    try:
+        with _open_regular_file(path_text) as file:
+            head = file.read(CA_FILE_HEAD_BYTES)
+    except FileNotFoundError:
+        return f"no such file: {path_text} (a relative ca_file is read from the config file's folder)"
+    except _Unreadable as exc:
+        return f"{path_text} cannot be used: {exc}; expected a PEM file of CA certificates"
+    except OSError as exc:
+        return f"{path_text} cannot be read: {exc.strerror or exc}"
+    if b"-----BEGIN CERTIFICATE-----" not in head:
+        return f"{path_text} holds no PEM certificate ('-----BEGIN CERTIFICATE-----'); expected the CA's certificate"
+    return None
+
+
+def _state_dir_problem(path_text: str | None) -> str | None:
+    """Why ``state_dir`` cannot hold the journal and the run lock, or None when it can.
+
+    It need not exist (it is created), but it, or the first of its parents that
+    exists, must be a folder.
+    """
+    if path_text is None or _problem_of(_expect_text, path_text):
+        return None
+    path = Path(path_text)
+    for candidate in (path, *path.parents):
+        try:
+            kind = _file_kind(os.stat(candidate).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except (OSError, ValueError) as exc:
+            return f"{candidate} cannot be checked: {getattr(exc, 'strerror', None) or exc}"
+        if kind == FOLDER:
+            return None
+        on_the_way = "" if candidate == path else f" (on the way to {path})"
+        return f"{candidate}{on_the_way} is {kind}, not a folder: state_dir holds the journal and the run lock"
+    return None
+
+
+# --------------------------------------------------------------------------- checks across fields
 
 def validate_site(site: Site) -> list[tuple[str, str]]:
-    """What the model's types cannot say; every problem, each with its field path."""
+    """What neither the model's types nor the field rules can say; every problem, each with its field path.
+
+    Paths are checked as they are: :func:`structure_site` has made them absolute.
+    """
     return _cross_field_problems(hosts=site.hosts, exchange=site.exchange, snap_engine=site.snap_engine,
-                                 volumes=site.volumes, domain=site.domain)
+                                 volumes=site.volumes, domain=site.domain, quick_recovery=site.quick_recovery,
+                                 takeover=site.takeover, state_dir=site.state_dir)
 
 
 def _cross_field_problems(*, hosts: dict[str, Host] | None, exchange: Exchange | None, snap_engine: str | None,
-                          volumes: tuple[Volume, ...] | None, domain: Domain | None) -> list[tuple[str, str]]:
+                          volumes: tuple[Volume, ...] | None, domain: Domain | None,
+                          quick_recovery: QuickRecovery | None, takeover: Takeover | None,
+                          state_dir: str | None) -> list[tuple[str, str]]:
     """The checks across fields, each run when the parts it needs are there (None: not structured)."""
     problems: list[tuple[str, str]] = []
     if hosts is not None:
@@ -282,39 +847,131 @@ def _cross_field_problems(*, hosts: dict[str, Host] | None, exchange: Exchange |
         problems += _check_hosts(hosts)
         if exchange is not None and snap_engine is not None:
             problems += _check_versions(hosts, exchange.version, snap_engine)
+        if quick_recovery is not None:
+            problems += _check_quick_recovery(quick_recovery, hosts)
     if snap_engine is not None and snap_engine not in SNAP_ENGINES:
         problems.append(("snap_engine", f"expected one of {', '.join(map(repr, SNAP_ENGINES))}, got {snap_engine!r}"))
     if volumes is not None:
         problems += _check_volumes(volumes)
     if domain is not None:
         problems += _check_domain(domain)
+    if exchange is not None:
+        problems += _check_exchange(exchange)
+    if takeover is not None:
+        problems += _check_takeover(takeover)
+    state_dir_problem = _state_dir_problem(state_dir)
+    if state_dir_problem:
+        problems.append(("state_dir", state_dir_problem))
     return problems
 
 
-def _problems_of_parts(data: dict[str, Any]) -> list[tuple[str, str]]:
+#: The parts of a site that the checks across fields look at, and their types.
+_PARTS: dict[str, Any] = {"hosts": dict[str, Host], "exchange": Exchange, "volumes": tuple[Volume, ...],
+                          "domain": Domain, "quick_recovery": QuickRecovery, "takeover": Takeover}
+
+
+def _problems_of_parts(data: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
     """When the file as a whole does not structure: the checks across fields of the parts that do.
 
     So that a file with a mistyped port *and* two productions reports both at
-    once; a part that does not structure is left to the structural errors.
+    once. A part is structured for its shape only (no field rules: a wrong
+    address does not hide two productions); a part that has the wrong shape is
+    left to the structural errors.
     """
-    converter = _site_converter()
+    converter = _shape_converter()
+    defaults = attrs.fields_dict(Site)
     parts: dict[str, Any] = {}
-    for name, type_ in (("hosts", dict[str, Host]), ("exchange", Exchange), ("volumes", tuple[Volume, ...]),
-                        ("domain", Domain)):
+    for name, type_ in _PARTS.items():
+        if name not in data:
+            default = defaults[name].default
+            parts[name] = None if default is attrs.NOTHING else default
+            continue
         try:
             parts[name] = converter.structure(data[name], type_)
-        except (KeyError, cattrs.BaseValidationError, ValueError, TypeError):
+        except (cattrs.BaseValidationError, ValueError, TypeError):
             parts[name] = None
+    if parts["hosts"] is not None:
+        parts["hosts"] = {key: _host_with_paths_resolved(host, folder) for key, host in parts["hosts"].items()}
+    if parts["domain"] is not None:
+        parts["domain"] = _domain_with_paths_resolved(parts["domain"], folder)
+    state_dir = data.get("state_dir", DEFAULT_STATE_DIR)
     snap_engine = data.get("snap_engine")
-    return _cross_field_problems(snap_engine=snap_engine if isinstance(snap_engine, str) else None, **parts)
+    return _cross_field_problems(snap_engine=snap_engine if isinstance(snap_engine, str) else None,
+                                 state_dir=_resolved(state_dir, folder) if isinstance(state_dir, str) else None,
+                                 **parts)
+
+
+def _repeats(entries: Iterable[tuple[Any, str]]) -> Iterator[tuple[Any, Any]]:
+    """For each ``(label, value)`` whose value, ignoring case, came before: ``(label, label of the first)``."""
+    first: dict[str, Any] = {}
+    for label, value in entries:
+        key = value.upper()
+        if key in first:
+            yield label, first[key]
+        else:
+            first[key] = label
+
+
+def _unpaired(first: tuple[str, Any], second: tuple[str, Any], why: str) -> list[tuple[str, str]]:
+    """Two settings that work only together, as ``(field path, value)``: the one set without the other."""
+    (first_where, first_value), (second_where, second_value) = first, second
+    if (first_value is None) == (second_value is None):
+        return []
+    given, missing = (first_where, second_where) if first_value is not None else (second_where, first_where)
+    return [(given, f"set without {missing.rpartition('.')[2]}: {why}")]
+
+
+def _ldap_url_problem(url: str, tls: str) -> str | None:
+    """Why a DC's ``url`` cannot be used with ``domain.tls``, or None when it can.
+
+    ldaps wants ``ldaps://HOST[:PORT]``, starttls ``ldap://HOST[:PORT]``, and
+    nothing after. The URL is never shown: it may carry a user and password.
+    """
+    scheme = "ldaps" if tls == "ldaps" else "ldap"
+    expected = f"expected {scheme}://HOST[:PORT] (domain.tls = {tls!r})"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return f"{expected}; its port or host cannot be read (a port is a number from 1 to 65535)"
+    if parts.scheme.lower() != scheme:
+        if not parts.scheme:
+            return f"{expected}; it is not a URL"
+        other_tls = {"ldap": " (ldap:// goes with tls = 'starttls')", "ldaps": " (ldaps:// goes with tls = 'ldaps')"}
+        return f"{expected}; it starts with {parts.scheme.lower()}://{other_tls.get(parts.scheme.lower(), '')}"
+    if parts.username is not None or parts.password is not None:
+        return f"{expected}; it names a user: bind_user and bind_password say who qrdr binds as"
+    if parts.path or parts.query or parts.fragment or "?" in url or "#" in url:
+        return f"{expected}; nothing may follow HOST[:PORT] (no path, query or fragment)"
+    if not parts.hostname:
+        return f"{expected}; it names no host"
+    host_problem = _problem_of(_expect_host_address, parts.hostname)
+    if host_problem:
+        return f"{expected}; its host {host_problem}"
+    if port == 0:
+        return f"{expected}; port 0 is not a port (1 to 65535)"
+    return None
 
 
 def _check_domain(domain: Domain) -> list[tuple[str, str]]:
     problems = []
     if not domain.controllers:
         problems.append(("domain.controllers", "at least one domain controller is needed"))
-    if domain.tls not in ("ldaps", "starttls"):
+    tls_known = domain.tls in ("ldaps", "starttls")
+    if not tls_known:
         problems.append(("domain.tls", f"expected 'ldaps' or 'starttls', got {domain.tls!r}"))
+    for index, controller in enumerate(domain.controllers):
+        url_problem = _ldap_url_problem(controller.url, domain.tls) if controller.url and tls_known else None
+        if url_problem:
+            problems.append((f"domain.controllers[{index}].url", url_problem))
+    for index, first in _repeats(enumerate(controller.name for controller in domain.controllers)):
+        problems.append((f"domain.controllers[{index}].name",
+                         f"{domain.controllers[index].name!r} is also the name of domain.controllers[{first}]"))
+    ca_problem = _ca_file_problem(domain.ca_file)
+    if ca_problem:
+        problems.append(("domain.ca_file", ca_problem))
+    problems += _unpaired(("domain.join_user", domain.join_user), ("domain.join_password", domain.join_password),
+                          "the two go together (without both, hosts are joined as bind_user with bind_password)")
     return problems
 
 
@@ -325,14 +982,8 @@ def _check_roles(hosts: dict[str, Host]) -> list[tuple[str, str]]:
         if len(keys) != 1:
             found = ", ".join(keys) or "none"
             problems.append(("hosts", f"exactly one host must have role {role.value!r} (found: {found})"))
-    names = {}
-    for key, host in hosts.items():
-        upper = host.name.upper()
-        if upper in names:
-            problems.append((f"hosts.{key}.name", f"{host.name!r} is also the name of hosts.{names[upper]}"))
-        names[upper] = key
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,14}", host.name):
-            problems.append((f"hosts.{key}.name", f"{host.name!r} is not a NetBIOS computer name (1-15 letters, digits, '-')"))
+    for key, first in _repeats((key, host.name) for key, host in hosts.items()):
+        problems.append((f"hosts.{key}.name", f"{hosts[key].name!r} is also the name of hosts.{first}"))
     return problems
 
 
@@ -358,6 +1009,54 @@ def _check_hosts(hosts: dict[str, Host]) -> list[tuple[str, str]]:
             problems.append((f"{where}.windows", "a management host needs Windows 2003 with PowerShell 2.0"))
         if host.winrm and host.winrm.transport is Transport.HTTP and host.winrm.auth.value == "basic":
             problems.append((f"{where}.winrm.auth", "Basic over HTTP would send the password in clear: use https or ntlm"))
+        ca_problem = _ca_file_problem(host.winrm.ca_file) if host.winrm else None
+        if ca_problem:
+            problems.append((f"{where}.winrm.ca_file", ca_problem))
+        problems += _unpaired((f"{where}.local_user", host.local_user), (f"{where}.local_password", host.local_password),
+                              "the two go together (the local administrator qrdr logs on as outside the domain)")
+    return problems
+
+
+def _check_quick_recovery(quick_recovery: QuickRecovery, hosts: dict[str, Host]) -> list[tuple[str, str]]:
+    key = quick_recovery.commserve_host
+    if key not in hosts:
+        return [("quick_recovery.commserve_host",
+                 f"no host with key {_shown(key)}: name the key of the CommServe's [hosts.<key>] table")]
+    if hosts[key].role is not Role.COMMSERVE:
+        return [("quick_recovery.commserve_host", f"hosts.{key} has role {hosts[key].role.value!r}, not 'commserve'")]
+    return []
+
+
+def _check_exchange(exchange: Exchange) -> list[tuple[str, str]]:
+    return _unpaired(("exchange.update_path", exchange.update_path), ("exchange.service_pack", exchange.service_pack),
+                     "the two go together (update_path installs production's service pack on the standby, "
+                     "and service_pack says which build it must then report)")
+
+
+def _check_takeover(takeover: Takeover) -> list[tuple[str, str]]:
+    """The address, mask and gateway together: one subnet, the address a host's, the gateway in it.
+
+    Each value that its own rule refuses is left to that rule.
+    """
+    if takeover.ip_address is None:
+        if takeover.gateway is not None:
+            return [("takeover.gateway", "set without ip_address: no address is taken over, so no gateway is set")]
+        return []
+    if _problem_of(_expect_ipv4_address, takeover.ip_address) or _problem_of(_expect_ipv4_netmask, takeover.subnet_mask):
+        return []
+    interface = ipaddress.IPv4Interface(f"{takeover.ip_address}/{takeover.subnet_mask}")
+    network, address = interface.network, interface.ip
+    problems = []
+    if network.prefixlen <= 30 and address in (network.network_address, network.broadcast_address):
+        which = "network" if address == network.network_address else "broadcast"
+        problems.append(("takeover.ip_address", f"{address} is the {which} address of {network}: no adapter can have it"))
+    if takeover.gateway is not None and not _problem_of(_expect_ipv4_address, takeover.gateway):
+        gateway = ipaddress.IPv4Address(takeover.gateway)
+        if gateway not in network:
+            problems.append(("takeover.gateway", f"{gateway} is outside {network} (ip_address {address}, subnet_mask "
+                                                 f"{takeover.subnet_mask}): the standby could not reach it"))
+        elif gateway == address:
+            problems.append(("takeover.gateway", f"{gateway} is ip_address itself; expected the subnet's router"))
     return problems
 
 
@@ -398,18 +1097,17 @@ def _check_volumes(volumes: tuple[Volume, ...]) -> list[tuple[str, str]]:
     problems = []
     if not volumes:
         problems.append(("volumes", "list production's Exchange volumes (at least one)"))
-    seen = set()
+    repeated_letters = list(_repeats(enumerate(volume.letter for volume in volumes)))
+    for index, _first in repeated_letters:
+        problems.append((f"volumes[{index}].letter", f"drive {volumes[index].letter}: is listed twice"))
+    if not repeated_letters:
+        # Two volumes copied onto one standby drive: the second copy would overwrite the first.
+        for index, first in _repeats(enumerate(volume.target_letter for volume in volumes)):
+            field = "standby_letter" if volumes[index].standby_letter is not None else "letter"
+            problems.append((f"volumes[{index}].{field}", f"the standby's drive {volumes[index].target_letter}: "
+                                                          f"also receives volumes[{first}]; each volume needs its own"))
     holders: dict[str, str] = {}
-    for index, volume in enumerate(volumes):
-        where = f"volumes[{index}]"
-        for field, letter in (("letter", volume.letter), ("standby_letter", volume.standby_letter)):
-            if letter is not None and not re.fullmatch(r"[D-Zd-z]", letter):
-                problems.append((f"{where}.{field}", f"expected a drive letter D-Z, got {letter!r}"))
-        if volume.letter.upper() in seen:
-            problems.append((f"{where}.letter", f"drive {volume.letter}: is listed twice"))
-        seen.add(volume.letter.upper())
-        if volume.size_gb <= 0:
-            problems.append((f"{where}.size_gb", f"expected a size above 0, got {volume.size_gb}"))
+    for volume in volumes:
         for content in volume.holds:
             holders.setdefault(content.value, volume.letter.upper())
     logs, system = holders.get("logs"), holders.get("system-path")

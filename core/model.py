@@ -185,7 +185,17 @@ class Domain:
 
     @property
     def base_dn(self) -> str:
-        return ",".join(f"DC={part}" for part in self.dns_name.split("."))
+        """``DC=contoso,DC=local`` for ``contoso.local``.
+
+        Each label is escaped as an RDN value (RFC 4514), so that a ``dns_name``
+        the loader did not check (a Domain built in code) can never add RDNs of its
+        own: ``a,CN=x.local`` gives ``DC=a\\,CN\\=x,DC=local``. An empty label
+        raises ValueError.
+        """
+        # Imported here: qrdr.directory imports this module.
+        from .directory.escape import rdn
+
+        return ",".join(rdn("DC", label) for label in self.dns_name.split("."))
 
 
 @attrs.frozen

@@ -3,6 +3,7 @@ journal lands there), with a test add-on installed as a distribution and listed.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,7 @@ def cli_site(tmp_path, fake_distributions, monkeypatch) -> Path:
     config.parent.mkdir()
     config.write_text(EXAMPLE.read_text(encoding="utf-8").replace("plugins = []", 'plugins = ["clitest"]'),
                       encoding="utf-8")
+    shutil.copy(EXAMPLE.with_name("contoso-ca.pem"), config.parent)  # the CA file its relative ca_file names
     return config
 
 
@@ -50,4 +52,5 @@ def bare_site(tmp_path, monkeypatch) -> Path:
     config = tmp_path / "bare" / "site.toml"
     config.parent.mkdir()
     config.write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    shutil.copy(EXAMPLE.with_name("contoso-ca.pem"), config.parent)  # the CA file its relative ca_file names
     return config

@@ -11,10 +11,13 @@ from qrdr.config import CONFIG_ENV, find_config, load_site
 from qrdr.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "site.toml"
+EXAMPLE_CA = EXAMPLE.with_name("contoso-ca.pem")
 
 
 def site_file(directory: Path, name: str, site_name: str) -> Path:
+    """The example site as ``directory/name``, with the CA file its relative ca_file names."""
     directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy(EXAMPLE_CA, directory)
     path = directory / name
     path.write_text(EXAMPLE.read_text(encoding="utf-8").replace('name = "contoso"', f'name = "{site_name}"', 1))
     return path

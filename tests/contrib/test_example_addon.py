@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ def site_with_addon(tmp_path: Path, section: str) -> Path:
     config = tmp_path / "site.toml"
     # The journal goes next to the config file (tmp_path/.qrdr) by default.
     config.write_text(text + "\n" + section, encoding="utf-8")
+    shutil.copy(EXAMPLE.with_name("contoso-ca.pem"), tmp_path)  # the CA file its relative ca_file names
     return config
 
 

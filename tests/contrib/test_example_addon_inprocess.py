@@ -3,6 +3,7 @@ venv test installs, registered as an in-process plugin next to the built-ins."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from loguru import logger
@@ -21,6 +22,7 @@ def example_runbook(tmp_path: Path, addon, notes: Path) -> Runbook:
     config = tmp_path / "site.toml"
     config.write_text(EXAMPLE.read_text(encoding="utf-8")
                       + f'\n[plugin.example]\nticket_queue = "DR-OPS"\nnote_path = "{notes}"\n', encoding="utf-8")
+    shutil.copy(EXAMPLE.with_name("contoso-ca.pem"), tmp_path)  # the CA file its relative ca_file names
     return Runbook(load_site(config), extra_plugins=[("example", addon)], connector=NoConnector())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import attrs
@@ -24,6 +25,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "site.toml"
 def site_file(tmp_path: Path, extra: str = "") -> Path:
     config = tmp_path / "site.toml"
     config.write_text(EXAMPLE.read_text(encoding="utf-8") + "\n" + extra, encoding="utf-8")
+    shutil.copy(EXAMPLE.with_name("contoso-ca.pem"), tmp_path)  # the CA file its relative ca_file names
     return config
 
 

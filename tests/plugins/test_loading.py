@@ -3,6 +3,7 @@ not import, misspelt hooks, and one fresh plugin manager per Runbook."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -111,6 +112,7 @@ def test_cli_import_failure_exits_7_naming_distribution_and_reason(fake_distribu
     """)
     config = tmp_path / "site.toml"
     config.write_text(EXAMPLE.read_text().replace("plugins = []", 'plugins = ["broken"]'))
+    shutil.copy(EXAMPLE.with_name("contoso-ca.pem"), tmp_path)  # the CA file its relative ca_file names
     code, _, err = run_cli("plan", "promote", "--config", str(config))
     assert code == 7
     assert "qrdr-broken-addon" in err and "ImportError: needs pywin32" in err
