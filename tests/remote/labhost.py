@@ -29,7 +29,7 @@ from typing import Any
 
 from psrpcore.types import PSNoteProperty, PSObject
 
-from qrdr.lab.sim.protocol import ErrorInfo, Invocation, InvocationResult
+from qrdr.lab.sim.protocol import ErrorInfo, Invocation, InvocationResult, Logon
 from qrdr.remote.scripts import marker_name
 
 SERVICE_TYPES = ["System.ServiceProcess.ServiceController", "System.ComponentModel.Component",
@@ -81,7 +81,10 @@ class TinyWindowsHost:
     def accepts(self, user: str, password: str) -> bool:
         return True
 
-    def invoke(self, pipeline: list[Invocation], input_objects: list[Any]) -> InvocationResult:
+    def end_shell(self, shell: str) -> None:
+        """Nothing this host runs outlives a pipeline, so nothing ends with a shell."""
+
+    def invoke(self, pipeline: list[Invocation], input_objects: list[Any], logon: Logon | None = None) -> InvocationResult:
         self.invocations.append(list(pipeline))
         result = InvocationResult()
         objects = list(input_objects)

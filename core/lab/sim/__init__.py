@@ -5,5 +5,5 @@ WMI, ...). The Exchange and Commvault simulations register theirs in their
 own modules.
 """
 
-from . import computer, expression, processes, remote_admin, services, storage, wmi  # noqa: F401  (registers the commands)
+from . import computer, expression, net, processes, remote_admin, services, storage, tasks, wmi  # noqa: F401  (registers the commands)
 from .host import Lab, WindowsHost  # noqa: F401

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from . import access
 from .host import NativeOutput, Param, WindowsHost, as_list, cmdlet, native, resolve_computer
 from .objects import dmtf_datetime, uint16, uint32, uint64, wmi_method_result, wmi_object
 from .registry import PSError
@@ -125,11 +126,24 @@ def unjoin(target: WindowsHost, disable: bool, user: str | None, password: str |
     return 0
 
 
+#: The FJoinOptions Windows Server 2003 and Windows 2000 know (NetJoinDomain, Win32_ComputerSystem.
+#: JoinDomainOrWorkgroup): 0x1 JOIN_DOMAIN, 0x2 ACCT_CREATE, 0x10 WIN9X_UPGRADE, 0x20 DOMAIN_JOIN_IF_JOINED,
+#: 0x40 JOIN_UNSECURE, 0x80 MACHINE_PWD_PASSED, 0x100 DEFER_SPN_SET. The others (0x200 JOIN_DC_ACCOUNT,
+#: 0x400 JOIN_WITH_NEW_NAME, 0x800 JOIN_READONLY and up) are "supported on Windows Vista and later".
+KNOWN_JOIN_OPTIONS = 0x1 | 0x2 | 0x10 | 0x20 | 0x40 | 0x80 | 0x100
+#: ERROR_NOT_SUPPORTED: "some of the options passed in the fJoinOptions parameter" are not supported.
+NOT_SUPPORTED = 50
+
+
 def join(target: WindowsHost, domain: str, options: int, user: str | None, password: str | None,
          account_ou: str | None) -> int:
     """NetJoinDomain. Options: 0x1 join a domain (else a workgroup), 0x2 create the account if
-    missing, 0x20 allow when already joined. An existing computer account is reused (its password
-    reset to a new machine password); a name taken by another object gives 2224."""
+    missing, 0x20 DOMAIN_JOIN_IF_JOINED (join although already joined: without it a member gets
+    2691). An existing computer account is reused (its password reset to a new machine password;
+    reusing an existing account without ACCT_CREATE is widely reported, not documented); a name
+    taken by another object gives 2224. A Vista-era option is refused with ERROR_NOT_SUPPORTED."""
+    if options & ~KNOWN_JOIN_OPTIONS:
+        return NOT_SUPPORTED
     if not options & 0x1:
         if target.part_of_domain:
             return 2691
@@ -192,7 +206,17 @@ def _wmi_join(caller: WindowsHost, target: WindowsHost, instance: Any, arguments
 # --- Restart-Computer / Stop-Computer -----------------------------------------------------------
 
 
+#: Restart-Computer's failure record (decompiled RestartComputerCommand; Stop-Computer's is modelled on it,
+#: not documented): verb, error id.
+_POWER_FAILURES = {"RestartComputer": ("restart", "RestartcomputerFailed"),
+                   "StopComputer": ("stop", "StopComputerFailed")}
+
+
 def _power_targets(host: WindowsHost, args: dict[str, Any], cmdlet_name: str) -> list[WindowsHost]:
+    """The computers to restart or stop. They are reached through WMI (Win32Shutdown): another
+    computer only with -Credential it accepts, or from a logon with credentials (the second hop)."""
+    verb, error_id = _POWER_FAILURES[cmdlet_name]
+    credential = access.credential_of(args.get("Credential"), cmdlet_name)
     targets = []
     for computer in as_list(args.get("ComputerName")) or [None]:
         target = resolve_computer(host, computer)
@@ -201,6 +225,13 @@ def _power_targets(host: WindowsHost, args: dict[str, Any], cmdlet_name: str) ->
                              category="OperationStopped",
                              error_id=f"{cmdlet_name}Exception,Microsoft.PowerShell.Commands.{cmdlet_name}Command",
                              exception_type="System.Runtime.InteropServices.COMException", target=computer)
+            continue
+        refused = access.wmi_connection_error(host, target, credential, cmdlet_name, str(computer or "."))
+        if refused is not None:
+            host.write_error(f"Failed to {verb} the computer {computer} with the following error message: "
+                             f"{refused.message.strip()}.", category="OperationStopped",
+                             error_id=f"{error_id},Microsoft.PowerShell.Commands.{cmdlet_name}Command",
+                             exception_type=refused.exception_type, target=computer)
             continue
         targets.append(target)
     return targets
@@ -253,6 +284,7 @@ _WIN32_MESSAGES = {
     1722: "The RPC server is unavailable.",
     1787: "The security database on the server does not have a computer account for this workstation trust "
           "relationship.",
+    50: "The request is not supported.",
     2224: "The account already exists.",
     2691: "The machine is already joined to the domain.",
     2692: "The machine is not currently joined to a domain.",

@@ -61,10 +61,13 @@ import attrs
 from loguru import logger
 
 from . import registry
-from .protocol import ErrorInfo, Invocation, InvocationResult, PipelineFailed
+from .protocol import CONSOLE, ErrorInfo, Invocation, InvocationResult, Logon, PipelineFailed
 from .registry import PSError
 
 # --- services -----------------------------------------------------------------------------------
+
+#: ERROR_COMMITMENT_LIMIT: a process whose memory a WinRM shell's quota refuses ends with it.
+PAGING_FILE_TOO_SMALL = 1455
 
 #: WMI's start modes (Win32_Service.StartMode); Set-Service's words map onto them.
 START_MODES = ("Auto", "Manual", "Disabled")
@@ -363,6 +366,9 @@ class Process:
     on_stop: list[Callable[["WindowsHost", "Process"], None]] = attrs.field(factory=list)
     #: Free slot for the program handler's own state (setup.exe's progress, ...).
     data: dict[str, Any] = attrs.field(factory=dict)
+    #: Who runs it: a process started in a WinRM shell belongs to that shell's job and ends with it;
+    #: one started by the task scheduler runs in a logon with credentials, in no shell.
+    logon: Logon = CONSOLE
 
     @property
     def has_exited(self) -> bool:
@@ -500,6 +506,14 @@ class WindowsHost:
     lab: Lab | None = None
     #: Free slot for faults and options the orchestrator sets (e.g. "q280432": True).
     options: dict[str, Any] = attrs.field(factory=dict)
+    #: Who runs the pipeline being run now (set by :meth:`invoke`; the console outside any pipeline).
+    logon: Logon = attrs.field(default=CONSOLE, repr=False)
+    #: ``net use`` connections by logon session (a WinRM shell's id, or None for the console):
+    #: target computer name (lower case) -> the user it was made as (qrdr.lab.sim.access).
+    net_uses: dict[str | None, dict[str, str]] = attrs.field(factory=dict, repr=False)
+    #: WMI objects this pipeline obtained from another computer with credentials that computer
+    #: accepted: a method called on them from the pipeline uses that connection (qrdr.lab.sim.access).
+    credentialed_objects: dict[int, Any] = attrs.field(factory=dict, init=False, repr=False)
     _errors: list[ErrorInfo] | None = attrs.field(default=None, init=False, repr=False)
 
     # -- identity ------------------------------------------------------------------------------
@@ -552,17 +566,35 @@ class WindowsHost:
             return self.lab.next_pid()
         return max([999, *self.processes]) + 4
 
-    def start_process(self, path: str, arguments: Iterable[str] = (), *, system: bool = False) -> Process:
-        """Create a process; a program handler registered for its file name (registry.PROGRAMS)
-        decides what it does (it may exit at once: ``process.exit_code`` set)."""
+    def start_process(self, path: str, arguments: Iterable[str] = (), *, system: bool = False,
+                      logon: Logon | None = None) -> Process:
+        """Create a process run by ``logon`` (default: the logon of the pipeline running now, so a
+        program started in a WinRM shell belongs to that shell's job); a program handler registered
+        for its file name (registry.PROGRAMS) decides what it does (it may exit at once)."""
         name = registry.program_key(path)
         process = Process(id=self.new_pid(), name=name, path=path, arguments=tuple(arguments), system=system,
-                          start_time=self.now())
+                          start_time=self.now(), logon=logon or self.logon)
         self.processes[process.id] = process
+        if process.logon.shell is not None and registry.PROGRAM_MEMORY_MB.get(name, 0) > self.max_memory_per_shell_mb:
+            # The shell's job holds its processes to MaxMemoryPerShellMB: "the remote operation MUST be
+            # terminated when a new allocation exceeds the specified quota" (MS-WSMV 2.2.4.42). What the
+            # program then reports is not documented: the allocation failure's Win32 error, 1455
+            # ("The paging file is too small for this operation to complete."), is what is widely reported.
+            logger.info("lab host {}: {} needs {} MB, over the shell's {} MB: it ends", self.name, name,
+                        registry.PROGRAM_MEMORY_MB[name], self.max_memory_per_shell_mb)
+            self.stop_process(process.id, exit_code=PAGING_FILE_TOO_SMALL)
+            return process
         handler = registry.PROGRAMS.get(name)
         if handler is not None:
             handler(self, process)
+        if process.exit_code is not None and process.id in self.processes:
+            self.stop_process(process.id, exit_code=process.exit_code)  # it ended at once: gone, callbacks run
         return process
+
+    @property
+    def max_memory_per_shell_mb(self) -> int:
+        """WinRM 2.0's MaxMemoryPerShellMB (default 150; a lab option may change it, as winrm set does)."""
+        return int(self.options.get("max_memory_per_shell_mb", 150))
 
     def stop_process(self, process_id: int, exit_code: int = 1) -> None:
         process = self.processes.pop(process_id)
@@ -570,6 +602,15 @@ class WindowsHost:
             process.exit_code = exit_code
         for callback in list(process.on_stop):
             callback(self, process)
+
+    def end_shell(self, shell: str) -> None:
+        """A WinRM shell ended: the processes of its job end with it (exit code 1: what WinRM passes
+        to the job's termination is not documented), and its logon session's ``net use``
+        connections are gone (connections belong to the logon session)."""
+        for process in [p for p in self.processes.values() if p.logon.shell == shell]:
+            logger.info("lab host {}: process {} ({}) ends with its WinRM shell", self.name, process.id, process.name)
+            self.stop_process(process.id, exit_code=1)
+        self.net_uses.pop(shell, None)
 
     def processes_holding(self, path: str) -> list[Process]:
         return [process for process in self.processes.values() if process.holds(path)]
@@ -710,15 +751,21 @@ class WindowsHost:
             raise RuntimeError("write_error called outside a pipeline")
         self._errors.append(info)
 
-    def invoke(self, pipeline: list[Invocation], input_objects: list[Any]) -> InvocationResult:
-        """Run a pipeline (see the module docstring). Never raises for PowerShell errors; a bug in a
-        command's simulation fails the pipeline with a record naming the command. Re-entrant: a
-        handler may run a nested pipeline on the same host (Invoke-Expression does)."""
-        outer_errors = self._errors
+    def invoke(self, pipeline: list[Invocation], input_objects: list[Any],
+               logon: Logon | None = None) -> InvocationResult:
+        """Run a pipeline as ``logon`` (see the module docstring). Never raises for PowerShell
+        errors; a bug in a command's simulation fails the pipeline with a record naming the
+        command. Re-entrant: a handler may run a nested pipeline on the same host (Invoke-Expression
+        does); without ``logon`` a nested pipeline runs as the one around it."""
+        outer_errors, outer_logon = self._errors, self.logon
+        if logon is not None:
+            self.logon = logon
         try:
             return self._invoke(pipeline, input_objects)
         finally:
-            self._errors = outer_errors
+            self._errors, self.logon = outer_errors, outer_logon
+            if outer_errors is None:
+                self.credentialed_objects.clear()
 
     def _invoke(self, pipeline: list[Invocation], input_objects: list[Any]) -> InvocationResult:
         result = InvocationResult()

@@ -73,11 +73,41 @@ class InvocationResult:
     failed: ErrorInfo | None = None
 
 
+@attrs.frozen
+class Logon:
+    """Who runs a pipeline or a process, and what that logon can reach (docs/design/host-commands.md,
+    "Who may reach which computer").
+
+    ``network_credentials``: the logon holds the user's password (a console or batch logon, a
+    scheduled task run with /ru /rp), so a program can reach other computers as the user. A
+    network logon does not: a WinRM session authenticated with NTLM (or Kerberos without
+    delegation), or a process created remotely through WMI. ``shell``: the WinRM shell (runspace
+    pool) whose job object holds the processes started in it; they end with the shell.
+    """
+
+    user: str
+    network_credentials: bool = False
+    shell: str | None = None
+    #: The password a logon with credentials holds (a task's /rp), checked by the computers it
+    #: reaches; None for the console, whose administrator every lab host accepts.
+    password: str | None = attrs.field(default=None, repr=False, eq=False)
+
+
+#: A person at the host's console: an interactive logon, with credentials, in no shell.
+CONSOLE = Logon("Administrator", network_credentials=True)
+
+
 class SimulatedHost(Protocol):
     """A Windows host behind one WinRM endpoint."""
 
     def accepts(self, user: str, password: str) -> bool:
         """Whether this user/password may log on over WinRM (local or domain account)."""
 
-    def invoke(self, pipeline: list[Invocation], input_objects: list[Any]) -> InvocationResult:
-        """Run a pipeline. Never raises for PowerShell errors: they go in the result."""
+    def invoke(self, pipeline: list[Invocation], input_objects: list[Any],
+               logon: Logon | None = None) -> InvocationResult:
+        """Run a pipeline as ``logon`` (default :data:`CONSOLE`). Never raises for PowerShell errors:
+        they go in the result."""
+
+    def end_shell(self, shell: str) -> None:
+        """The WinRM shell ``shell`` ended (deleted, timed out, or the host went down): what it
+        started ends with it, as its job object's processes do."""

@@ -34,10 +34,10 @@ import functools
 import re
 from typing import Any, Callable
 
-from . import registry
-from .host import WindowsHost, as_list, resolve_computer
+from . import access, registry
+from .host import WindowsHost, as_list, cmdlet_class, resolve_computer
 from .objects import uint32, wmi_method_result, wmi_object
-from .protocol import Invocation
+from .protocol import Invocation, Logon
 from .wmi import wmi_class, wmi_method
 
 # --- administrative shares ----------------------------------------------------------------------
@@ -67,30 +67,48 @@ class _ShareView:
         self._caller.write_error(*args, **kwargs)
 
 
-def on_admin_share(function: Callable[[WindowsHost, dict[str, Any], list[Any]], list[Any]]) -> Callable[..., list[Any]]:
-    """Wrap a file cmdlet handler so that ``\\\\HOST\\X$\\...`` paths act on that lab host's drive X:."""
+def on_admin_share(cmdlet_name: str) -> Callable[[Callable[..., list[Any]]], Callable[..., list[Any]]]:
+    """Wrap a file cmdlet handler so that ``\\\\HOST\\X$\\...`` paths act on that lab host's drive X:.
 
-    @functools.wraps(function)
-    def handler(host: WindowsHost, args: dict[str, Any], input_objects: list[Any]) -> list[Any]:
-        key = "Path" if args.get("Path") is not None else "LiteralPath"
-        paths = [str(p) for p in as_list(args.get(key))]
-        if not any(split_admin_share(p) for p in paths):
-            return function(host, args, input_objects)
-        output: list[Any] = []
-        for path in paths:
-            share = split_admin_share(path)
-            if share is None:
-                output.extend(function(host, {**args, key: path}, input_objects))
-                continue
-            target = resolve_computer(host, share[0])
-            if target is None:
-                host.write_error("The network path was not found.", category="ObjectNotFound",
-                                 error_id="ItemNotFound", exception_type="System.IO.IOException", target=path)
-                continue
-            output.extend(function(_ShareView(host, target), {**args, key: share[1]}, input_objects))
-        return output
+    The share is reached over SMB with the logon's identity: from a WinRM session only after a
+    ``net use`` to HOST (qrdr.lab.sim.access). Denied, Test-Path answers False (it reports no
+    error for a path it may not see); the other cmdlets write "Access is denied." (the wording of
+    a share access denied over remoting is widely reported, its error id not documented).
+    """
 
-    return handler
+    def wrap(function: Callable[[WindowsHost, dict[str, Any], list[Any]], list[Any]]) -> Callable[..., list[Any]]:
+        @functools.wraps(function)
+        def handler(host: WindowsHost, args: dict[str, Any], input_objects: list[Any]) -> list[Any]:
+            key = "Path" if args.get("Path") is not None else "LiteralPath"
+            paths = [str(p) for p in as_list(args.get(key))]
+            if not any(split_admin_share(p) for p in paths):
+                return function(host, args, input_objects)
+            output: list[Any] = []
+            for path in paths:
+                share = split_admin_share(path)
+                if share is None:
+                    output.extend(function(host, {**args, key: path}, input_objects))
+                    continue
+                target = resolve_computer(host, share[0])
+                if target is None:
+                    host.write_error("The network path was not found.", category="ObjectNotFound",
+                                     error_id="ItemNotFound", exception_type="System.IO.IOException", target=path)
+                    continue
+                if not access.reaches_by_smb(host, target):
+                    if cmdlet_name == "Test-Path":
+                        output.append(False)
+                    else:
+                        host.write_error("Access is denied.", category="PermissionDenied",
+                                         error_id=f"System.UnauthorizedAccessException,"
+                                                  f"{cmdlet_class(cmdlet_name)}",
+                                         exception_type="System.UnauthorizedAccessException", target=path)
+                    continue
+                output.extend(function(_ShareView(host, target), {**args, key: share[1]}, input_objects))
+            return output
+
+        return handler
+
+    return wrap
 
 
 # --- StdRegProv ---------------------------------------------------------------------------------
@@ -216,10 +234,21 @@ def _native_handler_name(name: str) -> bool:
     return key in registry.COMMANDS and "-" not in key
 
 
+def created_process_logon(caller: WindowsHost, target: WindowsHost) -> Logon:
+    """Who runs a process Win32_Process.Create starts: the caller, in no WinRM shell (the WMI
+    provider host creates it, so it outlives the shell), and, started on another computer, in a
+    network logon without credentials for a third one (WMI SDK, "Connecting to a 3rd
+    Computer-Delegation": more than one hop needs Delegate impersonation)."""
+    same = target is caller
+    return Logon(caller.logon.user, network_credentials=same and caller.logon.network_credentials,
+                 password=caller.logon.password if same else None)
+
+
 @wmi_method("Win32_Process", "Create")
 def _create(caller: WindowsHost, target: WindowsHost, instance: Any, arguments: list[Any]) -> Any:
     from .processes import _find_program
 
+    logon = created_process_logon(caller, target)
     # CommandLine, CurrentDirectory, ProcessStartupInformation
     command_line = str(arguments[0]) if arguments and arguments[0] is not None else ""
     words, output_file = _parse(command_line)
@@ -230,15 +259,17 @@ def _create(caller: WindowsHost, target: WindowsHost, instance: Any, arguments: 
         path = _find_program(target, program)
         if path is None:
             return wmi_method_result(9, {"ProcessId": None})
-        process = target.start_process(path, program_arguments)
+        process = target.start_process(path, program_arguments, logon=logon)
         return wmi_method_result(0, {"ProcessId": uint32(process.id)})
     if not _native_handler_name(program) or (("\\" in program) and not target.files.exists(program)):
         return wmi_method_result(9, {"ProcessId": None})
-    result = target.invoke([Invocation(name=program, parameters=tuple((None, a) for a in program_arguments))], [])
+    result = target.invoke([Invocation(name=program, parameters=tuple((None, a) for a in program_arguments))], [],
+                           logon=logon)
     lines = [str(line) for line in result.output] + [e.message for e in result.errors]
     if result.failed is not None:
         lines.append(result.failed.message)
-    process = target.start_process(program if "\\" in program else program + ".exe", program_arguments)
+    process = target.start_process(program if "\\" in program else program + ".exe", program_arguments,
+                                   logon=logon)
     target.stop_process(process.id, exit_code=target.last_exit_code)
     if output_file:
         target.files.write(output_file, "".join(f"{line}\r\n" for line in lines), make_parents=False)

@@ -12,12 +12,20 @@ Cmdlets: Get-Service, Start-Service, Stop-Service, Set-Service (their
 per-service failures are non-terminating errors, as in PowerShell), and the
 WMI class Win32_Service with its methods StartService, StopService and
 ChangeStartMode (through Invoke-WmiMethod; WMI's return values).
+
+``-ComputerName`` reaches another computer's service control manager over
+SMB, with the session's own identity: from a WinRM session only after a
+``net use`` to that computer (qrdr.lab.sim.access); Get-Service and Set-Service
+have no ``-Credential``. ``Set-Service -Status Stopped`` of Windows PowerShell
+has no ``-Force`` and refuses a service that has dependent services (running
+or not) or that depends on others: every Exchange service.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable
 
+from . import access
 from .host import (DependentServicesRunning, Param, ServiceError, ServiceState, WindowsHost, as_list, cmdlet,
                    has_wildcard, resolve_computer, wildcard_match)
 from .objects import prop, ps_object, typed_list, uint32, wmi_method_result, wmi_object
@@ -236,7 +244,7 @@ def get_service(host: WindowsHost, args: dict[str, Any], input_objects: list[Any
     output = []
     for computer in as_list(args.get("ComputerName")) or [None]:
         target = resolve_computer(host, computer)
-        if target is None:
+        if target is None or not access.reaches_by_smb(host, target):
             _scm_unreachable(host, "GetService", str(computer))
             continue
         services = select_services(target, "GetService", args.get("Name"),
@@ -331,7 +339,7 @@ def set_service(host: WindowsHost, args: dict[str, Any], input_objects: list[Any
     output = []
     for computer in as_list(args.get("ComputerName")) or [None]:
         target = resolve_computer(host, computer)
-        if target is None:
+        if target is None or not access.reaches_by_smb(host, target):
             _scm_unreachable(host, "SetService", str(computer))
             continue
         name = args.get("Name")
@@ -353,12 +361,30 @@ def set_service(host: WindowsHost, args: dict[str, Any], input_objects: list[Any
             wanted = _STATUSES.get(str(status).lower()) if status is not None else None
             if wanted == "Running":
                 _start(host, target, "SetService", service)
-            elif wanted == "Stopped":
-                # .NET's ServiceController.Stop(), which Set-Service calls, stops the dependents first.
+            elif wanted == "Stopped" and _may_stop_without_force(host, target, service):
                 _stop(host, target, "SetService", service, force=True)
             if args.get("PassThru"):
                 output.append(service_controller(target, service, "." if computer is None else str(computer)))
     return output
+
+
+def _may_stop_without_force(host: WindowsHost, target: WindowsHost, service: ServiceState) -> bool:
+    """Windows PowerShell's Set-Service -Status Stopped (it has no -Force): a service with any
+    dependent service, or one that depends on others, is refused (ServiceResources.resx and
+    SetServiceCommand; PowerShell issue 5517 shows it on 5.1)."""
+    if target.dependents(service.name):
+        host.write_error(f"Cannot stop service '{_label(service)}' because it has dependent services.",
+                         category="InvalidOperation",
+                         error_id="ServiceHasDependentServicesNoForce,Microsoft.PowerShell.Commands.SetServiceCommand",
+                         exception_type=_SERVICE_EXCEPTION, target=service.name)
+        return False
+    if service.depends_on:
+        host.write_error(f"Cannot stop service '{_label(service)}' because it is dependent on other services.",
+                         category="InvalidOperation",
+                         error_id="ServiceIsDependentOnNoForce,Microsoft.PowerShell.Commands.SetServiceCommand",
+                         exception_type=_SERVICE_EXCEPTION, target=service.name)
+        return False
+    return True
 
 
 # --- Win32_Service methods (Get-WmiObject Win32_Service | Invoke-WmiMethod -Name ...) ------------------

@@ -139,7 +139,7 @@ def _resolve_fs(host: WindowsHost, path: str) -> list[FileEntry]:
 
 @cmdlet("Test-Path", Param("Path", 0), Param("LiteralPath", aliases=("PSPath",)), Param("PathType"),
         Param("IsValid", switch=True), Param("Filter"), Param("Include"), Param("Exclude"), Param("Credential"))
-@on_admin_share
+@on_admin_share("Test-Path")
 def test_path(host: WindowsHost, args: dict[str, Any], input_objects: list[Any]) -> list[Any]:
     kind = str(args.get("PathType") or "Any").lower()
     results = []
@@ -160,7 +160,7 @@ def test_path(host: WindowsHost, args: dict[str, Any], input_objects: list[Any])
 @cmdlet("Get-ChildItem", Param("Path", 0), Param("Filter", 1), Param("LiteralPath", aliases=("PSPath",)),
         Param("Include"), Param("Exclude"), Param("Recurse", switch=True), Param("Force", switch=True),
         Param("Name", switch=True))
-@on_admin_share
+@on_admin_share("Get-ChildItem")
 def get_child_item(host: WindowsHost, args: dict[str, Any], input_objects: list[Any]) -> list[Any]:
     output: list[Any] = []
     for path in _paths(args) or ["C:\\"]:
@@ -196,7 +196,7 @@ def _glob_regex(pattern: str) -> str:
 
 @cmdlet("New-Item", Param("Path", 0), Param("Name"), Param("ItemType", aliases=("Type",)), Param("Value"),
         Param("Force", switch=True), Param("Credential"), Param("WhatIf", switch=True), Param("Confirm", switch=True))
-@on_admin_share
+@on_admin_share("New-Item")
 def new_item(host: WindowsHost, args: dict[str, Any], input_objects: list[Any]) -> list[Any]:
     output = []
     kind = str(args.get("ItemType") or "File").lower()
@@ -254,7 +254,7 @@ def new_item(host: WindowsHost, args: dict[str, Any], input_objects: list[Any]) 
 @cmdlet("Remove-Item", Param("Path", 0), Param("LiteralPath", aliases=("PSPath",)), Param("Filter"),
         Param("Include"), Param("Exclude"), Param("Recurse", switch=True), Param("Force", switch=True),
         Param("Credential"), Param("WhatIf", switch=True), Param("Confirm", switch=True))
-@on_admin_share
+@on_admin_share("Remove-Item")
 def remove_item(host: WindowsHost, args: dict[str, Any], input_objects: list[Any]) -> list[Any]:
     """Removes files, folders (with -Recurse) and registry keys; a file a process holds open stays,
     with the IOException record, and so do the folders above it."""
@@ -319,7 +319,7 @@ def _text_of(value: Any) -> str:
         Param("Encoding"), Param("Force", switch=True), Param("PassThru", switch=True), Param("Credential"),
         Param("Filter"), Param("Include"), Param("Exclude"), Param("WhatIf", switch=True),
         Param("Confirm", switch=True))
-@on_admin_share
+@on_admin_share("Set-Content")
 def set_content(host: WindowsHost, args: dict[str, Any], input_objects: list[Any]) -> list[Any]:
     value = args.get("Value") if "Value" in args else input_objects
     for path in _paths(args):
@@ -343,7 +343,7 @@ def set_content(host: WindowsHost, args: dict[str, Any], input_objects: list[Any
 @cmdlet("Get-Content", Param("Path", 0), Param("LiteralPath", aliases=("PSPath",)), Param("TotalCount"),
         Param("ReadCount"), Param("Encoding"), Param("Force", switch=True), Param("Credential"), Param("Filter"),
         Param("Include"), Param("Exclude"))
-@on_admin_share
+@on_admin_share("Get-Content")
 def get_content(host: WindowsHost, args: dict[str, Any], input_objects: list[Any]) -> list[Any]:
     lines: list[Any] = []
     for path in _paths(args):
@@ -482,6 +482,7 @@ def win32_disk_partition(host: WindowsHost) -> list[Any]:
 
 # --- diskpart and format ------------------------------------------------------------------------
 
+NOT_ON_WINDOWS_2000 = "diskpart"
 _DISKPART_BANNER = ["", "Microsoft DiskPart version 5.2.3790.3959", "Copyright (C) 1999-2001 Microsoft Corporation."]
 
 
@@ -494,6 +495,11 @@ def diskpart(host: WindowsHost, arguments: list[str], input_objects: list[Any]) 
     """``diskpart /s FILE``: select disk N, create partition primary [size=MB], assign letter=X,
     select volume X, remove letter=X, rescan, exit. Stops at the first error (exit code 2 for a
     bad argument, 4 for a failed operation), as diskpart does without ``noerr``."""
+    if host.windows == "2000":
+        # DiskPart came with Windows XP and Server 2003 (XP Resource Kit, "Enhancements and Changes Since
+        # Windows 2000"); Windows 2000 has Disk Management only. What cmd.exe says of a missing program:
+        return NativeOutput([], exit_code=9009, stderr=[f"'{NOT_ON_WINDOWS_2000}' is not recognized as an internal "
+                                                        "or external command,", "operable program or batch file."])
     lines = [*_DISKPART_BANNER, f"On computer: {host.name}"]
     lowered = [argument.lower() for argument in arguments]
     if "/s" not in lowered or lowered.index("/s") + 1 >= len(arguments):
@@ -604,6 +610,18 @@ def format_volume(host: WindowsHost, arguments: list[str], input_objects: list[A
                          f"Verifying {volume.size // MB}M", "Creating file system structures.", "Format complete.",
                          f"{size_gb:>8.1f} GB total disk space.",
                          f"{volume_free_space(host, volume) / GB:>8.1f} GB are available."])
+
+
+def format_new_volume(host: WindowsHost, letter: str, size: int) -> Volume:
+    """What a person does in Disk Management: a primary partition of ``size`` bytes on the disk with
+    the least room that holds it, drive ``letter``, formatted NTFS. ValueError when no disk has room."""
+    fitting = sorted((disk.free, disk.index) for disk in host.disks if disk.free >= size)
+    if not fitting:
+        raise ValueError(f"{host.name}: no disk has {size // MB} MB unpartitioned for {letter}:")
+    disk = next(d for d in host.disks if d.index == fitting[0][1])
+    volume = add_volume(host, letter, size, disk=disk)
+    volume.used_base = 64 * MB
+    return volume
 
 
 def add_volume(host: WindowsHost, letter: str, size: int, *, label: str = "", disk: RawDisk | None = None,

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from psrpcore.types import PSObject
 
+from . import access
 from .host import Param, WindowsHost, as_list, cmdlet, resolve_computer
 from .objects import prop, wmi_object
 from .registry import PSError
@@ -118,11 +119,16 @@ def get_wmi_object(host: WindowsHost, args: dict[str, Any], input_objects: list[
             clauses = parse_filter(str(args["Filter"]))
         except ValueError:
             raise _management_error("GetWMI", "Invalid query ") from None
+    credential = access.credential_of(args.get("Credential"), "GetWmiObject")
     output: list[Any] = []
     for computer in as_list(args.get("ComputerName")) or [None]:
         target = resolve_computer(host, computer)
         if target is None:
             rpc_unavailable(host, "GetWMI", str(computer))
+            continue
+        refused = access.wmi_connection_error(host, target, credential, "GetWmiObject", str(computer or "."))
+        if refused is not None:
+            host.write_error(refused)
             continue
         if provider is None:
             raise _management_error("GetWMI", "Invalid class ")
@@ -131,6 +137,9 @@ def get_wmi_object(host: WindowsHost, args: dict[str, Any], input_objects: list[
             if objects and any(not _has_property(objects[0], name) for name, _ in clauses):
                 raise _management_error("GetWMI", "Invalid query ")
             objects = [obj for obj in objects if _matches(obj, clauses)]
+        if target is not host:
+            # Fetched over a connection that works: a method called on them in this pipeline uses it.
+            host.credentialed_objects.update((id(obj), obj) for obj in objects)
         output.extend(objects)
     return output
 
@@ -146,13 +155,21 @@ def _class_objects(host: WindowsHost, class_name: str, args: dict[str, Any]) -> 
         raise PSError("Invalid class ", category="InvalidOperation",
                       error_id="InvokeWMIManagementException,Microsoft.PowerShell.Commands.InvokeWmiMethodCommand",
                       exception_type="System.Management.ManagementException", target=class_name)
+    credential = access.credential_of(args.get("Credential"), "InvokeWmiMethod")
     objects = []
     for computer in as_list(args.get("ComputerName")) or [None]:
         target = resolve_computer(host, computer)
         if target is None:
             rpc_unavailable(host, "InvokeWMI", str(computer))
             continue
-        objects.append(wmi_object(target.name, class_name, {}, {}))
+        refused = access.wmi_connection_error(host, target, credential, "InvokeWmiMethod", str(computer or "."))
+        if refused is not None:
+            host.write_error(refused)
+            continue
+        obj = wmi_object(target.name, class_name, {}, {})
+        if target is not host:
+            host.credentialed_objects[id(obj)] = obj
+        objects.append(obj)
     return objects
 
 
@@ -185,6 +202,12 @@ def invoke_wmi_method(host: WindowsHost, args: dict[str, Any], input_objects: li
         target = resolve_computer(host, server)
         if target is None:
             rpc_unavailable(host, "InvokeWMI", server)
+            continue
+        if target is not host and id(instance) not in host.credentialed_objects \
+                and not access.logon_reaches(host, target):
+            # An object that did not come over a working connection in this pipeline (sent by the
+            # client, say) is reached with the session's own identity: the second hop.
+            host.write_error(access.access_denied("InvokeWmiMethod", server))
             continue
         output.append(handler(host, target, instance, arguments))
     return output

@@ -9,6 +9,7 @@ import base64
 import binascii
 import socket
 import threading
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from typing import Any, ContextManager, Literal
@@ -26,6 +27,16 @@ from qrdr.lab.winrm.wsman import NS, Request, WSManFault, q
 #: The PowerShell remoting shell resource (pypsrp's default configuration name).
 POWERSHELL_RESOURCE_PREFIX = "http://schemas.microsoft.com/powershell/"
 
+#: WinRM 2.0's winrs defaults (Windows Management Framework 2.0 on Windows Server 2003 SP2; win32
+#: "Installation and Configuration for Windows Remote Management", MS-WSMV 2.2.4.42): shells one
+#: user may hold, and how long a shell may stay idle before the service deletes it.
+MAX_SHELLS_PER_USER = 5
+IDLE_TIMEOUT_S = 180.0
+#: The fault text WinRM 2.0 (KB968930) gives when MaxShellsPerUser is reached (MS-WSMV 3.1.4.5.2.1, note 111).
+MAX_SHELLS_MESSAGE = ("The WS-Management service cannot process the request. The maximum number of concurrent "
+                      "shells for this user has been exceeded. Close existing shells or raise the quota for this "
+                      "user.")
+
 
 class WinRMEndpoint:
     """A WS-Management/PSRP endpoint in front of one simulated host (see the package docstring)."""
@@ -42,6 +53,8 @@ class WinRMEndpoint:
         faults: Faults | None = None,
         name: str | None = None,
         invoke_lock: ContextManager[Any] | None = None,
+        max_shells_per_user: int = MAX_SHELLS_PER_USER,
+        idle_timeout: float = IDLE_TIMEOUT_S,
     ):
         if transport not in ("http", "https"):
             raise ValueError(f"WinRM endpoint {name or address}: transport must be 'http' or 'https', not {transport!r}")
@@ -58,6 +71,8 @@ class WinRMEndpoint:
         self.tls = tls
         self.faults = faults if faults is not None else Faults()
         self.name = name or address
+        self.max_shells_per_user = max_shells_per_user
+        self.idle_timeout = idle_timeout
         # Simulated hosts are plain Python objects, not thread-safe: by default one pipeline at a
         # time runs on this host. A lab shares one lock between endpoints whose hosts touch each
         # other (-ComputerName); contextlib.nullcontext() lets pipelines run concurrently.
@@ -261,11 +276,30 @@ class WinRMEndpoint:
             return 500, wsman.build_fault(request, fault, self.name)
 
     def _session(self, request: Request, user: str) -> ShellSession:
+        self.delete_idle_shells()
         with self._lock:
             session = self._sessions.get(request.shell_id or "")
         if session is None or session.owner.lower() != user.lower():
             raise wsman.unknown_shell_fault(request.shell_id)
+        session.last_used = time.monotonic()
         return session
+
+    def delete_idle_shells(self) -> int:
+        """Delete the shells no request used for ``idle_timeout`` seconds (WinRM's IdleTimeout: "the
+        service SHOULD close and terminate the shell instance if it is idle"), ending what they
+        started; returns how many. Done as requests come (a shell idle meanwhile is deleted at the
+        next request to this endpoint) and when a test asks."""
+        now = time.monotonic()
+        with self._lock:
+            idle = [s for s in self._sessions.values()
+                    if now - s.last_used > self.idle_timeout and not any(not r.finished for r in s.runs.values())]
+            for session in idle:
+                self._sessions.pop(session.shell_id, None)
+        for session in idle:
+            logger.info("WinRM endpoint {}: shell {} idle for over {:.0f} s: deleted", self.name, session.shell_id,
+                        self.idle_timeout)
+            session.discard()
+        return len(idle)
 
     @staticmethod
     def _b64(text: str | None, where: str) -> bytes:
@@ -286,6 +320,11 @@ class WinRMEndpoint:
         creation = body.find("pwsh:creationXml", NS)
         if creation is None:
             raise WSManFault(wsman.ERROR_INVALID_MESSAGE, "InvalidMessage", "Create has no creationXml")
+        self.delete_idle_shells()
+        with self._lock:
+            held = sum(1 for s in self._sessions.values() if s.owner.lower() == user.lower())
+        if held >= self.max_shells_per_user:
+            raise WSManFault(wsman.ERROR_QUOTA_MAX_SHELLS, "QuotaLimit", MAX_SHELLS_MESSAGE)
         shell_id = (body.attrib.get("ShellId") or str(uuid.uuid4())).upper()
         session = ShellSession(shell_id, self.host, user, self.name, self.invoke_lock)
         session.feed_pool(self._b64(creation.text, "creationXml"))

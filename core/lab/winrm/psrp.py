@@ -42,7 +42,7 @@ from psrpcore.types import (
     SessionCapability,
 )
 
-from qrdr.lab.sim.protocol import ErrorInfo, Invocation, InvocationResult, SimulatedHost
+from qrdr.lab.sim.protocol import ErrorInfo, Invocation, InvocationResult, Logon, SimulatedHost
 
 #: .NET base-type chains for the exception types the lab's hosts report; other types get
 #: [type, System.Exception, System.Object].
@@ -269,6 +269,11 @@ class ShellSession:
         )
         self.runs: dict[str, PipelineRun] = {}
         self.gone = False
+        #: Every pipeline of the shell runs in the logon its authentication made: a network logon,
+        #: without credentials for other computers (NTLM; see qrdr.lab.sim.access), in this shell's job.
+        self.logon = Logon(owner, network_credentials=False, shell=shell_id)
+        #: When the client last used the shell (WinRM's IdleTimeout counts from there).
+        self.last_used = time.monotonic()
 
     # --- feeding client data -----------------------------------------------------------------
 
@@ -340,7 +345,7 @@ class ShellSession:
         try:
             for index, statement in enumerate(statements):
                 with self.invoke_lock:
-                    result = self.host.invoke(statement, input_objects if index == 0 else [])
+                    result = self.host.invoke(statement, input_objects if index == 0 else [], logon=self.logon)
                 results.append(result)
                 if result.failed is not None:
                     break
@@ -469,14 +474,35 @@ class ShellSession:
             self.lock.notify_all()
 
     def discard(self) -> None:
-        """Shell deleted or host down: wake every waiter, drop all state."""
+        """Shell deleted, timed out or host down: wake every waiter, drop all state, and end what
+        the shell started on the host (its job's processes, its logon session's connections)."""
         with self.lock:
+            if self.gone:
+                return
             self.gone = True
             for run in self.runs.values():
                 run.abandoned = True
             self.runs.clear()
             self.pool._send_buffer = []
             self.lock.notify_all()
+        self._end_on_host()
+
+    def _end_on_host(self) -> None:
+        """``host.end_shell`` under the host's lock: at once when it is free, else as soon as the
+        pipeline holding it ends (a shell deleted while its pipeline runs must not wait for it)."""
+        acquire = getattr(self.invoke_lock, "acquire", None)
+        if acquire is not None and acquire(blocking=False):
+            try:
+                self.host.end_shell(self.shell_id)
+            finally:
+                self.invoke_lock.release()
+            return
+
+        def later() -> None:
+            with self.invoke_lock:
+                self.host.end_shell(self.shell_id)
+
+        threading.Thread(target=later, name=f"winrm-end-shell-{self.shell_id[:8]}", daemon=True).start()
 
     def _check_alive(self) -> None:
         if self.gone:

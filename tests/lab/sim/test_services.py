@@ -123,11 +123,23 @@ def test_set_service_status_on_a_windows_2000_host_from_the_management_host():
     add_windows_services(management, winrm=True)
     add_windows_services(target, winrm=False)
     install_exchange_services(target, "2000")
-    result = call(management, ("Set-Service", {"Name": "MSExchangeMTA", "Status": "Stopped", "ComputerName": "W2KEX"}))
-    assert result.failed is None and result.errors == []
-    assert target.service("MSExchangeMTA").state == "Stopped"
-    call(management, ("Set-Service", {"Name": "MSExchangeMTA", "Status": "Running", "ComputerName": "w2kex"}))
-    assert target.service("MSExchangeMTA").running
+    # Windows PowerShell's Set-Service has no -Force: it refuses to stop a service that depends on others
+    # (MTA Stacks on the System Attendant) or that others depend on (the System Attendant itself).
+    dependent = call(management, ("Set-Service", {"Name": "MSExchangeMTA", "Status": "Stopped",
+                                                  "ComputerName": "W2KEX"}))
+    assert [e.fully_qualified_error_id for e in dependent.errors] == [
+        "ServiceIsDependentOnNoForce,Microsoft.PowerShell.Commands.SetServiceCommand"]
+    assert "because it is dependent on other services" in dependent.errors[0].message
+    depended_on = call(management, ("Set-Service", {"Name": "MSExchangeSA", "Status": "Stopped",
+                                                    "ComputerName": "W2KEX"}))
+    assert [e.fully_qualified_error_id for e in depended_on.errors] == [
+        "ServiceHasDependentServicesNoForce,Microsoft.PowerShell.Commands.SetServiceCommand"]
+    assert target.service("MSExchangeMTA").running and target.service("MSExchangeSA").running
+    alone = call(management, ("Set-Service", {"Name": "W32Time", "Status": "Stopped", "ComputerName": "W2KEX"}))
+    assert alone.failed is None and alone.errors == []
+    assert target.service("W32Time").state == "Stopped"
+    call(management, ("Set-Service", {"Name": "W32Time", "Status": "Running", "ComputerName": "w2kex"}))
+    assert target.service("W32Time").running
     remote = call(management, ("Get-Service", {"Name": "MSExchangeMTA", "ComputerName": "W2KEX"}))
     assert remote.output[0].MachineName == "W2KEX"
     target.power = "off"

@@ -12,7 +12,7 @@ import threading
 
 from psrpcore.types import PSNoteProperty, PSObject, add_note_property
 
-from qrdr.lab.sim.protocol import ErrorInfo, Invocation, InvocationResult
+from qrdr.lab.sim.protocol import ErrorInfo, Invocation, InvocationResult, Logon
 
 USER = "LAB\\winrmadmin"
 PASSWORD = "Winrm-Passw0rd!"
@@ -89,7 +89,10 @@ class ScriptedHost:
     def accepts(self, user: str, password: str) -> bool:
         return user.lower() not in self.refused_users
 
-    def invoke(self, pipeline: list[Invocation], input_objects: list) -> InvocationResult:
+    def end_shell(self, shell: str) -> None:
+        """Nothing this host runs outlives a pipeline, so nothing ends with a shell."""
+
+    def invoke(self, pipeline: list[Invocation], input_objects: list, logon: Logon | None = None) -> InvocationResult:
         with self._count_lock:
             self._active += 1
             self.max_concurrent = max(self.max_concurrent, self._active)
