@@ -287,6 +287,11 @@ class LabSite:
         "qr-update": "an incremental QR update runs to completion (a fresh recovery point)",
         "setup-hangs": "setup.exe hangs at System Attendant start (KB Q280432)",
         "clear": "HOST: endpoint faults of the host cleared",
+        # What a person does at the console, where the runbook has no unattended way (qrdr's manual steps):
+        "partition": "HOST: a person creates the site's Exchange partitions (letters, sizes) in Disk Management "
+                     "and formats them NTFS",
+        "safe-mode-services": "HOST: a person boots the host into safe mode, sets its Exchange services to Manual "
+                              "and boots it normally",
     }
 
     def fault(self, kind: str, *args: str) -> str:
@@ -294,6 +299,10 @@ class LabSite:
         with self._lock:
             if kind not in self.FAULTS:
                 raise ValueError(f"unknown fault {kind!r}; faults: {', '.join(self.FAULTS)}")
+            if kind in ("partition", "safe-mode-services"):
+                if not args:
+                    raise ValueError(f"{kind} needs a host ({self.FAULTS[kind]})")
+                return self._by_hand(kind, self._host_key(args[0]))
             if kind in ("power-off", "power-on", "drop-connection", "latency", "never-return", "service-fails", "clear"):
                 if not args:
                     raise ValueError(f"fault {kind} needs a host ({self.FAULTS[kind]})")
@@ -341,6 +350,26 @@ class LabSite:
                 return f"QR incremental update job {job.job_id}: {job.phase}"
             self.organization.options.setup_hangs_at_system_attendant = True
             return "setup.exe will hang at System Attendant start"
+
+    def _by_hand(self, kind: str, key: str) -> str:
+        """What a person does at the host's console (see FAULTS), done to the simulated host directly."""
+        from .sim.storage import GB, format_new_volume
+
+        host = self.hosts[key]
+        if kind == "partition":
+            made = []
+            for volume in self.site.volumes:
+                letter = volume.target_letter.rstrip(":").upper()
+                if letter not in host.volumes:
+                    format_new_volume(host, letter, int(volume.size_gb * GB))
+                    made.append(f"{letter}: {volume.size_gb:g} GB")
+            return f"{host.name}: partitioned and formatted by hand: {', '.join(made) or 'nothing was missing'}"
+        names = [s.name for s in host.services.values() if s.name.lower().startswith("msexchange")
+                 or s.name in ("RESvc", "IMAP4Svc", "POP3Svc")]
+        for name in names:
+            host.services[name].start_mode = "Manual"
+        host.restart()  # ... and the normal boot after safe mode: Manual services stay stopped
+        return f"{host.name}: in safe mode, {', '.join(sorted(names))} set to Manual; booted normally"
 
     def _host_key(self, name: str) -> str:
         if name in self.hosts:

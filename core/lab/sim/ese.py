@@ -273,34 +273,38 @@ def soft_recovery(files: Files, base: str, log_dir: str, system_dir: str,
 
 
 def run_eseutil(files: Files, arguments: list[str], exchange_version: str = "2003") -> EseutilResult:
-    """Dispatch eseutil's command line (``/mh PATH`` or ``/r BASE /l DIR /s DIR``)."""
+    """Dispatch eseutil's command line: ``/mh PATH`` or ``/r BASE /lDIR /sDIR [/dDIR]``.
+
+    The path of a switch is joined to it (Exchange Server 2003, "How to Run Eseutil /R in Recovery
+    Mode": ``ESEUTIL /R E00 /Ld:\\exchsrvr\\logfiles``; ESE's own help: ``/l<path>``); a path given
+    as the next word is an argument eseutil does not know, and the log base name (three characters,
+    e.g. E00) is required. A usage error ends with -1 (ESE source); its text is the lab's.
+    """
     args = [str(arg) for arg in arguments]
+    usage = _banner(exchange_version) + ["Usage: ESEUTIL /mh <database name> | /r <3-character logfile base name> "
+                                         "[/l<path>] [/s<path>] [/d<path>]"]
     if not args:
-        return EseutilResult(_banner(exchange_version) + ["Usage: ESEUTIL /mh <database name> | /r <3-character logfile base name> [options]"], -1)
+        return EseutilResult(usage, -1)
     mode = args[0].lower()
-    if mode == "/mh" and len(args) >= 2:
+    if mode == "/mh" and len(args) == 2:
         return dump_header(files, args[1], exchange_version)
-    if mode == "/r" and len(args) >= 2:
-        base = args[1]
+    if mode == "/r" and len(args) >= 2 and len(args[1]) == 3 and not args[1].startswith("/"):
         options = _options(args[2:])
+        if options is None:
+            return EseutilResult(usage + [f"ERROR: Invalid argument(s): {' '.join(args[2:])}"], -1)
         log_dir = options.get("/l", ".")
-        system_dir = options.get("/s", log_dir)
-        return soft_recovery(files, base, log_dir, system_dir, exchange_version)
-    return EseutilResult(_banner(exchange_version) + [f"ERROR: Invalid argument(s): {' '.join(args)}"], -1)
+        system_dir = options.get("/s", ".")
+        return soft_recovery(files, args[1], log_dir, system_dir, exchange_version)
+    return EseutilResult(usage + [f"ERROR: Invalid argument(s): {' '.join(args)}"], -1)
 
 
-def _options(args: list[str]) -> dict[str, str]:
-    """``/l DIR /s DIR`` and the joined forms ``/lDIR`` eseutil also accepts."""
+def _options(args: list[str]) -> dict[str, str] | None:
+    """``/lDIR /sDIR /dDIR`` (each path joined to its switch) -> {"/l": DIR, ...}; None when a word
+    is not such a switch (a path given apart from its switch, say)."""
     options: dict[str, str] = {}
-    index = 0
-    while index < len(args):
-        arg = args[index]
+    for arg in args:
         key = arg[:2].lower()
-        if key in ("/l", "/s", "/d") and len(arg) > 2:
-            options[key] = arg[2:]
-        elif key in ("/l", "/s", "/d") and index + 1 < len(args):
-            options[key] = args[index + 1]
-            index += 1
-        index += 1
+        if key not in ("/l", "/s", "/d") or (len(arg) == 2 and key != "/d"):  # /d[path]: the path may be left out
+            return None
+        options[key] = arg[2:]
     return options
-

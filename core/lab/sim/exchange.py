@@ -200,7 +200,7 @@ class HostPort(Protocol):
     def exit_process(self, pid: int, exit_code: int) -> None:
         """The process ends by itself with this exit code."""
     def schedule(self, seconds: float, action: Callable[[], None]) -> None:
-        """Run ``action`` after ``seconds`` of lab time (it only changes states, never adds entries)."""
+        """Run ``action`` after ``seconds`` of lab time, never during a pipeline of the host."""
 
 
 # --------------------------------------------------------------------------- Active Directory side
@@ -598,7 +598,7 @@ class ExchangeState:
         stamp = self.port.now().strftime("%H:%M:%S")
         self.port.write_text(SETUP_LOG, previous + f"[{stamp}] {message}\n")
 
-    def start_program(self, path: str, arguments: list[str], pid: int) -> SetupRun:
+    def start_program(self, path: str, arguments: list[str], pid: int, *, directory_access: bool = True) -> SetupRun:
         """setup.exe / update.exe started as process ``pid`` (``Start-Process ... -PassThru``).
 
         What setup changes on the host (files, registry, services, or the
@@ -610,6 +610,13 @@ class ExchangeState:
         ``setup_hangs_at_system_attendant`` (KB Q280432) the System Attendant
         reaches Running and the process never exits: stopping it (Stop-Process)
         leaves Exchange installed.
+
+        ``directory_access``: whether the process's logon holds credentials for
+        a domain controller. Setup reads and writes the Exchange configuration
+        in Active Directory; from a logon without them (a WinRM session, a
+        process created remotely through WMI) that work fails, and setup with
+        it (the second hop: qrdr.lab.sim.access; setup's own wording of the
+        failure is not documented: the lab logs the ADSI error a bind gives).
         """
         switches = [str(arg) for arg in arguments]
         lowered = [arg.lower() for arg in switches]
@@ -620,6 +627,12 @@ class ExchangeState:
         self.setup_runs[pid] = run
         if media is None:
             self.log(f"{path} is not Exchange setup media this lab knows.")
+            self._end(run, 1)
+            return run
+        if not directory_access:
+            self._refuse(f"{program} could not read the Exchange configuration from Active Directory: An operations "
+                         "error occurred. (0x80072020) The account that runs setup must be able to reach a domain "
+                         "controller.")
             self._end(run, 1)
             return run
         if media.kind == "update":
@@ -639,7 +652,7 @@ class ExchangeState:
         return run
 
     def _complete(self, run: SetupRun) -> None:
-        # Runs on the lab's timer: only flips states (services, exit code), never adds or removes entries.
+        # Runs on the lab's timer, under the lab's lock (HostPort.schedule).
         if run.finished or not self.port.process_running(run.pid):
             return
         run.finished = True
@@ -1165,10 +1178,21 @@ class WindowsHostPort:
     def exit_process(self, pid: int, exit_code: int) -> None:
         process = self.host.processes.get(pid)
         if process is not None and process.exit_code is None:
-            process.exit_code = exit_code
+            self.host.stop_process(pid, exit_code=exit_code)
 
     def schedule(self, seconds: float, action: Callable[[], None]) -> None:
-        timer = threading.Timer(seconds, action)
+        """``action`` after ``seconds``, holding the lab's lock (what the endpoints hold around a
+        pipeline): the host is not changed under a pipeline that is running."""
+        lab = getattr(self.host, "lab", None)
+
+        def run() -> None:
+            if lab is None:
+                action()
+                return
+            with lab.lock:
+                action()
+
+        timer = threading.Timer(seconds, run)
         timer.daemon = True
         timer.start()
 
@@ -1272,14 +1296,20 @@ def _installed_state(host: Any, program: str) -> ExchangeState:
     return state
 
 
-@_registry.program("setup", "update")
+#: What setup.exe / update.exe need while they run (lab figures; Exchange documents none): more than
+#: WinRM 2.0's MaxMemoryPerShellMB (150), so neither survives being started inside a shell.
+SETUP_MEMORY_MB = 320
+
+
+@_registry.program("setup", "update", memory_mb=SETUP_MEMORY_MB)
 def _setup_process(host: Any, process: Any) -> None:
-    """setup.exe / update.exe started by Start-Process: see :meth:`ExchangeState.start_program`."""
+    """setup.exe / update.exe started as a process: see :meth:`ExchangeState.start_program`."""
     state = host.exchange
     if not isinstance(state, ExchangeState):
         process.exit_code = 1
         return
-    state.start_program(process.path or process.name, list(process.arguments), process.id)
+    state.start_program(process.path or process.name, list(process.arguments), process.id,
+                        directory_access=process.logon.network_credentials)
 
 
 @native("eseutil")
@@ -1323,16 +1353,32 @@ def _com_error(method: str, arguments: int, error: ExchangeError) -> PSError:
 #: The param() blocks of the shipped store scripts (plugins/common/scripts), as PowerShell binds them.
 _NAME = Param("Name", 0)
 _COMPUTER = Param("ComputerName")
+#: The domain account the CDOEXM scripts bind to the directory with (CDO IDataSource.Open's UserName, Password).
+_ACCOUNT = (Param("UserName"), Param("Password"))
 _SCRIPT_PARAMS: dict[str, tuple[tuple[Param, ...], tuple[str, ...]]] = {
-    "qrdr:Get-ExchangeStore": ((Param("ComputerName", 0),), ()),
-    "qrdr:Mount-ExchangeStore": ((_NAME, _COMPUTER), ("Name",)),
-    "qrdr:Dismount-ExchangeStore": ((_NAME, _COMPUTER), ("Name",)),
+    "qrdr:Get-ExchangeStore": ((Param("ComputerName", 0), *_ACCOUNT), ("UserName", "Password")),
+    "qrdr:Mount-ExchangeStore": ((_NAME, _COMPUTER, *_ACCOUNT), ("Name", "UserName", "Password")),
+    "qrdr:Dismount-ExchangeStore": ((_NAME, _COMPUTER, *_ACCOUNT), ("Name", "UserName", "Password")),
     "qrdr:Set-ExchangeStore": ((_NAME, Param("EdbPath", 1), Param("StmPath", 2), Param("MountAtStartup", 3),
-                                Param("ComputerName", 4)), ("Name",)),
-    "qrdr:Remove-ExchangeStore": ((_NAME, _COMPUTER), ("Name",)),
-    "qrdr:Remove-StorageGroup": ((_NAME, _COMPUTER), ("Name",)),
+                                Param("ComputerName", 4), *_ACCOUNT), ("Name", "UserName", "Password")),
+    "qrdr:Remove-ExchangeStore": ((_NAME, _COMPUTER, *_ACCOUNT), ("Name", "UserName", "Password")),
+    "qrdr:Remove-StorageGroup": ((_NAME, _COMPUTER, *_ACCOUNT), ("Name", "UserName", "Password")),
     "qrdr:Remove-OutlookProfile": ((_NAME,), ()),
 }
+
+
+def _bind_to_directory(host: Any, target: Any, args: dict[str, Any]) -> None:
+    """CDOEXM's DataSource.Open binds to the directory (and, for another server, to it over DCOM)
+    with the UserName/Password it is given (CDO for Exchange 2000, IDataSource.Open: "UserName:
+    used to pass a user name if needed for authentication"). A domain account the directory
+    refuses fails the bind as ADSI does: logon failure (0x8007052E)."""
+    user, password = str(args.get("UserName") or ""), str(args.get("Password") or "")
+    directory = target.directory if target.directory is not None else host.directory
+    if directory is None or not directory.authenticate(user, password):
+        raise PSError('Exception calling "Open" with "7" argument(s): "Logon failure: unknown user name or bad '
+                      'password. (Exception from HRESULT: 0x8007052E)"', category="NotSpecified",
+                      error_id="ComMethodTargetInvocation",
+                      exception_type="System.Management.Automation.MethodInvocationException", target=user)
 
 
 def _bind_script(script_name: str, invocation: Any) -> dict[str, Any]:
@@ -1381,8 +1427,10 @@ def _store_script(script_name: str, method: str, arguments: int,
     @_registry.script(script_name)
     def handler(host: Any, invocation: Any, _input: list[Any]) -> list[Any]:
         args = _bind_script(script_name, invocation)
+        state = _script_state(host, args)
+        _bind_to_directory(host, state.port.host, args)
         try:
-            return list(action(_script_state(host, args), args) or [])
+            return list(action(state, args) or [])
         except ExchangeError as error:
             raise _com_error(method, arguments, error) from None
 

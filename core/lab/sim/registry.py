@@ -31,6 +31,9 @@ SCRIPTS: dict[str, Handler] = {}
 ProgramHandler = Callable[[Any, Any], None]
 #: program file name (lower case, no path, no .exe, e.g. "setup") -> handler
 PROGRAMS: dict[str, ProgramHandler] = {}
+#: program file name -> the memory (MB) it needs while it runs, where that matters: more than a
+#: WinRM shell's MaxMemoryPerShellMB, and the program dies when started inside a shell.
+PROGRAM_MEMORY_MB: dict[str, int] = {}
 
 
 class PSError(Exception):
@@ -58,11 +61,14 @@ def script(name: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def program(*names: str) -> Callable[[ProgramHandler], ProgramHandler]:
-    """Register what a process of this program does (names as :func:`program_key` gives them)."""
+def program(*names: str, memory_mb: int | None = None) -> Callable[[ProgramHandler], ProgramHandler]:
+    """Register what a process of this program does (names as :func:`program_key` gives them);
+    ``memory_mb``: what it needs while it runs (see :data:`PROGRAM_MEMORY_MB`)."""
     def register(handler: ProgramHandler) -> ProgramHandler:
         for name in names:
             PROGRAMS[program_key(name)] = handler
+            if memory_mb is not None:
+                PROGRAM_MEMORY_MB[program_key(name)] = memory_mb
         return handler
     return register
 
