@@ -14,7 +14,7 @@ Public API (each module's docstring states its contract):
 * :mod:`qrdr.remote.pscheck`: ``assert_powershell_parses`` (tree-sitter; test extra).
 """
 
-from .commands import SWITCH, Command, Script, Secret, render_pipeline
+from .commands import SWITCH, Command, Credential, Script, Secret, render_pipeline
 from .errors import (CommandTimedOut, ConnectionLostDuringChange, HostUnreachable, RebootFailed,
                      RemoteCommandError, RemoteError)
 from .results import PSResult, parse_dmtf
@@ -22,7 +22,7 @@ from .scripts import load_script, with_parameters
 from .session import ConnectionSettings, Output, RemoteHost, Sessions
 
 __all__ = [
-    "SWITCH", "Command", "Script", "Secret", "render_pipeline",
+    "SWITCH", "Command", "Credential", "Script", "Secret", "render_pipeline",
     "CommandTimedOut", "ConnectionLostDuringChange", "HostUnreachable", "RebootFailed", "RemoteCommandError", "RemoteError",
     "PSResult", "parse_dmtf", "load_script", "with_parameters",
     "ConnectionSettings", "Output", "RemoteHost", "Sessions",

@@ -31,6 +31,24 @@ class Secret:
     __str__ = __repr__
 
 
+@attrs.frozen(repr=False)
+class Credential:
+    """A ``-Credential`` value: a user and password, sent as a PSCredential (its password as a
+    SecureString, encrypted with the session key PSRP exchanges first: MS-PSRP 2.2.3.25, 2.2.5.1.24).
+
+    It is how a call leaves the host it runs on with its own identity: a remoting session holds
+    none for a second hop (docs/design/host-commands.md, "Who may reach which computer").
+    """
+
+    user: str
+    password: Secret
+
+    def __repr__(self) -> str:
+        return f"Credential({self.user!r}, '********')"
+
+    __str__ = __repr__
+
+
 #: A switch parameter (``-Force``): pass ``SWITCH`` as the value.
 SWITCH = True
 
@@ -39,6 +57,8 @@ def quote(value: Any) -> str:
     """PowerShell literal text for a value, for display only."""
     if isinstance(value, Secret):
         return "'********'"
+    if isinstance(value, Credential):
+        return f"(New-Object PSCredential {quote(value.user)}, (ConvertTo-SecureString '********' -AsPlainText -Force))"
     if value is True:
         return "$true"
     if value is False:
@@ -119,20 +139,40 @@ def _secrets_in(values: Iterable[Any]) -> list[str]:
     for value in values:
         if isinstance(value, Secret):
             found.append(value.value)
+        elif isinstance(value, Credential):
+            found.append(value.password.value)
         elif isinstance(value, (list, tuple)):
             found.extend(_secrets_in(value))
     return found
 
 
-def render_pipeline(commands: Iterable[Command | Script]) -> str:
-    """The pipeline as PowerShell text (display only; secrets masked)."""
-    return " | ".join(command.render() for command in commands)
+def render_pipeline(commands: Iterable[Command | Script], before: Iterable[Command] = ()) -> str:
+    """The pipeline as PowerShell text (display only; secrets masked); ``before`` statements first,
+    each piped to Out-Null, as :meth:`qrdr.remote.RemoteHost.run` sends them."""
+    statements = [f"{command.render()} | Out-Null" for command in before]
+    return "; ".join([*statements, " | ".join(command.render() for command in commands)])
 
 
 def reveal(value: Any) -> Any:
-    """The value to send over the wire: a Secret's plain text, lists revealed item by item."""
+    """The value to send over the wire: a Secret's plain text, a Credential as pypsrp's PSCredential,
+    lists revealed item by item."""
     if isinstance(value, Secret):
         return value.value
+    if isinstance(value, Credential):
+        from pypsrp.complex_objects import PSCredential
+
+        return PSCredential(username=value.user, password=value.password.value)
     if isinstance(value, (list, tuple)):
         return [reveal(item) for item in value]
     return value
+
+
+def carries_credential(commands: Iterable["Command | Script"]) -> bool:
+    """Whether a pipeline sends a Credential (its runspace pool must have exchanged a session key)."""
+    def holds(value: Any) -> bool:
+        if isinstance(value, Credential):
+            return True
+        return isinstance(value, (list, tuple)) and any(holds(item) for item in value)
+
+    return any(holds(value) for command in commands
+               for value in [*command.parameters.values(), *getattr(command, "arguments", ())])

@@ -123,7 +123,7 @@ from pypsrp.wsman import WSMan
 
 from qrdr.model import Auth, Host, Site, Transport
 
-from .commands import Command, Script, render_pipeline, reveal
+from .commands import Command, Credential, Script, Secret, carries_credential, render_pipeline, reveal
 from .errors import (
     CommandTimedOut,
     ConnectionLostDuringChange,
@@ -259,6 +259,7 @@ class RemoteHost:
         retry_backoff: float = 0.5,
         settings: ConnectionSettings | None = None,
         pipelines_per_pool: int = 10,
+        credential: Callable[[], Credential] | None = None,
     ):
         if pipelines_per_pool < 1:
             raise ValueError(f"host {host.name}: pipelines_per_pool must be at least 1")
@@ -278,12 +279,33 @@ class RemoteHost:
         self._after_native_program = False
         #: The password once asked for, kept only to mask it in texts (pypsrp's transport holds it anyway).
         self._password_seen: list[str] = [password] if isinstance(password, str) else []
+        #: For a Windows 2000 host: the account every call from the management host acts on it with
+        #: (the management host's session holds no credentials for a second hop).
+        self._credential = credential
         if via is None:
             if password is None:
                 raise ValueError(f"host {host.name}: a password (or a callable giving it) is needed for WinRM")
             self.settings = settings or ConnectionSettings.from_host(host)
         else:
+            if credential is None:
+                raise ValueError(f"host {host.name} is reached via {via.name}: the account to act on it with "
+                                 f"(credential) is needed")
             self.settings = via.settings
+
+    def acting_credential(self) -> Credential:
+        """For a Windows 2000 host: the account the calls from its management host act with now."""
+        if self._credential is None:
+            raise ValueError(f"{self.label}: only a host reached via a management host acts with a credential")
+        return self._credential()
+
+    def acting_as(self, credential: Callable[[], Credential]) -> "RemoteHost":
+        """For a Windows 2000 host: the same host through the same management session, acting with
+        ``credential`` (its local administrator while it is out of the domain)."""
+        if self._via is None:
+            raise ValueError(f"{self.label}: acting_as is for a host reached via a management host")
+        other = RemoteHost(self.host, via=self._via, credential=credential)
+        other.name = self.name
+        return other
 
     # -- identity ---------------------------------------------------------------------------
 
@@ -321,32 +343,43 @@ class RemoteHost:
     # -- running pipelines ------------------------------------------------------------------
 
     def run(self, *commands: Command | Script, read_only: bool = False, allow_errors: bool = False,
-            timeout: float | None = None) -> Output:
-        """Run ``commands`` as one pipeline; see the module docstring for errors, retries and ``timeout``."""
+            timeout: float | None = None, before: Iterable[Command] = ()) -> Output:
+        """Run ``commands`` as one pipeline; see the module docstring for errors, retries and ``timeout``.
+
+        ``before``: commands run first, in the same request and runspace, each as a statement of its
+        own with its output dropped (its errors raise as the pipeline's do): what must hold for the
+        pipeline, such as the ``net use`` that lets it reach a Windows 2000 host's share.
+        """
         if not commands:
             raise ValueError(f"run on {self.label}: no command given")
         options = {"read_only": read_only, "allow_errors": allow_errors, "timeout": timeout}
         if self._via is not None:
-            sent = redirect(commands, self.name, self._via.name)
-            return self._via._run_pipeline(sent, label=self.label, **options)
-        return self._run_pipeline(list(commands), label=self.label, **options)
+            assert self._credential is not None
+            sent, logons = redirect(commands, self.name, self._via.name, self._credential())
+            return self._via._run_pipeline(sent, before=[*logons, *before], label=self.label, **options)
+        return self._run_pipeline(list(commands), before=list(before), label=self.label, **options)
 
     def _secrets(self, commands: Iterable[Command | Script]) -> list[str]:
         """Every value to mask in texts about this pipeline: its Secrets and the connection's password."""
         return [secret for command in commands for secret in command.secrets()] + self._password_seen
 
-    def _run_pipeline(self, commands: list[Command | Script], *, label: str, read_only: bool,
-                      allow_errors: bool, timeout: float | None) -> Output:
-        rendered = render_pipeline(commands)
-        secrets = self._secrets(commands)
+    def _run_pipeline(self, commands: list[Command | Script], *, before: list[Command], label: str,
+                      read_only: bool, allow_errors: bool, timeout: float | None) -> Output:
+        rendered = render_pipeline(commands, before)
+        secrets = self._secrets([*before, *commands])
+        with_credential = carries_credential([*before, *commands])
         attempt = 0
         with self._lock:
             while True:
                 pool = self._ensure_pool(probe=not read_only)
                 logger.debug("{}: {}", label, rendered)
                 shell = PowerShell(pool)
-                _build_pipeline(shell, commands)
+                _build_pipeline(shell, before, commands)
                 try:
+                    if with_credential:
+                        # A PSCredential's password travels as a SecureString, encrypted with a session
+                        # key exchanged once per runspace pool (MS-PSRP 3.1.5.4.3); pypsrp skips it after.
+                        pool.exchange_keys()
                     shell.begin_invoke()
                 except WSManFaultError as error:
                     if not _refused_before_start(error):
@@ -744,7 +777,14 @@ def _restore_timeouts(wsman: WSMan, settings: ConnectionSettings) -> None:
     wsman.transport.read_timeout = settings.operation_timeout + 10
 
 
-def _build_pipeline(shell: PowerShell, commands: Iterable[Command | Script]) -> None:
+def _build_pipeline(shell: PowerShell, before: Iterable[Command], commands: Iterable[Command | Script]) -> None:
+    for command in before:
+        _add_commands(shell, [command, Command("Out-Null")])
+        shell.add_statement()
+    _add_commands(shell, commands)
+
+
+def _add_commands(shell: PowerShell, commands: Iterable[Command | Script]) -> None:
     for command in commands:
         if isinstance(command, Script):
             shell.add_script(command.text)
@@ -846,7 +886,10 @@ class Sessions:
                     raise ValueError(
                         f"host {key!r} ({host.name}) is reached via {host.via!r}, which must be another host of "
                         f"the site with winrm settings and no via of its own")
-                remote = RemoteHost(host, via=self.host(host.via))
+                # It acts on the host with the account that reaches its management host, until a
+                # step says otherwise (RemoteHost.acting_as: its local administrator out of the domain).
+                remote = RemoteHost(host, via=self.host(host.via),
+                                    credential=lambda management=management: self._credential_of(management))
             else:
                 if host.winrm is None:
                     raise ValueError(f"host {key!r} ({host.name}) has neither winrm settings nor a management "
@@ -855,6 +898,10 @@ class Sessions:
                                     retry_backoff=self._retry_backoff)
             self._hosts[key] = remote
             return remote
+
+    def _credential_of(self, host: Host) -> Credential:
+        assert host.winrm is not None
+        return Credential(host.winrm.user, Secret(self._password_for(host)))
 
     def opened(self) -> dict[str, RemoteHost]:
         """The sessions made so far, by host key."""

@@ -8,12 +8,12 @@ from qrdr.remote.errors import ConnectionLostDuringChange, HostUnreachable, Remo
 from qrdr.remote.session import _build_pipeline
 
 
-def built(*commands):
+def built(*commands, before=()):
     pool = RunspacePool(WSMan("127.0.0.1", ssl=False, auth="ntlm", username="u", password="p"))
     pool.protocol_version = "2.2"  # what an opened pool knows
     shell = PowerShell(pool)
-    _build_pipeline(shell, commands)
-    return [(c.cmd, c.is_script, [(a.name, a.value) for a in c.args]) for c in shell.commands]
+    _build_pipeline(shell, before, commands)
+    return [(c.cmd, c.is_script, [(a.name, a.value) for a in c.args], c.end_of_statement) for c in shell.commands]
 
 
 def test_cmdlets_scripts_and_arguments_are_sent_as_data():
@@ -26,11 +26,35 @@ def test_cmdlets_scripts_and_arguments_are_sent_as_data():
         Command("eseutil", arguments=("/mh", tricky)),
         script,
     ) == [
-        ("Get-Service", False, [("Name", ["A", "B"])]),
-        ("Set-Service", False, [("StartupType", "Manual"), ("PassThru", True)]),
-        ("eseutil", False, [(None, "/mh"), (None, tricky)]),
-        (script.text, True, [("Name", tricky)]),
+        ("Get-Service", False, [("Name", ["A", "B"])], False),
+        ("Set-Service", False, [("StartupType", "Manual"), ("PassThru", True)], False),
+        ("eseutil", False, [(None, "/mh"), (None, tricky)], False),
+        (script.text, True, [("Name", tricky)], False),
     ]
+
+
+def test_statements_before_the_pipeline_are_their_own_and_their_output_dropped():
+    net = Command("net", arguments=("use", "\\\\W2K01\\IPC$", Secret("pw"), "/user:QRDR\\a"))
+    assert built(Command("Get-Content", {"Path": "\\\\W2K01\\C$\\a.txt"}), before=[net]) == [
+        ("net", False, [(None, "use"), (None, "\\\\W2K01\\IPC$"), (None, "pw"), (None, "/user:QRDR\\a")], False),
+        ("Out-Null", False, [], True),
+        ("Get-Content", False, [("Path", "\\\\W2K01\\C$\\a.txt")], False),
+    ]
+    shown = render_pipeline([Command("Get-Content", {"Path": "x"})], [net])
+    assert shown.startswith("net 'use' ") and "| Out-Null; Get-Content" in shown and "pw" not in shown.split("'********'")[0]
+
+
+def test_a_credential_goes_as_a_pscredential_and_shows_masked():
+    from pypsrp.complex_objects import PSCredential
+
+    from qrdr.remote.commands import Credential
+
+    account = Credential("QRDR\\Administrator", Secret("Pa55-word!"))
+    sent = built(Command("Get-WmiObject", {"Class": "Win32_Service", "Credential": account}))[0][2][1][1]
+    assert isinstance(sent, PSCredential)
+    assert (sent.username, sent.password) == ("QRDR\\Administrator", "Pa55-word!")
+    shown = render_pipeline([Command("Get-WmiObject", {"Credential": account})])
+    assert "Pa55-word!" not in shown and "Pa55-word!" not in repr(account) and "QRDR" in shown
 
 
 def test_a_secret_is_revealed_on_the_wire_only():

@@ -8,7 +8,7 @@ from qrdr.remote.errors import HostUnreachable, RemoteCommandError
 from qrdr.remote.session import Sessions
 from qrdr.remote.targeting import NotRedirectable
 
-from .conftest import PASSWORD, model_host
+from .conftest import PASSWORD, USER, model_host
 
 pytestmark = pytest.mark.lab
 
@@ -41,11 +41,15 @@ def test_sessions_make_one_remote_host_per_key_and_close_them_all(lab):
     assert asked == []  # nothing opened yet, no password asked
     sessions.host("standby").run(Command("Get-Service", {"Name": ["W3SVC"]}), read_only=True)
     w2k = sessions.host("production")
-    services = w2k.run(Command("Get-Service", {"Name": ["MSExchangeSA"]}), read_only=True)
-    assert services[0]["Name"] == "MSExchangeSA"
-    assert asked == ["EXCH02", "MGMT01"]  # the Windows 2000 host borrowed the management host's session
-    # The management host received the command with -ComputerName of the Windows 2000 host.
-    assert management_host.invocations[-1][0].named() == {"name": ["MSExchangeSA"], "computername": "W2K01"}
+    system = w2k.run(Command("Get-WmiObject", {"Class": "Win32_OperatingSystem"}), read_only=True)
+    assert system[0]["Version"] == "5.2.3790"
+    # The Windows 2000 host borrowed the management host's session and acts with its account.
+    assert asked == ["EXCH02", "MGMT01", "MGMT01"]
+    # The management host received the command with -ComputerName of the Windows 2000 host and a
+    # PSCredential: its session holds no credentials for the second hop.
+    sent = management_host.invocations[-1][0].named()
+    assert sent["computername"] == "W2K01" and sent["credential"].UserName == USER
+    assert sent["credential"].Password.decrypt() == PASSWORD
     with pytest.raises(NotRedirectable, match="Start-Service.*W2K01.*MGMT01"):
         w2k.run(Command("Start-Service", {"Name": "MSExchangeSA"}))
     assert management_endpoint.shell_count == 1 and standby_endpoint.shell_count == 1
