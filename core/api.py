@@ -30,7 +30,7 @@ from .config import load_site, make_converter
 from .engine.context import Connector
 from .engine.journal import Journal, RunRecord, StepRecord
 from .engine.lock import SiteLock, describe_holder
-from .engine.runner import Engine, Plan, Reporter, RunResult
+from .engine.runner import ConfirmManual, Engine, Plan, Reporter, RunResult
 from .errors import ConfigError, SiteNotSupported
 from .model import Site
 from .pluginmanager import ConfigSection, LoadedPlugin, call_each, make_plugin_manager
@@ -52,7 +52,7 @@ class Runbook:
     def __init__(self, site: Site, *, exchange: str | None = None, snap: str | None = None,
                  addons: Iterable[str] = (), extra_plugins: Iterable[tuple[str, Any]] = (),
                  connector: Connector | None = None, reporter: Reporter | None = None,
-                 confirm: Callable[[Plan], bool] | None = None):
+                 confirm: Callable[[Plan], bool] | None = None, confirm_manual: ConfirmManual | None = None):
         self.site = site
         exchange = exchange or EXCHANGE_PLUGIN_FOR_VERSION[site.exchange.version.value]
         snap = snap or site.snap_engine
@@ -67,7 +67,7 @@ class Runbook:
         self.connector = connector
         self.engine = Engine(site, self.manager, plugin_names=[f"{p.kind}:{p.name}" for p in self.loaded],
                              plugin_config=self.plugin_config, connector=connector, reporter=reporter,
-                             confirm=confirm)
+                             confirm=confirm, confirm_manual=confirm_manual)
 
     @classmethod
     def from_config(cls, path: str | os.PathLike | None = None, **kwargs: Any) -> "Runbook":
@@ -121,12 +121,15 @@ class Runbook:
     def plan(self, command: str, *, scope: str = "recovery") -> Plan:
         return self.engine.plan(command, list(_phases(command)), cleanup_scope=scope)
 
-    def run(self, command: str, *, yes: bool = False, scope: str = "recovery") -> RunResult:
+    def run(self, command: str, *, yes: bool = False, scope: str = "recovery", done: Iterable[str] = ()) -> RunResult:
+        """Plan, confirm and apply ``command``. ``done``: ids of manual steps already done by hand
+        (``yes`` confirms the plan, never a manual step)."""
         return self.engine.run(command, list(_phases(command)), yes=yes,
-                               rollback=command in ROLLBACK_COMMANDS, cleanup_scope=scope)
+                               rollback=command in ROLLBACK_COMMANDS, cleanup_scope=scope, done=done)
 
-    def resume(self, *, yes: bool = False) -> RunResult:
-        return self.engine.resume(yes=yes)
+    def resume(self, *, yes: bool = False, done: Iterable[str] = ()) -> RunResult:
+        """Continue the last unfinished run (``done`` as for :meth:`run`)."""
+        return self.engine.resume(yes=yes, done=done)
 
     def check(self) -> Plan:
         """The any-day readiness check: every ``qrdr_preflight(site, "check")`` probe, read-only."""

@@ -25,7 +25,7 @@ from .errors import (
     SecretError, SiteNotSupported, StepFailed,
 )
 from .secrets import mask
-from .steps import Step
+from .steps import Check, Step
 
 #: Exit codes: documented in docs/cli.md; automation relies on them.
 EXIT_CODES: dict[str, int] = {
@@ -38,6 +38,7 @@ EXIT_CODES: dict[str, int] = {
     "interrupted": 6,
     "plugin error": 7,
     "nothing to resume": 8,
+    "waiting for a manual step": 9,
 }
 
 _ERROR_EXIT: list[tuple[type[BaseException], int]] = [
@@ -45,7 +46,7 @@ _ERROR_EXIT: list[tuple[type[BaseException], int]] = [
     (RunLocked, 5), (Interrupted, 6), (PluginError, 7), (NothingToResume, 8), (StepFailed, 1),
 ]
 
-RUN_STATUS_EXIT = {"succeeded": 0, "failed": 1, "interrupted": 6}
+RUN_STATUS_EXIT = {"succeeded": 0, "failed": 1, "interrupted": 6, "waiting": 9}
 
 PHASE_COMMANDS = [name for name in COMMANDS]
 
@@ -75,6 +76,11 @@ class TerminalReporter(Reporter):
     def note(self, message: str) -> None:
         self.out(mask(message))
 
+    def manual(self, step: Step, check: Check) -> None:
+        self.out(mask(f"   MANUAL STEP {step.id} ({step.target}): {step.manual}"))
+        for line in check.changes:
+            self.out(mask(f"      now: {line}"))
+
 
 class QuietReporter(Reporter):
     """For --json: nothing on stdout but the final document."""
@@ -96,9 +102,12 @@ def render_plan(plan: Plan) -> str:
         for number, planned in enumerate(plan.steps, 1):
             step = planned.step
             flags = "".join([" [DESTRUCTIVE]" if step.destructive else "",
-                             " [not idempotent]" if not step.idempotent else ""])
+                             " [not idempotent]" if not step.idempotent else "",
+                             " [MANUAL]" if step.manual else ""])
             lines.append(f"  {number:>2}. [{planned.status}] {step.id} ({step.target}){flags}: {step.title}")
             lines += [f"        {line}" for line in planned.lines]
+            if step.manual:
+                lines.append(f"        by hand: {step.manual}")
     if plan.blockers:
         lines.append("Blocked: nothing will be changed.")
         lines += [f"  - {reason}" for reason in plan.blockers]
@@ -122,6 +131,15 @@ def render_result(result: RunResult) -> str:
     if result.message:
         lines.append(f"  {result.message}")
     return mask("\n".join(lines))
+
+
+def _ask_manual(step: Step, check: Check) -> bool:
+    """Wait for the person to do a manual step: True once they type 'done' (no terminal: False)."""
+    if not sys.stdin.isatty():
+        return False
+    answer = input(f"When you have done it, type 'done' (anything else stops here; `qrdr resume --done {step.id}` "
+                   f"continues later): ")
+    return answer.strip().lower() == "done"
 
 
 def _ask(plan: Plan) -> bool:
@@ -151,6 +169,11 @@ def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
                         help="log more (-vv for debug)")
 
 
+def _done_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--done", action="append", metavar="STEP", default=[],
+                        help="a manual step already done by hand (repeatable; --yes never confirms one)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qrdr", description=
                                      "Plans, runs, checks and proves the Quick Recovery standby Exchange runbook.")
@@ -170,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in PHASE_COMMANDS:
         sub = commands.add_parser(name, help=helps.get(name, name))
         _global_options(sub, suppress=True)
+        _done_option(sub)
         if name == "cleanup":
             sub.add_argument("--scope", choices=["recovery", "source"], default="recovery",
                              help="the recovery server (default) or the source server")
@@ -182,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
                        ("check", "read-only readiness check (non-zero when a promote would fail now)")):
         sub = commands.add_parser(name, help=text)
         _global_options(sub, suppress=True)
+        if name == "resume":
+            _done_option(sub)
     history = commands.add_parser("history", help="past runs; --run N for one run's steps and events")
     history.add_argument("--run", type=int, metavar="N")
     history.add_argument("--limit", type=int, default=20)
@@ -222,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         reporter = QuietReporter() if as_json else TerminalReporter(print)
         runbook = Runbook.from_config(args.config, exchange=args.plugin, snap=args.snap,
-                                      reporter=reporter, confirm=_ask)
+                                      reporter=reporter, confirm=_ask, confirm_manual=_ask_manual)
         if args.command == "plan":
             plan = runbook.plan(args.phase, scope=args.scope)
             emit(plan.to_dict()) if as_json else print(render_plan(plan))
@@ -237,10 +263,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "history":
             return _history(runbook, args, emit)
+        done = getattr(args, "done", None) or ()
         if args.command == "resume":
-            result = runbook.resume(yes=args.yes)
+            result = runbook.resume(yes=args.yes, done=done)
         else:
-            result = runbook.run(args.command, yes=args.yes, scope=getattr(args, "scope", "recovery"))
+            result = runbook.run(args.command, yes=args.yes, scope=getattr(args, "scope", "recovery"), done=done)
         emit(result.to_dict()) if as_json else print(render_result(result))
         return RUN_STATUS_EXIT.get(result.status, 1)
     except QrdrError as exc:

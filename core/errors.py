@@ -65,3 +65,13 @@ class NotConfirmed(QrdrError):
 
 class Interrupted(QrdrError):
     """The run was stopped (Ctrl-C) between steps; ``resume`` continues it."""
+
+
+class WaitingForManualStep(QrdrError):
+    """A manual step is not confirmed done: the run waits there; ``resume --done STEP`` continues it."""
+
+    def __init__(self, step_id: str, run_id: int):
+        self.step_id = step_id
+        self.run_id = run_id
+        super().__init__(f"run {run_id} waits for the manual step {step_id}: do what it says, then "
+                         f"`qrdr resume --done {step_id}`")

@@ -121,7 +121,24 @@ class Step:
     opens_window: str | None = None
     #: Names a measured window this step closes once verified; "run" windows start with the run.
     closes_window: str | None = None
+    #: A manual step: what the person must do, where no unattended way exists (booting a server
+    #: into safe mode, say). The engine never calls ``apply`` for it: when its check says "will
+    #: change" it shows these instructions, waits for the person to confirm they are done (never
+    #: ``--yes``; automation names the step with ``--done``), then verifies (see :func:`manual_step`).
+    manual: str | None = None
     #: Set by the engine: the plugin that returned the step.
     plugin: str | None = None
     #: Set by the engine: the phase the step belongs to.
     phase: str | None = None
+
+
+def _done_by_hand(ctx: StepContext) -> dict[str, Any]:
+    raise RuntimeError("a manual step is done by a person; the engine never applies it")
+
+
+def manual_step(*, id: str, title: str, target: str, check: CheckFn, instructions: str,
+                verify: CheckFn | None = None, **options: Any) -> Step:
+    """A step a person does by hand: ``check`` says whether it is needed (and ``verify``, default
+    ``check``, whether it was done), ``instructions`` say how. See :attr:`Step.manual`."""
+    return Step(id=id, title=title, target=target, check=check, apply=_done_by_hand, verify=verify,
+                manual=instructions, **options)

@@ -9,14 +9,16 @@ re-checked on resume, never blindly redone.
 Everything written passes through :func:`qrdr.secrets.mask`.
 
 Step states: ``pending`` -> ``checking`` -> (``no change`` | ``applying`` ->
-``applied`` -> ``done``) or ``failed``; ``undone`` after a rollback.
+``applied`` -> ``done``) or ``failed``; a manual step ``waiting`` (for the
+person) -> ``done``; ``undone`` after a rollback.
 Run states: ``running``, ``succeeded``, ``failed``, ``refused``,
-``interrupted``, ``not confirmed``. A run left ``running`` by a dead process
+``interrupted``, ``waiting`` (for a manual step), ``not confirmed``. A run left ``running`` by a dead process
 is reported as ``interrupted (process ended)``.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import socket
@@ -120,6 +122,15 @@ class StepRecord:
     apply_count: int
 
 
+def operator() -> str:
+    """Who runs qrdr here: ``user@host`` of the operating system (what the journal names as the person)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (a bare container)
+        user = f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown user"
+    return f"{user}@{socket.gethostname()}"
+
+
 def _json(value: Any) -> str:
     return mask(json.dumps(value, default=str, sort_keys=True))
 
@@ -178,7 +189,7 @@ class Journal:
     def last_unfinished_run(self) -> RunRecord | None:
         """The newest run that did not succeed and can be continued (failed, interrupted or died)."""
         row = self._db.execute(
-            "SELECT * FROM runs WHERE status IN ('running', 'failed', 'interrupted') ORDER BY id DESC LIMIT 1"
+            "SELECT * FROM runs WHERE status IN ('running', 'failed', 'interrupted', 'waiting') ORDER BY id DESC LIMIT 1"
         ).fetchone()
         if row is None:
             return None

@@ -38,13 +38,14 @@ import attrs
 from loguru import logger
 
 from .. import hookspecs
-from ..errors import Interrupted, NotConfirmed, NothingToResume, PluginError, Refused, StepFailed
+from ..errors import (Interrupted, NotConfirmed, NothingToResume, PluginError, Refused, StepFailed,
+                      WaitingForManualStep)
 from ..model import Site
 from ..pluginmanager import call_each
 from ..secrets import mask
 from ..steps import Check, Outcome, Step
 from .context import Connector, NoConnector, RunContext
-from .journal import Journal
+from .journal import Journal, operator
 from .lock import SiteLock
 
 WINDOW_FACT = "_window"
@@ -101,7 +102,7 @@ class Plan:
         def one(p: PlannedStep) -> dict[str, Any]:
             return {"id": p.step.id, "title": p.step.title, "phase": p.step.phase, "plugin": p.step.plugin,
                     "target": p.step.target, "status": p.status, "lines": list(p.lines),
-                    "destructive": p.step.destructive, "idempotent": p.step.idempotent}
+                    "destructive": p.step.destructive, "idempotent": p.step.idempotent, "manual": p.step.manual}
         return {"command": self.command, "phases": list(self.phases), "blockers": self.blockers,
                 "probes": [one(p) for p in self.probes], "steps": [one(p) for p in self.steps]}
 
@@ -147,6 +148,14 @@ class Reporter:
 
     def note(self, message: str) -> None:
         logger.info(message)
+
+    def manual(self, step: Step, check: Check) -> None:
+        """A manual step needs the person: what to do (``step.manual``) and what the check found."""
+        logger.warning("manual step {} ({}): {} [{}]", step.id, step.target, step.manual, "; ".join(check.changes))
+
+
+#: Asks the person whether a manual step is done (the CLI prompts on the terminal); False: not yet.
+ConfirmManual = Callable[[Step, Check], bool]
 
 
 def collect_steps(manager: Any, site: Site, phases: Iterable[str], plugin_config: dict[str, Any],
@@ -251,8 +260,11 @@ class Engine:
 
     def __init__(self, site: Site, manager: Any, *, plugin_names: list[str], plugin_config: dict[str, Any],
                  connector: Connector | None = None, reporter: Reporter | None = None,
-                 confirm: Callable[[Plan], bool] | None = None):
+                 confirm: Callable[[Plan], bool] | None = None, confirm_manual: ConfirmManual | None = None):
         self.site = site
+        self.confirm_manual = confirm_manual
+        #: Manual steps the caller says are done (``--done STEP``) for the run under way.
+        self._done_by_hand: frozenset[str] = frozenset()
         self.manager = manager
         self.plugin_names = plugin_names
         self.plugin_config = plugin_config
@@ -287,8 +299,10 @@ class Engine:
         return RunContext(self.site, self.connector, facts, self.reporter.progress, self.plugin_config)
 
     def run(self, command: str, phases: list[str], *, yes: bool = False, rollback: bool = False,
-            cleanup_scope: str = "recovery") -> RunResult:
-        """Plan, confirm and apply a command as a new run (see module docstring)."""
+            cleanup_scope: str = "recovery", done: Iterable[str] = ()) -> RunResult:
+        """Plan, confirm and apply a command as a new run (see module docstring). ``done``: ids of
+        manual steps the caller says are done (``yes`` never confirms one)."""
+        self._done_by_hand = frozenset(done)
         self.lock.acquire(command)
         journal = Journal(self.journal_path)
         try:
@@ -311,8 +325,9 @@ class Engine:
             journal.close()
             self.lock.release()
 
-    def resume(self, *, yes: bool = False, rollback: bool | None = None) -> RunResult:
-        """Continue the newest unfinished run at its first unfinished step."""
+    def resume(self, *, yes: bool = False, rollback: bool | None = None, done: Iterable[str] = ()) -> RunResult:
+        """Continue the newest unfinished run at its first unfinished step (``done`` as for :meth:`run`)."""
+        self._done_by_hand = frozenset(done)
         self.lock.acquire("resume")
         journal = Journal(self.journal_path)
         try:
@@ -423,6 +438,8 @@ class Engine:
                 status, message = "interrupted", str(exc)
             except KeyboardInterrupt:
                 status, message = "interrupted", f"interrupted during a step; `qrdr resume` re-checks it (run {run_id})"
+            except WaitingForManualStep as exc:
+                status, message = "waiting", str(exc)
             except StepFailed as exc:
                 status, message = "failed", str(exc)
         undone: list[str] = []
@@ -466,6 +483,10 @@ class Engine:
                 return StepResult(step.id, "no change", check.changes, check.facts)
             if check.outcome is not Outcome.WILL_CHANGE:
                 return fail(f"{check.outcome.value} when about to apply: {'; '.join(check.changes)}", check.changes)
+            if step.manual is not None:
+                self._wait_for_person(journal, run_id, step, check)
+                evidence, changes = {"done_by_hand": True}, check.changes
+                return self._verify(ctx, journal, run_id, step, evidence, changes, windows, fail)
             if not step.idempotent and previous is not None and previous.apply_count > 0 and previous.state == "failed":
                 return fail("this step is not idempotent and was applied once already without the expected result; "
                             "check the host by hand before resuming")
@@ -480,16 +501,39 @@ class Engine:
             changes = check.changes
         else:
             evidence, changes = previous.evidence or {}, tuple(previous.changes)
+        return self._verify(ctx, journal, run_id, step, evidence, changes, windows, fail)
+
+    def _verify(self, ctx: RunContext, journal: Journal, run_id: int, step: Step, evidence: Any,
+                changes: tuple[str, ...], windows: dict[str, dict[str, float]],
+                fail: Callable[[str, tuple[str, ...]], StepResult]) -> StepResult:
         try:
             verified = _run_check(step.verify or step.check, ctx, step)
         except Exception as exc:
             return fail(f"verify failed: {_describe(exc)}", changes)
         if verified.outcome is not Outcome.NO_CHANGE:
-            return fail(f"not as expected after applying: {'; '.join(verified.changes) or verified.outcome.value}", changes)
+            what = "after the person said it was done" if step.manual is not None else "after applying"
+            return fail(f"not as expected {what}: {'; '.join(verified.changes) or verified.outcome.value}", changes)
         journal.set_step(run_id, step.id, "done", evidence={**evidence, **verified.facts} if isinstance(evidence, dict) else evidence)
         journal.event(run_id, "done", "; ".join(verified.changes) or "verified", step_id=step.id)
         self._close_window(step, windows)
         return StepResult(step.id, "done", changes, evidence)
+
+    def _wait_for_person(self, journal: Journal, run_id: int, step: Step, check: Check) -> None:
+        """Show a manual step's instructions and take the person's word that it is done: ``--done
+        STEP`` or the ``confirm_manual`` prompt (never ``--yes``). Journals who confirmed, how and
+        when; raises :class:`WaitingForManualStep` (the run waits, resumable) when nobody did."""
+        journal.set_step(run_id, step.id, "waiting", changes=list(check.changes))
+        journal.event(run_id, "manual", f"{step.manual} ({'; '.join(check.changes)})", step_id=step.id)
+        self.reporter.manual(step, check)
+        if step.id in self._done_by_hand:
+            how = f"--done {step.id}"
+        elif self.confirm_manual is not None and self.confirm_manual(step, check):
+            how = "typed 'done' at the prompt"
+        else:
+            journal.event(run_id, "waiting", f"waiting for a person to do {step.id} and confirm it", step_id=step.id)
+            raise WaitingForManualStep(step.id, run_id)
+        journal.event(run_id, "confirmed", f"{step.id} done by hand, confirmed by {operator()} ({how})",
+                      step_id=step.id)
 
     def _rollback(self, ctx: RunContext, journal: Journal, run_id: int, completed: list[Step]) -> list[str]:
         undone = []
