@@ -24,9 +24,9 @@ from typing import Any, Callable
 
 from qrdr.model import ExchangeVersion, Site, VolumeContent, WindowsVersion
 from qrdr.remote import Command
-from qrdr.steps import Check, Step
+from qrdr.steps import Check, Step, manual_step
 
-from . import acl, catalog, files, hosts, names, services, stores
+from . import acl, catalog, files, hosts, names, programs, services, stores
 from .identity import identify
 
 CONFIG_FACT = "configuration"
@@ -198,7 +198,7 @@ class ExchangeRunbook:
             self.id("stop-standby-services"))
         rename_s = self.id("rename-standby")
         version = self.version
-        steps = [volume_step(volumes, sk),
+        steps = [volume_step(volumes, sk, windows_2000=site.standby.windows is WindowsVersion.W2000),
                  components_step(components, sk, aspnet=version is ExchangeVersion.E2003)]
 
         def setup_check(ctx: Any) -> Check:
@@ -223,8 +223,9 @@ class ExchangeRunbook:
                 return hosts.exchange_setup(s) is not None and \
                     hosts.services(s, ["MSExchangeSA"]).get("MSExchangeSA", hosts.ServiceState("", "", "")).state == "Running"
 
-            return files.run_setup(ctx, sk, ctx.site.exchange.setup_path,
-                                   ["/DisasterRecovery", "/UnattendFile", answers], done=installed)
+            return programs.run_installer(ctx, sk, [ctx.site.exchange.setup_path, "/DisasterRecovery",
+                                                    "/UnattendFile", answers],
+                                          what="exchange.setup_path", done=installed)
 
         steps.append(Step(id=setup, title="Install Exchange with setup.exe /DisasterRecovery (2.4)", target=sk,
                           check=setup_check, apply=setup_apply, idempotent=False, after=(volumes, components)))
@@ -248,7 +249,8 @@ class ExchangeRunbook:
                 def updated(s: Any) -> bool:
                     found = hosts.exchange_setup(s) or {}
                     return int(found.get("ServicePackBuild") or found.get("NewestBuild") or 0) >= wanted_build
-                return files.run_setup(ctx, sk, ctx.site.exchange.update_path, ["/DisasterRecovery"], done=updated)
+                return programs.run_installer(ctx, sk, [ctx.site.exchange.update_path, "/DisasterRecovery"],
+                                              what="exchange.update_path", done=updated)
 
             steps.append(Step(id=update, title="Apply production's service pack with update.exe /DisasterRecovery (2.5)",
                               target=sk, check=update_check, apply=update_apply, idempotent=False, after=(setup,)))
@@ -348,9 +350,14 @@ class ExchangeRunbook:
     # ------------------------------------------------------------------ preflight: promote and check
 
     def preflight(self, site: Site, phase: str) -> list[Step]:
+        pk, sk = self.keys(site)
+        if phase == "prepare-production" and site.standby.windows is WindowsVersion.W2000:
+            # Checked before configure stops production: no partition can be made remotely there.
+            return [attrs_evolve(volume_step(self.id("ready-standby-partitions"), sk, windows_2000=True),
+                                 title="The standby's partitions exist, as large as production's (runbook 2.3, "
+                                       "by hand on Windows 2000)")]
         if phase not in ("promote", "check"):
             return []
-        pk, sk = self.keys(site)
         probes = [
             Step(id=self.id("ready-standby"), title="The standby answers, as configured", target=sk,
                  check=lambda ctx: standby_ready(ctx, sk), apply=never),
@@ -554,8 +561,21 @@ def attrs_evolve(step: Step, **changes: Any) -> Step:
 # --------------------------------------------------------------------------- install-dr step builders
 
 
-def volume_step(step_id: str, key: str) -> Step:
-    """Runbook 2.3: the standby has production's Exchange drive letters, each at least as large."""
+#: Runbook 2.3 on Windows 2000, which has no diskpart (it came with XP and Server 2003; XP Resource Kit,
+#: "Enhancements and Changes Since Windows 2000"): Disk Management is the tool, by hand, before configure.
+PARTITIONS_BY_HAND = ("create them before configuring, in Disk Management (diskmgmt.msc) on the standby: each a "
+                      "primary partition at least as large as production's, with that drive letter, formatted NTFS "
+                      "(runbook 2.3; Windows 2000 has no diskpart)")
+
+
+def volume_step(step_id: str, key: str, *, windows_2000: bool = False) -> Step:
+    """Runbook 2.3: the standby has production's Exchange drive letters, each at least as large.
+
+    On Windows 2003 qrdr creates what is missing with diskpart and format. On Windows 2000 they
+    are a prerequisite checked before configure changes anything (:func:`partitions_ready`): a
+    missing one blocks, with :data:`PARTITIONS_BY_HAND`, rather than wait for a person while
+    production is down.
+    """
 
     def wanted(ctx: Any) -> list[tuple[str, int]]:
         recorded = ctx.facts.get(PRODUCTION_FACT, {}).get("volumes", {})
@@ -613,8 +633,18 @@ def volume_step(step_id: str, key: str) -> Step:
             created.append(f"{letter} {megabytes} MB on disk {index}")
         return {"created": created}
 
-    return Step(id=step_id, title="Partitions and drive letters matching production's (2.3)", target=key,
-                check=check, apply=apply, destructive=True)
+    title = "Partitions and drive letters matching production's (2.3)"
+    if windows_2000:
+        return Step(id=step_id, title=title, target=key, check=lambda ctx: partitions_ready(check(ctx)), apply=never)
+    return Step(id=step_id, title=title, target=key, check=check, apply=apply, destructive=True)
+
+
+def partitions_ready(found: Check) -> Check:
+    """The partitions check of a Windows 2000 standby: what would be created is missing, by hand."""
+    if found.needed:
+        return Check.blocked(*(line.replace(": create ", ": no ") for line in found.changes),
+                             f"create them {PARTITIONS_BY_HAND.removeprefix('create them ')}")
+    return found
 
 
 def pick_disk(free: dict[int, int], size: int) -> int | None:
@@ -661,8 +691,12 @@ def components_step(step_id: str, key: str, *, aspnet: bool) -> Step:
         files.write_file(session, answers, catalog.sysoc_answers(tuple(lacking)))
         # %windir% is C:\WINNT on Windows 2000 and C:\WINDOWS on Windows 2003.
         windir = r"C:\WINNT" if ctx.site.hosts[key].windows is WindowsVersion.W2000 else r"C:\WINDOWS"
-        output = session.run(Command("sysocmgr", arguments=(rf"/i:{windir}\inf\sysoc.inf", f"/u:{answers}", "/q")))
-        return {"installed": lacking, "output": hosts.native_lines(output)[-3:]}
+        run = programs.run_long_program(ctx, key, ["sysocmgr", rf"/i:{windir}\inf\sysoc.inf", f"/u:{answers}", "/q"],
+                                        what="the Windows components")
+        if run.exit_code != 0:
+            raise programs.ProgramFailed(f"{session.name}: sysocmgr ended with exit code {run.exit_code}: "
+                                         + " ".join(run.output[-3:]))
+        return {"installed": lacking, **run.evidence()}
 
     return Step(id=step_id, title="NNTP, SMTP" + (" and ASP.NET" if aspnet else "") + " installed (2.3 note)",
                 target=key, check=check, apply=apply)
@@ -887,22 +921,24 @@ def uninstall_step(step_id: str, key: str, version: ExchangeVersion, **options: 
         session = hosts.remote(ctx, key)
         answers = ntpath.join(catalog.WORK_FOLDER, "qrdr-exchange-remove.ini")
         files.write_file(session, answers, catalog.exchange_unattend(ctx.site.exchange.components, "Remove", None))
-        return files.run_setup(ctx, key, ctx.site.exchange.setup_path, ["/UnattendFile", answers],
-                               done=lambda s: hosts.exchange_setup(s) is None)
+        return programs.run_installer(ctx, key, [ctx.site.exchange.setup_path, "/UnattendFile", answers],
+                                      what="exchange.setup_path", done=lambda s: hosts.exchange_setup(s) is None)
 
     return Step(id=step_id, title="Uninstall Microsoft Exchange", target=key, check=check, apply=apply,
                 destructive=True, **options)
 
 
-def safe_mode_services_step(step_id: str, key: str, all_services: list[str]) -> Step:
-    """Appendix 2.1-2.2 (Windows 2003): the source server's Exchange services set to Manual.
+#: Appendix 2.1-2.2 (Windows 2003): safe mode has no network (no WinRM; KB 202485), so no remote way exists.
+SAFE_MODE_BY_HAND = ("at the source server's console: boot it into Safe Mode (F8 at start-up), set every Exchange "
+                     "service to Manual (services.msc), then boot it normally (appendix 2.1-2.2: so that Exchange "
+                     "does not start under the name the recovery server now carries)")
 
-    The appendix does it in safe mode, so that Exchange does not start under the
-    name the recovery server now carries. Safe mode has no network (no WinRM),
-    so that part is a console action: qrdr sets the services to Manual and stops
-    them as soon as the source server answers after a normal boot, and says so.
-    """
-    return services.service_step(
-        id=step_id, key=key, wanted=services.all_in(all_services, "Stopped", "Manual"), destructive=True,
-        title="The source server's Exchange services stopped and Manual (appendix 2.1-2.2; safe mode itself is a "
-              "console action, qrdr does this right after a normal boot)")
+
+def safe_mode_services_step(step_id: str, key: str, all_services: list[str]) -> Step:
+    """Appendix 2.1-2.2 (Windows 2003): in safe mode, the source server's Exchange services set to
+    Manual, then a normal boot. A manual step: qrdr checks afterwards that every Exchange service
+    is Manual (and not running)."""
+    wanted = services.all_in(all_services, "Stopped", "Manual")
+    return manual_step(id=step_id, target=key, instructions=SAFE_MODE_BY_HAND, destructive=True,
+                       check=lambda ctx: services.check_services(ctx, key, wanted),
+                       title="In safe mode, the source server's Exchange services set to Manual (appendix 2.1-2.2)")

@@ -3,16 +3,13 @@
 ``remove_paths_step`` deletes registry keys or folders that exist (the two
 Uninstall keys, the Exchsrvr folder, Outlook profiles); ``locked_files_step``
 stops the processes that hold the three Exchange DLLs open (the appendix's
-"use procexp.exe ... and kill them"); :func:`run_program` starts setup.exe,
-update.exe or sysocmgr with an answer file and waits for it, telling a
-Q280432 hang (setup never returns while the System Attendant runs) from a
-failure.
+"use procexp.exe ... and kill them"). Long programs (setup.exe and the like)
+run through :mod:`.programs`.
 """
 
 from __future__ import annotations
 
 import ntpath
-import time
 from typing import Any, Callable
 
 from qrdr.remote import Command, RemoteHost
@@ -102,50 +99,3 @@ def write_file(session: RemoteHost, path: str, text: str) -> None:
     """Write ``text`` to ``path`` on the host, creating its folder first (New-Item -Force is idempotent)."""
     session.run(Command("New-Item", {"Path": ntpath.dirname(path), "ItemType": "Directory", "Force": True}))
     session.run(Command("Set-Content", {"Path": path, "Value": text}))
-
-
-def process_running(session: RemoteHost, pid: int) -> bool:
-    """Whether process ``pid`` still runs (Get-Process; an exited one may linger with HasExited)."""
-    found = session.run(Command("Get-Process"), read_only=True)
-    return any(int(p.get("Id", -1)) == int(pid) and not p.get("HasExited") for p in found)
-
-
-def setup_log_tail(session: RemoteHost, lines: int = 5) -> list[str]:
-    if not hosts.path_exists(session, catalog.SETUP_LOG):
-        return []
-    return [str(line) for line in session.run(Command("Get-Content", {"Path": catalog.SETUP_LOG}), read_only=True)][-lines:]
-
-
-def run_setup(ctx: Any, key: str, program: str, arguments: list[str], *, done: Callable[[RemoteHost], bool],
-              timeout: float = 3600, hang_grace: float = 30, poll: float = 2.0) -> dict[str, Any]:
-    """Start ``program`` with ``arguments`` and wait until ``done(session)`` or the process ends.
-
-    setup.exe /DisasterRecovery may never return after starting the System
-    Attendant (KB Q280432, runbook 2.4): once ``done`` holds and the process
-    still runs after ``hang_grace`` seconds, it is stopped, as the runbook says.
-    A process that ends without ``done`` raises, quoting the setup log.
-    """
-    session = hosts.remote(ctx, key)
-    started = session.run(Command("Start-Process", {"FilePath": program, "ArgumentList": arguments, "PassThru": True}))
-    pid = int(started[0]["Id"])
-    ctx.progress(f"{session.name}: {ntpath.basename(program)} runs (process {pid})")
-    deadline = time.monotonic() + timeout
-    done_since: float | None = None
-    while True:
-        running = process_running(session, pid)
-        finished = done(session)
-        if finished and not running:
-            return {"program": program, "pid": pid, "killed": False}
-        if finished:
-            done_since = done_since or time.monotonic()
-            if time.monotonic() - done_since >= hang_grace:
-                ctx.progress(f"{session.name}: {ntpath.basename(program)} hangs after finishing its work "
-                             f"(KB Q280432): stopping it")
-                session.run(Command("Stop-Process", {"Id": pid, "Force": True}))
-                return {"program": program, "pid": pid, "killed": True, "why": "KB Q280432"}
-        elif not running:
-            raise RuntimeError(f"{session.name}: {ntpath.basename(program)} ended without finishing; setup log: "
-                               + " | ".join(setup_log_tail(session)))
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{session.name}: {ntpath.basename(program)} still runs after {timeout:g} s")
-        time.sleep(poll)

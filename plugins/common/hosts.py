@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 
 from qrdr.model import Host, Site, WindowsVersion
-from qrdr.remote import Command, RemoteHost, Script, Secret, load_script, parse_dmtf
+from qrdr.remote import Command, Credential, RemoteHost, Script, Secret, load_script, parse_dmtf
 from qrdr.secrets import resolve
 
 from . import catalog
@@ -52,7 +52,7 @@ def set_workgroup(ctx: Any, key: str, value: bool) -> None:
 def remote(ctx: Any, key: str) -> RemoteHost:
     """The session for ``site.hosts[key]``, under its current name and with the right account."""
     host: Host = ctx.site.hosts[key]
-    if in_workgroup(ctx, key) and host.via is None:
+    if in_workgroup(ctx, key):
         session = _local_session(ctx, key, host)
     else:
         session = ctx.host(key)
@@ -66,18 +66,38 @@ def remote(ctx: Any, key: str) -> RemoteHost:
 
 
 def _local_session(ctx: Any, key: str, host: Host) -> RemoteHost:
-    """A session as the host's local administrator, kept on the run context for the run."""
+    """The host as its local administrator (out of the domain, the domain account cannot log on):
+    a session of its own, or for a Windows 2000 host the management host's session acting with
+    the local account. Kept on the run context for the run."""
     cache = ctx.__dict__.setdefault("_qrdr_local_sessions", {}) if hasattr(ctx, "__dict__") else {}
     if key in cache:
         return cache[key]
-    if not host.local_user or host.local_password is None or host.winrm is None:
+    if not host.local_user or host.local_password is None or (host.winrm is None and host.via is None):
         raise ValueError(f"host {host.name}: out of the domain it needs a local administrator "
                          f"(local_user and local_password in [hosts.{key}])")
-    local = attrs.evolve(host, winrm=attrs.evolve(host.winrm, user=host.local_user, password=host.local_password))
     password = host.local_password
-    session = RemoteHost(local, password=lambda: resolve(password, f"local administrator of {host.name}"))
+    if host.via is not None:
+        user = host.local_user
+
+        def local_account() -> Credential:
+            # A local account is named by the computer it belongs to, under the name it has now.
+            qualified = user if "\\" in user else f"{current_name(ctx, key)}\\{user}"
+            return Credential(qualified, Secret(resolve(password, f"local administrator of {host.name}")))
+
+        session = ctx.host(key).acting_as(local_account)
+    else:
+        assert host.winrm is not None
+        local = attrs.evolve(host, winrm=attrs.evolve(host.winrm, user=host.local_user, password=host.local_password))
+        session = RemoteHost(local, password=lambda: resolve(password, f"local administrator of {host.name}"))
     cache[key] = session
     return session
+
+
+def acting_account(ctx: Any, key: str) -> tuple[str, Secret]:
+    """The account calls from the management host act on Windows 2000 host ``key`` with (what
+    :func:`remote`'s session sends as -Credential): ``user`` and password."""
+    credential = remote(ctx, key).acting_credential()
+    return credential.user, credential.password
 
 
 def domain_credentials(site: Site) -> tuple[str, Secret]:
@@ -182,12 +202,16 @@ def script(filename: str, **parameters: Any) -> Script:
 
 def run_store_script(ctx: Any, key: str, filename: str, *, read_only: bool = False, **parameters: Any) -> list[Any]:
     """Run a store script (CDOEXM) for ``site.hosts[key]``: on the host itself, or for a Windows 2000
-    host on its management host with ``-ComputerName`` (the store scripts take it)."""
+    host on its management host with ``-ComputerName`` (the store scripts take it). Every bind of the
+    script to the directory uses the domain account (``-UserName``/``-Password``): the session holds
+    no credentials of its own for a domain controller."""
     host = ctx.site.hosts[key]
+    user, password = domain_credentials(ctx.site)
+    account = {"UserName": user, "Password": password}
     if host.via is not None:
-        return ctx.host(host.via).run(script(filename, ComputerName=current_name(ctx, key), **parameters),
+        return ctx.host(host.via).run(script(filename, ComputerName=current_name(ctx, key), **parameters, **account),
                                       read_only=read_only)
-    return remote(ctx, key).run(script(filename, **parameters), read_only=read_only)
+    return remote(ctx, key).run(script(filename, **parameters, **account), read_only=read_only)
 
 
 def stores(ctx: Any, key: str) -> list[dict[str, Any]]:

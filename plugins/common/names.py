@@ -201,8 +201,12 @@ def leave_domain_step(*, id: str, title: str, key: str, candidates: Callable[[An
     return Step(id=id, title=title, target=key, apply=apply, check=check, verify=verify, **options)
 
 
-#: Win32_ComputerSystem.JoinDomainOrWorkgroup FJoinOptions: join (1) with an existing, reset account (32).
-JOIN_REUSING_ACCOUNT = 1 | 32
+#: Win32_ComputerSystem.JoinDomainOrWorkgroup FJoinOptions: NETSETUP_JOIN_DOMAIN (1) alone. Without
+#: NETSETUP_ACCT_CREATE (2) the join uses the computer account that exists, here the one just reset
+#: (widely reported; the documentation says only that 2 "creates the account on the domain"). 32 is
+#: NETSETUP_DOMAIN_JOIN_IF_JOINED (join although already joined), which a computer out of the
+#: domain does not need.
+JOIN_REUSING_ACCOUNT = 1
 
 
 def join_domain_step(*, id: str, title: str, key: str, name: str | NameFn,

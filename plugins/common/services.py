@@ -9,12 +9,13 @@ it", from the facts). The check says, per service, what changes::
 
 Apply sets the start modes first (so nothing restarts a service it stops),
 stops in reverse dependency order and starts in dependency order. Windows
-2000 hosts are driven from their management host with ``Set-Service -Status``
-(``Start-Service``/``Stop-Service`` have no ``-ComputerName`` in PowerShell 2.0).
+2000 hosts are driven from their management host through ``Win32_Service``
+(see :func:`apply_services`).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Mapping
 
 from qrdr.remote import Command
@@ -65,33 +66,81 @@ def check_services(ctx: Any, key: str, wanted: Wanted, *, missing_means: str | N
 
 
 def apply_services(ctx: Any, key: str, wanted: Wanted) -> dict[str, Any]:
-    """Make the services of ``site.hosts[key]`` match ``wanted``; returns what was done."""
+    """Make the services of ``site.hosts[key]`` match ``wanted``; returns what was done.
+
+    Start modes first (so nothing restarts a service being stopped), then stops in reverse
+    dependency order, then starts in dependency order. On Windows 2003 the session runs on the host
+    itself: Set-Service -StartupType, Stop-Service -Force, Start-Service. A Windows 2000 host is
+    driven from its management host through Win32_Service (ChangeStartMode, StopService,
+    StartService) with -Credential: Get-Service and Set-Service -ComputerName carry no credentials
+    in PowerShell 2.0, and Set-Service -Status Stopped refuses every service with dependents or
+    dependencies (docs/design/host-commands.md, "Services").
+    """
     session = hosts.remote(ctx, key)
     current = hosts.services(session, list(wanted))
-    windows_2000 = hosts.is_windows_2000(ctx.site, key)
+    control = _wmi_control if hosts.is_windows_2000(ctx.site, key) else _cmdlet_control
     done: list[str] = []
     for name in catalog.start_order(list(wanted)):
         state, mode = wanted[name]
         if name in current and current[name].mode != mode:
-            session.run(Command("Set-Service", {"Name": name, "StartupType": catalog.MODE_WORDS[mode]}))
+            control(session, name, "mode", catalog.MODE_WORDS[mode])
             done.append(f"{name} start mode {current[name].mode} -> {mode}")
     for name in catalog.stop_order([n for n, (state, _m) in wanted.items() if state == "Stopped"]):
         if name in current and current[name].state != "Stopped":
             ctx.progress(f"{session.name}: stopping {name}")
-            if windows_2000:
-                session.run(Command("Set-Service", {"Name": name, "Status": "Stopped"}))
-            else:
-                session.run(Command("Stop-Service", {"Name": name, "Force": True}))
+            control(session, name, "stop", None)
             done.append(f"stopped {name}")
     for name in catalog.start_order([n for n, (state, _m) in wanted.items() if state == "Running"]):
         if name in current and current[name].state != "Running":
             ctx.progress(f"{session.name}: starting {name}")
-            if windows_2000:
-                session.run(Command("Set-Service", {"Name": name, "Status": "Running"}))
-            else:
-                session.run(Command("Start-Service", {"Name": name}))
+            control(session, name, "start", None)
             done.append(f"started {name}")
     return {"host": session.name, "done": done}
+
+
+def _cmdlet_control(session: Any, name: str, action: str, mode: str | None) -> None:
+    """A service of the host the session runs on, through the service cmdlets."""
+    if action == "mode":
+        session.run(Command("Set-Service", {"Name": name, "StartupType": mode}))
+    elif action == "stop":
+        session.run(Command("Stop-Service", {"Name": name, "Force": True}))
+    else:
+        session.run(Command("Start-Service", {"Name": name}))
+
+
+#: Win32_Service method return values that mean "as wanted" for each action (WMI documentation:
+#: 0 accepted; 5 "cannot accept control" for a service already stopped; 10 already running).
+_WMI_DONE = {"mode": {0}, "stop": {0, 5}, "start": {0, 10}}
+_WMI_METHODS = {"mode": "ChangeStartMode", "stop": "StopService", "start": "StartService"}
+#: Seconds a Windows 2000 service may take to reach the state asked for: StopService and StartService
+#: return once the request is accepted, not when the service got there.
+SERVICE_STATE_DEADLINE = 120.0
+
+
+def _wmi_control(session: Any, name: str, action: str, mode: str | None) -> None:
+    """A service of a Windows 2000 host through Win32_Service from the management host, waiting
+    until it reached the state asked for."""
+    arguments = {"ArgumentList": [mode]} if mode else {}
+    output = session.run(Command("Get-WmiObject", {"Class": "Win32_Service", "Filter": hosts.service_filter([name])}),
+                         Command("Invoke-WmiMethod", {"Name": _WMI_METHODS[action], **arguments}))
+    code = int((output[0] or {}).get("ReturnValue", -1)) if output else -1
+    if code not in _WMI_DONE[action]:
+        raise RuntimeError(f"{session.name}: Win32_Service.{_WMI_METHODS[action]} of {name} returned {code} "
+                           f"({WMI_SERVICE_RETURN.get(code, 'see the WMI documentation of the method')})")
+    if action == "mode":
+        return
+    wanted = "Stopped" if action == "stop" else "Running"
+    deadline = time.monotonic() + SERVICE_STATE_DEADLINE
+    while hosts.services(session, [name]).get(name, hosts.ServiceState(name, wanted, "")).state != wanted:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{session.name}: {name} did not reach {wanted} within {SERVICE_STATE_DEADLINE:g} s")
+        time.sleep(1.0)
+
+
+#: The words of Win32_Service's method return values (StartService, StopService, ChangeStartMode pages).
+WMI_SERVICE_RETURN = {2: "access denied", 3: "services that depend on it are running", 7: "the service did not "
+                      "answer in time", 8: "unknown failure", 13: "a service it depends on failed",
+                      14: "the service is disabled", 21: "invalid parameter"}
 
 
 def service_step(*, id: str, title: str, key: str, wanted: Wanted | WantedFn, missing_means: str | None = None,

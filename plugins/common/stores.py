@@ -15,7 +15,7 @@ from typing import Any, Callable
 from qrdr.remote import Command
 from qrdr.steps import Check, Step
 
-from . import hosts
+from . import hosts, programs
 
 STORES_FACT = "production_stores"
 
@@ -203,10 +203,15 @@ def soft_recovery_step(*, id: str, title: str, key: str, guard: Callable[[Any], 
             if header(session, ctx.site, store["EdbPath"])["state"] != "Dirty Shutdown":
                 continue
             ctx.progress(f"{session.name}: soft recovery of {store['EdbPath']}")
-            output = session.run(Command(eseutil(ctx.site), arguments=(
-                "/r", log_prefix(store), "/l", store["LogPath"], "/s", store.get("SystemPath") or store["LogPath"])),
-                allow_errors=True)
-            done.append({"database": store["EdbPath"], "output": hosts.native_lines(output)[-3:]})
+            # Each path joined to its switch (Exchange Server 2003, "How to Run Eseutil /R in Recovery Mode":
+            # ESEUTIL /R E00 /Ld:\exchsrvr\logfiles); on a large database this runs long: a scheduled task.
+            run = programs.run_long_program(ctx, key, [
+                eseutil(ctx.site), "/r", log_prefix(store), f"/l{store['LogPath']}",
+                f"/s{store.get('SystemPath') or store['LogPath']}"], what=f"production's store {store['Name']!r}")
+            if run.exit_code != 0:
+                raise programs.ProgramFailed(f"{session.name}: eseutil /r of {store['EdbPath']} ended with "
+                                             f"{run.exit_code}: " + " ".join(run.output[-3:]))
+            done.append({"database": store["EdbPath"], **run.evidence()})
         return {"recovered": done}
 
     return Step(id=id, title=title, target=key, check=check, apply=apply, **options)

@@ -19,8 +19,10 @@ the management host"):
 * ``Stop-Process``: ``Win32_Process.Terminate``; ``qrdr:Find-LockingProcess``:
   ``CIM_ProcessExecutable`` (the modules each process has loaded).
 
-Everything else (services, WMI, netdom, Restart-Computer) goes to the wrapped
-session unchanged. Steps stay the same on Windows 2003 and 2000.
+Everything else (WMI, netdom, schtasks, Restart-Computer) goes to the wrapped
+session unchanged, which adds the target and the account to act with
+(qrdr.remote.targeting: the management host's session holds no credentials for
+a second hop). Steps stay the same on Windows 2003 and 2000.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import uuid
 from typing import Any
 
 from qrdr.remote import Command, RemoteHost, Script
+from qrdr.remote.targeting import MANAGEMENT_PROGRAMS, program_key
 
 #: StdRegProv's hDefKey for HKEY_LOCAL_MACHINE / HKEY_CURRENT_USER.
 HIVES = {"HKLM": 2147483650, "HKEY_LOCAL_MACHINE": 2147483650, "HKCU": 2147483649, "HKEY_CURRENT_USER": 2147483649}
@@ -109,7 +112,7 @@ class Windows2000Session:
                 if key == "stop-process":
                     self.terminate(int(parameters["id"]))
                     return []
-                if "-" not in key and key not in ("netdom", "netdom.exe"):
+                if "-" not in key and program_key(command.name) not in MANAGEMENT_PROGRAMS:
                     return self.run_program([command.name, *[str(a) for a in command.arguments]],
                                             allow_errors=allow_errors)
         return self._inner.run(*commands, read_only=read_only, allow_errors=allow_errors, **options)

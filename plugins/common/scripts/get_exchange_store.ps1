@@ -2,22 +2,27 @@
 # One object per mailbox and public folder store of this server, read through CDOEXM
 # the way Exchange System Manager shows them (Database tab): paths, mounted, mount at startup.
 # -ComputerName: the Exchange server (default this one; a Windows 2000 server from the management host).
+# -UserName/-Password: the domain account every bind to the directory uses (CDO's Open takes them,
+# as does DirectoryEntry): a remoting session holds no credentials of its own for a domain controller.
+# Mode 1 (adModeRead): this script only reads.
 param(
-    [string]$ComputerName = $env:COMPUTERNAME
+    [string]$ComputerName = $env:COMPUTERNAME,
+    [Parameter(Mandatory = $true)][string]$UserName,
+    [Parameter(Mandatory = $true)][string]$Password
 )
 
 $ErrorActionPreference = 'Stop'
 $server = New-Object -ComObject CDOEXM.ExchangeServer
-$server.DataSource.Open($ComputerName)
+$server.DataSource.Open($ComputerName, $null, 1, -1, 0, $UserName, $Password)
 foreach ($groupDn in $server.StorageGroups) {
     $group = New-Object -ComObject CDOEXM.StorageGroup
-    $group.DataSource.Open($groupDn)
+    $group.DataSource.Open($groupDn, $null, 1, -1, 0, $UserName, $Password)
     $entries = @()
     foreach ($dn in $group.MailboxStoreDBs) { $entries += ,@('Mailbox', 'CDOEXM.MailboxStoreDB', $dn) }
     foreach ($dn in $group.PublicStoreDBs) { $entries += ,@('Public', 'CDOEXM.PublicStoreDB', $dn) }
     foreach ($entry in $entries) {
         $db = New-Object -ComObject $entry[1]
-        $db.DataSource.Open($entry[2])
+        $db.DataSource.Open($entry[2], $null, 1, -1, 0, $UserName, $Password)
         New-Object PSObject -Property @{
             Name           = $db.Name
             StorageGroup   = $group.Name

@@ -1,0 +1,231 @@
+"""Long programs (setup.exe, update.exe, sysocmgr, eseutil /r) run outside the remoting shell.
+
+A program started inside a WinRM shell belongs to the shell's job object and
+dies with it (PowerShell-Docs, Start-Process: "On a remote system, the new
+process is terminated when the remote session ends"); the shell's quota holds
+it to 150 MB (WinRM 2.0's MaxMemoryPerShellMB); and it has no credentials for
+a domain controller, which Exchange setup needs (the second hop). qrdr's
+runspace pools close and reopen every few pipelines, so none of that would do.
+
+:func:`run_long_program` therefore runs the program as a scheduled task that
+logs on with the domain account's password (``schtasks /create /ru /rp``:
+Windows Server 2003's schtasks.exe; for a Windows 2000 host, which has none,
+the management host's with ``/s HOST /u /p``). The task runs a batch file qrdr
+writes to ``C:\\qrdr``::
+
+    @echo off
+    "Z:\\setup\\i386\\setup.exe" /DisasterRecovery /UnattendFile "C:\\qrdr\\x.ini" > "C:\\qrdr\\ID.out" 2>&1
+    echo %ERRORLEVEL% > "C:\\qrdr\\ID.exit"
+
+then polls for the exit file, reads the exit code and the output back, and
+deletes the task and the files. Its schedule (ONCE, at midnight of 12/31/2099
+in the host's short-date format, as ``Get-Date -Format d`` gives it) never
+fires by itself: ``schtasks /run`` starts it now.
+
+Every word of the command line is a value that goes into a batch file: one
+holding a double quote, a percent sign, a line break or another control
+character is refused (:class:`BatchValueError`) rather than escaped, because
+cmd.exe has no quoting that makes ``%`` or ``"`` literal in every position.
+"""
+
+from __future__ import annotations
+
+import csv
+import ntpath
+import re
+import time
+import uuid
+from typing import Any, Callable
+
+import attrs
+
+from qrdr.remote import Command
+
+from . import catalog, hosts
+
+#: The date of the tasks' schedule: far ahead, so that it never fires by itself.
+NEVER_BY_ITSELF = "2099-12-31"
+#: Characters that make a word need double quotes on a cmd.exe line.
+_NEEDS_QUOTES = re.compile(r"[\s&|<>^(),;=]")
+#: Characters no quoting makes safe in a batch file line.
+_UNSAFE = re.compile(r'["%\x00-\x1f\x7f]')
+
+
+class BatchValueError(ValueError):
+    """A value cannot be written into a batch file safely (the message names it and why)."""
+
+
+class ProgramFailed(RuntimeError):
+    """The scheduled task could not run the program (the message says why: the Task Scheduler's words)."""
+
+
+@attrs.frozen
+class ProgramRun:
+    """How a long program ended: its exit code (None when qrdr stopped it, KB Q280432), output, task."""
+
+    program: str
+    exit_code: int | None
+    output: tuple[str, ...]
+    task: str
+    stopped_by_qrdr: bool = False
+    seconds: float = 0.0
+
+    def evidence(self) -> dict[str, Any]:
+        return {"program": self.program, "exit_code": self.exit_code, "task": self.task,
+                "stopped_by_qrdr": self.stopped_by_qrdr, "seconds": round(self.seconds, 1),
+                "output": list(self.output[-5:])}
+
+
+def batch_word(word: str, what: str) -> str:
+    """``word`` as one word of a cmd.exe line: quoted when it holds a blank or an operator.
+
+    Raises :class:`BatchValueError` naming ``what`` when no quoting makes it safe.
+    """
+    bad = _UNSAFE.search(word)
+    if bad is not None:
+        shown = repr(bad.group()) if bad.group().isprintable() else f"U+{ord(bad.group()):04X}"
+        raise BatchValueError(f"{what}: {word!r} holds {shown}, which cannot be written into a batch file safely")
+    return f'"{word}"' if not word or _NEEDS_QUOTES.search(word) else word
+
+
+def batch_text(words: list[str], output: str, exit_file: str, what: str) -> str:
+    """The batch file that runs ``words``, its output into ``output``, its exit code into ``exit_file``."""
+    line = " ".join(batch_word(word, what) for word in words)
+    return "\r\n".join(["@echo off", f"{line} > {batch_word(output, what)} 2>&1",
+                        f"echo %ERRORLEVEL% > {batch_word(exit_file, what)}"]) + "\r\n"
+
+
+def _short_date(session: Any) -> str:
+    """12/31/2099 in the short-date format of the computer that runs schtasks (its /sd takes that)."""
+    runner = getattr(session, "management", None) or session
+    found = runner.run(Command("Get-Date", {"Date": NEVER_BY_ITSELF, "Format": "d"}), read_only=True)
+    return str(found[0])
+
+
+def _schtasks(ctx: Any, key: str, session: Any, *arguments: Any) -> list[str]:
+    """schtasks on the host itself, or for a Windows 2000 host on its management host with /s, /u and /p."""
+    words: list[Any] = list(arguments)
+    if hosts.is_windows_2000(ctx.site, key):
+        user, password = hosts.acting_account(ctx, key)
+        words += ["/s", session.name, "/u", user, "/p", password]
+    output = session.run(Command("schtasks", arguments=tuple(words)), allow_errors=True)
+    lines = hosts.native_lines(output) + [error.message for error in output.errors]
+    if output.errors or any(line.startswith("ERROR:") for line in lines):
+        raise ProgramFailed(f"{session.name}: schtasks {arguments[0]} failed: {' '.join(lines)}")
+    return lines
+
+
+def task_status(ctx: Any, key: str, session: Any, task: str) -> dict[str, str] | None:
+    """The task's row of ``schtasks /query /fo csv /v`` (Windows Server 2003 has no /query /tn), or None."""
+    lines = _schtasks(ctx, key, session, "/query", "/fo", "csv", "/v")
+    for row in csv.DictReader(lines):
+        if (row.get("TaskName") or "").lstrip("\\").lower() == task.lower():
+            return row
+    return None
+
+
+def run_long_program(ctx: Any, key: str, words: list[str], *, what: str,
+                     done: Callable[[Any], bool] | None = None, hang_grace: float = 30.0, poll: float = 2.0,
+                     timeout: float = 4 * 3600.0) -> ProgramRun:
+    """Run ``words`` on ``site.hosts[key]`` as a scheduled task of the domain account and wait for it.
+
+    ``what`` names the program in errors (the config field its path came from, say).
+    ``done(session)``: the program's work is finished (Exchange installed, say); if it still
+    runs ``hang_grace`` seconds after that, it is stopped, as runbook 2.4 says of setup hanging
+    while starting the System Attendant (KB Q280432). Raises :class:`ProgramFailed` when the
+    task cannot start or the deadline passes, :class:`BatchValueError` for an unsafe value.
+    """
+    session = hosts.remote(ctx, key)
+    started = time.monotonic()
+    task = f"qrdr-{ntpath.basename(words[0]).split('.')[0].lower()}-{uuid.uuid4().hex[:8]}"
+    folder = catalog.WORK_FOLDER
+    batch, output, exit_file = (ntpath.join(folder, f"{task}.{suffix}") for suffix in ("cmd", "out", "exit"))
+    text = batch_text(words, output, exit_file, what)
+    user, password = hosts.domain_credentials(ctx.site)
+    session.run(Command("New-Item", {"Path": folder, "ItemType": "Directory", "Force": True}))
+    session.run(Command("Set-Content", {"Path": batch, "Value": text}))
+    _schtasks(ctx, key, session, "/create", "/tn", task, "/tr", batch, "/sc", "ONCE", "/st", "00:00",
+              "/sd", _short_date(session), "/ru", user, "/rp", password)
+    try:
+        _schtasks(ctx, key, session, "/run", "/tn", task)
+        ctx.progress(f"{session.name}: {ntpath.basename(words[0])} runs as scheduled task {task}")
+        stopped = _wait(ctx, key, session, task, exit_file, words[0], done=done, hang_grace=hang_grace, poll=poll,
+                        deadline=started + timeout)
+        code = int(str(session.run(Command("Get-Content", {"Path": exit_file}), read_only=True)[0]).strip())
+        lines = [str(line) for line in session.run(Command("Get-Content", {"Path": output}), read_only=True)]
+    finally:
+        _forget(ctx, key, session, task, [batch, output, exit_file])
+    return ProgramRun(program=words[0], exit_code=None if stopped else code, output=tuple(lines), task=task,
+                      stopped_by_qrdr=stopped, seconds=time.monotonic() - started)
+
+
+def _wait(ctx: Any, key: str, session: Any, task: str, exit_file: str, program: str, *,
+          done: Callable[[Any], bool] | None, hang_grace: float, poll: float, deadline: float) -> bool:
+    """Poll until the batch wrote its exit file; True when qrdr had to stop the program (Q280432)."""
+    done_since: float | None = None
+    stopped = False
+    while not hosts.path_exists(session, exit_file):
+        row = task_status(ctx, key, session, task)
+        if row is not None and row.get("Status") == "Could not start":
+            raise ProgramFailed(f"{session.name}: the Task Scheduler could not start {program} (task {task}, last "
+                                f"result {row.get('Last Result')}): is the account's password right, and may it "
+                                f"log on as a batch job?")
+        if done is not None and not stopped and done(session):
+            done_since = done_since or time.monotonic()
+            if time.monotonic() - done_since >= hang_grace:
+                ctx.progress(f"{session.name}: {ntpath.basename(program)} hangs after finishing its work "
+                             f"(KB Q280432): stopping it")
+                stop_program(session, program)
+                stopped = True
+        if time.monotonic() > deadline:
+            raise ProgramFailed(f"{session.name}: {ntpath.basename(program)} still runs (task {task}) after the "
+                                f"deadline; it was left running")
+        time.sleep(poll)
+    return stopped
+
+
+def stop_program(session: Any, program: str) -> list[int]:
+    """Terminate the running processes of ``program`` (its file name) through WMI; their ids."""
+    name = ntpath.basename(program)
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
+        raise BatchValueError(f"{program!r}: its file name cannot be put in a WMI filter")
+    found = session.run(Command("Get-WmiObject", {"Class": "Win32_Process", "Filter": f"Name='{name}'"}),
+                        read_only=True)
+    stopped = [int(p["ProcessId"]) for p in found]
+    if stopped:
+        session.run(Command("Get-WmiObject", {"Class": "Win32_Process", "Filter": f"Name='{name}'"}),
+                    Command("Invoke-WmiMethod", {"Name": "Terminate", "ArgumentList": [1]}))
+    return stopped
+
+
+def _forget(ctx: Any, key: str, session: Any, task: str, paths: list[str]) -> None:
+    """Delete the task (it never runs again by itself) and its files; what cannot be deleted is left."""
+    try:
+        _schtasks(ctx, key, session, "/delete", "/tn", task, "/f")
+    except ProgramFailed as error:
+        ctx.progress(f"{session.name}: the scheduled task {task} was left: {error}")
+    for path in paths:
+        if hosts.path_exists(session, path):
+            session.run(Command("Remove-Item", {"Path": path, "Force": True}), allow_errors=True)
+
+
+def run_installer(ctx: Any, key: str, words: list[str], *, what: str, done: Callable[[Any], bool]) -> dict[str, Any]:
+    """setup.exe or update.exe through :func:`run_long_program`; evidence for the journal.
+
+    Finished means exit code 0, or stopped by qrdr after ``done`` held (KB Q280432). Anything else
+    raises, quoting the end of "C:\\Exchange Server Setup Progress.log", where setup writes why.
+    """
+    run = run_long_program(ctx, key, words, what=what, done=done)
+    session = hosts.remote(ctx, key)
+    if run.exit_code == 0 or (run.stopped_by_qrdr and done(session)):
+        return run.evidence()
+    raise ProgramFailed(f"{session.name}: {ntpath.basename(words[0])} ended with exit code {run.exit_code}; setup "
+                        f"log: " + " | ".join(setup_log_tail(session)))
+
+
+def setup_log_tail(session: Any, lines: int = 5) -> list[str]:
+    """The last lines of Exchange setup's progress log (none when there is none)."""
+    if not hosts.path_exists(session, catalog.SETUP_LOG):
+        return []
+    found = session.run(Command("Get-Content", {"Path": catalog.SETUP_LOG}), read_only=True)
+    return [str(line) for line in found][-lines:]
