@@ -3,129 +3,34 @@
 :class:`QuickRecovery` builds the create-qr-volumes steps (runbook "Configure
 the Quick Recovery Agent" 1-6) and the QR readiness probes; a snap engine
 plugin gives its engine's name (``QSnap``/``VSS``) and the packages it needs.
-The CommServe is driven through Commvault's command line on the CommServe
-host (qlogin, ``qoperation execute -af FILE`` with an XML request, ``qlist``),
-shapes in docs/design/commvault-requests.md. Every create is preceded by a
-``qlist`` read-back, because a CommServe refuses to create what exists.
+Everything said to the CommServe goes through :mod:`.commvault`, which keeps
+Commvault's documented command line apart from the Quick Recovery requests no
+documentation covers (assumptions, each marked there). Every create is preceded
+by a read-back, because a CommServe refuses to create what exists.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import ntpath
 import xml.etree.ElementTree as ET
 from typing import Any
 
 from qrdr.model import Site, WindowsVersion
-from qrdr.remote import Command, Secret
-from qrdr.secrets import resolve
 from qrdr.steps import Check, Step
 
-from . import catalog, files, hosts
+from . import catalog, commvault, hosts
+from .commvault import (COPY_PHASE, CREATION, INCREMENTAL, QR_JOB_TYPES, CommServeError, client_names, element,
+                        entity, execute, read_back, started_job, subclient, unix_time, wait_for_job)
 
-QR_APP = "Quick Recovery Agent"
 SCHEDULE_NAME = "qrdr-incremental"
-INCREMENTAL, CREATION = "QR Incremental Update", "QR Volume Creation"
-REQUEST_FILE = ntpath.join(catalog.WORK_FOLDER, "qrdr-qr-request.xml")
-
-
-class CommServeError(RuntimeError):
-    """The CommServe refused a command or a request; the message is the CommServe's."""
 
 
 def never(ctx: Any) -> dict[str, Any]:
     raise RuntimeError("this step only checks; it changes nothing")
 
 
-# --------------------------------------------------------------------------- talking to the CommServe
-
-
 def _commserve_key(site: Site) -> str:
     return site.host_key(site.commserve)
-
-
-def _lines(output: Any) -> list[str]:
-    lines = hosts.native_lines(list(output))
-    lines += [error.message for error in getattr(output, "errors", [])]
-    return lines
-
-
-def login(ctx: Any) -> None:
-    """qlogin once per run (the CommServe keeps the session for the later q-commands)."""
-    cache = ctx.__dict__.setdefault("_qrdr_qlogin", {}) if hasattr(ctx, "__dict__") else {}
-    if cache.get("done"):
-        return
-    qr = ctx.site.quick_recovery
-    if qr.commcell_password is None:
-        raise CommServeError("[quick_recovery] commcell_password is not set: qrdr cannot log in to the CommServe")
-    password = Secret(resolve(qr.commcell_password, f"CommCell user {qr.commcell_user}"))
-    session = hosts.remote(ctx, _commserve_key(ctx.site))
-    output = session.run(Command("qlogin", arguments=("-cs", ctx.site.commserve.name, "-u", qr.commcell_user,
-                                                      "-clp", password)), allow_errors=True)
-    lines = _lines(output)
-    if not any("logged in successfully" in line for line in lines):
-        raise CommServeError(f"{ctx.site.commserve.name}: qlogin as {qr.commcell_user} failed: {' '.join(lines)}")
-    cache["done"] = True
-
-
-def qlist(ctx: Any, *arguments: str) -> ET.Element:
-    """``qlist ... -format xml`` parsed; CommServeError with the CommServe's words when it answers otherwise."""
-    login(ctx)
-    session = hosts.remote(ctx, _commserve_key(ctx.site))
-    output = session.run(Command("qlist", arguments=(*arguments, "-format", "xml")), read_only=True, allow_errors=True)
-    text = "\n".join(hosts.native_lines(list(output)))
-    try:
-        return ET.fromstring(text)
-    except ET.ParseError:
-        raise CommServeError(f"{ctx.site.commserve.name}: qlist {' '.join(arguments)}: {' '.join(_lines(output))}") from None
-
-
-def execute(ctx: Any, request: ET.Element) -> ET.Element:
-    """Write ``request`` to a file on the CommServe and run ``qoperation execute -af`` on it."""
-    login(ctx)
-    session = hosts.remote(ctx, _commserve_key(ctx.site))
-    files.write_file(session, REQUEST_FILE, ET.tostring(request, encoding="unicode"))
-    output = session.run(Command("qoperation", arguments=("execute", "-af", REQUEST_FILE)), allow_errors=True)
-    text = "\n".join(hosts.native_lines(list(output)))
-    try:
-        reply = ET.fromstring(text)
-    except ET.ParseError:
-        raise CommServeError(f"{ctx.site.commserve.name}: {request.tag}: {' '.join(_lines(output))}") from None
-    if reply.get("errorCode", "1") != "0":
-        raise CommServeError(f"{ctx.site.commserve.name}: {request.tag} refused (error {reply.get('errorCode')}): "
-                             f"{reply.get('errorMessage')}")
-    return reply
-
-
-def element(tag: str, *children: ET.Element, text: str | None = None) -> ET.Element:
-    node = ET.Element(tag)
-    node.text = text
-    node.extend(children)
-    return node
-
-
-def client_names(site: Site) -> tuple[str, str]:
-    qr = site.quick_recovery
-    return qr.production_client or site.production.name, qr.standby_client or site.standby.name
-
-
-def entity(site: Site) -> ET.Element:
-    production, _standby = client_names(site)
-    return element("subClientEntity", element("clientName", text=production), element("appName", text=QR_APP),
-                   element("subclientName", text=site.quick_recovery.subclient))
-
-
-def subclient(ctx: Any) -> ET.Element | None:
-    production, _ = client_names(ctx.site)
-    for node in qlist(ctx, "subclient", "-c", production, "-a", "Q_QR").findall("subclient"):
-        if (node.findtext("subclientName") or "") == ctx.site.quick_recovery.subclient:
-            return node
-    return None
-
-
-def jobs(ctx: Any) -> list[dict[str, str]]:
-    production, _ = client_names(ctx.site)
-    return [{child.tag: (child.text or "") for child in job} for job in qlist(ctx, "job", "-c", production).findall("job")]
 
 
 # --------------------------------------------------------------------------- pure judgements (unit-tested)
@@ -145,36 +50,58 @@ def mappings(site: Site, content: list[str]) -> list[tuple[str, str, str]]:
     return result
 
 
-def judge_last_update(job_list: list[dict[str, str]], now: dt.datetime, max_age_hours: float | None) -> Check:
-    """Is the standby's copy usable? Blocked when the newest QR job is in its copy phase or failed there
-    (the seed's warning), when no update ever completed, or (``max_age_hours``) the recovery point is too old."""
-    qr_jobs = sorted((j for j in job_list if j.get("Type") in (INCREMENTAL, CREATION)),
-                     key=lambda j: int(j.get("JobID") or 0))
-    if not qr_jobs:
+def judge_last_update(active: list[dict[str, str]], finished: list[dict[str, str]],
+                      ended: dict[str, dict[str, str]], now: dt.datetime, max_age_hours: float | None) -> Check:
+    """Is the standby's copy usable? From the QR jobs of ``qlist job`` (``active``), of ``qlist
+    jobhistory`` (``finished``, with Unix START TIME) and, for a finished job that did not complete,
+    its ``qlist job -j`` row (``ended``: the phase it ended in, its failure reason). Blocked when the
+    newest QR job is in its copy phase or failed there (the seed's warning), when no update ever
+    completed, or (``max_age_hours``) when the recovery point is too old. The recovery point is the
+    newest completed job's start: its snapshot (an assumption: :mod:`.commvault`)."""
+    running = sorted((j for j in active if j.get("OPERATION") in QR_JOB_TYPES), key=lambda j: int(j.get("JOBID") or 0))
+    history = sorted(finished, key=lambda j: int(j.get("JOBID") or 0))
+    newest_active = running[-1] if running else None
+    newest_ended = history[-1] if history else None
+    if newest_active is None and newest_ended is None:
         return Check.blocked("no QR job has run: create the QR volumes first (qrdr create-qr-volumes)")
-    last = qr_jobs[-1]
-    label = f"{last.get('Type')} job {last.get('JobID')}"
-    if last.get("Status") == "Running" and last.get("Phase") == "Copy":
+    if newest_active is not None and newest_active.get("PHASE") == COPY_PHASE:
+        label = f"{newest_active.get('OPERATION')} job {newest_active.get('JOBID')}"
         return Check.blocked(f"{label} is still in its copy phase: the standby's data is incomplete and Exchange "
                              f"will not start on it. Wait for it to finish, or fail (kill) it on the CommServe, "
-                             f"then run a fresh incremental update before promoting", job=last)
-    if last.get("Status") in ("Failed", "Killed") and last.get("Phase") == "Copy":
-        # A job killed in its copy phase (the way out of a stuck update) leaves the copy torn too.
-        return Check.blocked(f"{label} {last.get('Status').lower()} in its copy phase ({last.get('FailureReason') or 'no reason given'}): "
-                             f"the standby's data is incomplete; run a fresh incremental update", job=last)
-    completed = [j for j in qr_jobs if j.get("Status") == "Completed" and (j.get("SnapshotTime") or j.get("EndTime"))]
+                             f"then run a fresh incremental update before promoting", job=newest_active)
+    if newest_ended is not None and (newest_active is None or int(newest_ended["JOBID"]) > int(newest_active["JOBID"])):
+        status = newest_ended.get("STATUS") or ""
+        row = ended.get(newest_ended["JOBID"], {})
+        if not status.startswith("Complet") and row.get("PHASE") == COPY_PHASE:
+            # A job killed in its copy phase (the way out of a stuck update) leaves the copy torn too.
+            return Check.blocked(f"QR job {newest_ended['JOBID']} {status.lower()} in its copy phase "
+                                 f"({row.get('FAILURE REASON') or 'no reason given'}): the standby's data is "
+                                 f"incomplete; run a fresh incremental update", job=newest_ended)
+    completed = [j for j in history if (j.get("STATUS") or "").startswith("Complet") and unix_time(j.get("START TIME"))]
     if not completed:
         return Check.blocked("no QR update has completed yet: the standby holds no consistent copy")
     newest = completed[-1]
-    point = dt.datetime.fromtimestamp(int(newest.get("SnapshotTime") or newest["EndTime"]), dt.timezone.utc)
+    point = unix_time(newest["START TIME"])
+    assert point is not None
     age_hours = (now - point).total_seconds() / 3600
-    words = f"recovery point {point:%Y-%m-%d %H:%M} UTC ({age_hours:.1f} h old, job {newest.get('JobID')})"
-    if last is not newest and last.get("Status") == "Running":
-        words += f"; {label} is in its {last.get('Phase')} phase (the copy is untouched until its copy phase)"
+    words = f"recovery point {point:%Y-%m-%d %H:%M} UTC ({age_hours:.1f} h old, job {newest.get('JOBID')})"
+    if newest_active is not None:
+        words += (f"; {newest_active.get('OPERATION')} job {newest_active.get('JOBID')} is in its "
+                  f"{newest_active.get('PHASE')} phase (the copy is untouched until its copy phase)")
     if max_age_hours is not None and age_hours > max_age_hours:
         return Check.blocked(f"{words}: older than max_recovery_point_age_hours = {max_age_hours:g}; check the "
                              f"incremental update schedule", recovery_point=point.isoformat(), age_hours=age_hours)
     return Check.no_change(words, recovery_point=point.isoformat(), age_hours=round(age_hours, 2))
+
+
+def last_update(ctx: Any, max_age_hours: float | None) -> Check:
+    """:func:`judge_last_update` with what the CommServe says now."""
+    finished = commvault.finished_jobs(ctx)
+    ended = {}
+    if finished and not (finished[-1].get("STATUS") or "").startswith("Complet"):
+        ended[finished[-1]["JOBID"]] = commvault.job(ctx, finished[-1]["JOBID"]) or {}
+    return judge_last_update(commvault.active_jobs(ctx), finished, ended, dt.datetime.now(dt.timezone.utc),
+                             max_age_hours)
 
 
 # --------------------------------------------------------------------------- the steps
@@ -222,7 +149,7 @@ class QuickRecovery:
         destinations = [catalog.letter(v.target_letter) for v in site.volumes]
 
         def pool_check(ctx: Any) -> Check:
-            for node in qlist(ctx, "scratchpool").findall("scratchPool"):
+            for node in read_back(ctx, "scratchpool").findall("scratchPool"):
                 if node.get("scratchPoolName") == qr.scratch_pool:
                     have = sorted(v.get("volumeName", "").upper() for v in node.findall("volume"))
                     if have != sorted(destinations):
@@ -242,7 +169,7 @@ class QuickRecovery:
             return {"pool": qr.scratch_pool}
 
         def policy_check(ctx: Any) -> Check:
-            for node in qlist(ctx, "qrpolicy").findall("qrPolicy"):
+            for node in read_back(ctx, "qrpolicy").findall("qrPolicy"):
                 if node.get("qrPolicyName") == qr.policy:
                     found = (node.get("snapEngine"), node.get("copyManager"), node.get("scratchPoolName"))
                     if found != (self.engine, standby_client, qr.scratch_pool):
@@ -322,18 +249,9 @@ class QuickRecovery:
             return Check.will_change(f"create the QR volumes of {qr.subclient} on {standby_client} (a job)")
 
         def volumes_apply(ctx: Any) -> dict[str, Any]:
-            import time
-
-            reply = execute(ctx, element("App_CreateQRVolumesRequest", entity(ctx.site)))
-            job_id = (reply.find("jobIds") if reply.find("jobIds") is not None else ET.Element("x")).get("val")
-            while True:
-                found = [j for j in jobs(ctx) if j.get("JobID") == job_id]
-                if found and found[0].get("Status") == "Completed":
-                    return {"job": job_id}
-                if found and found[0].get("Status") == "Failed":
-                    raise CommServeError(f"QR volume creation job {job_id} failed: {found[0].get('FailureReason')}")
-                ctx.progress(f"QR volume creation job {job_id}: {found[0].get('Phase') if found else 'queued'}")
-                time.sleep(2)
+            job_id = started_job(execute(ctx, element("App_CreateQRVolumesRequest", entity(ctx.site))))
+            wait_for_job(ctx, job_id, "QR volume creation")
+            return {"job": job_id}
 
         return [
             Step(id=i["scratch-pool"], title="Scratch volume pool of the standby's destination volumes (1)", target=ck,
@@ -364,8 +282,8 @@ class QuickRecovery:
             return []
         max_age = site.quick_recovery.max_recovery_point_age_hours if phase == "check" else None
 
-        def last_update(ctx: Any) -> Check:
-            return judge_last_update(jobs(ctx), dt.datetime.now(dt.timezone.utc), max_age)
+        def update_finished(ctx: Any) -> Check:
+            return last_update(ctx, max_age)
 
         def volumes_present(ctx: Any) -> Check:
             node = subclient(ctx)
@@ -380,7 +298,7 @@ class QuickRecovery:
         probes.append(Step(id=self.id("last-update-complete"),
                            title="The last QR update finished (not in its copy phase)" +
                                  (" and the recovery point is recent" if max_age else ""),
-                           target=ck, check=last_update, apply=never))
+                           target=ck, check=update_finished, apply=never))
         probes.append(self.packages_step(self.id("ready-standby-agents"), site.host_key(site.standby),
                                          self.standby_packages, "runbook: Prepare the Standby Server"))
         if phase == "check":

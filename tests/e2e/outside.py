@@ -12,6 +12,7 @@ from typing import Any
 
 import ldap3
 from ldap3.protocol.formatters.formatters import format_sid
+from pypsrp.complex_objects import PSCredential
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
@@ -37,7 +38,8 @@ class Outside:
     # -- hosts ----------------------------------------------------------------------------
 
     def run(self, key: str, build, *, local: bool = False) -> list[Any]:
-        """Run one pipeline for host ``key``; a Windows 2000 host through its management host."""
+        """Run one pipeline for host ``key``; a Windows 2000 host through its management host, where
+        ``build(shell, computer)`` names it and passes :meth:`credential` (no second hop without it)."""
         host = self.site.hosts[key]
         target = None
         if host.via is not None:
@@ -47,11 +49,28 @@ class Outside:
                       password=self.local_password if local else self.password,
                       cert_validation=host.winrm.ca_file, auth="ntlm")
         with RunspacePool(wsman) as pool:
+            if target:
+                pool.exchange_keys()  # a PSCredential's password travels as a SecureString
             shell = PowerShell(pool)
             build(shell, self.computer_of(target) if target else None)
             output = shell.invoke()
             assert not shell.had_errors, [str(e) for e in shell.streams.error]
         return [_properties(item) for item in output]
+
+    def credential(self, computer: str) -> PSCredential:
+        """The account to act on a Windows 2000 host with: the domain administrator, or, while the
+        host is out of the domain, its own local administrator."""
+        lab_host = next(h for h in self.lab.hosts.values() if h.name.lower() == computer.lower())
+        if lab_host.part_of_domain:
+            return PSCredential(username=f"{self.site.domain.netbios_name}\\Administrator", password=self.password)
+        return PSCredential(username=f"{computer}\\Administrator", password=self.local_password)
+
+    def net_use(self, shell: PowerShell, computer: str) -> None:
+        """A statement of its own first: ``net use \\\\X\\IPC$`` with the account, for its share."""
+        credential = self.credential(computer)
+        shell.add_cmdlet("net").add_argument("use").add_argument(f"\\\\{computer}\\IPC$")
+        shell.add_argument(credential.password).add_argument(f"/user:{credential.username}")
+        shell.add_cmdlet("Out-Null").add_statement()
 
     def computer_of(self, key: str) -> str:
         """The name a Windows 2000 host answers to now (the lab knows its simulated host)."""
@@ -63,12 +82,14 @@ class Outside:
             for name, value in filters.items():
                 shell.add_parameter(name, value)
             if computer:
-                shell.add_parameter("ComputerName", computer)
+                shell.add_parameter("ComputerName", computer).add_parameter("Credential", self.credential(computer))
         return self.run(key, build, local=local)
 
     def path_exists(self, key: str, path: str) -> bool:
         """Test-Path of a local path (``C:\\...``); a Windows 2000 host's through its admin share."""
         def build(shell, computer):
+            if computer:
+                self.net_use(shell, computer)
             shown = f"\\\\{computer}\\{path[0]}$" + path[2:] if computer else path
             shell.add_cmdlet("Test-Path").add_parameter("Path", shown)
         return bool(self.run(key, build)[0])
@@ -80,7 +101,7 @@ class Outside:
                 shell.add_cmdlet("Invoke-WmiMethod").add_parameter("Namespace", "root\\default")
                 shell.add_parameter("Class", "StdRegProv").add_parameter("Name", "EnumKey")
                 shell.add_parameter("ArgumentList", ["2147483650", path.split("\\", 1)[1]])
-                shell.add_parameter("ComputerName", computer)
+                shell.add_parameter("ComputerName", computer).add_parameter("Credential", self.credential(computer))
             else:
                 shell.add_cmdlet("Test-Path").add_parameter("Path", path)
         found = self.run(key, build)[0]
@@ -100,6 +121,9 @@ class Outside:
             shell.add_script(text)
             if computer:
                 shell.add_parameter("ComputerName", computer)
+            # The script binds to the directory with these: the session has no credentials of its own for it.
+            shell.add_parameter("UserName", f"{self.site.domain.netbios_name}\\Administrator")
+            shell.add_parameter("Password", self.password)
         host = self.site.hosts[key]
         if host.via is None:
             return self.run(key, build)

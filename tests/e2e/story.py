@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
+from qrdr.errors import Refused
 from qrdr.plugins.common import catalog
 
 from .outside import FULL_CONTROL_SDDL
@@ -32,9 +37,34 @@ def production_services(version: str) -> list[str]:
     return names + (["MSExchangeMGMT"] if version == "2003" else [])
 
 
+def partition_by_hand_if_windows_2000(lab, runbook, outside) -> None:
+    """Windows 2000 has no diskpart: configure refuses, naming Disk Management, until a person
+    created the standby's partitions (runbook 2.3) before anything was changed."""
+    if outside.site.standby.windows.value != "2000":
+        return
+    with pytest.raises(Refused) as refused:
+        runbook.run("configure", yes=True)
+    assert "Disk Management" in str(refused.value) and "ready-standby-partitions" in str(refused.value)
+    assert outside.computer("production")["Name"] == outside.site.production.name  # nothing changed
+    lab.fault("partition", "standby")
+
+
+def wait_until_answers(outside, key: str, deadline: float = 60.0) -> None:
+    """A host a person restarted is back: its WMI answers from outside."""
+    started = time.monotonic()
+    while True:
+        try:
+            outside.computer(key)
+            return
+        except Exception:  # noqa: BLE001 - down or coming up: any failure means not yet
+            assert time.monotonic() - started < deadline, f"{key} did not come back within {deadline} s"
+            time.sleep(0.5)
+
+
 def configure_and_check(lab, runbook, outside) -> None:
     site = outside.site
     production, standby = site.production.name, site.standby.name
+    partition_by_hand_if_windows_2000(lab, runbook, outside)
     result = runbook.run("configure", yes=True)
     assert result.status == "succeeded", result.message
     assert result.windows["production outage"] > 0
@@ -99,6 +129,13 @@ def cleanup_and_check(lab, runbook, outside) -> None:
     lab.fault("power-on", "production")
     insert_setup_media(lab, "production")
     result = runbook.run("cleanup", yes=True, scope="source")
+    if site.production.windows.value == "2003":
+        # Appendix 2.1-2.2: safe mode has no network, so a person does it; the run waits for them.
+        safe_mode = f"exchange{site.exchange.version.value}.source-safe-mode-services"
+        assert result.status == "waiting" and safe_mode in result.message, result.message
+        lab.fault("safe-mode-services", "production")
+        wait_until_answers(outside, "production")
+        result = runbook.resume(yes=True, done=[safe_mode])
     assert result.status == "succeeded", result.message
     system = outside.computer("production")
     assert system["Name"] == site.production.name and member_of_domain(system)

@@ -95,6 +95,6 @@ def test_setup_hanging_at_system_attendant_is_stopped_and_configuration_goes_on(
     result = runbook.run("configure", yes=True)
     assert result.status == "succeeded", result.message
     setup = next(step for step in result.steps if step.step_id == "exchange2003.setup-dr")
-    assert setup.evidence["killed"] is True and setup.evidence["why"] == "KB Q280432"
+    assert setup.evidence["stopped_by_qrdr"] is True and setup.evidence["exit_code"] is None
     assert not [p for p in outside.run("standby", lambda shell, _c: shell.add_cmdlet("Get-Process"))
                 if str(p.get("ProcessName", "")).lower() == "setup" and not p.get("HasExited")]

@@ -20,9 +20,11 @@ def test_configure_create_qr_volumes_fail_promote_cleanup(start_site, site):
 
 @pytest.mark.parametrize("site", ["e2003-w2000-qsnap", "e2000-w2000-qsnap"])
 def test_windows_2000_prepare_production_through_the_management_host(start_site, site):
-    """What works on Windows 2000 today: services through Set-Service -Status, renames and restarts
-    through the management host (netdom, Restart-Computer -ComputerName)."""
+    """Windows 2000 from the management host, with the account in every call: services through
+    Win32_Service with -Credential, renames through netdom, restarts through Restart-Computer
+    -ComputerName -Credential. The partitions are a prerequisite a person meets first."""
     lab, runbook, outside = start_site(site)
+    lab.fault("partition", "standby")
     result = runbook.run("prepare-production", yes=True)
     assert result.status == "succeeded", result.message
     assert outside.computer("production")["Name"] == "EXCH01-TEMP"

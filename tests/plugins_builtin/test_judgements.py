@@ -19,9 +19,19 @@ NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)
 
 
 def job(job_id, kind=snap.INCREMENTAL, phase="Complete", status="Completed", hours_ago=1.0, reason=""):
+    """A QR job as the CommServe knows it, in the words of qlist's columns."""
     moment = str(int((NOW - dt.timedelta(hours=hours_ago)).timestamp()))
-    return {"JobID": str(job_id), "Type": kind, "Phase": phase, "Status": status, "SnapshotTime": moment,
-            "EndTime": moment if status == "Completed" else "", "FailureReason": reason}
+    return {"JOBID": str(job_id), "OPERATION": kind, "PHASE": phase, "STATUS": status, "START TIME": moment,
+            "FAILURE REASON": reason}
+
+
+def judge(jobs, now, max_age_hours):
+    """What qrdr reads of these jobs: ``qlist job`` (the active ones), ``qlist jobhistory`` (the
+    finished ones) and ``qlist job -j`` of a finished one that did not complete."""
+    active = [j for j in jobs if j["STATUS"] == "Running"]
+    finished = [{k: j[k] for k in ("JOBID", "STATUS", "START TIME")} for j in jobs if j["STATUS"] != "Running"]
+    ended = {j["JOBID"]: j for j in jobs if j["STATUS"] not in ("Running", "Completed")}
+    return snap.judge_last_update(active, finished, ended, now, max_age_hours)
 
 
 # ----------------------------------------------------------------------------------- services
@@ -48,7 +58,7 @@ def test_service_filter_refuses_anything_but_plain_names():
 
 
 def test_update_in_copy_phase_blocks_and_says_what_to_do():
-    check = snap.judge_last_update([job(1, snap.CREATION, hours_ago=30), job(2, phase="Copy", status="Running")],
+    check = judge([job(1, snap.CREATION, hours_ago=30), job(2, phase="Copy", status="Running")],
                                    NOW, None)
     assert check.outcome is Outcome.BLOCKED
     text = " ".join(check.changes)
@@ -57,28 +67,28 @@ def test_update_in_copy_phase_blocks_and_says_what_to_do():
 
 
 def test_update_failed_in_copy_phase_blocks():
-    check = snap.judge_last_update([job(1), job(2, phase="Copy", status="Failed", reason="network")], NOW, None)
+    check = judge([job(1), job(2, phase="Copy", status="Failed", reason="network")], NOW, None)
     assert check.outcome is Outcome.BLOCKED and "network" in check.changes[0]
 
 
 def test_update_in_snapshot_phase_leaves_the_copy_usable():
-    check = snap.judge_last_update([job(1, hours_ago=2), job(2, phase="Snapshot", status="Running")], NOW, None)
+    check = judge([job(1, hours_ago=2), job(2, phase="Snapshot", status="Running")], NOW, None)
     assert check.outcome is Outcome.NO_CHANGE
     assert "2.0 h old" in check.changes[0] and "Snapshot phase" in check.changes[0]
 
 
 def test_recovery_point_age_is_judged_by_check_only():
     jobs = [job(1, snap.CREATION, hours_ago=50), job(2, hours_ago=30)]
-    assert snap.judge_last_update(jobs, NOW, None).outcome is Outcome.NO_CHANGE
-    too_old = snap.judge_last_update(jobs, NOW, 24)
+    assert judge(jobs, NOW, None).outcome is Outcome.NO_CHANGE
+    too_old = judge(jobs, NOW, 24)
     assert too_old.outcome is Outcome.BLOCKED and "30.0 h old" in too_old.changes[0]
     assert "max_recovery_point_age_hours = 24" in too_old.changes[0]
 
 
 def test_no_completed_update_blocks():
-    assert snap.judge_last_update([], NOW, None).outcome is Outcome.BLOCKED
+    assert judge([], NOW, None).outcome is Outcome.BLOCKED
     only_running = [job(1, snap.CREATION, phase="Snapshot", status="Running")]
-    assert snap.judge_last_update(only_running, NOW, None).outcome is Outcome.BLOCKED
+    assert judge(only_running, NOW, None).outcome is Outcome.BLOCKED
 
 
 def test_mappings_follow_the_site_volumes_and_name_unknown_ones():
@@ -207,6 +217,6 @@ def test_a_reset_is_recognised_by_a_newer_pwdlastset_than_recorded_not_by_the_cl
 
 
 def test_an_update_killed_in_its_copy_phase_blocks_like_a_failed_one():
-    check = snap.judge_last_update([job(1), job(2, phase="Copy", status="Killed", reason="Killed by user.")], NOW, None)
+    check = judge([job(1), job(2, phase="Copy", status="Killed", reason="Killed by user.")], NOW, None)
     assert check.outcome is Outcome.BLOCKED
     assert "killed in its copy phase" in check.changes[0] and "run a fresh incremental update" in check.changes[0]

@@ -532,7 +532,13 @@ def _entity(root: ET.Element) -> tuple[str, str]:
 
 
 def execute_request(commserve: CommServe, xml_text: str) -> ET.Element:
-    """Run one request document; the reply element (``<Response errorCode=... errorMessage=...>``)."""
+    """Run one request document; the reply element.
+
+    A request that starts a job answers ``<TMMsg_CreateTaskResp><jobIds val="N"/></TMMsg_CreateTaskResp>``,
+    what Commvault's job-starting requests print (community scripts read ``jobIds val``); any other
+    answers ``<Response errorCode="0" errorMessage=""/>``, and a refused one that form with its code
+    and message: that generic reply is an assumption (docs/design/commvault-requests.md).
+    """
     reply = ET.Element("Response")
     try:
         try:
@@ -548,6 +554,10 @@ def execute_request(commserve: CommServe, xml_text: str) -> ET.Element:
         reply.set("errorCode", str(exc.code))
         reply.set("errorMessage", str(exc))
         return reply
+    if reply.find("jobIds") is not None:
+        task = ET.Element("TMMsg_CreateTaskResp")
+        task.extend(reply)
+        return task
     reply.set("errorCode", "0")
     reply.set("errorMessage", "")
     return reply
@@ -645,15 +655,17 @@ def _xml_lines(root: ET.Element) -> list[str]:
     return ET.tostring(root, encoding="unicode").splitlines()
 
 
-def _options(args: list[str], value_flags: tuple[str, ...] = ()) -> dict[str, str]:
+def _options(args: list[str], value_flags: tuple[str, ...] = (), flags: tuple[str, ...] = ()) -> dict[str, str]:
     """``-c X -format xml`` -> {"c": "X", "format": "xml"} (keys lower-case). A flag in
-    ``value_flags`` always takes the next argument, even one starting with "-" (a password)."""
+    ``value_flags`` always takes the next argument, even one starting with "-" (a password); one in
+    ``flags`` never takes one."""
     options: dict[str, str] = {}
     index = 0
     while index < len(args):
         arg = args[index]
         if arg.startswith("-"):
-            takes_next = index + 1 < len(args) and (arg[1:].lower() in value_flags or not args[index + 1].startswith("-"))
+            takes_next = index + 1 < len(args) and arg[1:].lower() not in flags and (
+                arg[1:].lower() in value_flags or not args[index + 1].startswith("-"))
             value = args[index + 1] if takes_next else ""
             options[arg[1:].lower()] = value
             index += 2 if value else 1
@@ -714,43 +726,107 @@ def policies_xml(policies: list[QRPolicy]) -> ET.Element:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A q-command text table: a header row, a row of dashes under each header, then one row per object
+    (columns as wide as their widest cell; community scripts read the columns by the dash runs)."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+
     def line(cells: list[str]) -> str:
         return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
     return [line(header), line(["-" * len(h) for h in header])] + [line(r) for r in rows]
 
 
-def qlist(cs: CommServe, args: list[str]) -> tuple[list[str], int]:
-    """``qlist job|subclient|scratchpool|qrpolicy [-c CLIENT] [-a Q_QR] [-j ID] [-format xml]``.
+#: ``qlist job -co`` column codes (Commvault, "qlist job"): id, operation type, status, phase, failure
+#: reason, description, complete percentage. By default all but the reason. Header words: STATUS,
+#: FAILURE REASON and COMPLETE PERCENTAGE are seen in real output (community scripts); the others are
+#: not documented and are the lab's.
+JOB_COLUMNS = {"i": "JOBID", "o": "OPERATION", "s": "STATUS", "p": "PHASE", "r": "FAILURE REASON",
+               "d": "DESCRIPTION", "c": "COMPLETE PERCENTAGE"}
+DEFAULT_JOB_COLUMNS = "iospdc"
+#: Job statuses of active jobs ("qlist job" lists only these unless -j names a job).
+ACTIVE_STATUSES = ("Running", "Pending", "Waiting", "Queued", "Suspended", "Kill Pending", "Suspend Pending")
+#: Exit codes of every q-command (Commvault V11 QCommand pages): usage failure, any other failure.
+USAGE_FAILURE, OTHER_FAILURE = 1, 2
 
-    ``qlist job`` lists the client's QR jobs, finished ones included (the
-    lab's reading: a real ``qlist job`` shows active jobs and ``qlist
-    jobhistory`` the rest; qrdr needs both to judge the recovery point).
+
+def _usage(command: str, message: str) -> tuple[list[str], int]:
+    return [f"{command}: {message}"], USAGE_FAILURE
+
+
+def _failure(entity: str, code: int, message: str) -> tuple[list[str], int]:
+    """``<entity>: Error <code>: <description>``, the documented form (codes other than 0x268 are the lab's)."""
+    return [f"{entity}: Error 0x{code:x}: {message}"], OTHER_FAILURE
+
+
+def _job_cell(job: QRJob, code: str) -> str:
+    return {"i": str(job.job_id), "o": job.job_type, "s": job.status, "p": job.phase,
+            "r": job.failure or "", "d": "", "c": "100" if job.status == "Completed" else
+            ("50" if job.phase == "Copy" else "0")}[code]
+
+
+def qlist(cs: CommServe, args: list[str]) -> tuple[list[str], int]:
+    """``qlist job``, ``qlist jobhistory``, and the lab's Quick Recovery read-backs.
+
+    ``qlist job [-c CLIENT] [-j ID] [-co CODES] [-js STATUS]``: the active jobs (finished ones only
+    when ``-j`` names them), one per line, "No jobs to display" when none; no ``-format`` option.
+    ``qlist jobhistory -c CLIENT [-a AGENT] [-s SUBCLIENT] [-js Completed|Failed|Killed]
+    [-dispJobTime|-dispJobTimeUnix]``: finished jobs ("No job history found"). That QR jobs appear
+    in jobhistory is NOT DOCUMENTED (Commvault documents it for backup jobs): the lab assumes they do.
+    ``qlist subclient -c CLIENT -a Q_QR -format xml``, ``qlist scratchpool``, ``qlist qrpolicy``: NOT
+    DOCUMENTED anywhere for Quick Recovery; the lab's own read-backs (docs/design/commvault-requests.md).
     """
     if not args:
-        return ["Usage: qlist job|subclient|scratchpool|qrpolicy [options]"], 1
-    what, options = args[0].lower(), _options(args[1:])
-    as_xml = options.get("format", "").lower() == "xml"
+        return _usage("qlist", "missing entity (job, jobhistory, ...)")
+    what = args[0].lower()
     try:
         if what == "job":
+            options = _options(args[1:])
+            unknown = set(options) - {"c", "j", "co", "js", "jt", "cs", "tf", "tk"}
+            if unknown:
+                return _usage("qlist job", f"unsupported option -{sorted(unknown)[0]}")
             jobs = cs.jobs
             if options.get("c"):
                 client = cs.client(options["c"])
                 jobs = [j for j in jobs if j.client.lower() == client.name.lower()]
             if options.get("j"):
                 jobs = [j for j in jobs if str(j.job_id) == options["j"]]
-            if as_xml:
-                return _xml_lines(jobs_xml(jobs)), 0
+            else:
+                jobs = [j for j in jobs if j.status in ACTIVE_STATUSES]
+            if options.get("js"):
+                jobs = [j for j in jobs if j.status.lower() == options["js"].lower()]
             if not jobs:
-                return ["No jobs to display."], 0
-            return _table(["JOBID", "TYPE", "PHASE", "STATUS", "STARTTIME", "ENDTIME"],
-                          [[str(j.job_id), j.job_type, j.phase, j.status, _shown(j.start_time), _shown(j.end_time)]
-                           for j in jobs]), 0
+                return ["No jobs to display"], 0
+            codes = options.get("co") or DEFAULT_JOB_COLUMNS
+            if any(code not in JOB_COLUMNS for code in codes):
+                return _usage("qlist job", f"-co takes letters of {''.join(JOB_COLUMNS)}, not {codes!r}")
+            return _table([JOB_COLUMNS[c] for c in codes], [[_job_cell(j, c) for c in codes] for j in jobs]), 0
+        if what == "jobhistory":
+            options = _options(args[1:], flags=("dispjobtime", "dispjobtimeunix"))
+            if not options.get("c"):
+                return _usage("qlist jobhistory", "missing -c <client>")
+            client = cs.client(options["c"])
+            jobs = [j for j in cs.jobs if j.client.lower() == client.name.lower() and j.status not in ACTIVE_STATUSES]
+            if options.get("s"):
+                jobs = [j for j in jobs if j.subclient.lower() == options["s"].lower()]
+            if options.get("js"):
+                jobs = [j for j in jobs if j.status.lower() == options["js"].lower()]
+            if not jobs:
+                return ["No job history found"], 0
+            unix = "dispjobtimeunix" in options
+
+            def when(moment: dt.datetime | None) -> str:
+                return _epoch(moment) if unix else _shown(moment)
+            return _table(["JOBID", "STATUS", "STORAGE POLICY", "APPTYPE", "BACKUPSET", "SUBCLIENT", "INSTANCE",
+                           "START TIME", "END TIME"],
+                          [[str(j.job_id), j.status, cs.subclient(j.client, j.subclient).policy, QR_APP_NAME,
+                            "defaultBackupSet", j.subclient, "N/A", when(j.start_time), when(j.end_time)]
+                           for j in sorted(jobs, key=lambda j: j.job_id)]), 0
+        options = _options(args[1:])
+        as_xml = options.get("format", "").lower() == "xml"
         if what == "subclient":
             client = cs.client(options.get("c", ""))
             agent = options.get("a", QR_AGENT_TYPE)
             if agent.lower() != QR_AGENT_TYPE.lower():
-                return [f"Agent type [{agent}] is not installed on client [{client.name}]."], 2
+                return _failure("subclient", 0x1f4, f"Agent type [{agent}] is not installed on client [{client.name}].")
             subs = [s for s in cs.subclients.values() if s.client.lower() == client.name.lower()]
             if as_xml:
                 return _xml_lines(subclients_xml(subs)), 0
@@ -768,61 +844,66 @@ def qlist(cs: CommServe, args: list[str]) -> tuple[list[str], int]:
             return _table(["QR POLICY", "SNAP ENGINE", "COPY MANAGER", "SCRATCH POOL"],
                           [[p.name, p.snap_engine, p.copy_manager, p.scratch_pool] for p in policies]), 0
     except RequestError as exc:
-        return [str(exc)], 2
-    return [f"qlist: unknown entity [{args[0]}]; use job, subclient, scratchpool or qrpolicy."], 1
+        return _failure(what, 0x1f4 + exc.code, str(exc))
+    return _usage("qlist", f"unknown entity [{args[0]}]")
 
 
-NOT_LOGGED_IN = "No valid session: log in to the CommServe with qlogin first."
+#: The one error text Commvault documents ("qlogout: Error 0x268: User not logged in"), for any q-command.
+NOT_LOGGED_IN = (0x268, "User not logged in")
 
 
 def run_qcommand(cs: CommServe, program: str, args: list[str],
                  read_file: Callable[[str], str | None]) -> tuple[list[str], int]:
     """Run ``qlogin``/``qlogout``/``qoperation``/``qlist`` on the CommServe host: (output lines, exit code).
 
-    ``read_file`` reads a file of the CommServe host (``qoperation execute -af FILE``).
-    Passwords never appear in the output.
+    Exit codes as Commvault documents for every q-command: 0 done, 1 a usage failure (an unsupported
+    option, a missing argument), 2 any other failure, with ``<entity>: Error <code>: <description>``.
+    ``read_file`` reads a file of the CommServe host (``qoperation execute -af FILE``). Passwords never
+    appear in the output.
     """
     args = [str(arg) for arg in args]
     if program == "qlogin":
-        options = _options(args, value_flags=("cs", "u", "clp"))
-        missing = [flag for flag in ("cs", "u", "clp") if not options.get(flag)]
-        if missing:
-            return [f"qlogin: missing -{', -'.join(missing)}. Usage: qlogin -cs <commserve> -u <user> "
-                    "-clp <password>"], 1
-        if options["cs"].upper() != cs.name.upper():
-            return [f"Failed to connect to CommServe [{options['cs']}]."], 1
-        if not cs.login(options["cs"], options["u"], options["clp"]):
-            return ["Login failed: invalid user name or password."], 1
+        options = _options(args, value_flags=("cs", "u", "clp", "ps"))
+        if not options.get("clp") and not options.get("ps"):
+            # qlogin prompts for the password; a remote session has no console to answer it.
+            return _failure("qlogin", 0x1f5, "No password given (-clp or -ps) and no console to prompt on")
+        if options.get("cs") and options["cs"].upper() != cs.name.upper():
+            return _failure("qlogin", 0x1f6, f"Unable to connect to the CommServe [{options['cs']}]")
+        if not cs.login(cs.name, options.get("u", ""), options.get("clp") or options.get("ps", "")):
+            return _failure("qlogin", 0x1f7, "Invalid user name or password")
         return ["User logged in successfully."], 0
     if program == "qlogout":
+        if cs.session_user is None:
+            return _failure("qlogout", *NOT_LOGGED_IN)
         cs.session_user = None
         return ["User logged out successfully."], 0
+    entity = args[0].lower() if args else program
     if cs.session_user is None:
-        return [NOT_LOGGED_IN], 1
+        return _failure(entity if program == "qlist" else program, *NOT_LOGGED_IN)
     if program == "qlist":
         return qlist(cs, args)
     if program == "qoperation" and args and args[0].lower() == "jobcontrol":
         options = _options(args[1:])
-        if options.get("o", "").lower() != "kill" or not options.get("j", "").isdigit():
-            return ["qoperation jobcontrol: only '-j <job id> -o kill' is supported here."], 1
+        operation = options.get("o", "").lower()
+        if operation not in ("kill", "suspend", "resume", "changepriority") or not options.get("j", "").isdigit():
+            return _usage("qoperation jobcontrol", "usage: -j <job id> -o kill|suspend|resume|changepriority")
+        if operation != "kill":
+            return _failure("jobcontrol", 0x1f8, f"The lab's CommServe kills jobs only, it does not {operation} them")
         try:
-            job = cs.kill_job(int(options["j"]))
+            cs.kill_job(int(options["j"]))
         except RequestError as exc:
-            return [str(exc)], 1
-        return [f"Job [{job.job_id}] killed."], 0
-    if program == "qoperation":
-        if len(args) < 1 or args[0].lower() != "execute":
-            return ["qoperation: only 'qoperation execute -af <file>' and 'qoperation jobcontrol -j <id> -o kill' "
-                    "are supported here."], 1
+            return _failure("jobcontrol", 0x1f4 + exc.code, str(exc))
+        return [], 0  # "If the operation is successful, no message is displayed"
+    if program == "qoperation" and args and args[0].lower() == "execute":
         path = _options(args[1:]).get("af")
         if not path:
-            return ["qoperation execute: missing -af <file>."], 1
+            return _usage("qoperation execute", "missing -af <file>")
         text = read_file(path)
         if text is None:
-            return [f"qoperation execute: cannot read file [{path}]."], 1
+            return _failure("execute", 0x1f9, f"Cannot read the file [{path}]")
         reply = execute_request(cs, text)
-        return _xml_lines(reply), int(reply.get("errorCode", "1") != "0")
-    return [f"{program}: not a q-command this lab knows."], 1
+        return _xml_lines(reply), OTHER_FAILURE if reply.get("errorCode", "0") != "0" else 0
+    return _usage(program, "not a q-command this lab knows (qlogin, qlogout, qlist, qoperation execute|jobcontrol)")
 
 
 def install_packages(port: Any, packages: list[str]) -> None:
@@ -921,7 +1002,7 @@ def _register_qcommand(program: str) -> None:
             return NativeOutput([], 1, [f"{program}: the Commvault command line is not installed on this host "
                                         "(run the q-commands on the CommServe)."])
         lines, code = run_qcommand(commserve, program, arguments, host.files.read_text)
-        if code and not (program == "qoperation" and lines and lines[0].startswith("<Response")):
+        if code and not (program == "qoperation" and lines and lines[0].startswith("<")):
             return NativeOutput([], code, lines)
         return NativeOutput(lines, code)
 

@@ -66,6 +66,8 @@ from .registry import PSError
 
 # --- services -----------------------------------------------------------------------------------
 
+#: How many ended processes a host keeps readable (WindowsHost.ended).
+ENDED_KEPT = 64
 #: ERROR_COMMITMENT_LIMIT: a process whose memory a WinRM shell's quota refuses ends with it.
 PAGING_FILE_TOO_SMALL = 1455
 
@@ -489,6 +491,8 @@ class WindowsHost:
     files: VirtualFileSystem = attrs.field(factory=VirtualFileSystem)
     registry: VirtualRegistry = attrs.field(factory=VirtualRegistry)
     processes: dict[int, Process] = attrs.field(factory=dict)
+    #: The processes that ended last, oldest first (at most ENDED_KEPT), by id.
+    ended: dict[int, Process] = attrs.field(factory=dict, repr=False)
     disks: list[RawDisk] = attrs.field(factory=list)
     volumes: dict[str, Volume] = attrs.field(factory=dict)
     adapters: list[NetworkAdapter] = attrs.field(factory=list)
@@ -597,9 +601,14 @@ class WindowsHost:
         return int(self.options.get("max_memory_per_shell_mb", 150))
 
     def stop_process(self, process_id: int, exit_code: int = 1) -> None:
+        """The process ends (killed, or by itself): it leaves the process table, its callbacks run,
+        and it stays readable in :attr:`ended` (what a handle to it still tells: its exit code)."""
         process = self.processes.pop(process_id)
         if process.exit_code is None:
             process.exit_code = exit_code
+        self.ended[process.id] = process
+        while len(self.ended) > ENDED_KEPT:
+            self.ended.pop(next(iter(self.ended)))
         for callback in list(process.on_stop):
             callback(self, process)
 

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 import ldap3
 import pytest
-from pypsrp.complex_objects import GenericComplexObject
+from pypsrp.complex_objects import GenericComplexObject, PSCredential
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
@@ -50,6 +50,18 @@ def ad_password(lab: LabSite) -> str:
 
 def local_password(lab: LabSite) -> str:
     return lab.environment()[ENV_LOCAL_PASSWORD]
+
+
+def domain_admin(lab: LabSite) -> PSCredential:
+    """QRDR\\Administrator as a PSCredential (what -Credential takes)."""
+    return PSCredential(username=f"{lab.site.domain.netbios_name}\\Administrator", password=ad_password(lab))
+
+
+def net_use(runspace: RunspacePool, lab: LabSite, computer: str, *, password: str | None = None) -> tuple[list[str], int]:
+    """``net use \\\\COMPUTER\\IPC$ PASSWORD /user:QRDR\\Administrator``: an SMB session of this
+    WinRM shell's logon with the domain administrator's password."""
+    return native(runspace, "net", "use", f"\\\\{computer}\\IPC$", password or ad_password(lab),
+                  f"/user:{lab.site.domain.netbios_name}\\Administrator")
 
 
 def commcell_password(lab: LabSite) -> str:
@@ -84,6 +96,8 @@ def run(runspace: RunspacePool, command: str, *arguments: Any, check: bool = Tru
     """One command (cmdlet or native program) with named parameters and positional arguments, as
     qrdr sends them: values travel as PSRP parameters, never pasted into script text.
     ``pipe``: more (command, {parameters}) stages after it. With ``check`` an error fails the test."""
+    if any(isinstance(value, PSCredential) for value in parameters.values()):
+        runspace.exchange_keys()  # a PSCredential's password travels as a SecureString
     shell = PowerShell(runspace)
     shell.add_cmdlet(command)
     for value in arguments:
@@ -256,14 +270,25 @@ def qoperation(runspace: RunspacePool, request: str, path: str = r"C:\qrdr\reque
     return {**reply.attrib, "jobIds": [j.get("val") for j in reply.iter("jobIds")]}, text, code
 
 
-def jobs(runspace: RunspacePool, client: str = "EXCH01", job_id: int | None = None) -> list[dict[str, str]]:
-    """``qlist job -c CLIENT [-j ID] -format xml`` as dicts."""
-    import xml.etree.ElementTree as ET
+def table(lines: list[str]) -> list[dict[str, str]]:
+    """A q-command text table (header, a row of dashes, rows) as dicts, columns where the dash runs start."""
+    import re
 
-    arguments = ["job", "-c", client] + (["-j", str(job_id)] if job_id is not None else []) + ["-format", "xml"]
+    for index in range(1, len(lines)):
+        if lines[index].strip() and not set(lines[index].strip()) - {"-", " "}:
+            starts = [m.start() for m in re.finditer(r"-+", lines[index])]
+            bounds = list(zip(starts, [*starts[1:], None]))
+            names = [lines[index - 1][a:b].strip() for a, b in bounds]
+            return [dict(zip(names, (line[a:b].strip() for a, b in bounds))) for line in lines[index + 1:] if line]
+    return []
+
+
+def jobs(runspace: RunspacePool, client: str = "EXCH01", job_id: int | None = None) -> list[dict[str, str]]:
+    """``qlist job -c CLIENT [-j ID] -co iospr`` read as a table: the active jobs, or the one named."""
+    arguments = ["job", "-c", client] + (["-j", str(job_id)] if job_id is not None else []) + ["-co", "iospr"]
     lines, code = native(runspace, "qlist", *arguments)
     assert code == 0, lines
-    return [{child.tag: (child.text or "") for child in job} for job in ET.fromstring("".join(lines)).iter("job")]
+    return table(lines)
 
 
 def qlogin(runspace: RunspacePool, lab: LabSite) -> None:
@@ -279,7 +304,7 @@ def configure_quick_recovery(runspace: RunspacePool, lab: LabSite) -> list[dict]
         if "App_RunQRIncrementalUpdateRequest" in request:
             continue
         reply, text, code = qoperation(runspace, request)
-        assert (reply["errorCode"], code) == ("0", 0), text
+        assert (reply.get("errorCode", "0"), code) == ("0", 0), text
         replies.append(reply)
     return replies
 
@@ -296,3 +321,48 @@ def samba_tool(lab: LabSite, *arguments: str) -> str:
                           env={**os.environ, "PASSWD": ad_password(lab)})
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
+
+
+# --- long programs: a scheduled task that logs on with a password --------------------------------
+
+
+def schtasks(runspace: RunspacePool, *arguments: str) -> tuple[list[str], list[str], int]:
+    """``schtasks ARGS``: (output lines, stderr lines as error records, exit code)."""
+    lines, code = native(runspace, "schtasks", *arguments)
+    return lines, [str(error) for error in run.last.streams.error], code  # type: ignore[attr-defined]
+
+
+def run_as_task(runspace: RunspacePool, lab: LabSite, name: str, program: str, *arguments: str,
+                password: str | None = None) -> tuple[str, str]:
+    """Run ``program`` as the task NAME, logged on as QRDR\\\\Administrator with its password (the way a
+    program outlives the WinRM shell and holds credentials for the network): a batch file writes
+    the program's output and exit code to files. Returns (output file, exit-code file)."""
+    folder = r"C:\qrdr"
+    batch, output, exit_file = (f"{folder}\\{name}.cmd", f"{folder}\\{name}.out", f"{folder}\\{name}.exit")
+    quoted = " ".join(f'"{word}"' if " " in word or "\\" in word else word for word in (program, *arguments))
+    set_content(runspace, batch, "\r\n".join(["@echo off", f'{quoted} > "{output}" 2>&1',
+                                             f'echo %ERRORLEVEL% > "{exit_file}"']))
+    lines, errors, code = schtasks(runspace, "/create", "/tn", name, "/tr", batch, "/sc", "ONCE", "/st", "00:00",
+                                   "/sd", "12/31/2099", "/ru", f"{lab.site.domain.netbios_name}\\Administrator",
+                                   "/rp", password or ad_password(lab), "/f")
+    assert code == 0, (lines, errors)
+    lines, errors, code = schtasks(runspace, "/run", "/tn", name)
+    assert (lines, code) == ([f'SUCCESS: Attempted to run the scheduled task "{name}".'], 0), (lines, errors)
+    return output, exit_file
+
+
+def task_rows(runspace: RunspacePool) -> dict[str, dict[str, str]]:
+    """``schtasks /query /fo CSV /v`` by task name (Windows Server 2003's schtasks lists every task)."""
+    import csv
+
+    lines, errors, code = schtasks(runspace, "/query", "/fo", "CSV", "/v")
+    assert code == 0, errors
+    return {row["TaskName"]: row for row in csv.DictReader(lines)}
+
+
+def file_text(runspace: RunspacePool, path: str) -> str | None:
+    """A text file's content (None when it does not exist)."""
+    (exists,) = run(runspace, "Test-Path", Path=path)
+    if not exists:
+        return None
+    return "\n".join(str(line) for line in run(runspace, "Get-Content", Path=path))

@@ -86,10 +86,16 @@ def run(host: WindowsHost, name: str, *positional, **named):
     return host.invoke([Invocation(name=name, parameters=parameters)], [])
 
 
+#: What qrdr gives every CDOEXM store script to bind to the directory with (these hosts have no directory).
+DOMAIN_ACCOUNT = {"UserName": "LAB\\qrdr", "Password": "Lab-Passw0rd!"}
+
+
 def run_script(host: WindowsHost, script_file: str, **named):
     from importlib import resources
 
     text = resources.files("qrdr.plugins.common").joinpath("scripts", script_file).read_text(encoding="utf-8")
+    if "$UserName" in text:
+        named = {**DOMAIN_ACCOUNT, **named}
     return host.invoke([Invocation(name=text, is_script=True, parameters=tuple(named.items()))], [])
 
 

@@ -33,7 +33,7 @@ def test_header_dump_of_a_dirty_copy_shows_state_and_logs_required():
 
 def test_soft_recovery_with_all_logs_leaves_the_database_clean():
     files = dirty_copy()
-    result = ese.run_eseutil(files, ["/r", "E00", "/l", LOGS, "/s", LOGS])
+    result = ese.run_eseutil(files, ["/r", "E00", f"/l{LOGS}", f"/s{LOGS}"])
     assert result.exit_code == 0, result.lines
     assert "Operation completed successfully in 0.47 seconds." in result.lines
     after = ese.run_eseutil(files, ["/mh", EDB])
@@ -43,7 +43,7 @@ def test_soft_recovery_with_all_logs_leaves_the_database_clean():
 
 def test_soft_recovery_without_a_required_log_fails_and_leaves_the_database_dirty():
     files = dirty_copy(generations=[1, 2, 3, 12, 14])  # generation 13 missing
-    result = ese.run_eseutil(files, ["/r", "E00", "/l", LOGS, "/s", LOGS])
+    result = ese.run_eseutil(files, ["/r", "E00", f"/l{LOGS}", f"/s{LOGS}"])
     assert result.exit_code == -528
     assert any("-528 (JET_errMissingLogFile" in line for line in result.lines)
     assert "            State: Dirty Shutdown" in ese.run_eseutil(files, ["/mh", EDB]).lines
@@ -52,14 +52,14 @@ def test_soft_recovery_without_a_required_log_fails_and_leaves_the_database_dirt
 def test_soft_recovery_with_a_checkpoint_from_another_time_fails_attached_database_mismatch():
     # Seed step 1's reason: a checkpoint newer than the database's copy skips logs it needs.
     files = dirty_copy(checkpoint=14)
-    result = ese.run_eseutil(files, ["/r", "E00", "/l", LOGS, "/s", LOGS])
+    result = ese.run_eseutil(files, ["/r", "E00", f"/l{LOGS}", f"/s{LOGS}"])
     assert result.exit_code == -1216
     assert any("JET_errAttachedDatabaseMismatch" in line for line in result.lines)
 
 
 def test_soft_recovery_with_no_logs_at_all_fails():
     files = dirty_copy(generations=[], checkpoint=None)
-    assert ese.run_eseutil(files, ["/r", "E00", "/l", LOGS, "/s", LOGS]).exit_code == -528
+    assert ese.run_eseutil(files, ["/r", "E00", f"/l{LOGS}", f"/s{LOGS}"]).exit_code == -528
 
 
 def test_a_torn_copy_is_reported_corrupt():
@@ -68,7 +68,7 @@ def test_a_torn_copy_is_reported_corrupt():
     header.torn = True
     files.write_text(EDB, header.to_text())
     assert ese.run_eseutil(files, ["/mh", EDB]).exit_code == -1206
-    assert ese.run_eseutil(files, ["/r", "E00", "/l", LOGS, "/s", LOGS]).exit_code == -1206
+    assert ese.run_eseutil(files, ["/r", "E00", f"/l{LOGS}", f"/s{LOGS}"]).exit_code == -1206
 
 
 def test_header_dump_of_a_missing_file_says_file_not_found():
@@ -85,3 +85,12 @@ def test_exchange_2000_banner_is_version_6_0():
 def test_joined_switch_forms_are_accepted():
     files = dirty_copy()
     assert ese.run_eseutil(files, ["/r", "E00", f"/l{LOGS}", f"/s{LOGS}"]).exit_code == 0
+
+
+def test_a_path_apart_from_its_switch_is_a_usage_error():
+    """Exchange Server 2003 documents ``ESEUTIL /R E00 /Ld:\\exchsrvr\\logfiles``: the path joined to the
+    switch. Given apart, the path is an argument eseutil does not know (usage error, -1)."""
+    files = dirty_copy()
+    result = ese.run_eseutil(files, ["/r", "E00", "/l", LOGS, "/s", LOGS])
+    assert result.exit_code == -1 and "Invalid argument" in result.lines[-1]
+    assert ese.run_eseutil(files, ["/r", f"/l{LOGS}"]).exit_code == -1  # the log base name is required

@@ -21,7 +21,8 @@ def start_process(host, program: str, *arguments: str):
     assert result.failed is None, result.failed
     [shown] = result.output
     assert shown.PSObject.type_names[0] == "System.Diagnostics.Process"
-    return host.processes[prop(shown, "Id")]
+    process_id = prop(shown, "Id")
+    return host.processes.get(process_id) or host.ended[process_id]
 
 
 def start_setup(host, unattend: str, *switches: str, program: str = SETUP):
