@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS runs (
     hostname TEXT NOT NULL,
     message TEXT,
     resumed_from INTEGER,
-    windows TEXT                   -- JSON {window: seconds}
+    windows TEXT,                  -- JSON {window: seconds}
+    scope TEXT                     -- cleanup's scope ('recovery' or 'source'); NULL for other commands
 );
 CREATE TABLE IF NOT EXISTS steps (
     run_id INTEGER NOT NULL REFERENCES runs(id),
@@ -99,6 +100,7 @@ class RunRecord:
     message: str | None
     resumed_from: int | None
     windows: dict[str, float]
+    scope: str | None = None
 
 
 @attrs.frozen
@@ -146,6 +148,13 @@ class Journal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Journals written before a column existed get it (empty for their old runs)."""
+        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(runs)")}
+        if "scope" not in columns:
+            self._db.execute("ALTER TABLE runs ADD COLUMN scope TEXT")
 
     def close(self) -> None:
         self._db.close()
@@ -153,12 +162,13 @@ class Journal:
     # -- runs -------------------------------------------------------------
 
     def start_run(self, site: str, command: str, phases: list[str], plugins: list[str],
-                  resumed_from: int | None = None) -> int:
+                  resumed_from: int | None = None, scope: str | None = None) -> int:
+        """Record a new run; ``scope`` is what a resume needs to rebuild the same steps (cleanup's scope)."""
         cursor = self._db.execute(
-            "INSERT INTO runs (site, command, phases, plugins, status, started_at, pid, hostname, resumed_from)"
-            " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+            "INSERT INTO runs (site, command, phases, plugins, status, started_at, pid, hostname, resumed_from,"
+            " scope) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
             (site, command, json.dumps(phases), json.dumps(plugins), time.time(), os.getpid(),
-             socket.gethostname(), resumed_from),
+             socket.gethostname(), resumed_from, scope),
         )
         return int(cursor.lastrowid)
 
@@ -203,7 +213,7 @@ class Journal:
             id=row["id"], site=row["site"], command=row["command"], phases=json.loads(row["phases"]),
             plugins=json.loads(row["plugins"]), status=row["status"], started_at=row["started_at"],
             ended_at=row["ended_at"], pid=row["pid"], hostname=row["hostname"], message=row["message"],
-            resumed_from=row["resumed_from"], windows=json.loads(row["windows"] or "{}"),
+            resumed_from=row["resumed_from"], windows=json.loads(row["windows"] or "{}"), scope=row["scope"],
         )
 
     # -- steps ------------------------------------------------------------

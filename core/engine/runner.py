@@ -309,7 +309,8 @@ class Engine:
             ctx = self._context(journal)
             plan = self._plan(ctx, command, phases, cleanup_scope)
             self.reporter.plan(plan)
-            run_id = journal.start_run(self.site.name, command, phases, self.plugin_names)
+            run_id = journal.start_run(self.site.name, command, phases, self.plugin_names,
+                                       scope=cleanup_scope if "cleanup" in phases else None)
             self.lock.set_holder(command=command, run_id=run_id)
             journal.add_steps(run_id, [self._step_row(p) for p in plan.steps])
             self._journal_probes(journal, run_id, plan)
@@ -335,7 +336,8 @@ class Engine:
             if record is None:
                 raise NothingToResume(f"site {self.site.name!r} has no unfinished run to resume")
             ctx = self._context(journal)
-            steps = collect_steps(self.manager, self.site, record.phases, self.plugin_config)
+            steps = collect_steps(self.manager, self.site, record.phases, self.plugin_config,
+                                  record.scope or "recovery")
             done_before = {r.step_id: r for r in journal.steps(record.id)}
             if [s.id for s in steps] != [r.step_id for r in sorted(done_before.values(), key=lambda r: r.seq)]:
                 raise PluginError(

@@ -246,6 +246,21 @@ def test_ctrl_c_stops_between_steps_and_resume_finishes(tmp_path, world):
     assert world.applies() == ["s1", "s2"]
 
 
+def test_resume_of_a_source_cleanup_continues_the_source_cleanup(tmp_path, world):
+    """The journal keeps cleanup's scope: resuming a stopped source cleanup rebuilds the source steps,
+    never the recovery server's."""
+    steps = {"cleanup-source": [world_step(world, "src-1", "a", 1), world_step(world, "src-2", "b", 2, after=["src-1"],
+                                                                               fail_apply=True)],
+             "cleanup-recovery": [world_step(world, "rec-1", "r", 1)]}
+    first = make_engine(tmp_path, WorldPlugin(steps)).run("cleanup", ["cleanup"], yes=True, cleanup_scope="source")
+    assert first.status == "failed"
+    steps["cleanup-source"][1] = world_step(world, "src-2", "b", 2, after=["src-1"])
+    resumed = make_engine(tmp_path, WorldPlugin(steps)).resume(yes=True)
+    assert resumed.status == "succeeded"
+    assert world.read() == {"a": 1, "b": 2}
+    assert "rec-1" not in world.applies()
+
+
 def test_failure_undoes_completed_steps_when_the_command_asks(tmp_path, world):
     engine = make_engine(tmp_path, WorldPlugin({"prepare-production": [
         world_step(world, "rename", "name", "EXCH01-temp", undo_key="name"),

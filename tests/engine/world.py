@@ -94,5 +94,9 @@ class WorldPlugin:
         return self.steps_by_phase.get("finish-configuration", [])
 
     @hookimpl
+    def qrdr_cleanup(self, scope):
+        return self.steps_by_phase.get(f"cleanup-{scope}", [])
+
+    @hookimpl
     def qrdr_preflight(self, phase):
         return self.probes if phase in ("promote", "check") else []
