@@ -20,7 +20,7 @@ Facts kept in the journal (``ctx.facts``), because later phases need them:
 from __future__ import annotations
 
 import ntpath
-from typing import Any, Callable
+from typing import Any
 
 from qrdr.model import ExchangeVersion, Site, VolumeContent, WindowsVersion
 from qrdr.remote import Command
@@ -821,7 +821,8 @@ def take_over_ip(ctx: Any, key: str) -> dict[str, Any]:
         session.reconnect_as(session.name, takeover.ip_address)
         return {"address": takeover.ip_address, "reconnected": True}
     code = int((output[0] or {}).get("ReturnValue", -1)) if output else -1
-    if code not in (0, 1):  # 1: done, restart required
+    # 1: done, restart required; 81: done on an adapter that was static already (the method's Remarks).
+    if code not in (0, 1, 81):
         raise RuntimeError(f"{session.name}: EnableStatic {takeover.ip_address} returned {code}")
     return {"address": takeover.ip_address, "return": code}
 

@@ -364,22 +364,40 @@ def netdom(host: WindowsHost, arguments: list[str], input_objects: list[Any]) ->
 # --- bootcfg ------------------------------------------------------------------------------------
 
 
+#: What ``bootcfg /rmsw`` can remove: /maxmem, /basevideo, /sos, /noguiboot (bootcfg-rmsw.md); nothing else.
+_RMSW_SWITCHES = ("/mm", "/bv", "/so", "/ng")
+
+
 @native("bootcfg")
 def bootcfg(host: WindowsHost, arguments: list[str], input_objects: list[Any]) -> NativeOutput:
-    """``bootcfg /raw /a /safeboot:minimal /id 1`` sets safe mode; ``bootcfg /rmsw /safeboot /id 1`` clears it."""
+    """``bootcfg /raw "/safeboot:minimal" /a /id 1`` appends safe mode to the boot entry's options;
+    ``bootcfg /raw "/fastdetect" /id 1`` (no /a) replaces them, which leaves safe mode (bootcfg-raw.md:
+    "These load options replace any existing load options"). ``/rmsw`` removes only /mm /bv /so /ng:
+    ``bootcfg /rmsw /safeboot`` is invalid (bootcfg-rmsw.md). The lab keeps only whether and which
+    safe mode the entry boots into."""
     lowered = [argument.lower() for argument in arguments]
-    if host.windows != "2003":
-        return NativeOutput([], exit_code=1, stderr=["'bootcfg' is not recognized as an internal or external "
-                                                     "command, operable program or batch file."])
     if "/id" not in lowered or lowered[lowered.index("/id") + 1:lowered.index("/id") + 2] != ["1"]:
         return NativeOutput([], exit_code=1, stderr=["ERROR: Invalid boot entry ID specified."])
-    if "/raw" in lowered:
-        mode = next((arg.split(":", 1)[1] for arg in lowered if arg.startswith("/safeboot:")), None)
-        if mode not in ("minimal", "network", "dsrepair"):
-            return NativeOutput([], exit_code=1, stderr=["ERROR: Invalid argument/option - '/raw'."])
+    if lowered and lowered[0] == "/raw":
+        options = [argument for argument in lowered[1:lowered.index("/id")] if argument != "/a"]
+        if len(options) != 1:
+            return NativeOutput([], exit_code=1,
+                                stderr=["ERROR: Invalid syntax. Type \"BOOTCFG /RAW /?\" for usage."])
+        words = options[0].split()
+        mode = next((word.split(":", 1)[1] for word in words if word.startswith("/safeboot:")), None)
+        if mode is not None and mode not in ("minimal", "network", "dsrepair", "minimal(alternateshell)"):
+            mode = None  # "There is no validation against the <osloadoptions> parameter": Windows ignores it
+        if "/a" in lowered:
+            host.safe_boot = mode or host.safe_boot
+            return NativeOutput(["SUCCESS: Added the OS load options for the boot entry \"1\"."])
         host.safe_boot = mode
-        return NativeOutput(["SUCCESS: Added the OS load options for the boot entry \"1\"."])
-    if "/rmsw" in lowered and "/safeboot" in lowered:
-        host.safe_boot = None
+        return NativeOutput(["SUCCESS: Changed the OS load options for the boot entry \"1\"."])  # not documented
+    if lowered and lowered[0] == "/rmsw":
+        given = arguments[1:lowered.index("/id")]
+        unknown = [argument for argument in given if argument.lower() not in _RMSW_SWITCHES]
+        if unknown or not given:
+            bad = unknown[0] if unknown else "/rmsw"
+            return NativeOutput([], exit_code=1, stderr=[f"ERROR: Invalid argument/option - '{bad}'.",
+                                                         "Type \"BOOTCFG /RMSW /?\" for usage."])
         return NativeOutput(["SUCCESS: Removed the switches from the OS load options for the boot entry \"1\"."])
     return NativeOutput([], exit_code=1, stderr=["ERROR: Invalid syntax. Type \"BOOTCFG /?\" for usage."])

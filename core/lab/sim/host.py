@@ -827,7 +827,7 @@ class WindowsHost:
             return list(registry.SCRIPTS[name](self, invocation, data) or [])
         handler = registry.COMMANDS.get(invocation.name.lower()) or registry.COMMANDS.get(
             registry.program_key(invocation.name))
-        if handler is None:
+        if handler is None or not registry.host_has_program(self.windows, invocation.name):
             # No command ran, so the record has no MyCommand (InvocationInfo is empty on Windows too).
             raise PipelineFailed(ErrorInfo(
                 f"The term '{invocation.name}' is not recognized as the name of a cmdlet, function, script file, "

@@ -49,6 +49,8 @@ def process_object(process: Process, machine_name: str = ".") -> Any:
             "WorkingSet": 16 * 1024 * 1024,
             "Site": None,
             "Container": None,
+            # ExitCode throws while the process runs; the serializer leaves out a property that throws.
+            **({"ExitCode": process.exit_code} if process.has_exited else {}),
         },
         extended={
             "Name": process.name,
@@ -261,8 +263,11 @@ def _enable_static(caller: WindowsHost, target: WindowsHost, instance: Any, argu
             ipaddress.IPv4Network(f"0.0.0.0/{mask}")
         except ValueError:
             return wmi_method_result(66)  # Invalid subnet mask
+    # "returns an '81 - Unable to configure DHCP service' if the adapter is already configured with a
+    # static address. However, the function still succeeds" (EnableStatic method documentation, Remarks).
+    already_static = not adapter.dhcp_enabled
     adapter.ip_addresses, adapter.subnet_masks, adapter.dhcp_enabled = addresses, masks, False
-    return wmi_method_result(0)
+    return wmi_method_result(81 if already_static else 0)
 
 
 @wmi_method("Win32_NetworkAdapterConfiguration", "SetGateways")

@@ -34,6 +34,17 @@ PROGRAMS: dict[str, ProgramHandler] = {}
 #: program file name -> the memory (MB) it needs while it runs, where that matters: more than a
 #: WinRM shell's MaxMemoryPerShellMB, and the program dies when started inside a shell.
 PROGRAM_MEMORY_MB: dict[str, int] = {}
+#: Programs Windows 2000 does not have; they came with Windows XP and Server 2003: DiskPart (XP Resource
+#: Kit, "Enhancements and Changes Since Windows 2000": Windows 2000 has Disk Management only),
+#: schtasks.exe (Windows 2000 has at.exe; its Task Scheduler service answers schtasks /s from elsewhere)
+#: and bootcfg.exe (Windows 2000's Boot.ini is edited by hand, KB 239780).
+NOT_ON_WINDOWS_2000 = frozenset({"bootcfg", "diskpart", "schtasks"})
+
+
+def host_has_program(windows: str, name: str) -> bool:
+    """Whether a computer running ``windows`` ("2000"/"2003") has the program ``name`` (any form:
+    path, with or without .exe)."""
+    return not (windows == "2000" and program_key(name) in NOT_ON_WINDOWS_2000)
 
 
 class PSError(Exception):

@@ -208,10 +208,16 @@ def split_command_line(text: str) -> list[str]:
     return tokens
 
 
+def _through_cmd(command_line: str) -> bool:
+    """Whether the command line runs ``cmd /c ...`` (cmd.exe, which every Windows has, then finds the program)."""
+    tokens = split_command_line(command_line)
+    return len(tokens) >= 2 and registry.program_key(tokens[0]) == "cmd" and tokens[1].lower() == "/c"
+
+
 def _parse(command_line: str) -> tuple[list[str], str | None]:
     """The program and its arguments, and the file ``>`` redirects output to (``cmd /c`` lines)."""
     tokens = split_command_line(command_line)
-    if len(tokens) >= 2 and registry.program_key(tokens[0]) == "cmd" and tokens[1].lower() == "/c":
+    if _through_cmd(command_line):
         rest = command_line.split(None, 2)[2] if len(command_line.split(None, 2)) > 2 else ""
         rest = rest.strip()
         if rest.startswith('"') and rest.endswith('"'):
@@ -244,6 +250,10 @@ def created_process_logon(caller: WindowsHost, target: WindowsHost) -> Logon:
                  password=caller.logon.password if same else None)
 
 
+def _cmd_path(host: WindowsHost) -> str:
+    return ("C:\\WINNT" if host.windows == "2000" else "C:\\WINDOWS") + "\\system32\\cmd.exe"
+
+
 @wmi_method("Win32_Process", "Create")
 def _create(caller: WindowsHost, target: WindowsHost, instance: Any, arguments: list[Any]) -> Any:
     from .processes import _find_program
@@ -255,6 +265,16 @@ def _create(caller: WindowsHost, target: WindowsHost, instance: Any, arguments: 
     if not words:
         return wmi_method_result(21, {"ProcessId": None})  # invalid parameter
     program, program_arguments = words[0], words[1:]
+    if not registry.host_has_program(target.windows, program):
+        if not _through_cmd(command_line):
+            return wmi_method_result(9, {"ProcessId": None})  # path not found
+        # cmd.exe starts, cannot find the program and says so (errorlevel 9009).
+        shell = target.start_process(_cmd_path(target), ["/c", *words], logon=logon)
+        target.stop_process(shell.id, exit_code=9009)
+        if output_file:
+            target.files.write(output_file, f"'{program}' is not recognized as an internal or external command,\r\n"
+                                            "operable program or batch file.\r\n", make_parents=False)
+        return wmi_method_result(0, {"ProcessId": uint32(shell.id)})
     if registry.program_key(program) in registry.PROGRAMS:
         path = _find_program(target, program)
         if path is None:

@@ -482,7 +482,6 @@ def win32_disk_partition(host: WindowsHost) -> list[Any]:
 
 # --- diskpart and format ------------------------------------------------------------------------
 
-NOT_ON_WINDOWS_2000 = "diskpart"
 _DISKPART_BANNER = ["", "Microsoft DiskPart version 5.2.3790.3959", "Copyright (C) 1999-2001 Microsoft Corporation."]
 
 
@@ -495,11 +494,6 @@ def diskpart(host: WindowsHost, arguments: list[str], input_objects: list[Any]) 
     """``diskpart /s FILE``: select disk N, create partition primary [size=MB], assign letter=X,
     select volume X, remove letter=X, rescan, exit. Stops at the first error (exit code 2 for a
     bad argument, 4 for a failed operation), as diskpart does without ``noerr``."""
-    if host.windows == "2000":
-        # DiskPart came with Windows XP and Server 2003 (XP Resource Kit, "Enhancements and Changes Since
-        # Windows 2000"); Windows 2000 has Disk Management only. What cmd.exe says of a missing program:
-        return NativeOutput([], exit_code=9009, stderr=[f"'{NOT_ON_WINDOWS_2000}' is not recognized as an internal "
-                                                        "or external command,", "operable program or batch file."])
     lines = [*_DISKPART_BANNER, f"On computer: {host.name}"]
     lowered = [argument.lower() for argument in arguments]
     if "/s" not in lowered or lowered.index("/s") + 1 >= len(arguments):

@@ -392,6 +392,8 @@ class BatchRun:
         match = _REDIRECT.match(line)
         command, target = (match.group("command"), match.group("file").strip('"')) if match else (line, None)
         words = split_words(command)
+        if words and not registry.host_has_program(host.windows, words[0]):
+            return self._not_found(host, words[0], target)
         if words and words[0].lower() == "echo" and target is not None:
             host.files.write(target, " ".join(words[1:]) + " \r\n", make_parents=False)
             return None
@@ -419,10 +421,12 @@ class BatchRun:
             return None
         return self._not_found(host, words[0], target)
 
-    def _not_found(self, host: WindowsHost, program: str, target: str) -> None:
+    def _not_found(self, host: WindowsHost, program: str, target: str | None) -> None:
+        """cmd.exe's answer to a program it cannot find (to the redirected output, if any): errorlevel 9009."""
         self.errorlevel = 9009
-        host.files.write(target, f"'{program}' is not recognized as an internal or external command,\r\n"
-                                 "operable program or batch file.\r\n", make_parents=False)
+        if target is not None:
+            host.files.write(target, f"'{program}' is not recognized as an internal or external command,\r\n"
+                                     "operable program or batch file.\r\n", make_parents=False)
         return None
 
     def _unmodelled(self, host: WindowsHost, line: str) -> None:

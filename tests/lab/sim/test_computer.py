@@ -87,7 +87,12 @@ def test_bootcfg_safe_mode_switch(exchange_host):
     result = call(exchange_host, ("bootcfg", {}, ["/raw", "/a", "/safeboot:minimal", "/id", "1"]))
     assert result.output == ['SUCCESS: Added the OS load options for the boot entry "1".']
     assert exchange_host.safe_boot == "minimal"
-    call(exchange_host, ("bootcfg", {}, ["/rmsw", "/safeboot", "/id", "1"]))
+    # /rmsw removes /mm /bv /so /ng only: it cannot take safe mode away.
+    refused = call(exchange_host, ("bootcfg", {}, ["/rmsw", "/safeboot", "/id", "1"]))
+    assert [e.message for e in refused.errors][0] == "ERROR: Invalid argument/option - '/safeboot'."
+    assert exchange_host.last_exit_code == 1 and exchange_host.safe_boot == "minimal"
+    # /raw without /a replaces the options: normal boot again.
+    call(exchange_host, ("bootcfg", {}, ["/raw", "/fastdetect", "/id", "1"]))
     assert exchange_host.safe_boot is None
     bad = call(exchange_host, ("bootcfg", {}, ["/raw", "/a", "/safeboot:minimal", "/id", "2"]))
     assert bad.errors and exchange_host.last_exit_code == 1
@@ -109,7 +114,7 @@ def test_safe_mode_boot_keeps_winrm_and_exchange_down(exchange_host):
     exchange_host.restart()
     assert exchange_host.power == "on" and not exchange_host.reachable
     assert not exchange_host.service("MSExchangeSA").running and exchange_host.service("RpcSs").running
-    exchange_host.safe_boot = None  # bootcfg /rmsw typed at the console: safe mode has no WinRM
+    exchange_host.safe_boot = None  # bootcfg /raw "/fastdetect" /id 1 typed at the console: safe mode has no WinRM
     exchange_host.restart()
     assert exchange_host.reachable and exchange_host.service("MSExchangeIS").running
 

@@ -95,9 +95,15 @@ def test_enable_static_takes_over_an_address(exchange_host):
                   ("Get-WmiObject", {"Class": "Win32_NetworkAdapterConfiguration", "Filter": "IPEnabled=TRUE"}),
                   ("Invoke-WmiMethod", {"Name": "EnableStatic",
                                         "ArgumentList": [["10.0.0.21"], ["255.255.255.0"]]}))
-    assert result.output[0].ReturnValue == 0
+    # The adapter was static already: 81 "Unable to configure DHCP service", and the address is set all the same.
+    assert result.output[0].ReturnValue == 81
     config = call(exchange_host, ("Get-WmiObject", {"Class": "Win32_NetworkAdapterConfiguration"})).output[0]
     assert list(config.IPAddress) == ["10.0.0.21"] and config.DHCPEnabled is False
+    exchange_host.adapters[0].dhcp_enabled = True
+    from_dhcp = call(exchange_host,
+                     ("Get-WmiObject", {"Class": "Win32_NetworkAdapterConfiguration", "Filter": "IPEnabled=TRUE"}),
+                     ("Invoke-WmiMethod", {"Name": "EnableStatic", "ArgumentList": [["10.0.0.23"], ["255.255.255.0"]]}))
+    assert from_dhcp.output[0].ReturnValue == 0
     bad = call(exchange_host,
                ("Get-WmiObject", {"Class": "Win32_NetworkAdapterConfiguration", "Filter": "IPEnabled=TRUE"}),
                ("Invoke-WmiMethod", {"Name": "EnableStatic", "ArgumentList": [["10.0.0.300"], ["255.255.255.0"]]}))

@@ -67,16 +67,26 @@ def test_win32_process_create_runs_a_native_program_into_a_file(lab):
     management, target = _pair(lab)
     target.files.mkdir(r"C:\qrdr")
     add_volume(target, "D", 5 * GB)
-    call(target, ("Set-Content", {"Path": r"C:\qrdr\dp.txt", "Value": ["select volume D", "detail volume"]}))
     result = call(management, ("Invoke-WmiMethod", {
         "Class": "Win32_Process", "Name": "Create", "ComputerName": "W2K01",
-        "ArgumentList": [r'cmd /c "diskpart /s C:\qrdr\dp.txt > C:\qrdr\out.txt 2>&1"', None, None]}))
+        "ArgumentList": [r'cmd /c "net use > C:\qrdr\out.txt 2>&1"', None, None]}))
     assert not result.failed and prop(result.output[0], "ReturnValue") == 0
     pid = int(prop(result.output[0], "ProcessId"))
     # It ran to its end: no such process any more, its output in the file.
     assert call(management, ("Get-WmiObject", {"Class": "Win32_Process", "Filter": f"ProcessId={pid}",
                                                "ComputerName": "W2K01"})).output == []
-    assert target.files.read_text(r"C:\qrdr\out.txt")
+    assert target.files.read_text(r"C:\qrdr\out.txt").startswith("New connections will not be remembered.")
+    # Windows 2000 has no diskpart: through cmd.exe the output file says so; started directly, path not found.
+    call(target, ("Set-Content", {"Path": r"C:\qrdr\dp.txt", "Value": ["select volume D", "detail volume"]}))
+    through_cmd = call(management, ("Invoke-WmiMethod", {
+        "Class": "Win32_Process", "Name": "Create", "ComputerName": "W2K01",
+        "ArgumentList": [r'cmd /c "diskpart /s C:\qrdr\dp.txt > C:\qrdr\dp.out 2>&1"', None, None]}))
+    assert prop(through_cmd.output[0], "ReturnValue") == 0
+    assert target.files.read_text(r"C:\qrdr\dp.out").startswith("'diskpart' is not recognized")
+    direct = call(management, ("Invoke-WmiMethod", {"Class": "Win32_Process", "Name": "Create",
+                                                    "ComputerName": "W2K01",
+                                                    "ArgumentList": [r"diskpart /s C:\qrdr\dp.txt", None, None]}))
+    assert prop(direct.output[0], "ReturnValue") == 9
     unknown = call(management, ("Invoke-WmiMethod", {"Class": "Win32_Process", "Name": "Create",
                                                      "ComputerName": "W2K01", "ArgumentList": ["nosuch.exe", None, None]}))
     assert prop(unknown.output[0], "ReturnValue") == 9
