@@ -455,6 +455,16 @@ def _expect_url_path(text: str) -> None:
                            f"no '/' at its start or end, no '?', '#' or blank), got {_shown(text)}")
 
 
+def _expect_component_name(text: str) -> None:
+    """An Exchange component as setup's unattend file names it (the key of a ``NAME = Install`` line):
+    one line of text, without '=' and not starting with '[' or ';' (a section, a comment)."""
+    _expect_text(text)
+    if "=" in text or text[:1] in ("[", ";"):
+        raise FieldProblem(f"{_shown(text)} cannot name a component in setup's answer file: it holds '=' or "
+                           "starts with '[' or ';'; expected e.g. 'Microsoft Exchange Messaging and "
+                           "Collaboration Services'")
+
+
 def _each(rule: Rule, *, at_least_one: bool = False) -> Rule:
     """The rule "every item of the array follows ``rule``" (and, with ``at_least_one``, there is one)."""
     def each(items: tuple[Any, ...]) -> None:
@@ -505,7 +515,7 @@ FIELD_RULES: dict[tuple[type, str], Rule] = {
     (Exchange, "install_path"): _expect_windows_path,
     (Exchange, "setup_path"): _expect_windows_path,
     (Exchange, "update_path"): _expect_windows_path,
-    (Exchange, "components"): _each(_expect_text, at_least_one=True),
+    (Exchange, "components"): _each(_expect_component_name, at_least_one=True),
     (Exchange, "service_pack"): _expect_text,
     (QuickRecovery, "commserve_host"): _expect_text,
     (QuickRecovery, "production_client"): _expect_text,

@@ -136,15 +136,42 @@ def drive(path: str | None) -> str | None:
     return path[:2].upper()
 
 
+class AnswerFileValueError(ValueError):
+    """A value cannot be written into an INI-style answer file as it is (the message names it and why)."""
+
+
+def _ini_value(value: str, what: str) -> str:
+    """``value`` as the value of an answer-file line: one line, no control character (a line break
+    would start a line of its own, e.g. another section)."""
+    for char in value:
+        if ord(char) < 0x20 or ord(char) == 0x7F:
+            raise AnswerFileValueError(f"{what} {value!r} contains a control character (U+{ord(char):04X}); "
+                                       "it cannot go into an answer file as one line")
+    return value
+
+
+def _ini_key(name: str, what: str) -> str:
+    """``name`` as the key of an answer-file line: a value, and neither '=' (it would end the key) nor
+    a leading '[' or ';' (a section header, a comment)."""
+    _ini_value(name, what)
+    if "=" in name or name.strip()[:1] in ("[", ";") or not name.strip():
+        raise AnswerFileValueError(f"{what} {name!r} cannot be a key of an answer file: it is empty, holds '=' "
+                                   "or starts with '[' or ';'")
+    return name
+
+
 def exchange_unattend(components: tuple[str, ...], action: str, install_dir: str | None) -> str:
-    """The Exchange setup unattend file (what ``setup /CreateUnattend`` writes, the part qrdr needs)."""
+    """The Exchange setup unattend file (what ``setup /CreateUnattend`` writes, the part qrdr needs).
+    Raises :class:`AnswerFileValueError` for a value that would not stay on its own line."""
     lines = ["[Version]", 'Signature = "$Windows NT$"', "[Component List]"]
-    lines += [f"{name} = {action}" for name in components]
+    lines += [f"{_ini_key(name, 'exchange.components: the component')} = {_ini_value(action, 'the action')}"
+              for name in components]
     if install_dir:
-        lines += ["[Exchange Settings]", f"InstallDir = {install_dir}"]
+        lines += ["[Exchange Settings]", f"InstallDir = {_ini_value(install_dir, 'exchange.install_path')}"]
     return "\r\n".join(lines) + "\r\n"
 
 
 def sysoc_answers(components: tuple[str, ...]) -> str:
     """A sysocmgr answer file switching on Windows optional components (iis_smtp, iis_nntp, aspnet)."""
-    return "\r\n".join(["[Components]", *(f"{name} = on" for name in components)]) + "\r\n"
+    lines = [f"{_ini_key(name, 'the Windows component')} = on" for name in components]
+    return "\r\n".join(["[Components]", *lines]) + "\r\n"

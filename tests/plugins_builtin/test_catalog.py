@@ -1,4 +1,6 @@
-"""Service ordering and version data: what the steps are built from."""
+"""Service ordering, version data and answer files: what the steps are built from."""
+
+import pytest
 
 from qrdr.model import ExchangeVersion
 from qrdr.plugins.common import catalog
@@ -55,3 +57,29 @@ def test_unattend_selects_the_components_with_the_action():
     assert "Microsoft Exchange Messaging and Collaboration Services = Install" in text
     assert r"InstallDir = C:\Program Files\Exchsrvr" in text
     assert catalog.sysoc_answers(("iis_smtp", "aspnet")).splitlines() == ["[Components]", "iis_smtp = on", "aspnet = on"]
+
+
+def test_unattend_file_keeps_each_value_on_its_own_line():
+    text = catalog.exchange_unattend(("Microsoft Exchange", "Microsoft Exchange Messaging and Collaboration Services"),
+                                     "Install", r"D:\Program Files\Exchsrvr")
+    lines = text.split("\r\n")
+    assert lines[:5] == ["[Version]", 'Signature = "$Windows NT$"', "[Component List]", "Microsoft Exchange = Install",
+                         "Microsoft Exchange Messaging and Collaboration Services = Install"]
+    assert lines[5:] == ["[Exchange Settings]", r"InstallDir = D:\Program Files\Exchsrvr", ""]
+
+
+@pytest.mark.parametrize("components, install_dir, named", [
+    (("Microsoft Exchange",), "C:\\Exchsrvr\r\n[Component List]\r\nMicrosoft Exchange = Remove", "exchange.install_path"),
+    (("Microsoft Exchange = Remove\r\nX",), None, "exchange.components"),
+    (("Microsoft Exchange = Remove",), None, "exchange.components"),
+    (("[Component List]",), None, "exchange.components"),
+])
+def test_unattend_file_refuses_a_value_that_would_change_its_meaning(components, install_dir, named):
+    with pytest.raises(catalog.AnswerFileValueError, match=named.replace(".", r"\.")):
+        catalog.exchange_unattend(components, "Install", install_dir)
+
+
+def test_sysoc_answers_refuse_a_component_that_would_start_a_line():
+    assert catalog.sysoc_answers(("iis_smtp", "aspnet")) == "[Components]\r\niis_smtp = on\r\naspnet = on\r\n"
+    with pytest.raises(catalog.AnswerFileValueError):
+        catalog.sysoc_answers(("iis_smtp\r\n[Other]",))
