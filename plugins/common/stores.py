@@ -32,7 +32,11 @@ def _mount_lines(label: str, stores: list[dict[str, Any]], *, at_startup: bool) 
 
 def mount_stores_step(*, id: str, title: str, key: str, at_startup: bool = True,
                       guard: Callable[[Any], Check | None] | None = None, **options: Any) -> Step:
-    """Mount every store of ``site.hosts[key]`` and (``at_startup``) make them mount at startup."""
+    """Mount every store of ``site.hosts[key]`` and (``at_startup``) make them mount at startup.
+
+    CDOEXM mounts only an enabled store (Mount(): "the store must be enabled"), so a store marked
+    "Do not mount this store at start-up" is enabled to be mounted; without ``at_startup`` the mark
+    is put back afterwards (an undo leaves the setting as it found it)."""
 
     def look(ctx: Any) -> Check:
         session = hosts.remote(ctx, key)
@@ -57,13 +61,18 @@ def mount_stores_step(*, id: str, title: str, key: str, at_startup: bool = True,
         session = hosts.remote(ctx, key)
         done = []
         for store in hosts.stores(ctx, key):
-            if at_startup and not store.get("MountAtStartup", True):
+            disabled = not store.get("MountAtStartup", True)
+            if disabled and (at_startup or not store.get("Mounted")):
                 hosts.run_store_script(ctx, key, "set_exchange_store.ps1", Name=store["Name"], MountAtStartup=True)
                 done.append(f"{store['Name']}: mount at startup")
             if not store.get("Mounted"):
                 ctx.progress(f"{session.name}: mounting {store['Name']}")
                 hosts.run_store_script(ctx, key, "mount_exchange_store.ps1", Name=store["Name"])
                 done.append(f"{store['Name']}: mounted")
+                if disabled and not at_startup:
+                    hosts.run_store_script(ctx, key, "set_exchange_store.ps1", Name=store["Name"],
+                                           MountAtStartup=False)
+                    done.append(f"{store['Name']}: do not mount at startup, as before")
         return {"host": session.name, "done": done}
 
     return Step(id=id, title=title, target=key, check=check, apply=apply, verify=look, **options)

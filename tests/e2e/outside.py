@@ -114,16 +114,19 @@ class Outside:
         rows = self.wmi(key, "Win32_Service", Filter=" OR ".join(f"Name='{n}'" for n in names))
         return {row["Name"]: (row["State"], row["StartMode"]) for row in rows}
 
-    def stores(self, key: str) -> list[dict[str, Any]]:
-        text = (SCRIPTS / "get_exchange_store.ps1").read_text(encoding="utf-8")
+    def store_script(self, key: str, file_name: str, **parameters: Any) -> list[dict[str, Any]]:
+        """One of qrdr's CDOEXM scripts with ``parameters``, as an admin would send it: with the domain
+        account it binds to the directory as (the session has no credentials of its own for it)."""
+        text = (SCRIPTS / file_name).read_text(encoding="utf-8")
 
         def build(shell, computer):
             shell.add_script(text)
             if computer:
                 shell.add_parameter("ComputerName", computer)
-            # The script binds to the directory with these: the session has no credentials of its own for it.
             shell.add_parameter("UserName", f"{self.site.domain.netbios_name}\\Administrator")
             shell.add_parameter("Password", self.password)
+            for name, value in parameters.items():
+                shell.add_parameter(name, value)
         host = self.site.hosts[key]
         if host.via is None:
             return self.run(key, build)
@@ -134,7 +137,12 @@ class Outside:
         with RunspacePool(wsman) as pool:
             shell = PowerShell(pool)
             build(shell, self.computer_of(key))
-            return [_properties(item) for item in shell.invoke()]
+            output = shell.invoke()
+            assert not shell.had_errors, [str(e) for e in shell.streams.error]
+            return [_properties(item) for item in output]
+
+    def stores(self, key: str) -> list[dict[str, Any]]:
+        return self.store_script(key, "get_exchange_store.ps1")
 
     def ip_addresses(self, key: str) -> list[str]:
         rows = self.wmi(key, "Win32_NetworkAdapterConfiguration", Filter="IPEnabled=TRUE")

@@ -38,6 +38,9 @@ def test_promote_refused_while_an_update_is_in_its_copy_phase(start_site):
 
 def test_failed_configuration_brings_production_back(start_site):
     lab, runbook, outside = start_site(SITE)
+    # The admin keeps the public folder store from mounting at startup (mounted now): the undo must leave it so.
+    public = next(s["Name"] for s in outside.stores("production") if s["Type"] == "Public")
+    outside.store_script("production", "set_exchange_store.ps1", Name=public, MountAtStartup=False)
     # setup /DisasterRecovery refuses without DomainPrep rights: the run fails after production went down.
     lab.organization.options.domainprep_rights = False
     result = runbook.run("configure", yes=True)
@@ -48,7 +51,9 @@ def test_failed_configuration_brings_production_back(start_site):
     assert outside.computer("standby")["Name"] == "EXCH02"
     running = outside.services("production", ["MSExchangeSA", "MSExchangeIS", "MSExchangeMTA", "RESvc"])
     assert all(state == ("Running", "Auto") for state in running.values()), running
-    assert all(s["Mounted"] for s in outside.stores("production"))
+    found = outside.stores("production")
+    assert all(s["Mounted"] for s in found)
+    assert {s["Name"]: s["MountAtStartup"] for s in found if s["Type"] == "Public"} == {public: False}
 
 
 def test_configure_refused_when_the_standby_cannot_hold_productions_volume(start_site):

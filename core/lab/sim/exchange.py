@@ -443,6 +443,11 @@ class ExchangeState:
         if not self.port.service_running("MSExchangeIS"):
             raise ExchangeError("The Microsoft Exchange Information Store service could not be contacted. "
                                 "ID no: c1041722", hresult=0xC1041722, category="ResourceUnavailable")
+        if not store.mount_at_startup:
+            # Mount(): "the store must be enabled" (CDOEXM, ms877261); Enabled is "Do not mount this store
+            # at start-up" cleared. The wording and code of the refusal are not documented.
+            raise ExchangeError(f"The store '{store.name}' is not enabled (Do not mount this store at start-up): "
+                                "enable it before mounting it.", hresult=0x80004005, category="InvalidOperation")
         header = ese.parse(self.port.read_text(store.edb_path))
         if header is None or self.port.read_text(store.stm_path) is None:
             raise _mount_error(ese.jet_error_text(-1811))
@@ -1326,6 +1331,10 @@ def _sysocmgr(host: Any, arguments: list[str], _input: list[Any]) -> NativeOutpu
     Errors come as sysocmgr shows them in a message box, here on stderr with exit code 1.
     """
     answer = next((arg[3:] for arg in arguments if arg.lower().startswith("/u:")), None)
+    if not any(arg.lower().startswith("/i:") for arg in arguments):
+        # /i: "Required. Designates the InfFile.inf ... as the master .inf file" (Windows Server 2003
+        # Sysocmgr, cc773290). Incorrect syntax shows help in a window; the lab says why on stderr instead.
+        return NativeOutput([], 1, ["sysocmgr: no master information file (/i:FILE) given."])
     if answer is None:
         return NativeOutput([], 1, ["sysocmgr: no answer file (/u:FILE) given; the lab runs it unattended only."])
     text = host.files.read_text(answer)
@@ -1363,7 +1372,6 @@ _SCRIPT_PARAMS: dict[str, tuple[tuple[Param, ...], tuple[str, ...]]] = {
                                 Param("ComputerName", 4), *_ACCOUNT), ("Name", "UserName", "Password")),
     "qrdr:Remove-ExchangeStore": ((_NAME, _COMPUTER, *_ACCOUNT), ("Name", "UserName", "Password")),
     "qrdr:Remove-StorageGroup": ((_NAME, _COMPUTER, *_ACCOUNT), ("Name", "UserName", "Password")),
-    "qrdr:Remove-OutlookProfile": ((_NAME,), ()),
 }
 
 
@@ -1451,16 +1459,3 @@ _store_script("qrdr:Set-ExchangeStore", "Save", 0, lambda state, args: state.set
 _store_script("qrdr:Remove-ExchangeStore", "Delete", 0, lambda state, args: state.remove_store(str(args["Name"])))
 _store_script("qrdr:Remove-StorageGroup", "Delete", 0,
               lambda state, args: state.remove_storage_group(str(args["Name"])))
-
-
-@_registry.script("qrdr:Remove-OutlookProfile")
-def _remove_outlook_profile(host: Any, invocation: Any, _input: list[Any]) -> list[Any]:
-    """Deletes the named profile (every profile without -Name); returns the names removed."""
-    wanted = _bind_script("qrdr:Remove-OutlookProfile", invocation).get("Name")
-    removed = []
-    for key in host.registry.subkeys(OUTLOOK_PROFILES_KEY):
-        name = ntpath.basename(key.path)
-        if not wanted or name.lower() == str(wanted).lower():
-            host.registry.delete(key.path)
-            removed.append(name)
-    return removed
