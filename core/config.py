@@ -1019,12 +1019,25 @@ def _check_hosts(hosts: dict[str, Host]) -> list[tuple[str, str]]:
             problems.append((f"{where}.windows", "a management host needs Windows 2003 with PowerShell 2.0"))
         if host.winrm and host.winrm.transport is Transport.HTTP and host.winrm.auth.value == "basic":
             problems.append((f"{where}.winrm.auth", "Basic over HTTP would send the password in clear: use https or ntlm"))
+        if host.winrm and host.winrm.auth.value == "basic" and not _local_account_of(host.winrm.user, host.name):
+            # WinRM takes "a domain account when using Negotiate or Kerberos authentication, or ... a local
+            # account with Basic authentication" (win32 WinRM, ConnectionOptions.UserName).
+            problems.append((f"{where}.winrm.user", f"Basic authentication takes a local account of {host.name} "
+                             "(e.g. 'Administrator'), not a domain account: use auth = \"ntlm\" for a domain account"))
         ca_problem = _ca_file_problem(host.winrm.ca_file) if host.winrm else None
         if ca_problem:
             problems.append((f"{where}.winrm.ca_file", ca_problem))
         problems += _unpaired((f"{where}.local_user", host.local_user), (f"{where}.local_password", host.local_password),
                               "the two go together (the local administrator qrdr logs on as outside the domain)")
     return problems
+
+
+def _local_account_of(user: str, computer: str) -> bool:
+    """Whether ``user`` names an account of the computer itself: no domain part, '.' or its own name."""
+    if "@" in user:
+        return False
+    domain = user.rpartition("\\")[0]
+    return domain in ("", ".") or domain.lower() == computer.lower()
 
 
 def _check_quick_recovery(quick_recovery: QuickRecovery, hosts: dict[str, Host]) -> list[tuple[str, str]]:

@@ -136,6 +136,11 @@ def drive(path: str | None) -> str | None:
     return path[:2].upper()
 
 
+def volume_label(letter: str) -> str:
+    """The label qrdr gives a standby volume it formats, e.g. ``ExchangeE`` (within FAT's 11 characters)."""
+    return f"Exchange{letter[0].upper()}"
+
+
 class AnswerFileValueError(ValueError):
     """A value cannot be written into an INI-style answer file as it is (the message names it and why)."""
 

@@ -628,7 +628,11 @@ def volume_step(step_id: str, key: str, *, windows_2000: bool = False) -> Step:
             if not any("successfully assigned" in line for line in hosts.native_lines(output)):
                 raise RuntimeError(f"{session.name}: diskpart did not assign {letter}: "
                                    + " ".join(hosts.native_lines(output)[-2:]))
-            session.run(Command("format", arguments=(letter, "/fs:ntfs", "/q", "/y")))
+            # /y answers "Proceed with Format (Y/N)?"; /v: the volume label, which format asks for otherwise.
+            formatted = hosts.native_lines(session.run(Command(
+                "format", arguments=(letter, "/fs:ntfs", "/q", "/y", f"/v:{catalog.volume_label(letter)}"))))
+            if "Format complete." not in formatted:
+                raise RuntimeError(f"{session.name}: format {letter} did not complete: " + " ".join(formatted[-2:]))
             free[index] = space - megabytes * 1024 ** 2
             created.append(f"{letter} {megabytes} MB on disk {index}")
         return {"created": created}
@@ -831,19 +835,12 @@ def take_over_ip(ctx: Any, key: str) -> dict[str, Any]:
 
 
 def profiles_step(step_id: str, key: str, **options: Any) -> Step:
-    def check(ctx: Any) -> Check:
-        session = hosts.remote(ctx, key)
-        found = files.children(session, catalog.OUTLOOK_PROFILES_KEY)
-        if not found:
-            return Check.no_change(f"{session.name}: no Outlook profile")
-        return Check.will_change(*(f"{session.name}: delete the Outlook profile {ntpath.basename(p)}" for p in found))
-
-    def apply(ctx: Any) -> dict[str, Any]:
-        removed = hosts.remote(ctx, key).run(hosts.script("remove_outlook_profile.ps1"))
-        return {"removed": [str(r) for r in removed]}
-
-    return Step(id=step_id, title="Delete the Outlook profile of the Exchange user", target=key, check=check,
-                apply=apply, destructive=True, **options)
+    """Appendix: "Delete the Outlook profile of the Exchange user": every key under the profiles key of
+    the account qrdr acts as (HKCU; through StdRegProv from the management host for Windows 2000)."""
+    return files.remove_paths_step(
+        id=step_id, title="Delete the Outlook profile of the Exchange user", key=key,
+        paths=lambda ctx: files.children(hosts.remote(ctx, key), catalog.OUTLOOK_PROFILES_KEY),
+        what="delete the Outlook profile", **options)
 
 
 def remove_stores_step(step_id: str, key: str, **options: Any) -> Step:

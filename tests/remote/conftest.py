@@ -27,6 +27,8 @@ from .labhost import TinyWindowsHost  # noqa: E402
 
 USER = "LAB\\qrdr-remote"
 PASSWORD = "Remote-Pa55'$(x)"
+#: The host's own account: Basic authentication takes local accounts only.
+LOCAL_USER = "qrdr-local"
 
 
 @pytest.fixture(scope="session")
@@ -44,9 +46,10 @@ def lab():
     """Factory: ``lab(name, transport="http")`` -> (TinyWindowsHost, started WinRMEndpoint); all stopped after."""
     started = []
 
-    def start(name="EXCH01", *, transport="http", tls=None, **host_options):
+    def start(name="EXCH01", *, transport="http", tls=None, allow_basic=False, **host_options):
         host = TinyWindowsHost(name, **host_options)
-        endpoint = WinRMEndpoint(host, {USER: PASSWORD}, transport=transport, tls=tls, name=name.lower())
+        endpoint = WinRMEndpoint(host, {USER: PASSWORD, LOCAL_USER: PASSWORD}, transport=transport, tls=tls,
+                                 name=name.lower(), allow_basic=allow_basic)
         host.endpoint = endpoint
         endpoint.start()
         started.append((host, endpoint))

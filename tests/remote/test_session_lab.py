@@ -8,7 +8,7 @@ from qrdr.remote.errors import (CommandTimedOut, ConnectionLostDuringChange, Hos
 from qrdr.remote.results import PSResult, parse_dmtf
 from qrdr.remote.session import RemoteHost
 
-from .conftest import PASSWORD, model_host
+from .conftest import LOCAL_USER, PASSWORD, model_host
 
 pytestmark = pytest.mark.lab
 
@@ -226,8 +226,9 @@ def test_a_pipeline_past_its_timeout_is_stopped_and_reported(lab):
 def test_basic_over_https_and_checks_switched_off_by_name(lab, server_cert, lab_ca, qrdr_log):
     from qrdr.model import Auth
 
-    host, endpoint = lab(transport="https", tls=server_cert)
-    basic = RemoteHost(model_host(endpoint, auth=Auth.BASIC, ca_file=str(lab_ca.cert_path)), password=PASSWORD)
+    host, endpoint = lab(transport="https", tls=server_cert, allow_basic=True)
+    basic = RemoteHost(model_host(endpoint, auth=Auth.BASIC, user=LOCAL_USER, ca_file=str(lab_ca.cert_path)),
+                       password=PASSWORD)
     with basic:
         assert basic.run(Command("Get-Service", {"Name": ["W3SVC"]}), read_only=True)[0]["Name"] == "W3SVC"
     unchecked = RemoteHost(model_host(endpoint, verify_tls=False), password=PASSWORD)

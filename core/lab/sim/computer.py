@@ -331,6 +331,10 @@ def netdom(host: WindowsHost, arguments: list[str], input_objects: list[Any]) ->
     if target is not host and isinstance(user_o, str):
         if not target.accepts(user_o, str(password_o or "")):
             return _netdom_failure(1326)
+    elif target is not host and not access.logon_reaches(host, target):
+        # Without /UserO netdom connects to MACHINE as the logon running it: from a WinRM session,
+        # the second hop (qrdr.lab.sim.access).
+        return _netdom_failure(5)
     user_d = switches.get("userd")
     password_d = switches.get("passwordd")
     user = str(user_d) if isinstance(user_d, str) else None

@@ -32,9 +32,10 @@ a command's first non-terminating error into a terminating one and
 ``SilentlyContinue``/``Ignore`` drops them, as PowerShell does.
 
 Native programs (netdom, diskpart, eseutil, ...) return their output lines as
-strings. Their exit code is kept in ``host.last_exit_code``; a later pipeline
-whose script text is ``$LASTEXITCODE`` reads it, as a runspace keeps it
-between pipelines on real Windows. Text a program writes to stderr becomes a
+strings. Their exit code is kept in ``host.last_exit_code``, per WinRM shell
+(runspace); a later pipeline of the same shell whose script text is
+``$LASTEXITCODE`` reads it, as a runspace keeps it between pipelines on real
+Windows. Text a program writes to stderr becomes a
 non-terminating ``NativeCommandError`` record, as in a PowerShell 2.0 remote
 session. Handlers of native programs use :func:`native` and return
 :class:`NativeOutput`.
@@ -506,7 +507,8 @@ class WindowsHost:
     commvault: Any = None
     on_shutdown: list[Callable[["WindowsHost"], None]] = attrs.field(factory=list)
     on_boot: list[Callable[["WindowsHost"], None]] = attrs.field(factory=list)
-    last_exit_code: int = 0
+    #: $LASTEXITCODE of each runspace (WinRM shell id; None: the console), see :attr:`last_exit_code`.
+    exit_codes: dict[str | None, int] = attrs.field(factory=dict, repr=False)
     lab: Lab | None = None
     #: Free slot for faults and options the orchestrator sets (e.g. "q280432": True).
     options: dict[str, Any] = attrs.field(factory=dict)
@@ -565,6 +567,16 @@ class WindowsHost:
 
     # -- processes -----------------------------------------------------------------------------
 
+    @property
+    def last_exit_code(self) -> int:
+        """$LASTEXITCODE of the runspace running now: each WinRM shell keeps its own (a pipeline of
+        another pool never reads this one's)."""
+        return self.exit_codes.get(self.logon.shell, 0)
+
+    @last_exit_code.setter
+    def last_exit_code(self, code: int) -> None:
+        self.exit_codes[self.logon.shell] = code
+
     def new_pid(self) -> int:
         if self.lab is not None:
             return self.lab.next_pid()
@@ -620,6 +632,7 @@ class WindowsHost:
             logger.info("lab host {}: process {} ({}) ends with its WinRM shell", self.name, process.id, process.name)
             self.stop_process(process.id, exit_code=1)
         self.net_uses.pop(shell, None)
+        self.exit_codes.pop(shell, None)
 
     def processes_holding(self, path: str) -> list[Process]:
         return [process for process in self.processes.values() if process.holds(path)]
@@ -676,7 +689,7 @@ class WindowsHost:
             self.pending_membership = None
         self.boot_time = self.now()
         self.power = "on"
-        self.last_exit_code = 0
+        self.exit_codes.clear()
         for service in self.services.values():
             if self.safe_boot is not None and service.name.lower() not in SAFE_MODE_SERVICES[self.safe_boot]:
                 continue  # safe mode starts only the services its SafeBoot list names

@@ -569,7 +569,7 @@ def _partition_of(host: WindowsHost, letter: str) -> Partition | None:
 
 @native("format")
 def format_volume(host: WindowsHost, arguments: list[str], input_objects: list[Any]) -> NativeOutput:
-    """``format E: /fs:ntfs /q /y [/v:LABEL]``: a new empty file system (everything on it is lost)."""
+    """``format E: /fs:ntfs /q /y /v:LABEL``: a new empty file system (everything on it is lost)."""
     if not arguments or not re.fullmatch(r"[A-Za-z]:", arguments[0]):
         return NativeOutput([], exit_code=4, stderr=["Required parameter missing -"])
     letter = arguments[0][0].upper()
@@ -591,17 +591,25 @@ def format_volume(host: WindowsHost, arguments: list[str], input_objects: list[A
                                                         for f in p.open_files)]
     if holders:
         return NativeOutput(["Format cannot run because the volume is in use by another process."], exit_code=4)
-    label = next((argument.split(":", 1)[1] for argument in arguments[1:] if argument.lower().startswith("/v:")), "")
+    label = next((argument.split(":", 1)[1] for argument in arguments[1:] if argument.lower().startswith("/v:")), None)
+    if label is not None and len(label) > (32 if file_system == "NTFS" else 11):
+        return NativeOutput([f"The volume label is not valid: at most {32 if file_system == 'NTFS' else 11} "
+                             "characters."], exit_code=4)  # the limits are NTFS's and FAT's; the wording is not documented
     previous = volume.file_system or "RAW"
     host.files.remove_drive(letter)
     host.files.add_drive(letter)
     volume.file_system = file_system
-    volume.label = label
+    volume.label = label or ""
     volume.used_base = 64 * MB
     size_gb = volume.size / GB
-    return NativeOutput([f"The type of the file system is {previous}.", f"The new file system is {file_system}.",
-                         f"QuickFormatting {volume.size // MB}M" if "/q" in lowered else
-                         f"Verifying {volume.size // MB}M", "Creating file system structures.", "Format complete.",
+    lines = [f"The type of the file system is {previous}.", f"The new file system is {file_system}.",
+             f"QuickFormatting {volume.size // MB}M" if "/q" in lowered else f"Verifying {volume.size // MB}M"]
+    if label is None:
+        # "If you omit the /v command-line option ..., format prompts you for the volume label after the
+        # formatting is complete" (format.md). A remote session has no console to answer; what format
+        # then does is not documented: the lab ends it there, formatted and unlabelled, with exit code 4.
+        return NativeOutput([*lines, "Volume label (32 characters, ENTER for none)? "], exit_code=4)
+    return NativeOutput([*lines, "Creating file system structures.", "Format complete.",
                          f"{size_gb:>8.1f} GB total disk space.",
                          f"{volume_free_space(host, volume) / GB:>8.1f} GB are available."])
 

@@ -55,6 +55,7 @@ class WinRMEndpoint:
         invoke_lock: ContextManager[Any] | None = None,
         max_shells_per_user: int = MAX_SHELLS_PER_USER,
         idle_timeout: float = IDLE_TIMEOUT_S,
+        allow_basic: bool = False,
     ):
         if transport not in ("http", "https"):
             raise ValueError(f"WinRM endpoint {name or address}: transport must be 'http' or 'https', not {transport!r}")
@@ -73,6 +74,9 @@ class WinRMEndpoint:
         self.name = name or address
         self.max_shells_per_user = max_shells_per_user
         self.idle_timeout = idle_timeout
+        #: winrm/config/service/auth Basic: "The default is FALSE" (win32 "Installation and Configuration
+        #: for Windows Remote Management"); as ``winrm set ... @{Basic="true"}`` would set it.
+        self.allow_basic = allow_basic
         # Simulated hosts are plain Python objects, not thread-safe: by default one pipeline at a
         # time runs on this host. A lab shares one lock between endpoints whose hosts touch each
         # other (-ComputerName); contextlib.nullcontext() lets pipelines run concurrently.
@@ -219,11 +223,23 @@ class WinRMEndpoint:
     # --- accounts -------------------------------------------------------------------------------
 
     def _password_ok(self, user: str, password: str) -> bool:
-        """Basic: the account is ours, the password matches, and the host accepts it."""
+        """Basic: switched on for the service, a local account ("You can supply UserName and Password for
+        a domain account when using Negotiate or Kerberos authentication, or for a local account with
+        Basic authentication": win32 WinRM, ConnectionOptions.UserName), ours, the password matching,
+        and the host accepting it."""
+        if not self.allow_basic or not self._local_account(user):
+            return False
         expected = self._users_folded.get(user.lower())
         if expected is None or expected != password:
             return False
         return bool(self.host.accepts(user, password))
+
+    def _local_account(self, user: str) -> bool:
+        """``user`` names an account of this computer: no domain part, or the computer's own name."""
+        if "@" in user:
+            return False
+        domain, _, _name = user.rpartition("\\")
+        return domain in ("", ".") or domain.lower() == str(getattr(self.host, "name", "")).lower()
 
     def _account_ok(self, principal: str) -> bool:
         """Negotiate: pyspnego checked the password; the account must be ours and the host must accept it."""

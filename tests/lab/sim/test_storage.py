@@ -121,5 +121,9 @@ def test_diskpart_script_then_format(exchange_host):
     call(exchange_host, ("diskpart", {}, ["/s", "C:\\dp.txt"]))
     assert exchange_host.last_exit_code == 4
     assert call(exchange_host, ("format", {}, ["E:", "/fs:ntfs", "/q"])).output[-1].startswith("Proceed with Format")
+    unlabelled = call(exchange_host, ("format", {}, ["E:", "/fs:ntfs", "/q", "/y"]))
+    assert unlabelled.output[-1].startswith("Volume label") and exchange_host.last_exit_code == 4
+    call(exchange_host, ("format", {}, ["E:", "/fs:ntfs", "/q", "/y", "/v:" + "x" * 33]))
+    assert exchange_host.last_exit_code == 4
     assert call(exchange_host, ("format", {}, ["C:", "/fs:ntfs", "/q", "/y"])).output[-1] == (
         "Format cannot run because the volume is in use by another process.")

@@ -9,7 +9,7 @@ import pytest
 from qrdr.lab.tls import make_ca, make_server_cert
 from qrdr.lab.winrm import WinRMEndpoint
 
-from winrm_testhost import PASSWORD, USER, ScriptedHost
+from winrm_testhost import LOCAL_USER, PASSWORD, USER, ScriptedHost
 
 
 @pytest.fixture
@@ -38,7 +38,9 @@ def http_endpoint(host):
 
 @pytest.fixture
 def https_endpoint(host, server_cert):
-    endpoint = WinRMEndpoint(host, {USER: PASSWORD}, transport="https", tls=server_cert, name="winrm-host").start()
+    """HTTPS with Basic switched on (winrm set winrm/config/service/auth @{Basic="true"}) for the local account."""
+    endpoint = WinRMEndpoint(host, {USER: PASSWORD, LOCAL_USER: PASSWORD}, transport="https", tls=server_cert,
+                             name="winrm-host", allow_basic=True).start()
     yield endpoint
     endpoint.stop()
 

@@ -10,7 +10,7 @@ from pypsrp.powershell import PowerShell, RunspacePool
 
 from qrdr.lab.winrm import WinRMEndpoint
 
-from winrm_testhost import PASSWORD, USER
+from winrm_testhost import LOCAL_USER, PASSWORD, USER
 
 
 def run_one(wsman) -> list:
@@ -32,7 +32,7 @@ def test_negotiate_over_http_works_too(http_endpoint, connect):
 
 
 def test_basic_over_https_with_the_lab_ca(https_endpoint, connect):
-    assert run_one(connect(https_endpoint, auth="basic")) == ["pong"]
+    assert run_one(connect(https_endpoint, auth="basic", username=LOCAL_USER)) == ["pong"]
 
 
 def test_ntlm_over_https_with_channel_binding(https_endpoint, connect):
@@ -54,17 +54,26 @@ def test_wrong_password_is_rejected_over_http(http_endpoint, connect, auth):
 
 def test_wrong_password_is_rejected_with_basic(https_endpoint, connect):
     with pytest.raises(AuthenticationError):
-        run_one(connect(https_endpoint, auth="basic", password="not-the-password"))
+        run_one(connect(https_endpoint, auth="basic", username=LOCAL_USER, password="not-the-password"))
+
+
+def test_basic_refuses_a_domain_account_and_is_off_unless_switched_on(https_endpoint, connect):
+    with pytest.raises(AuthenticationError):
+        run_one(connect(https_endpoint, auth="basic"))  # LAB\\winrmadmin: a domain account
+    https_endpoint.allow_basic = False  # the service's default
+    with pytest.raises(AuthenticationError):
+        run_one(connect(https_endpoint, auth="basic", username=LOCAL_USER))
+    assert run_one(connect(https_endpoint, auth="ntlm")) == ["pong"]
 
 
 def test_basic_over_plain_http_is_refused(http_endpoint, connect):
     with pytest.raises(AuthenticationError):
-        run_one(connect(http_endpoint, auth="basic", encryption="never"))
+        run_one(connect(http_endpoint, auth="basic", username=LOCAL_USER, encryption="never"))
 
 
 def test_certificate_rejected_without_the_lab_ca(https_endpoint, connect):
     with pytest.raises(requests.exceptions.SSLError):
-        run_one(connect(https_endpoint, auth="basic", cert_validation=True))
+        run_one(connect(https_endpoint, auth="basic", username=LOCAL_USER, cert_validation=True))
 
 
 def test_host_can_refuse_an_account(http_endpoint, host, connect):

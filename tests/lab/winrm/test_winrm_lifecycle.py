@@ -10,6 +10,8 @@ import pytest
 import requests
 from pypsrp.powershell import PowerShell, RunspacePool
 
+from winrm_testhost import LOCAL_USER
+
 
 def echo(pool, text="pong") -> list:
     ps = PowerShell(pool)
@@ -113,7 +115,7 @@ def test_never_return_makes_the_next_reboot_final(http_endpoint, connect):
 
 
 def test_faults_and_reboots_over_https(https_endpoint, connect):
-    pool = RunspacePool(connect(https_endpoint, auth="basic"))
+    pool = RunspacePool(connect(https_endpoint, auth="basic", username=LOCAL_USER))
     pool.open()
     https_endpoint.faults.drop_at_request = 1
     with pytest.raises(requests.exceptions.ConnectionError):
@@ -121,5 +123,5 @@ def test_faults_and_reboots_over_https(https_endpoint, connect):
     https_endpoint.go_down()
     assert refuses_connections(https_endpoint)
     https_endpoint.come_up()
-    with RunspacePool(connect(https_endpoint, auth="basic")) as fresh:
+    with RunspacePool(connect(https_endpoint, auth="basic", username=LOCAL_USER)) as fresh:
         assert echo(fresh, "tls back") == ["tls back"]

@@ -16,6 +16,8 @@ from qrdr.lab.sim.protocol import ErrorInfo, Invocation, InvocationResult, Logon
 
 USER = "LAB\\winrmadmin"
 PASSWORD = "Winrm-Passw0rd!"
+#: A local account of the host: what Basic authentication takes (domain accounts need Negotiate or Kerberos).
+LOCAL_USER = "winrmadmin"
 
 SERVICE_TYPE_NAMES = [
     "System.ServiceProcess.ServiceController",
