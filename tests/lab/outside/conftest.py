@@ -84,6 +84,7 @@ def wsman(lab: LabSite, key: str, *, user: str | None = None, password: str | No
 @contextlib.contextmanager
 def pool(lab: LabSite, key: str, **kwargs: Any) -> Iterator[RunspacePool]:
     with RunspacePool(wsman(lab, key, **kwargs)) as opened:
+        opened.lab = lab  # type: ignore[attr-defined]  # for store_script's directory account
         yield opened
 
 
@@ -140,6 +141,14 @@ def run_script(runspace: RunspacePool, file_name: str, check: bool = True, **par
         raise Failed(f"{file_name}: " + "; ".join(str(error) for error in shell.streams.error))
     run.last = shell  # type: ignore[attr-defined]
     return output
+
+
+def store_script(runspace: RunspacePool, file_name: str, check: bool = True, **parameters: Any) -> list[Any]:
+    """A CDOEXM store script as qrdr sends it: with the directory account it binds as (-UserName
+    QRDR\\Administrator -Password ...), which a remoting session has no credentials of its own for."""
+    lab = runspace.lab  # type: ignore[attr-defined]
+    account = {"UserName": f"{lab.site.domain.netbios_name}\\Administrator", "Password": ad_password(lab)}
+    return run_script(runspace, file_name, check=check, **account, **parameters)
 
 
 def last_exit_code(runspace: RunspacePool) -> int:

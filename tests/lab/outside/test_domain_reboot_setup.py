@@ -12,15 +12,16 @@ Each test needs the ones before it.
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
 from pypsrp.exceptions import AuthenticationError, WinRMTransportError
 from pypsrp.powershell import RunspacePool
 
-from conftest import (ad_password, answers, computer_object, configure_quick_recovery, disabled, jobs, ldap,
-                      local_password, native, pool, prop, run, run_failing, run_script, samba_tool, set_content, started_lab,
-                      wait_until, wsman)
+from conftest import (ad_password, answers, computer_object, configure_quick_recovery, disabled, file_text, jobs,
+                      ldap, local_password, native, pool, prop, run, run_as_task, run_failing, run_script, samba_tool,
+                      set_content, started_lab, store_script, wait_until, wsman)
 
 pytestmark = pytest.mark.lab
 
@@ -109,12 +110,12 @@ def test_standby_disks_partitioned_and_quick_recovery_copies_production_to_them(
         lines, code = native(standby, "diskpart", "/s", r"C:\qrdr\diskpart.txt")
         assert code == 0, lines
         for letter in ("E:", "F:"):
-            assert native(standby, "format", letter, "/fs:ntfs", "/q", "/y")[1] == 0
+            assert native(standby, "format", letter, "/fs:ntfs", "/q", "/y", f"/v:Exchange{letter[0]}")[1] == 0
     with pool(lab, "commserve") as commserve:
         configure_quick_recovery(commserve, lab)
         job_id = int(lab.fault("qr-update").split("job ")[1].split(":")[0])
         (job,) = jobs(commserve, job_id=job_id)
-        assert (job["Phase"], job["Status"]) == ("Complete", "Completed"), job
+        assert (job["PHASE"], job["STATUS"]) == ("Complete", "Completed"), job
     with pool(lab, "standby") as standby:
         assert run(standby, "Test-Path", Path=r"E:\Exchsrvr\mdbdata\priv1.edb") == [True]
 
@@ -171,13 +172,24 @@ def test_workgroup_rename_then_join_reusing_productions_account(lab):
 # --- Exchange setup in disaster-recovery mode ----------------------------------------------------
 
 
-def running(runspace: RunspacePool, process_id: int) -> bool:
-    return any(int(prop(p, "Id")) == process_id and not prop(p, "HasExited") for p in run(runspace, "Get-Process"))
+def running(runspace: RunspacePool, exit_file: str) -> bool:
+    """Whether the program a task started has not written its exit code yet."""
+    return file_text(runspace, exit_file) is None
 
 
-def start(runspace: RunspacePool, program: str, *arguments: str) -> int:
-    (process,) = run(runspace, "Start-Process", FilePath=program, ArgumentList=list(arguments), PassThru=True)
-    return int(prop(process, "Id"))
+_runs = itertools.count(1)
+
+
+def start(lab, runspace: RunspacePool, program: str, *arguments: str) -> str:
+    """Run setup.exe/update.exe as a scheduled task logged on with the domain administrator's password:
+    started in the WinRM shell it would die at the shell's memory quota and reach no domain controller
+    (test_windows_strictness.py). Returns the file its exit code goes to."""
+    _output, exit_file = run_as_task(runspace, lab, f"qrdr-setup-{next(_runs)}", program, *arguments)
+    return exit_file
+
+
+def setup_process_ids(runspace: RunspacePool) -> list[int]:
+    return [int(prop(p, "Id")) for p in run(runspace, "Get-Process") if prop(p, "ProcessName") == "setup"]
 
 
 def log_text(runspace: RunspacePool) -> str:
@@ -204,8 +216,8 @@ def exchange_states(runspace: RunspacePool) -> dict[str, str]:
 def test_disaster_recovery_setup_needs_the_components_then_installs_and_exits(lab):
     with pool(lab, "standby") as standby:
         set_content(standby, r"C:\qrdr\exchange.ini", unattend(lab, "Install"))
-        process_id = start(standby, SETUP, "/DisasterRecovery", "/UnattendFile", r"C:\qrdr\exchange.ini")
-        wait_until(lambda: not running(standby, process_id), 5, "setup refuses at once")
+        exit_file = start(lab, standby, SETUP, "/DisasterRecovery", "/UnattendFile", r"C:\qrdr\exchange.ini")
+        wait_until(lambda: not running(standby, exit_file), 5, "setup refuses at once")
         log = log_text(standby)
         for missing in ("SMTP service", "NNTP service", "ASP.NET"):
             assert missing in log, log
@@ -213,9 +225,9 @@ def test_disaster_recovery_setup_needs_the_components_then_installs_and_exits(la
         set_content(standby, r"C:\qrdr\sysoc.txt", "[Components]\r\niis_nntp = on\r\niis_smtp = on\r\naspnet = on\r\n")
         lines, code = native(standby, "sysocmgr", r"/i:C:\WINDOWS\inf\sysoc.inf", r"/u:C:\qrdr\sysoc.txt", "/q")
         assert code == 0, lines
-        process_id = start(standby, SETUP, "/DisasterRecovery", "/UnattendFile", r"C:\qrdr\exchange.ini")
-        assert running(standby, process_id)
-        wait_until(lambda: not running(standby, process_id), 10, "setup finishes")
+        exit_file = start(lab, standby, SETUP, "/DisasterRecovery", "/UnattendFile", r"C:\qrdr\exchange.ini")
+        assert running(standby, exit_file)
+        wait_until(lambda: not running(standby, exit_file), 10, "setup finishes")
         assert "Setup completed" in log_text(standby)
         assert exchange_states(standby) == {name: "Running" for name in
                                             ("MSExchangeSA", "MSExchangeIS", "MSExchangeMTA", "MSExchangeMGMT")}
@@ -225,19 +237,19 @@ def test_disaster_recovery_setup_needs_the_components_then_installs_and_exits(la
         assert code == -1811, lines  # eseutil is there now; the file is not
 
         # setup again: refused, Exchange is installed
-        process_id = start(standby, SETUP, "/DisasterRecovery", "/UnattendFile", r"C:\qrdr\exchange.ini")
-        wait_until(lambda: not running(standby, process_id), 5, "a second setup refuses at once")
+        exit_file = start(lab, standby, SETUP, "/DisasterRecovery", "/UnattendFile", r"C:\qrdr\exchange.ini")
+        wait_until(lambda: not running(standby, exit_file), 5, "a second setup refuses at once")
         assert "already installed" in log_text(standby)
 
 
 def test_update_needs_disaster_recovery_mode_then_applies_the_service_pack(lab):
     with pool(lab, "standby") as standby:
-        process_id = start(standby, UPDATE)
-        wait_until(lambda: not running(standby, process_id), 5, "update.exe refuses at once")
+        exit_file = start(lab, standby, UPDATE)
+        wait_until(lambda: not running(standby, exit_file), 5, "update.exe refuses at once")
         assert "run update.exe /DisasterRecovery" in log_text(standby)
         assert setup_key(standby)["ServicePackBuild"] == 0
-        process_id = start(standby, UPDATE, "/DisasterRecovery")
-        wait_until(lambda: not running(standby, process_id), 10, "update.exe finishes")
+        exit_file = start(lab, standby, UPDATE, "/DisasterRecovery")
+        wait_until(lambda: not running(standby, exit_file), 10, "update.exe finishes")
         assert setup_key(standby)["ServicePackBuild"] == setup_key(standby)["NewestBuild"] == 7638
 
 
@@ -246,22 +258,22 @@ def test_copied_databases_are_dirty_until_soft_recovery_then_mount(lab):
         lines, code = native(standby, "eseutil", "/mh", r"E:\Exchsrvr\mdbdata\priv1.edb")
         assert code == 0 and any(line.strip() == "State: Dirty Shutdown" for line in lines), lines
         with pytest.raises(AssertionError) as refused:
-            run_script(standby, "mount_exchange_store.ps1", Name="Mailbox Store (EXCH01)")
+            store_script(standby, "mount_exchange_store.ps1", Name="Mailbox Store (EXCH01)")
         assert "-550" in str(refused.value), refused.value
-        lines, code = native(standby, "eseutil", "/r", "E00", "/l", r"F:\Exchsrvr\mdbdata", "/s", r"F:\Exchsrvr\mdbdata")
+        lines, code = native(standby, "eseutil", "/r", "E00", r"/lF:\Exchsrvr\mdbdata", r"/sF:\Exchsrvr\mdbdata")
         assert code == 0, lines
         lines, code = native(standby, "eseutil", "/mh", r"E:\Exchsrvr\mdbdata\priv1.edb")
         assert any(line.strip() == "State: Clean Shutdown" for line in lines), lines
-        run_script(standby, "mount_exchange_store.ps1", Name="Mailbox Store (EXCH01)")
-        mounted = {prop(s, "Name"): prop(s, "Mounted") for s in run_script(standby, "get_exchange_store.ps1")}
+        store_script(standby, "mount_exchange_store.ps1", Name="Mailbox Store (EXCH01)")
+        mounted = {prop(s, "Name"): prop(s, "Mounted") for s in store_script(standby, "get_exchange_store.ps1")}
         assert mounted["Mailbox Store (EXCH01)"] is True, mounted
 
 
 def test_uninstall_leaves_the_uninstall_keys_and_dlls_held_open_until_the_process_is_stopped(lab):
     with pool(lab, "standby") as standby:
         set_content(standby, r"C:\qrdr\remove.ini", unattend(lab, "Remove"))
-        process_id = start(standby, SETUP, "/UnattendFile", r"C:\qrdr\remove.ini")
-        wait_until(lambda: not running(standby, process_id), 10, "the uninstall finishes")
+        exit_file = start(lab, standby, SETUP, "/UnattendFile", r"C:\qrdr\remove.ini")
+        wait_until(lambda: not running(standby, exit_file), 10, "the uninstall finishes")
         assert run(standby, "Test-Path", Path=SETUP_KEY) == [False]
         assert not exchange_states(standby)
         for key in UNINSTALL_KEYS:
@@ -284,12 +296,14 @@ def test_uninstall_leaves_the_uninstall_keys_and_dlls_held_open_until_the_proces
 def test_q280432_setup_hangs_with_the_system_attendant_running_and_killing_it_keeps_exchange(lab):
     assert "hang" in lab.fault("setup-hangs")
     with pool(lab, "standby") as standby:
-        process_id = start(standby, SETUP, "/DisasterRecovery", "/UnattendFile", r"C:\qrdr\exchange.ini")
+        exit_file = start(lab, standby, SETUP, "/DisasterRecovery", "/UnattendFile", r"C:\qrdr\exchange.ini")
         wait_until(lambda: exchange_states(standby).get("MSExchangeSA") == "Running", 10,
                    "the System Attendant starts")
         time.sleep(1.0)  # several times the lab's setup time: a normal setup would have exited
-        assert running(standby, process_id), "setup exited although it should hang"
+        assert running(standby, exit_file), "setup exited although it should hang"
         assert "Setup completed" not in log_text(standby).rsplit("Starting", 1)[-1]
+        (process_id,) = setup_process_ids(standby)
         run(standby, "Stop-Process", Id=process_id, Force=True)
-        assert not running(standby, process_id)
+        wait_until(lambda: not running(standby, exit_file), 5, "the task's batch goes on once setup is stopped")
+        assert not setup_process_ids(standby)
         assert setup_key(standby)["MsiProductMajor"] == 6  # Exchange stays installed

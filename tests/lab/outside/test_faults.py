@@ -222,3 +222,41 @@ def test_faults_through_the_command_line_with_a_second_dc(tmp_path):
         down = qrdr("lab", "down", "--dir", str(workdir))
     assert down.returncode == 0, down.stderr
     assert not workdir.exists()
+
+
+# --- what a person does at the console (qrdr's manual steps) -------------------------------------
+
+
+def test_partition_by_hand_gives_the_standby_its_exchange_drives(lab):
+    wanted = {volume.target_letter.rstrip(":").upper() + ":" for volume in lab.site.volumes}
+
+    def drives(runspace) -> dict[str, str | None]:
+        return {prop(d, "DeviceID"): prop(d, "FileSystem") for d in run(runspace, "Get-WmiObject",
+                                                                        Class="Win32_LogicalDisk")}
+
+    with pool(lab, "standby") as standby:
+        assert not wanted & set(drives(standby))  # raw disks: no drive letters yet
+        assert "partitioned and formatted by hand" in lab.fault("partition", "standby")
+        assert {drive: drives(standby)[drive] for drive in wanted} == {drive: "NTFS" for drive in wanted}
+    assert "nothing was missing" in lab.fault("partition", "standby")
+
+
+def boot_time_or_none(lab) -> str | None:
+    """LastBootUpTime of production, or None while it does not answer."""
+    if not answers(lab, "production"):
+        return None
+    with pool(lab, "production") as production:
+        return boot_time(production)
+
+
+def test_safe_mode_services_by_hand_leaves_exchange_manual_and_stopped_after_a_normal_boot(lab):
+    with pool(lab, "production") as production:
+        booted = boot_time(production)
+    said = lab.fault("safe-mode-services", "production")
+    assert "set to Manual" in said and "MSExchangeIS" in said
+    wait_until(lambda: boot_time_or_none(lab) not in (None, booted), 20, "production booted again", 0.1)
+    with pool(lab, "production") as production:
+        rows = run(production, "Get-WmiObject", Class="Win32_Service",
+                   Filter="Name='MSExchangeSA' OR Name='MSExchangeIS' OR Name='MSExchangeMTA'")
+        assert {prop(r, "Name"): (prop(r, "StartMode"), prop(r, "State")) for r in rows} == {
+            name: ("Manual", "Stopped") for name in ("MSExchangeSA", "MSExchangeIS", "MSExchangeMTA")}

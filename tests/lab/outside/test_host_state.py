@@ -13,7 +13,7 @@ from pypsrp.powershell import RunspacePool
 from pypsrp.wsman import WSMan
 
 from conftest import (ad_password, local_password, native, pool, prop, run, run_failing, run_script, set_content,
-                      started_lab, types_of, wsman)
+                      started_lab, store_script, types_of, wsman)
 
 pytestmark = pytest.mark.lab
 
@@ -142,12 +142,12 @@ def test_stop_and_start_follow_dependencies(production):
     assert states["MSExchangeSA"] == states["MSExchangeIS"] == states["MSExchangeMTA"] == "Stopped"
     assert states["MSExchangeMGMT"] == states["RESvc"] == "Running"  # they do not depend on the System Attendant
     # Stopping the Information Store dismounted the stores.
-    assert {prop(s, "Mounted") for s in run_script(production, "get_exchange_store.ps1")} == {False}
+    assert {prop(s, "Mounted") for s in store_script(production, "get_exchange_store.ps1")} == {False}
 
     run(production, "Start-Service", Name="MSExchangeIS")  # its dependency starts first
     states = {name: row["State"] for name, row in services(production, "MSExchangeSA", "MSExchangeIS").items()}
     assert states == {"MSExchangeSA": "Running", "MSExchangeIS": "Running"}
-    assert {prop(s, "Mounted") for s in run_script(production, "get_exchange_store.ps1")} == {True}
+    assert {prop(s, "Mounted") for s in store_script(production, "get_exchange_store.ps1")} == {True}
     run(production, "Start-Service", Name="MSExchangeMTA")
 
 
@@ -235,9 +235,12 @@ def test_standby_disks_partitioned_with_diskpart_and_formatted(standby):
     set_content(standby, r"C:\qrdr\diskpart.txt", script)
     lines, code = native(standby, "diskpart", "/s", r"C:\qrdr\diskpart.txt")
     assert code == 0, lines
+    # Without /v: format asks for a label when it is done; a remote session cannot answer.
+    lines, code = native(standby, "format", "E:", "/fs:ntfs", "/q", "/y")
+    assert (code, lines[-1]) == (4, "Volume label (32 characters, ENTER for none)? "), lines
     for letter in ("E:", "F:"):
-        lines, code = native(standby, "format", letter, "/fs:ntfs", "/q", "/y")
-        assert code == 0, lines
+        lines, code = native(standby, "format", letter, "/fs:ntfs", "/q", "/y", f"/v:Exchange{letter[0]}")
+        assert code == 0 and lines[-3:][0] == "Format complete.", lines
     disks = {prop(d, "DeviceID"): d for d in run(standby, "Get-WmiObject", Class="Win32_LogicalDisk")}
     assert int(prop(disks["E:"], "DriveType")) == 3
     assert 19.9 * GB <= int(prop(disks["E:"], "Size")) <= 20.1 * GB

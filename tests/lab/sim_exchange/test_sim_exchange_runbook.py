@@ -97,7 +97,8 @@ def test_runbook_from_standby_build_to_promote_and_cleanup():
 
     # Cleanup appendix on the recovery server.
     exchange.add_outlook_profile(standby, "Outlook")
-    assert ok(run_script(standby, "remove_outlook_profile.ps1")) == ["Outlook"]
+    ok(run(standby, "Remove-Item", Path=exchange.OUTLOOK_PROFILES_KEY + r"\Outlook", Recurse=True, Force=True))
+    assert not standby.registry.exists(exchange.OUTLOOK_PROFILES_KEY + r"\Outlook")
     for store in (MAILBOX, PUBLIC):
         ok(run_script(standby, "dismount_exchange_store.ps1", Name=store))
         ok(run_script(standby, "remove_exchange_store.ps1", Name=store))

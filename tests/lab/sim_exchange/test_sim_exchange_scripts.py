@@ -20,7 +20,6 @@ SCRIPTS = {
     "set_exchange_store.ps1": "qrdr:Set-ExchangeStore",
     "remove_exchange_store.ps1": "qrdr:Remove-ExchangeStore",
     "remove_storage_group.ps1": "qrdr:Remove-StorageGroup",
-    "remove_outlook_profile.ps1": "qrdr:Remove-OutlookProfile",
 }
 
 PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))

@@ -118,17 +118,6 @@ def test_eseutil_is_not_there_without_exchange(site_lab):
     assert result.failed is not None and result.failed.fully_qualified_error_id == "CommandNotFoundException"
 
 
-def test_remove_outlook_profile_deletes_the_named_profile_only(site_lab):
-    host = site_lab.standby
-    exchange.add_outlook_profile(host, "Outlook")
-    exchange.add_outlook_profile(host, "Other")
-    result = run_script(host, "remove_outlook_profile.ps1", Name="Outlook")
-    assert result.failed is None and result.output == ["Outlook"]
-    assert not host.registry.exists(exchange.OUTLOOK_PROFILES_KEY + r"\Outlook")
-    assert host.registry.exists(exchange.OUTLOOK_PROFILES_KEY + r"\Other")
-    assert run_script(host, "remove_outlook_profile.ps1").output == ["Other"]
-
-
 def test_production_users_working_advance_the_logs_required(site_lab):
     state = exchange.for_host(site_lab.production)
     state.write_transactions(3)
