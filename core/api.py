@@ -31,6 +31,7 @@ from .engine.context import Connector
 from .engine.journal import Journal, RunRecord, StepRecord
 from .engine.lock import SiteLock, describe_holder
 from .engine.runner import ConfirmManual, Engine, Plan, Reporter, RunResult
+from .engine.sitestate import SiteState
 from .errors import ConfigError, SiteNotSupported
 from .model import Site
 from .pluginmanager import ConfigSection, LoadedPlugin, call_each, make_plugin_manager
@@ -121,15 +122,27 @@ class Runbook:
     def plan(self, command: str, *, scope: str = "recovery") -> Plan:
         return self.engine.plan(command, list(_phases(command)), cleanup_scope=scope)
 
-    def run(self, command: str, *, yes: bool = False, scope: str = "recovery", done: Iterable[str] = ()) -> RunResult:
+    def run(self, command: str, *, yes: bool = False, scope: str = "recovery", done: Iterable[str] = (),
+            overrides: Iterable[str] = ()) -> RunResult:
         """Plan, confirm and apply ``command``. ``done``: ids of manual steps already done by hand
-        (``yes`` confirms the plan, never a manual step)."""
+        (``yes`` confirms the plan, never a manual step). A command the site's state makes dangerous
+        (:meth:`state`) is refused before planning; ``overrides`` names the refusals a person lifts
+        (``qrdr.engine.sitestate.OVERRIDES``), each journaled."""
         return self.engine.run(command, list(_phases(command)), yes=yes,
-                               rollback=command in ROLLBACK_COMMANDS, cleanup_scope=scope, done=done)
+                               rollback=command in ROLLBACK_COMMANDS, cleanup_scope=scope, done=done,
+                               overrides=overrides)
 
     def resume(self, *, yes: bool = False, done: Iterable[str] = ()) -> RunResult:
         """Continue the last unfinished run (``done`` as for :meth:`run`)."""
         return self.engine.resume(yes=yes, done=done)
+
+    def rollback(self, *, yes: bool = False) -> RunResult:
+        """Undo the last unfinished run instead of continuing it (``qrdr resume --rollback``)."""
+        return self.engine.rollback(yes=yes)
+
+    def state(self) -> SiteState:
+        """Where the site stands, from its journal: see :mod:`qrdr.engine.sitestate`."""
+        return self.engine.state()
 
     def check(self) -> Plan:
         """The any-day readiness check: every ``qrdr_preflight(site, "check")`` probe, read-only."""
@@ -160,12 +173,18 @@ class Runbook:
             return journal.run(run_id), journal.steps(run_id), journal.events(run_id)
 
     def status(self) -> dict[str, Any]:
-        """Where the site stands: the lock holder, the last runs, an unfinished run to resume."""
+        """Where the site stands (its state, what shows it, the next safe command), the lock holder,
+        the last runs, an unfinished run to resume."""
+        state = self.engine.state()
         with self._journal() as journal:
             holder = self.engine.lock.holder()
             unfinished = journal.last_unfinished_run() if journal else None
+            shown = state.to_dict()
+            if holder:
+                shown["next"] = "wait until the run under way ends (qrdr status shows it)"
             return {
                 "site": self.site.name,
+                **shown,
                 "busy": describe_holder(holder) if holder else None,
                 "resumable": attrs.asdict(unfinished) if unfinished and not holder else None,
                 "last_runs": [attrs.asdict(run) for run in journal.runs(5)] if journal else [],

@@ -20,6 +20,7 @@ from loguru import logger
 from . import __version__
 from .api import COMMANDS, Runbook
 from .engine.runner import Plan, Reporter, RunResult, StepResult
+from .engine.sitestate import OVERRIDES
 from .errors import (
     ConfigError, Interrupted, NotConfirmed, NothingToResume, PluginError, QrdrError, Refused, RunLocked,
     SecretError, SiteNotSupported, StepFailed,
@@ -46,7 +47,7 @@ _ERROR_EXIT: list[tuple[type[BaseException], int]] = [
     (RunLocked, 5), (Interrupted, 6), (PluginError, 7), (NothingToResume, 8), (StepFailed, 1),
 ]
 
-RUN_STATUS_EXIT = {"succeeded": 0, "failed": 1, "interrupted": 6, "waiting": 9}
+RUN_STATUS_EXIT = {"succeeded": 0, "rolled back": 0, "failed": 1, "interrupted": 6, "waiting": 9}
 
 PHASE_COMMANDS = [name for name in COMMANDS]
 
@@ -194,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=helps.get(name, name))
         _global_options(sub, suppress=True)
         _done_option(sub)
+        sub.add_argument("--override", action="append", default=[], choices=sorted(OVERRIDES), metavar="NAME",
+                         help="lift a refusal the site's state makes, by the name the refusal gives (journaled): "
+                              + "; ".join(f"{k}: {v}" for k, v in OVERRIDES.items()))
         if name == "cleanup":
             sub.add_argument("--scope", choices=["recovery", "source"], default="recovery",
                              help="the recovery server (default) or the source server")
@@ -208,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
         _global_options(sub, suppress=True)
         if name == "resume":
             _done_option(sub)
+            sub.add_argument("--rollback", action="store_true",
+                             help="undo the unfinished run instead of continuing it (configure: production back "
+                                  "under its own name, services and stores)")
     history = commands.add_parser("history", help="past runs; --run N for one run's steps and events")
     history.add_argument("--run", type=int, metavar="N")
     history.add_argument("--limit", type=int, default=20)
@@ -264,10 +271,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "history":
             return _history(runbook, args, emit)
         done = getattr(args, "done", None) or ()
-        if args.command == "resume":
+        if args.command == "resume" and args.rollback:
+            result = runbook.rollback(yes=args.yes)
+        elif args.command == "resume":
             result = runbook.resume(yes=args.yes, done=done)
         else:
-            result = runbook.run(args.command, yes=args.yes, scope=getattr(args, "scope", "recovery"), done=done)
+            result = runbook.run(args.command, yes=args.yes, scope=getattr(args, "scope", "recovery"), done=done,
+                                 overrides=args.override)
         emit(result.to_dict()) if as_json else print(render_result(result))
         return RUN_STATUS_EXIT.get(result.status, 1)
     except QrdrError as exc:
@@ -283,8 +293,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _render_status(status: dict[str, Any]) -> str:
-    lines = [f"Site {status['site']}"]
+    since = f" since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(status['since']))}" if status["since"] else ""
+    lines = [f"Site {status['site']}: {status['state'].upper()}{since}"]
     lines.append(f"  busy: {status['busy']}" if status["busy"] else "  not busy")
+    lines += [f"  {line}" for line in status["known"]]
+    lines.append(f"  next: {status['next']}")
     if status["resumable"]:
         run = status["resumable"]
         lines.append(f"  run {run['id']} ({run['command']}) is {run['status']}: `qrdr resume` continues it")

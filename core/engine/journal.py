@@ -12,7 +12,8 @@ Step states: ``pending`` -> ``checking`` -> (``no change`` | ``applying`` ->
 ``applied`` -> ``done``) or ``failed``; a manual step ``waiting`` (for the
 person) -> ``done``; ``undone`` after a rollback.
 Run states: ``running``, ``succeeded``, ``failed``, ``refused``,
-``interrupted``, ``waiting`` (for a manual step), ``not confirmed``. A run left ``running`` by a dead process
+``interrupted``, ``waiting`` (for a manual step), ``not confirmed``, ``rolled back``
+(``resume --rollback`` undid it). A run left ``running`` by a dead process
 is reported as ``interrupted (process ended)``.
 """
 
@@ -197,15 +198,15 @@ class Journal:
         return [self._run_record(row) for row in rows]
 
     def last_unfinished_run(self) -> RunRecord | None:
-        """The newest run that did not succeed and can be continued (failed, interrupted or died)."""
+        """The newest run that did not succeed and can be continued (failed, interrupted, waiting or
+        died), unless a later run changed the world since. Refused, unconfirmed and rolled back runs
+        changed nothing: they never hide an unfinished one."""
         row = self._db.execute(
-            "SELECT * FROM runs WHERE status IN ('running', 'failed', 'interrupted', 'waiting') ORDER BY id DESC LIMIT 1"
+            "SELECT * FROM runs WHERE status NOT IN ('refused', 'not confirmed', 'rolled back') ORDER BY id DESC LIMIT 1"
         ).fetchone()
-        if row is None:
+        if row is None or row["status"] not in ("running", "failed", "interrupted", "waiting"):
             return None
-        newest = self._db.execute("SELECT id FROM runs ORDER BY id DESC LIMIT 1").fetchone()
-        # Only the newest run may be resumed: a later run has changed the world since.
-        return self._run_record(row) if row["id"] == newest["id"] else None
+        return self._run_record(row)
 
     @staticmethod
     def _run_record(row: sqlite3.Row) -> RunRecord:

@@ -47,6 +47,7 @@ from ..steps import Check, Outcome, Step
 from .context import Connector, NoConnector, RunContext
 from .journal import Journal, operator
 from .lock import SiteLock
+from .sitestate import OVERRIDES, SiteState, read_state, refusal
 
 WINDOW_FACT = "_window"
 
@@ -221,27 +222,32 @@ def order_steps(steps: list[Step], phase: str) -> list[Step]:
 
 
 class _StopFlag:
-    """First Ctrl-C: stop between steps. Second: interrupt the step in progress."""
+    """First Ctrl-C (or SIGTERM, as a service manager sends it): stop between steps. Second:
+    interrupt the step in progress."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self, reporter: Reporter):
         self.requested = False
         self._reporter = reporter
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> "_StopFlag":
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for number in self.SIGNALS:
+                self._previous[number] = signal.signal(number, self._handle)
         return self
 
-    def _handle(self, *_: Any) -> None:
+    def _handle(self, number: int, _frame: Any) -> None:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        self._reporter.note("Stopping after the current step (Ctrl-C again to interrupt it).")
+        what = "Ctrl-C" if number == signal.SIGINT else "SIGTERM"
+        self._reporter.note(f"{what}: stopping after the current step (again to interrupt it).")
 
     def __exit__(self, *_: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
 
 
 def _run_check(fn: Callable[[Any], Check], ctx: RunContext, step: Step) -> Check:
@@ -298,26 +304,54 @@ class Engine:
                 journal.close()
         return RunContext(self.site, self.connector, facts, self.reporter.progress, self.plugin_config)
 
+    def state(self) -> SiteState:
+        """Where the site stands, from its journal (see :mod:`qrdr.engine.sitestate`)."""
+        if not self.journal_path.exists():
+            return read_state(None, self.site.name)
+        journal = Journal(self.journal_path)
+        try:
+            return read_state(journal, self.site.name)
+        finally:
+            journal.close()
+
     def run(self, command: str, phases: list[str], *, yes: bool = False, rollback: bool = False,
-            cleanup_scope: str = "recovery", done: Iterable[str] = ()) -> RunResult:
+            cleanup_scope: str = "recovery", done: Iterable[str] = (), overrides: Iterable[str] = ()) -> RunResult:
         """Plan, confirm and apply a command as a new run (see module docstring). ``done``: ids of
-        manual steps the caller says are done (``yes`` never confirms one)."""
+        manual steps the caller says are done (``yes`` never confirms one). ``overrides``: names of
+        site-state refusals the person lifts (:data:`qrdr.engine.sitestate.OVERRIDES`), journaled."""
         self._done_by_hand = frozenset(done)
+        overrides = frozenset(overrides)
+        unknown = sorted(overrides - set(OVERRIDES))
+        if unknown:
+            raise Refused(f"{command} refused: unknown override {unknown[0]!r}; overrides:",
+                          [f"{name}: {text}" for name, text in OVERRIDES.items()])
         self.lock.acquire(command)
         journal = Journal(self.journal_path)
         try:
+            state = read_state(journal, self.site.name)
+            scope = cleanup_scope if "cleanup" in phases else None
+            refused = refusal(state, command, cleanup_scope, overrides)
+            if refused is not None:
+                run_id = journal.start_run(self.site.name, command, phases, self.plugin_names, scope=scope)
+                journal.end_run(run_id, "refused", refused.message(command))
+                raise Refused(f"{command} refused before planning (run {run_id}; the site is {state.name}):",
+                              [refused.reason, f"instead: {refused.instead}"]
+                              + ([f"if you know better: --override {refused.override} (journaled)"]
+                                 if refused.override else []))
             ctx = self._context(journal)
             plan = self._plan(ctx, command, phases, cleanup_scope)
             self.reporter.plan(plan)
-            run_id = journal.start_run(self.site.name, command, phases, self.plugin_names,
-                                       scope=cleanup_scope if "cleanup" in phases else None)
+            run_id = journal.start_run(self.site.name, command, phases, self.plugin_names, scope=scope)
             self.lock.set_holder(command=command, run_id=run_id)
             journal.add_steps(run_id, [self._step_row(p) for p in plan.steps])
             self._journal_probes(journal, run_id, plan)
+            for lifted in sorted(overrides):
+                journal.event(run_id, "override", f"--override {lifted} by {operator()}: {OVERRIDES[lifted]} "
+                                                  f"(the site was {state.name})")
             if plan.blockers:
                 journal.end_run(run_id, "refused", "; ".join(plan.blockers))
                 raise Refused(f"{command} refused before changing anything (run {run_id}):", plan.blockers)
-            if plan.will_change and not yes and not self._confirmed(plan):
+            if plan.will_change and not yes and not self._confirmed_or_journaled(journal, run_id, plan):
                 journal.end_run(run_id, "not confirmed")
                 raise NotConfirmed(f"{command} not confirmed: nothing was changed (run {run_id})")
             journal.event(run_id, "start", f"{command} started: phases {', '.join(phases)}")
@@ -346,14 +380,11 @@ class Engine:
                 )
             self.lock.set_holder(command=f"resume {record.command}", run_id=record.id)
             remaining = [s for s in steps if done_before[s.id].state not in ("done", "no change")]
-            plan = Plan(record.command, tuple(record.phases), (), tuple(
-                self._plan_step(ctx, step) if done_before[step.id].state != "applied" else
-                PlannedStep(step, Check.will_change("applied before the interruption; will be verified"))
-                for step in remaining))
+            plan = Plan(record.command, tuple(record.phases), (), self._plan_remaining(ctx, remaining, done_before))
             self.reporter.plan(plan)
             if plan.blockers:
                 raise Refused(f"resume of run {record.id} refused before changing anything:", plan.blockers)
-            if plan.will_change and not yes and not self._confirmed(plan):
+            if plan.will_change and not yes and not self._confirmed_or_journaled(journal, record.id, plan):
                 raise NotConfirmed(f"resume of run {record.id} not confirmed: nothing was changed")
             journal.adopt_run(record.id)
             journal.event(record.id, "resume", f"resumed by pid {os.getpid()} (was {record.status})")
@@ -364,7 +395,79 @@ class Engine:
             journal.close()
             self.lock.release()
 
+    def rollback(self, *, yes: bool = False) -> RunResult:
+        """Undo the newest unfinished run instead of continuing it: the ``undo`` of every step it
+        changed (done, applied, or interrupted while applying), newest first; for configure that
+        brings production back under its own name, with its services and stores. The run ends
+        ``rolled back``; a step without an undo is named as left as it is."""
+        self.lock.acquire("resume --rollback")
+        journal = Journal(self.journal_path)
+        try:
+            record = journal.last_unfinished_run()
+            if record is None:
+                raise NothingToResume(f"site {self.site.name!r} has no unfinished run to roll back")
+            ctx = self._context(journal)
+            steps = {s.id: s for s in collect_steps(self.manager, self.site, record.phases, self.plugin_config,
+                                                    record.scope or "recovery")}
+            rows = sorted(journal.steps(record.id), key=lambda r: r.seq)
+            touched = [r for r in rows if r.state in ("done", "applied", "applying")
+                       or (r.state == "failed" and r.apply_count > 0)]
+            missing = [r.step_id for r in touched if r.step_id not in steps]
+            if missing:
+                raise PluginError(f"run {record.id} cannot be rolled back: the plugins no longer have its steps "
+                                  f"{', '.join(missing)} (plugins then: {', '.join(record.plugins)})")
+            undoable = [steps[r.step_id] for r in reversed(touched) if steps[r.step_id].undo is not None]
+            kept = [r.step_id for r in touched if steps[r.step_id].undo is None]
+            plan = Plan(f"rollback of run {record.id} ({record.command})", tuple(record.phases), (), tuple(
+                PlannedStep(step, Check.will_change(f"undo: {step.title}")) for step in undoable))
+            self.reporter.plan(plan)
+            if undoable and not yes and not self._confirmed_or_journaled(journal, record.id, plan):
+                raise NotConfirmed(f"rollback of run {record.id} not confirmed: nothing was changed")
+            self.lock.set_holder(command=f"resume --rollback {record.command}", run_id=record.id)
+            journal.adopt_run(record.id)
+            journal.event(record.id, "rollback", f"rollback by {operator()} (pid {os.getpid()}; was {record.status})")
+            undone = self._rollback(ctx, journal, record.id, list(reversed(undoable)))
+            failed = [step.id for step in undoable if step.id not in undone]
+            status = "failed" if failed else "rolled back"
+            message = (f"undo failed for {', '.join(failed)}: see the events; `qrdr resume --rollback` tries again"
+                       if failed else "undone: " + (", ".join(undone) or "nothing had changed")
+                       + (f"; left as they are (no undo): {', '.join(kept)}" if kept else ""))
+            journal.save_facts(ctx.facts, record.id)
+            journal.end_run(record.id, status, message)
+            journal.event(record.id, "end", f"rollback of {record.command} {status}: {message}")
+            return RunResult(record.id, record.command, status, (), {}, tuple(undone), message)
+        finally:
+            journal.close()
+            self.lock.release()
+
     # -- internals --------------------------------------------------------
+
+    def _plan_remaining(self, ctx: RunContext, remaining: list[Step], done_before: dict[str, Any]
+                        ) -> tuple[PlannedStep, ...]:
+        """A resume's plan: a step applied before the interruption will be verified; after the first
+        step that still has to run, a check that cannot run yet depends on that earlier step (the world
+        is half way: the earlier step makes the later check possible), it does not block."""
+        planned: list[PlannedStep] = []
+        pending = False
+        for step in remaining:
+            if done_before[step.id].state == "applied":
+                planned.append(PlannedStep(step, Check.will_change("applied before the interruption; will be verified")))
+                pending = True
+                continue
+            entry = self._plan_step(ctx, step)
+            if pending and entry.error is not None:
+                entry = PlannedStep(step, Check.depends(f"checked when its turn comes (now: {entry.error})"))
+            planned.append(entry)
+            pending = pending or entry.status in ("will change", "depends on an earlier step")
+        return tuple(planned)
+
+    def _confirmed_or_journaled(self, journal: Journal, run_id: int, plan: Plan) -> bool:
+        """Ask the person; Ctrl-C at the question is a "no" (journaled), never a run left running."""
+        try:
+            return self._confirmed(plan)
+        except (KeyboardInterrupt, EOFError):
+            journal.event(run_id, "not confirmed", "interrupted at the confirmation prompt")
+            return False
 
     def _context(self, journal: Journal) -> RunContext:
         return RunContext(self.site, self.connector, journal.facts(), self.reporter.progress, self.plugin_config)

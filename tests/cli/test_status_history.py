@@ -47,13 +47,16 @@ def used_site(bare_site):
 def test_status_of_a_site_that_never_ran(bare_site, run_cli):
     code, out, err = run_cli("status", "--config", str(bare_site))
     assert code == 0, err
-    assert out.splitlines() == ["Site contoso", "  not busy"]
+    assert out.splitlines() == ["Site contoso: UNKNOWN", "  not busy", "  no run has changed this site from here yet",
+                                "  next: qrdr check"]
 
 
 def test_status_json_of_a_site_that_never_ran(bare_site, run_cli):
     code, out, _ = run_cli("--json", "status", "--config", str(bare_site))
     assert code == 0
-    assert json.loads(out) == {"site": "contoso", "busy": None, "resumable": None, "last_runs": [], "facts": {}}
+    assert json.loads(out) == {"site": "contoso", "state": "unknown", "since": None, "run": None, "unfinished": None,
+                               "known": ["no run has changed this site from here yet"], "next": "qrdr check",
+                               "cleaned": [], "busy": None, "resumable": None, "last_runs": [], "facts": {}}
 
 
 def test_history_of_a_site_that_never_ran(bare_site, run_cli):
@@ -66,9 +69,13 @@ def test_status_of_a_used_site_names_the_run_to_resume(used_site, run_cli):
     code, out, _ = run_cli("status", "--config", str(used_site))
     assert code == 0
     lines = out.splitlines()
-    assert lines[:3] == ["Site contoso", "  not busy", "  run 2 (promote) is failed: `qrdr resume` continues it"]
-    assert lines[3].startswith("  run 2: promote failed (started ")
-    assert lines[4].startswith("  run 1: promote succeeded (started ")
+    assert lines[0].startswith("Site contoso: PROMOTING since ")
+    assert lines[1:5] == ["  not busy",
+                          "  run 2 (promote) stopped before its end (failed): the standby may be half way to "
+                          "production's place", "  next: qrdr resume",
+                          "  run 2 (promote) is failed: `qrdr resume` continues it"]
+    assert lines[5].startswith("  run 2: promote failed (started ")
+    assert lines[6].startswith("  run 1: promote succeeded (started ")
 
 
 def test_status_json_of_a_used_site(used_site, run_cli):
@@ -91,6 +98,7 @@ def test_status_names_the_run_holding_the_site(used_site, run_cli):
     busy = out.splitlines()[1]
     assert busy.startswith("  busy: run 3 (promote) by pid ") and " since " in busy
     assert "qrdr resume" not in out, "a run that is in progress is not offered for resume"
+    assert "  next: wait until the run under way ends (qrdr status shows it)" in out.splitlines()
 
 
 def test_history_lists_runs_newest_first_with_the_failure(used_site, run_cli):

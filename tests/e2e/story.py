@@ -120,7 +120,14 @@ def promote_and_check(lab, runbook, outside) -> None:
 
 def cleanup_and_check(lab, runbook, outside) -> None:
     site = outside.site
-    result = runbook.run("cleanup", yes=True, scope="recovery")
+    # Right after a promote the recovery server is the one serving mail: its cleanup is refused,
+    # naming the override, before anything is planned or changed.
+    with pytest.raises(Refused) as refused:
+        runbook.run("cleanup", yes=True, scope="recovery")
+    assert any("--override promoted-standby" in reason for reason in refused.value.reasons), refused.value
+    assert outside.computer("standby")["Name"] == site.production.name
+    assert runbook.state().name == "promoted"
+    result = runbook.run("cleanup", yes=True, scope="recovery", overrides=["promoted-standby"])
     assert result.status == "succeeded", result.message
     system = outside.computer("standby")
     assert system["Name"] == site.standby.name and member_of_domain(system)

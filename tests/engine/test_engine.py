@@ -252,7 +252,8 @@ def test_resume_of_a_source_cleanup_continues_the_source_cleanup(tmp_path, world
     steps = {"cleanup-source": [world_step(world, "src-1", "a", 1), world_step(world, "src-2", "b", 2, after=["src-1"],
                                                                                fail_apply=True)],
              "cleanup-recovery": [world_step(world, "rec-1", "r", 1)]}
-    first = make_engine(tmp_path, WorldPlugin(steps)).run("cleanup", ["cleanup"], yes=True, cleanup_scope="source")
+    first = make_engine(tmp_path, WorldPlugin(steps)).run("cleanup", ["cleanup"], yes=True, cleanup_scope="source",
+                                                         overrides=["source-in-service"])
     assert first.status == "failed"
     steps["cleanup-source"][1] = world_step(world, "src-2", "b", 2, after=["src-1"])
     resumed = make_engine(tmp_path, WorldPlugin(steps)).resume(yes=True)
