@@ -262,6 +262,15 @@ def _expect_site_name(text: str) -> None:
         raise FieldProblem(f"{_shown(text)} contains '..'; {expected}")
 
 
+def site_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a site's name (it becomes file names in state_dir), or None."""
+    try:
+        _expect_site_name(name)
+    except FieldProblem as problem:
+        return str(problem)
+    return None
+
+
 #: Microsoft, "Naming conventions in Active Directory": what a NetBIOS computer name cannot contain.
 NETBIOS_FORBIDDEN = frozenset('\\/:*?"<>|,~!@#$%^&\'.(){}_ ')
 

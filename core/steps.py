@@ -25,6 +25,12 @@ from typing import Any, Callable, Protocol
 import attrs
 
 
+#: The window from production going down to production serving mail again. A step that takes
+#: production down opens it, the step that brings it back closes it: ``qrdr status`` says
+#: "production is DOWN since ..." while a stopped run left it open (qrdr.engine.sitestate).
+PRODUCTION_OUTAGE = "production outage"
+
+
 class Outcome(str, enum.Enum):
     """What a check found."""
 
@@ -117,7 +123,7 @@ class Step:
     #: Steps that bring things back if a later step of the run fails (production's name, services).
     #: Filled by plugins for configuration; run in reverse order by the engine on failure.
     undo: ApplyFn | None = None
-    #: Names a measured window this step opens when it applies (e.g. "production outage").
+    #: Names a measured window this step opens when it applies (e.g. :data:`PRODUCTION_OUTAGE`).
     opens_window: str | None = None
     #: Names a measured window this step closes once verified; "run" windows start with the run.
     closes_window: str | None = None

@@ -87,7 +87,7 @@ def _state_files_in_repository() -> set[Path]:
     found = set()
     for folder, subfolders, files in os.walk(REPO):
         subfolders[:] = [name for name in subfolders if name not in (".venv", ".qrdr-lab", ".git")]
-        found |= {Path(folder, name) for name in files if name.endswith(".journal.sqlite") or name == "run.lock"}
+        found |= {Path(folder, name) for name in files if name.endswith((".journal.sqlite", ".run.lock"))}
     return found
 
 

@@ -349,6 +349,30 @@ class Directory:
         controls = security_descriptor_control(sdflags=sd_flags) if sd_flags is not None else None
         self._write(f"{what} on {dn}", lambda connection: connection.modify(dn, changes, controls=controls))
 
+    def add(self, dn: str, object_class: str, attributes: dict[str, Any], *, what: str) -> bool:
+        """Create ``dn`` atomically: True when this call created it, False when it exists already
+        (entryAlreadyExists: someone else's, or this call's own first try when the connection was
+        lost after the DC created it; the caller tells them apart by what it wrote)."""
+        created = []
+
+        def add(connection: ldap3.Connection) -> bool:
+            done = connection.add(dn, object_class, attributes)
+            if not done and (connection.result or {}).get("description") == "entryAlreadyExists":
+                return True  # not an error: the answer is "exists"
+            created.append(done)
+            return done
+
+        self._write(f"{what} (create {dn})", add)
+        return bool(created and created[-1])
+
+    def delete(self, dn: str, *, what: str) -> None:
+        """Delete the leaf object ``dn``; one that is gone already is not an error."""
+        def delete(connection: ldap3.Connection) -> bool:
+            done = connection.delete(dn)
+            return done or (connection.result or {}).get("description") == "noSuchObject"
+
+        self._write(f"{what} (delete {dn})", delete)
+
     def modify_dn(self, dn: str, new_rdn: str, *, what: str) -> None:
         """Rename ``dn`` within its container to ``new_rdn`` (already escaped)."""
         self._write(f"{what} on {dn}", lambda connection: connection.modify_dn(dn, new_rdn))

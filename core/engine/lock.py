@@ -1,6 +1,7 @@
 """Only one run per site at a time.
 
-The lock is an exclusive ``flock`` on ``<state dir>/run.lock``: the kernel
+The lock is an exclusive ``flock`` on ``<state dir>/<site>.run.lock`` (one per site,
+so two sites sharing a state directory do not wait for each other): the kernel
 releases it when the holding process ends, however it ends, so a killed run
 never leaves a stale lock. The file's text names the holder (run, pid, host,
 command, start time) so a second run is refused with the name of the first.
@@ -21,7 +22,7 @@ from ..errors import RunLocked
 
 class SiteLock:
     def __init__(self, state_dir: str | os.PathLike, site: str):
-        self.path = Path(state_dir) / "run.lock"
+        self.path = Path(state_dir) / f"{site}.run.lock"
         self.site = site
         self._fd: int | None = None
 

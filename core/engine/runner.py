@@ -38,7 +38,7 @@ import attrs
 from loguru import logger
 
 from .. import hookspecs
-from ..errors import (Interrupted, NotConfirmed, NothingToResume, PluginError, Refused, StepFailed,
+from ..errors import (ConfigError, Interrupted, NotConfirmed, NothingToResume, PluginError, Refused, StepFailed,
                       WaitingForManualStep)
 from ..model import Site
 from ..pluginmanager import call_each
@@ -277,6 +277,13 @@ class Engine:
         self.connector = connector or NoConnector()
         self.reporter = reporter or Reporter()
         self.confirm = confirm
+        # The name becomes file names: whatever built the Site (a config file, or automation that
+        # embeds qrdr), nothing in it may lead out of state_dir.
+        from ..config import site_name_problem
+
+        problem = site_name_problem(site.name)
+        if problem:
+            raise ConfigError(site.source or "the site given to qrdr", [("name", problem)])
         state_dir = Path(site.state_dir or ".qrdr")
         self.journal_path = state_dir / f"{site.name}.journal.sqlite"
         self.lock = SiteLock(state_dir, site.name)

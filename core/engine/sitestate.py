@@ -38,6 +38,7 @@ from typing import Any
 
 import attrs
 
+from ..steps import PRODUCTION_OUTAGE
 from .journal import Journal, RunRecord
 
 #: Commands that build the standby (configure and its phases).
@@ -46,8 +47,8 @@ CONFIGURE_COMMANDS = ("configure", "prepare-production", "install-dr", "grant-ac
 UNFINISHED = ("running", "failed", "interrupted", "waiting")
 #: Run states of runs that changed nothing, or whose changes were undone.
 CHANGED_NOTHING = ("refused", "not confirmed", "rolled back")
-#: The measured window that is open while production is down (exchange plugins' OUTAGE).
-OUTAGE_WINDOW = "production_outage"
+#: The measured window that is open while production is down.
+OUTAGE_WINDOW = PRODUCTION_OUTAGE
 
 #: Overrides a person may give, and what each lets through.
 OVERRIDES = {

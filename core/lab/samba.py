@@ -138,6 +138,23 @@ db.setpassword("(&(objectClass=user)(sAMAccountName=%s))" % account, sys.stdin.r
 """
 
 
+#: The longest Unix socket Samba's DC makes in its directory (a named pipe's endpoint), and the
+#: longest path a Unix socket may have: sun_path is 108 bytes with its NUL (unix(7)).
+LONGEST_SOCKET = Path("run", "ncalrpc", "np", "protected_storage")
+MAX_SOCKET_PATH = 107
+
+
+def check_socket_room(workdir: Path, name: str) -> None:
+    """Refuse a DC directory whose sockets would not fit in a Unix socket path (Samba would fail
+    to start with NT_STATUS_OBJECT_PATH_INVALID and no word of why)."""
+    longest = workdir / LONGEST_SOCKET
+    if len(str(longest).encode()) > MAX_SOCKET_PATH:
+        room = MAX_SOCKET_PATH - len(str(LONGEST_SOCKET).encode()) - 1
+        raise SambaError(f"{name}: the directory {workdir} is too long for Samba's sockets: {longest} has "
+                         f"{len(str(longest).encode())} bytes, a Unix socket path at most {MAX_SOCKET_PATH}; "
+                         f"use a directory of at most {room} bytes (a shorter lab --dir)")
+
+
 class SambaError(RuntimeError):
     """A Samba DC could not be provisioned, started, reached or changed (the message says which)."""
 
@@ -340,6 +357,7 @@ class SambaDC:
         if not admin_password:
             raise ValueError("SambaDC.provision: admin_password is required (AD complexity rules apply)")
         workdir = Path(workdir).absolute()
+        check_socket_room(workdir, name)
         if workdir.exists() and any(workdir.iterdir()):
             raise SambaError(f"cannot provision into {workdir}: directory is not empty")
         if address is not None:
@@ -640,6 +658,7 @@ class SambaDC:
         :meth:`start`.
         """
         workdir = Path(workdir).absolute()
+        check_socket_room(workdir, name)
         if workdir.exists() and any(workdir.iterdir()):
             raise SambaError(f"cannot join {name} into {workdir}: directory is not empty")
         if _nss_wrapper_path() is None:

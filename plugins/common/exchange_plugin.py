@@ -24,14 +24,14 @@ from typing import Any
 
 from qrdr.model import ExchangeVersion, Site, VolumeContent, WindowsVersion
 from qrdr.remote import Command
-from qrdr.steps import Check, Step, manual_step
+from qrdr.steps import PRODUCTION_OUTAGE, Check, Step, manual_step
 
 from . import acl, catalog, files, hosts, names, programs, services, stores
 from .identity import identify
 
 CONFIG_FACT = "configuration"
 PRODUCTION_FACT = "production"
-OUTAGE = "production outage"
+OUTAGE = PRODUCTION_OUTAGE
 MAIL_FLOWING = "mail flowing"
 
 

@@ -56,7 +56,8 @@ def test_status_json_of_a_site_that_never_ran(bare_site, run_cli):
     assert code == 0
     assert json.loads(out) == {"site": "contoso", "state": "unknown", "since": None, "run": None, "unfinished": None,
                                "known": ["no run has changed this site from here yet"], "next": "qrdr check",
-                               "cleaned": [], "busy": None, "resumable": None, "last_runs": [], "facts": {}}
+                               "cleaned": [], "failed_over": False, "busy": None, "resumable": None, "last_runs": [],
+                               "facts": {}}
 
 
 def test_history_of_a_site_that_never_ran(bare_site, run_cli):

@@ -9,14 +9,17 @@ import sys
 import time
 from pathlib import Path
 
+import attrs
 import pytest
 
 from qrdr.engine.journal import Journal
+from qrdr.engine.runner import Engine
+from qrdr.pluginmanager import make_plugin_manager
 from qrdr.engine.lock import SiteLock
 from qrdr.errors import NotConfirmed, PluginError, Refused, RunLocked
 from qrdr.steps import Check, Step
 
-from .conftest import make_engine
+from .conftest import example_site, make_engine
 from .world import WorldPlugin, world_step
 
 REPO = Path(__file__).resolve().parents[2]
@@ -280,3 +283,16 @@ def test_windows_are_measured_from_opening_to_closing_step(tmp_path, world):
         world_step(world, "s3", "c", 3, after=["s2"], closes_window="outage")]}))
     result = engine.run("promote", ["promote"], yes=True)
     assert 0.2 <= result.windows["outage"] < 10
+
+
+@pytest.mark.parametrize("name", ["../../../tmp/escaped", "a\x00b", "", "site/other", ".."])
+def test_a_site_name_that_is_not_a_plain_name_is_refused_before_any_file_is_made(tmp_path, world, name):
+    """Automation may build a Site without the config loader: the engine checks the name it makes files of."""
+    from qrdr.errors import ConfigError
+
+    site = attrs.evolve(example_site(tmp_path / "state"), name=name)
+    manager, _ = make_plugin_manager(exchange=None, snap=None, extra_objects=[("world", WorldPlugin({}))])
+    with pytest.raises(ConfigError) as refused:
+        Engine(site, manager, plugin_names=["addon:world"], plugin_config={})
+    assert refused.value.problems[0][0] == "name"
+    assert not (tmp_path / "state").exists() and not list(tmp_path.rglob("*.journal.sqlite"))

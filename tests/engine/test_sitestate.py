@@ -6,6 +6,7 @@ import pytest
 
 from qrdr.engine.journal import Journal
 from qrdr.engine.sitestate import read_state, refusal
+from qrdr.steps import PRODUCTION_OUTAGE
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def add_run(journal: Journal, command: str, status: str, *, scope: str | None = 
         journal.set_step(run_id, f"s{n}", "applying", applying=True)
         journal.set_step(run_id, f"s{n}", "undone" if undone else "done")
     if outage_open:
-        journal.save_facts({"_window": {str(run_id): {"production_outage": {"start": 1_800_000_000.0}}}}, run_id)
+        journal.save_facts({"_window": {str(run_id): {PRODUCTION_OUTAGE: {"start": 1_800_000_000.0}}}}, run_id)
     if status != "running":
         journal.end_run(run_id, status)
     return run_id
