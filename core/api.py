@@ -132,13 +132,14 @@ class Runbook:
                                rollback=command in ROLLBACK_COMMANDS, cleanup_scope=scope, done=done,
                                overrides=overrides)
 
-    def resume(self, *, yes: bool = False, done: Iterable[str] = ()) -> RunResult:
-        """Continue the last unfinished run (``done`` as for :meth:`run`)."""
-        return self.engine.resume(yes=yes, done=done)
+    def resume(self, *, yes: bool = False, done: Iterable[str] = (), overrides: Iterable[str] = ()) -> RunResult:
+        """Continue the last unfinished run (``done`` as for :meth:`run`; of ``overrides`` only
+        ``site-lock`` applies: take the site's lock over from a run on another machine that is gone)."""
+        return self.engine.resume(yes=yes, done=done, overrides=overrides)
 
-    def rollback(self, *, yes: bool = False) -> RunResult:
+    def rollback(self, *, yes: bool = False, overrides: Iterable[str] = ()) -> RunResult:
         """Undo the last unfinished run instead of continuing it (``qrdr resume --rollback``)."""
-        return self.engine.rollback(yes=yes)
+        return self.engine.rollback(yes=yes, overrides=overrides)
 
     def state(self) -> SiteState:
         """Where the site stands, from its journal: see :mod:`qrdr.engine.sitestate`."""

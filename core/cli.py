@@ -33,7 +33,7 @@ EXIT_CODES: dict[str, int] = {
     "ok": 0,
     "step failed": 1,
     "usage or config error": 2,
-    "refused (not supported, blocked, not ready)": 3,
+    "refused (not supported, blocked, not ready, the site's state)": 3,
     "not confirmed": 4,
     "site busy (another run)": 5,
     "interrupted": 6,
@@ -212,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
         _global_options(sub, suppress=True)
         if name == "resume":
             _done_option(sub)
+            sub.add_argument("--override", action="append", default=[], choices=["site-lock"], metavar="NAME",
+                             help="site-lock: " + OVERRIDES["site-lock"] + " (journaled)")
             sub.add_argument("--rollback", action="store_true",
                              help="undo the unfinished run instead of continuing it (configure: production back "
                                   "under its own name, services and stores)")
@@ -272,9 +274,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _history(runbook, args, emit)
         done = getattr(args, "done", None) or ()
         if args.command == "resume" and args.rollback:
-            result = runbook.rollback(yes=args.yes)
+            result = runbook.rollback(yes=args.yes, overrides=args.override)
         elif args.command == "resume":
-            result = runbook.resume(yes=args.yes, done=done)
+            result = runbook.resume(yes=args.yes, done=done, overrides=args.override)
         else:
             result = runbook.run(args.command, yes=args.yes, scope=getattr(args, "scope", "recovery"), done=done,
                                  overrides=args.override)

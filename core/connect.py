@@ -40,6 +40,13 @@ class SiteConnector:
             self._directory = Directory.connect(domain, password)
         return self._directory
 
+    def site_lock(self) -> Any:
+        """The site's lock in its Active Directory (``qrdr.directory.sitelock.DirectoryLock``),
+        seen by every machine that runs qrdr for this site."""
+        from .directory.sitelock import DirectoryLock
+
+        return DirectoryLock(self.directory(), self.site.name)
+
     def close(self) -> None:
         if self._sessions is not None:
             self._sessions.close_all()

@@ -24,6 +24,11 @@ class Connector(Protocol):
     def close(self) -> None:
         """Close everything opened."""
 
+    # Optional: ``site_lock()`` -> an object with ``acquire(command, take_over=False)``,
+    # ``renew(command, run_id)``, ``release()`` (``qrdr.directory.sitelock.DirectoryLock``): the
+    # lock every machine sees. A connector without it (tests, automation with its own locking)
+    # runs under the local lock only.
+
 
 class NoConnector:
     """For runs whose steps touch nothing remote (engine tests, plans of local steps)."""

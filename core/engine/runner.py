@@ -38,7 +38,7 @@ import attrs
 from loguru import logger
 
 from .. import hookspecs
-from ..errors import (ConfigError, Interrupted, NotConfirmed, NothingToResume, PluginError, Refused, StepFailed,
+from ..errors import (ConfigError, Interrupted, NotConfirmed, RunLocked, NothingToResume, PluginError, Refused, StepFailed,
                       WaitingForManualStep)
 from ..model import Site
 from ..pluginmanager import call_each
@@ -250,6 +250,64 @@ class _StopFlag:
             signal.signal(number, previous)
 
 
+class _Locks:
+    """The local lock (runs sharing this state directory) and, where the connector has one, the
+    site's lock in its Active Directory (runs on any machine): taken together, released together,
+    both naming the run; the site's lock is renewed at every step (a run that lost it stops)."""
+
+    def __init__(self, local: SiteLock, connector: Connector, reporter: Reporter):
+        self.local = local
+        self._connector = connector
+        self._reporter = reporter
+        self._site: Any = None
+        self._command = ""
+
+    def acquire(self, command: str, *, take_over: bool = False) -> str | None:
+        """Both locks; returns the description of a gone holder taken over (for the journal)."""
+        from ..directory.errors import DirectoryError
+        from ..directory.sitelock import SiteLockHeld
+
+        self.local.acquire(command)
+        factory = getattr(self._connector, "site_lock", None)
+        if factory is None:
+            return None
+        try:
+            self._site = factory()
+            return self._site.acquire(command, take_over=take_over)
+        except SiteLockHeld as exc:
+            self.release()
+            raise RunLocked(str(exc)) from None
+        except DirectoryError as exc:
+            self.release()
+            raise Refused(f"{command} refused: the site's lock in Active Directory could not be taken "
+                          "(every machine running qrdr for this site must see it):", [str(exc)]) from None
+
+    def renew(self, run_id: int | None) -> None:
+        """At each step: the hold goes on (raises Interrupted when another machine took it over)."""
+        self.holding(self._command, run_id)
+
+    def holding(self, command: str, run_id: int | None) -> None:
+        """Both locks name ``command`` and run ``run_id`` as their holder."""
+        self._command = command
+        self.local.set_holder(command=command, run_id=run_id)
+        if self._site is not None:
+            from ..directory.sitelock import SiteLockHeld
+
+            try:
+                self._site.renew(command, run_id)
+            except SiteLockHeld as exc:
+                raise Interrupted(f"{exc}; `qrdr status` shows where the site stands") from None
+
+    def release(self) -> None:
+        if self._site is not None:
+            try:
+                self._site.release()
+            except Exception as exc:  # the object stays; the next run of this host takes it over
+                self._reporter.note(f"the site's lock in Active Directory was not released: {_describe(exc)}")
+            self._site = None
+        self.local.release()
+
+
 def _run_check(fn: Callable[[Any], Check], ctx: RunContext, step: Step) -> Check:
     result = fn(ctx)
     if not isinstance(result, Check):
@@ -287,6 +345,7 @@ class Engine:
         state_dir = Path(site.state_dir or ".qrdr")
         self.journal_path = state_dir / f"{site.name}.journal.sqlite"
         self.lock = SiteLock(state_dir, site.name)
+        self.locks = _Locks(self.lock, self.connector, self.reporter)
 
     # -- public -----------------------------------------------------------
 
@@ -332,7 +391,7 @@ class Engine:
         if unknown:
             raise Refused(f"{command} refused: unknown override {unknown[0]!r}; overrides:",
                           [f"{name}: {text}" for name, text in OVERRIDES.items()])
-        self.lock.acquire(command)
+        taken = self.locks.acquire(command, take_over="site-lock" in overrides)
         journal = Journal(self.journal_path)
         try:
             state = read_state(journal, self.site.name)
@@ -349,7 +408,9 @@ class Engine:
             plan = self._plan(ctx, command, phases, cleanup_scope)
             self.reporter.plan(plan)
             run_id = journal.start_run(self.site.name, command, phases, self.plugin_names, scope=scope)
-            self.lock.set_holder(command=command, run_id=run_id)
+            self.locks.holding(command, run_id)
+            if taken:
+                journal.event(run_id, "site lock", f"took over the site's lock in Active Directory from {taken}")
             journal.add_steps(run_id, [self._step_row(p) for p in plan.steps])
             self._journal_probes(journal, run_id, plan)
             for lifted in sorted(overrides):
@@ -365,12 +426,14 @@ class Engine:
             return self._execute(ctx, journal, run_id, command, [p.step for p in plan.steps], {}, rollback)
         finally:
             journal.close()
-            self.lock.release()
+            self.locks.release()
 
-    def resume(self, *, yes: bool = False, rollback: bool | None = None, done: Iterable[str] = ()) -> RunResult:
-        """Continue the newest unfinished run at its first unfinished step (``done`` as for :meth:`run`)."""
+    def resume(self, *, yes: bool = False, rollback: bool | None = None, done: Iterable[str] = (),
+               overrides: Iterable[str] = ()) -> RunResult:
+        """Continue the newest unfinished run at its first unfinished step (``done`` as for :meth:`run`;
+        ``overrides``: only ``site-lock`` applies)."""
         self._done_by_hand = frozenset(done)
-        self.lock.acquire("resume")
+        taken = self.locks.acquire("resume", take_over="site-lock" in set(overrides))
         journal = Journal(self.journal_path)
         try:
             record = journal.last_unfinished_run()
@@ -385,7 +448,9 @@ class Engine:
                     f"run {record.id} cannot be resumed: the plugins now return different steps than when it started "
                     f"(plugins then: {', '.join(record.plugins)}); load the same plugins and versions"
                 )
-            self.lock.set_holder(command=f"resume {record.command}", run_id=record.id)
+            self.locks.holding(f"resume {record.command}", record.id)
+            if taken:
+                journal.event(record.id, "site lock", f"took over the site's lock in Active Directory from {taken}")
             remaining = [s for s in steps if done_before[s.id].state not in ("done", "no change")]
             plan = Plan(record.command, tuple(record.phases), (), self._plan_remaining(ctx, remaining, done_before))
             self.reporter.plan(plan)
@@ -400,14 +465,14 @@ class Engine:
             return self._execute(ctx, journal, record.id, record.command, steps, done_before, rollback)
         finally:
             journal.close()
-            self.lock.release()
+            self.locks.release()
 
-    def rollback(self, *, yes: bool = False) -> RunResult:
+    def rollback(self, *, yes: bool = False, overrides: Iterable[str] = ()) -> RunResult:
         """Undo the newest unfinished run instead of continuing it: the ``undo`` of every step it
         changed (done, applied, or interrupted while applying), newest first; for configure that
         brings production back under its own name, with its services and stores. The run ends
         ``rolled back``; a step without an undo is named as left as it is."""
-        self.lock.acquire("resume --rollback")
+        taken = self.locks.acquire("resume --rollback", take_over="site-lock" in set(overrides))
         journal = Journal(self.journal_path)
         try:
             record = journal.last_unfinished_run()
@@ -430,7 +495,9 @@ class Engine:
             self.reporter.plan(plan)
             if undoable and not yes and not self._confirmed_or_journaled(journal, record.id, plan):
                 raise NotConfirmed(f"rollback of run {record.id} not confirmed: nothing was changed")
-            self.lock.set_holder(command=f"resume --rollback {record.command}", run_id=record.id)
+            self.locks.holding(f"resume --rollback {record.command}", record.id)
+            if taken:
+                journal.event(record.id, "site lock", f"took over the site's lock in Active Directory from {taken}")
             journal.adopt_run(record.id)
             journal.event(record.id, "rollback", f"rollback by {operator()} (pid {os.getpid()}; was {record.status})")
             undone = self._rollback(ctx, journal, record.id, list(reversed(undoable)))
@@ -445,7 +512,7 @@ class Engine:
             return RunResult(record.id, record.command, status, (), {}, tuple(undone), message)
         finally:
             journal.close()
-            self.lock.release()
+            self.locks.release()
 
     # -- internals --------------------------------------------------------
 
@@ -566,6 +633,7 @@ class Engine:
     def _one_step(self, ctx: RunContext, journal: Journal, run_id: int, step: Step, previous: Any,
                   windows: dict[str, dict[str, float]]) -> StepResult:
         started = time.monotonic()
+        self.locks.renew(run_id)
         self.reporter.step_started(step)
         self._notify("qrdr_step_started", run_id=run_id, step=step)
         result = self._attempt(ctx, journal, run_id, step, previous, windows)

@@ -55,6 +55,7 @@ OVERRIDES = {
     "unfinished-run": "start a new run although an earlier one stopped before its end (it can no longer be resumed)",
     "promoted-standby": "clean up the recovery server although it holds production's name",
     "source-in-service": "clean up the source server although no finished promote shows it is out of service",
+    "site-lock": "take over the site's lock in Active Directory from a run on another machine that is gone",
 }
 
 

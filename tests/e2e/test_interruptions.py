@@ -69,3 +69,39 @@ def test_an_interrupted_configure_resumes_to_the_end(start_site):
     production_as_before(outside)
     assert outside.computer("standby")["Name"] == "EXCH02"
     assert runbook.state().name == "configured"
+
+
+class SecondAdmin:
+    """Another admin, with a copy of the site config and a state_dir of their own, runs qrdr in the
+    middle of the first admin's run (at the step ``step_id``)."""
+
+    def __init__(self, site, step_id: str):
+        self.runbook = Runbook(site)
+        self.step_id = step_id
+        self.answers: list[BaseException] = []
+
+    @hookimpl
+    def qrdr_step_started(self, run_id, step):
+        if step.id == self.step_id:
+            for command in ("promote", "configure"):
+                try:
+                    self.runbook.run(command, yes=True)
+                except Exception as exc:  # the refusal is what is wanted
+                    self.answers.append(exc)
+
+
+def test_a_second_qrdr_with_its_own_state_dir_is_refused_naming_the_first(start_site, tmp_path):
+    from qrdr.errors import RunLocked
+
+    lab, runbook, outside = start_site(SITE)
+    other = SecondAdmin(attrs.evolve(runbook.site, state_dir=str(tmp_path / "other-laptop")),
+                        "exchange2003.stop-production-services")
+    first = Runbook(runbook.site, extra_plugins=[("second-admin", other)])
+    result = first.run("prepare-production", yes=True)
+    assert result.status == "succeeded", result.message
+    assert len(other.answers) == 2 and all(isinstance(answer, RunLocked) for answer in other.answers), other.answers
+    for answer in other.answers:
+        assert "busy on another machine" in str(answer) and f"run {result.run_id} (prepare-production)" in str(answer)
+    assert other.runbook.history() == []  # refused before it wrote anything: its journal is empty
+    # The first run released the site's lock in AD: nobody holds it now.
+    assert first.connector.site_lock().holder() is None
