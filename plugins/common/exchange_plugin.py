@@ -334,7 +334,7 @@ class ExchangeRunbook:
                 guard=configuration_guard, rechecked_after=stale_after(self.id("stop-standby-services"))),
             stores.store_paths_step(
                 id=ids["standby-store-paths"], title="The standby's .edb/.stm paths equal production's (5)", key=sk,
-                missing_means=installed_by, after=(ids["start-standby-services"],),
+                missing_means=installed_by, guard=configuration_guard, after=(ids["start-standby-services"],),
                 rechecked_after=stale_after(self.id("setup-dr"))),
             services.service_step(
                 id=ids["stop-standby-services-again"], title="Stop all of the standby's Exchange services (6)", key=sk,

@@ -48,3 +48,29 @@ def test_cleanup_plan_names_the_join_and_the_locked_dlls_as_depending_on_earlier
     assert {r.step_id: r.status for r in result.steps}["exchange2003.recovery-join-domain"] == "done"
     system = outside.computer("standby")
     assert system["Name"] == site.standby.name and member_of_domain(system)
+
+
+def test_configure_planned_on_a_configured_site_shows_production_brought_back(start_site):
+    """Configuring again (production got a service pack, say): the steps that bring production back
+    find it back now, but the configuration about to start takes it down first."""
+    lab, runbook, outside = start_site(SITE)
+    assert runbook.run("configure", yes=True).status == "succeeded"
+    plan = runbook.plan("configure")
+    assert not plan.blockers, plan.blockers
+    steps = {p.step.id.split(".", 1)[1]: p for p in plan.steps}
+    for name in ("start-standby-services", "standby-store-paths", "stop-standby-services-again", "rename-standby-back",
+                 "rename-production-back", "start-production-services", "mount-production-stores",
+                 "configuration-finished"):
+        assert steps[name].status == "depends on an earlier step", (name, steps[name].lines)
+        assert steps[name].lines[0] == ("checked after exchange2003.record-production "
+                                        "(Record production as it is before the configuration)"), name
+    assert {"rename-standby-back", "rename-production-back"} <= {s.id.split(".", 1)[1] for s in plan.destructive}
+
+    result = runbook.run("configure", yes=True)
+    assert result.status == "succeeded", result.message
+    status = {r.step_id.split(".", 1)[1]: r.status for r in result.steps}
+    assert status["rename-production-back"] == status["start-production-services"] == "done"
+    assert outside.computer("production")["Name"] == outside.site.production.name
+    assert outside.computer("standby")["Name"] == outside.site.standby.name
+    running = outside.services("production", ["MSExchangeSA", "MSExchangeIS", "MSExchangeMTA", "RESvc"])
+    assert all(state == ("Running", "Auto") for state in running.values()), running
