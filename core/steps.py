@@ -9,7 +9,9 @@ that gives them the site, remote hosts, the directory and the run's facts:
 
 ``check(ctx) -> Check``
     Read-only. Says whether the step must change something, and what.
-    Called when planning, and again right before applying.
+    Called when planning, and again right before applying. While planning it
+    sees the world before any step ran: :attr:`Step.rechecked_after` names the
+    earlier steps that change what it reads.
 ``apply(ctx) -> dict | None``
     Makes the change. Returns evidence (plain JSON-able data) for the journal.
 ``verify(ctx) -> Check``
@@ -103,8 +105,9 @@ class Step:
 
     ``id`` is unique in a run (``"<plugin>.<what>"`` by convention); ``after``
     names the ids that must run first (order inside a phase is explicit, never
-    registration order). ``target`` is the host key in ``site.hosts``, or
-    ``"directory"`` for steps on Active Directory.
+    registration order), ``rechecked_after`` the earlier ids whose changes make
+    a "no change" found while planning stale. ``target`` is the host key in
+    ``site.hosts``, or ``"directory"`` for steps on Active Directory.
     """
 
     id: str
@@ -120,6 +123,14 @@ class Step:
     after: tuple[str, ...] = ()
     #: Ids of steps that must run after this one (lets an add-on slot a step in).
     before: tuple[str, ...] = ()
+    #: Ids of earlier steps of the run (any phase) that change what this step's check reads: the
+    #: step that takes the host out of the domain, for a "member of the domain?" check. While
+    #: planning, the world is as it is before any of them ran, so when one of them will (or may)
+    #: change something, this step's "no change" is planned as "depends on an earlier step", naming
+    #: it. Ids of steps that are not in the run are ignored (their phase is not part of the command);
+    #: an id of a step that runs later is refused. At run time nothing differs: every step is
+    #: re-checked right before it is applied.
+    rechecked_after: tuple[str, ...] = ()
     #: Steps that bring things back if a later step of the run fails (production's name, services).
     #: Filled by plugins for configuration; run in reverse order by the engine on failure.
     undo: ApplyFn | None = None

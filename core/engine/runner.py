@@ -8,7 +8,10 @@ list of phases. For a command it:
 2. plans: runs every probe and every step's read-only check, so the person
    sees per step "will change" (and what), "no change", "depends on an earlier
    step", or "blocked"; anything blocked, or a check that cannot run, refuses
-   the run before anything changes;
+   the run before anything changes. A check sees the world before any step
+   ran: a "no change" of a step whose ``rechecked_after`` names an earlier
+   step that will (or may) change something is planned as "depends on an
+   earlier step", naming that step (:func:`rechecked`);
 3. asks for confirmation (``confirm`` callback; ``yes=True`` skips it) when
    something will change, naming the destructive steps;
 4. for each step: re-checks right before applying (the step before may have
@@ -72,6 +75,11 @@ class PlannedStep:
             return (self.error,)
         return self.check.changes if self.check else ()
 
+    @property
+    def may_change(self) -> bool:
+        """Whether applying the step may change something: planned "will change" or "depends"."""
+        return self.check is not None and self.check.outcome in (Outcome.WILL_CHANGE, Outcome.DEPENDS)
+
 
 @attrs.frozen
 class Plan:
@@ -93,7 +101,7 @@ class Plan:
 
     @property
     def will_change(self) -> bool:
-        return any(p.check is not None and p.check.outcome in (Outcome.WILL_CHANGE, Outcome.DEPENDS) for p in self.steps)
+        return any(p.may_change for p in self.steps)
 
     @property
     def destructive(self) -> list[Step]:
@@ -169,7 +177,36 @@ def collect_steps(manager: Any, site: Site, phases: Iterable[str], plugin_config
         results = call_each(manager, hook, site=site, plugin_config=plugin_config, scope=cleanup_scope)
         phase_steps = _validate(results, phase, seen)
         ordered += order_steps(phase_steps, phase)
+    _validate_rechecked_after(ordered)
     return ordered
+
+
+def _validate_rechecked_after(ordered: list[Step]) -> None:
+    """A step is re-checked after steps that run before it; ids not in the run are ignored."""
+    position = {step.id: number for number, step in enumerate(ordered)}
+    for number, step in enumerate(ordered):
+        for other in step.rechecked_after:
+            if position.get(other, -1) >= number:
+                raise PluginError(f"step {step.id!r} (plugin {step.plugin!r}) is re-checked after {other!r}, "
+                                  f"which does not run before it")
+
+
+def rechecked(entry: PlannedStep, earlier: dict[str, PlannedStep]) -> PlannedStep:
+    """``entry`` as the plan shows it, given the steps planned before it (by id).
+
+    Its check saw the world before any step ran. When it found "no change" but a step it is
+    re-checked after (``Step.rechecked_after``) may change something first, that answer is
+    stale: the step depends on that earlier step, which the plan names, with what the check
+    found now. Any other answer stands (a "will change" is re-checked before applying anyway).
+    """
+    if entry.check is None or entry.check.outcome is not Outcome.NO_CHANGE:
+        return entry
+    changing = [earlier[other] for other in entry.step.rechecked_after if other in earlier and earlier[other].may_change]
+    if not changing:
+        return entry
+    why = [f"checked after {p.step.id} ({p.step.title})" for p in changing]
+    return PlannedStep(entry.step, Check.depends(*why, *(f"now: {line}" for line in entry.check.changes),
+                                                 **entry.check.facts))
 
 
 def collect_probes(manager: Any, site: Site, phase: str) -> list[Step]:
@@ -520,20 +557,22 @@ class Engine:
                         ) -> tuple[PlannedStep, ...]:
         """A resume's plan: a step applied before the interruption will be verified; after the first
         step that still has to run, a check that cannot run yet depends on that earlier step (the world
-        is half way: the earlier step makes the later check possible), it does not block."""
-        planned: list[PlannedStep] = []
+        is half way: the earlier step makes the later check possible), it does not block. A "no change"
+        is planned as in :meth:`plan` (:func:`rechecked`): steps done before the interruption are in the
+        world already and make nothing stale."""
+        planned: dict[str, PlannedStep] = {}
         pending = False
         for step in remaining:
             if done_before[step.id].state == "applied":
-                planned.append(PlannedStep(step, Check.will_change("applied before the interruption; will be verified")))
+                planned[step.id] = PlannedStep(step, Check.will_change("applied before the interruption; will be verified"))
                 pending = True
                 continue
-            entry = self._plan_step(ctx, step)
+            entry = rechecked(self._plan_step(ctx, step), planned)
             if pending and entry.error is not None:
                 entry = PlannedStep(step, Check.depends(f"checked when its turn comes (now: {entry.error})"))
-            planned.append(entry)
-            pending = pending or entry.status in ("will change", "depends on an earlier step")
-        return tuple(planned)
+            planned[step.id] = entry
+            pending = pending or entry.may_change
+        return tuple(planned.values())
 
     def _confirmed_or_journaled(self, journal: Journal, run_id: int, plan: Plan) -> bool:
         """Ask the person; Ctrl-C at the question is a "no" (journaled), never a run left running."""
@@ -557,17 +596,17 @@ class Engine:
         for phase in phases:
             probes += [self._plan_step(ctx, probe) for probe in collect_probes(self.manager, self.site, phase)]
         steps = collect_steps(self.manager, self.site, phases, self.plugin_config, cleanup_scope)
-        planned = []
+        planned: dict[str, PlannedStep] = {}
         blocked = any(p.error or (p.check and p.check.outcome is Outcome.BLOCKED) for p in probes)
         for step in steps:
             if blocked:
                 # Checks after a blocker may touch hosts the blocker says are not ready.
-                planned.append(PlannedStep(step, Check.depends("not checked: the run is blocked above")))
+                planned[step.id] = PlannedStep(step, Check.depends("not checked: the run is blocked above"))
                 continue
-            entry = self._plan_step(ctx, step)
-            planned.append(entry)
+            entry = rechecked(self._plan_step(ctx, step), planned)
+            planned[step.id] = entry
             blocked = entry.error is not None or entry.check.outcome is Outcome.BLOCKED
-        return Plan(command, tuple(phases), tuple(probes), tuple(planned))
+        return Plan(command, tuple(phases), tuple(probes), tuple(planned.values()))
 
     def _plan_step(self, ctx: RunContext, step: Step) -> PlannedStep:
         try:

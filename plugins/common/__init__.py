@@ -43,7 +43,12 @@ Stopped/Manual``):
   and account (facts ``names``/``workgroup``), restart it, read it;
 * :mod:`.exchange_plugin`: the phases assembled, plus the readiness probes.
 
-Ordering is explicit (``after``); steps that take production down carry an
+Ordering is explicit (``after``); what a check reads that an earlier step of the
+run changes is declared (``rechecked_after``: the join after the leave, the
+locked DLLs after the uninstall, whatever reads record-production's facts), so
+a plan never calls "no change" a step an earlier one makes necessary (the
+builders that know such a step, ``freed_by``, ``out_of_domain_by``,
+``renamed_by``, declare it themselves); steps that take production down carry an
 ``undo`` (services, names) so a failed configure brings production back; the
 step that stops production's services opens the "production outage" window
 and the one that mounts its stores again closes it; promote's last step closes

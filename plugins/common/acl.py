@@ -42,7 +42,8 @@ def standby_account(ctx: Any, renamed_by: str) -> tuple[str | None, Check | None
 
 
 def grant_step(*, id: str, title: str, which: str, mask: int, renamed_by: str, **options: Any) -> Step:
-    """Allow the standby's account ``mask`` on the ``which`` object; a second grant adds nothing."""
+    """Allow the standby's account ``mask`` on the ``which`` object; a second grant adds nothing.
+    The trustee is found by the name ``renamed_by`` gives the standby: re-checked after it."""
 
     def check(ctx: Any) -> Check:
         sid, early = standby_account(ctx, renamed_by)
@@ -61,12 +62,14 @@ def grant_step(*, id: str, title: str, which: str, mask: int, renamed_by: str, *
         change = ctx.directory.grant(exchange_dn(ctx, which), sid, mask)
         return {"change": change.description}
 
-    return Step(id=id, title=title, target="directory", check=check, apply=apply, **options)
+    return Step(id=id, title=title, target="directory", check=check, apply=apply, rechecked_after=(renamed_by,),
+                **options)
 
 
 def replication_step(*, id: str, title: str, grants: list[tuple[str, int]], renamed_by: str,
-                     **options: Any) -> Step:
-    """Wait until every domain controller shows the grants ("Replicate these changes throughout the domain")."""
+                     rechecked_after: tuple[str, ...] = (), **options: Any) -> Step:
+    """Wait until every domain controller shows the grants ("Replicate these changes throughout the domain").
+    Re-checked after ``renamed_by``, as the grants are, and after ``rechecked_after`` (the grant steps)."""
     from qrdr.directory import ace_present, wait_replicated
 
     def lagging(ctx: Any, deadline: float) -> tuple[list[str], Check | None]:
@@ -93,4 +96,5 @@ def replication_step(*, id: str, title: str, grants: list[tuple[str, int]], rena
         lagging(ctx, ctx.site.domain.replication_deadline)
         return {"replicated": [which for which, _ in grants]}
 
-    return Step(id=id, title=title, target="directory", check=check, apply=apply, **options)
+    return Step(id=id, title=title, target="directory", check=check, apply=apply,
+                rechecked_after=(renamed_by, *rechecked_after), **options)

@@ -164,7 +164,7 @@ class ExchangeRunbook:
             Step(id=begin, title="Record production as it is before the configuration", target=pk,
                  check=begin_check, apply=self.record_production),
             Step(id=logs, title="Transaction logs and system path on the same volume (runbook 1)", target=pk,
-                 check=logs_check, apply=never, after=(begin,)),
+                 check=logs_check, apply=never, after=(begin,), rechecked_after=(begin,)),
             services.service_step(
                 id=event, title="Event stopped + Manual, Site Replication Service stopped + Disabled (1.1)", key=pk,
                 wanted={catalog.EVENT_SERVICE: ("Stopped", "Manual"), catalog.SRS_SERVICE: ("Stopped", "Disabled")},
@@ -196,9 +196,11 @@ class ExchangeRunbook:
         volumes, components, setup, update, stop = (
             self.id("standby-volumes"), self.id("windows-components"), self.id("setup-dr"), self.id("update-dr"),
             self.id("stop-standby-services"))
-        rename_s = self.id("rename-standby")
+        rename_s, record = self.id("rename-standby"), self.id("record-production")
         version = self.version
-        steps = [volume_step(volumes, sk, windows_2000=site.standby.windows is WindowsVersion.W2000),
+        # The sizes wanted are production's as record-production finds them.
+        steps = [attrs_evolve(volume_step(volumes, sk, windows_2000=site.standby.windows is WindowsVersion.W2000),
+                              rechecked_after=(record,)),
                  components_step(components, sk, aspnet=version is ExchangeVersion.E2003)]
 
         def setup_check(ctx: Any) -> Check:
@@ -253,12 +255,15 @@ class ExchangeRunbook:
                                               what="exchange.update_path", done=updated)
 
             steps.append(Step(id=update, title="Apply production's service pack with update.exe /DisasterRecovery (2.5)",
-                              target=sk, check=update_check, apply=update_apply, idempotent=False, after=(setup,)))
+                              target=sk, check=update_check, apply=update_apply, idempotent=False, after=(setup,),
+                              rechecked_after=(setup,)))
             last = update
+        # Setup and update install the services and leave them running.
         steps.append(services.service_step(
             id=stop, title="Stop the standby's Exchange services and set them to Manual (2.6-2.7)", key=sk,
             wanted=services.all_in(self.all_services(), "Stopped", "Manual"),
-            missing_means=f"Exchange is installed by {setup} first", after=(last,)))
+            missing_means=f"Exchange is installed by {setup} first", after=(last,),
+            rechecked_after=tuple(dict.fromkeys((setup, last)))))
         return steps
 
     # ------------------------------------------------------------------ grant-acls
@@ -279,7 +284,8 @@ class ExchangeRunbook:
         steps.append(acl.replication_step(id=self.id("wait-acl-replication"),
                                           title="Wait until every domain controller shows the rights (3)",
                                           grants=[(which, mask) for which, mask, _w, _t in grants],
-                                          renamed_by=renamed_by, after=tuple(s.id for s in steps)))
+                                          renamed_by=renamed_by, after=tuple(s.id for s in steps),
+                                          rechecked_after=tuple(s.id for s in steps)))
         return steps
 
     # ------------------------------------------------------------------ finish-configuration
@@ -293,6 +299,12 @@ class ExchangeRunbook:
             "rename-production-back", "start-production-services", "mount-production-stores",
             "configuration-finished")}
         installed_by = f"Exchange is installed on the standby by {self.id('setup-dr')}"
+        record = self.id("record-production")
+
+        def stale_after(*steps: str) -> tuple[str, ...]:
+            """``rechecked_after`` of a step here: its check reads whether record-production started a
+            configuration (the guard, the facts), and what ``steps``, of this run's earlier phases, change."""
+            return (record, *steps)
 
         def back_check(ctx: Any) -> Check:
             if ctx.facts.get(CONFIG_FACT) == "finished":
@@ -319,32 +331,38 @@ class ExchangeRunbook:
             services.service_step(
                 id=ids["start-standby-services"], title="Start the standby's Exchange services (4)", key=sk,
                 wanted=services.all_in(self.production_services(), "Running", "Manual"), missing_means=installed_by,
-                guard=configuration_guard),
+                guard=configuration_guard, rechecked_after=stale_after(self.id("stop-standby-services"))),
             stores.store_paths_step(
                 id=ids["standby-store-paths"], title="The standby's .edb/.stm paths equal production's (5)", key=sk,
-                missing_means=installed_by, after=(ids["start-standby-services"],)),
+                missing_means=installed_by, guard=configuration_guard, after=(ids["start-standby-services"],),
+                rechecked_after=stale_after(self.id("setup-dr"))),
             services.service_step(
                 id=ids["stop-standby-services-again"], title="Stop all of the standby's Exchange services (6)", key=sk,
                 wanted=services.all_in(self.all_services(), "Stopped", "Manual"), missing_means=installed_by,
-                guard=configuration_guard, after=(ids["standby-store-paths"],)),
+                guard=configuration_guard, after=(ids["standby-store-paths"],),
+                rechecked_after=stale_after(ids["start-standby-services"])),
             attrs_evolve(names.rename_step(
                 id=ids["rename-standby-back"], title=f"Rename the standby back to {standby} and restart it (7)",
                 key=sk, new_name=standby, candidates=lambda ctx: (production, standby), guard=configuration_guard,
-                after=(ids["stop-standby-services-again"],)), verify=registered),
+                after=(ids["stop-standby-services-again"],), rechecked_after=stale_after(self.id("rename-standby"))),
+                verify=registered),
             names.rename_step(
                 id=ids["rename-production-back"], title=f"Rename production back to {production} and restart it (8)",
                 key=pk, new_name=production, freed_by=ids["rename-standby-back"], candidates=lambda ctx: (temp, production),
-                guard=configuration_guard, after=(ids["rename-standby-back"],)),
+                guard=configuration_guard, after=(ids["rename-standby-back"],),
+                rechecked_after=stale_after(self.id("rename-production-temp"))),
             services.service_step(
                 id=ids["start-production-services"],
                 title="Production's Exchange services back to Automatic and started (9)", key=pk,
-                wanted=self.restore_wanted, guard=configuration_guard, after=(ids["rename-production-back"],)),
+                wanted=self.restore_wanted, guard=configuration_guard, after=(ids["rename-production-back"],),
+                rechecked_after=stale_after(self.id("stop-production-services"))),
             stores.mount_stores_step(
                 id=ids["mount-production-stores"],
                 title="Mount production's stores and have them mount at startup (10-11)", key=pk,
-                guard=configuration_guard, after=(ids["start-production-services"],), closes_window=OUTAGE),
+                guard=configuration_guard, after=(ids["start-production-services"],), closes_window=OUTAGE,
+                rechecked_after=stale_after(self.id("stop-production-services"), ids["start-production-services"])),
             Step(id=ids["configuration-finished"], title="Configuration finished", target=pk, check=back_check,
-                 apply=back_apply, after=(ids["mount-production-stores"],)),
+                 apply=back_apply, after=(ids["mount-production-stores"],), rechecked_after=stale_after()),
         ]
 
     # ------------------------------------------------------------------ preflight: promote and check
@@ -414,7 +432,7 @@ class ExchangeRunbook:
             names.reset_account_step(id=i["reset-production-account"],
                                      title=f"Reset production's computer account {production}$ (B2)",
                                      name=production, during="promote", guard=promoted,
-                                     after=(i["shut-down-production"],)),
+                                     after=(i["shut-down-production"],), rechecked_after=(i["begin-promote"],)),
             names.leave_domain_step(id=i["standby-leave-domain"], title="Take the standby out of the domain (B3)",
                                     key=sk, candidates=candidates, guard=promoted,
                                     after=(i["reset-production-account"],)),
@@ -425,12 +443,15 @@ class ExchangeRunbook:
             names.join_domain_step(id=i["standby-join-domain"],
                                    title=f"Put the standby back into the domain as {production} and restart it (B3)",
                                    key=sk, name=production, candidates=candidates,
-                                   after=(i["rename-standby-to-production"],)),
+                                   after=(i["rename-standby-to-production"],),
+                                   rechecked_after=(i["standby-leave-domain"], i["rename-standby-to-production"])),
             services.service_step(id=i["standby-services"],
                                   title="The standby's Exchange services Automatic and started (B4)", key=sk,
                                   wanted=services_wanted, after=(i["standby-join-domain"],)),
+            # Exchange sees the stores under production's name, and mounts them with its services started.
             stores.mount_stores_step(id=i["standby-stores"], title="Mount the stores on the standby (B5)", key=sk,
-                                     guard=named_as_production, after=(i["standby-services"],)),
+                                     guard=named_as_production, after=(i["standby-services"],),
+                                     rechecked_after=(i["rename-standby-to-production"], i["standby-services"])),
         ]
         last = i["standby-stores"]
         if site.takeover.ip_address:
@@ -451,7 +472,9 @@ class ExchangeRunbook:
                                  *(mounted.changes if mounted.outcome.value != "no change" else ()))
 
         steps.append(Step(id=i["mail-flowing"], title="Mail flows: services running and stores mounted", target=sk,
-                          check=flowing, apply=never, after=(last,), closes_window=MAIL_FLOWING))
+                          check=flowing, apply=never, after=(last,), closes_window=MAIL_FLOWING,
+                          rechecked_after=(i["rename-standby-to-production"], i["standby-services"],
+                                           i["standby-stores"])))
         return steps
 
     # ------------------------------------------------------------------ cleanup
@@ -474,15 +497,19 @@ class ExchangeRunbook:
             uninstall_step(ids[1], key, self.version, after=(ids[0],)),
         ]
         previous = ids[1]
+        # The uninstall deletes or leaves the keys and the folder, and leaves the DLLs held open.
+        uninstalled = (ids[1],)
         if registry_keys:
             steps.append(files.remove_paths_step(
                 id=ids[2], title="Delete the two Exchange Uninstall registry keys", key=key,
-                paths=[ntpath.join(catalog.UNINSTALL_ROOT, k) for k in catalog.UNINSTALL_KEYS], after=(previous,)))
+                paths=[ntpath.join(catalog.UNINSTALL_ROOT, k) for k in catalog.UNINSTALL_KEYS], after=(previous,),
+                rechecked_after=uninstalled))
             previous = ids[2]
         steps.append(files.locked_files_step(id=ids[3], title="Stop the processes holding exchmem/exsp/pttrace.dll",
-                                             key=key, folder=lambda ctx: ntpath.join(install, "bin"), after=(previous,)))
+                                             key=key, folder=lambda ctx: ntpath.join(install, "bin"), after=(previous,),
+                                             rechecked_after=uninstalled))
         steps.append(files.remove_paths_step(id=ids[4], title=f"Delete the Exchsrvr folder {install}", key=key,
-                                             paths=[install], after=(ids[3],)))
+                                             paths=[install], after=(ids[3],), rechecked_after=uninstalled))
         return steps
 
     def cleanup_recovery(self, site: Site, sk: str) -> list[Step]:
@@ -506,13 +533,14 @@ class ExchangeRunbook:
                                       self.id("recovery-rename-back"), self.id("recovery-join-domain"))
         steps += [
             names.reset_account_step(id=reset, title=f"Reset the recovery server's own account {standby}$",
-                                     name=standby, during="cleanup-recovery", after=(removal[-1].id,)),
+                                     name=standby, during="cleanup-recovery", after=(removal[-1].id,),
+                                     rechecked_after=(begin,)),
             names.leave_domain_step(id=leave, title="Take the recovery server out of the domain", key=sk,
                                     candidates=candidates, after=(reset,)),
             names.rename_step(id=rename, title=f"Rename the recovery server back to {standby} and restart it (1.7)",
                               key=sk, new_name=standby, candidates=candidates, out_of_domain_by=leave, after=(leave,)),
             names.join_domain_step(id=join, title=f"Put {standby} back into the domain", key=sk, name=standby,
-                                   candidates=candidates, after=(rename,)),
+                                   candidates=candidates, after=(rename,), rechecked_after=(leave, rename)),
         ]
         return steps
 
@@ -538,14 +566,14 @@ class ExchangeRunbook:
 
         reset_step = names.reset_account_step(id=reset, title=f"Reset the account {production}$ for the source "
                                                            f"server to rejoin", name=production,
-                                              during="cleanup-source", after=previous)
+                                              during="cleanup-source", after=previous, rechecked_after=(begin,))
         original_check = reset_step.check
         steps += [
             attrs_evolve(reset_step, check=lambda ctx: nobody_else(ctx) or original_check(ctx)),
             names.leave_domain_step(id=leave, title="Take the source server out of the domain and restart it", key=pk,
                                     after=(reset,)),
             names.join_domain_step(id=join, title="Log the source server into the domain and restart it", key=pk,
-                                   name=production, after=(leave,)),
+                                   name=production, after=(leave,), rechecked_after=(leave,)),
         ]
         removal = self._removal(site, pk, "source", registry_keys=site.production.windows is WindowsVersion.W2000)
         removal[0] = attrs_evolve(removal[0], after=(join,))

@@ -61,7 +61,8 @@ def children(session: RemoteHost, path: str) -> list[str]:
 
 
 def locked_files_step(*, id: str, title: str, key: str, folder: Callable[[Any], str], **options: Any) -> Step:
-    """Stop the processes that hold the three Exchange DLLs of ``folder`` open (destructive)."""
+    """Stop the processes that hold the three Exchange DLLs of ``folder`` open (destructive). The
+    uninstall leaves them held open: give it as ``rechecked_after``, as it comes first."""
 
     def holders(ctx: Any) -> list[tuple[str, dict[str, Any]]]:
         session = hosts.remote(ctx, key)

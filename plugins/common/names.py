@@ -105,8 +105,13 @@ def check_rename(ctx: Any, key: str, new: str, *, freed_by: str | None, candidat
 
 def rename_step(*, id: str, title: str, key: str, new_name: str | NameFn, freed_by: str | None = None,
                 out_of_domain_by: str | None = None, candidates: Callable[[Any], tuple[str, ...]] = lambda ctx: (),
-                guard: Callable[[Any], Check | None] | None = None, **options: Any) -> Step:
-    """Rename ``site.hosts[key]`` to ``new_name`` and restart it (destructive, safe to repeat)."""
+                guard: Callable[[Any], Check | None] | None = None, rechecked_after: tuple[str, ...] = (),
+                **options: Any) -> Step:
+    """Rename ``site.hosts[key]`` to ``new_name`` and restart it (destructive, safe to repeat).
+
+    The check reads what ``freed_by`` (who holds the new name's account) and ``out_of_domain_by``
+    (whether the host is a member) change: the step is re-checked after them, and after
+    ``rechecked_after`` (``Step.rechecked_after``)."""
 
     def check(ctx: Any) -> Check:
         if guard is not None:
@@ -127,7 +132,9 @@ def rename_step(*, id: str, title: str, key: str, new_name: str | NameFn, freed_
         return evidence
 
     options.setdefault("destructive", True)
-    return Step(id=id, title=title, target=key, check=check, apply=apply, verify=verify, **options)
+    rechecked_after = (*rechecked_after, *(step for step in (freed_by, out_of_domain_by) if step))
+    return Step(id=id, title=title, target=key, check=check, apply=apply, verify=verify,
+                rechecked_after=rechecked_after, **options)
 
 
 def undo_rename(key: str, back_to: str | NameFn, candidates: Callable[[Any], tuple[str, ...]] = lambda ctx: ()):
@@ -211,7 +218,10 @@ JOIN_REUSING_ACCOUNT = 1
 
 def join_domain_step(*, id: str, title: str, key: str, name: str | NameFn,
                      candidates: Callable[[Any], tuple[str, ...]] = lambda ctx: (), **options: Any) -> Step:
-    """Join ``site.hosts[key]`` (running as ``name``) to the domain reusing its reset account, and restart."""
+    """Join ``site.hosts[key]`` (running as ``name``) to the domain reusing its reset account, and restart.
+
+    Its check reads the membership and the name: give the steps that take the host out of the domain
+    and rename it as ``rechecked_after``, or a plan shows a host that is a member now as "no change"."""
 
     def apply(ctx: Any) -> dict[str, Any]:
         session, system = identify(ctx, key, candidates(ctx))
@@ -294,6 +304,8 @@ def reset_account_step(*, id: str, title: str, name: str | NameFn, during: str,
 
     A password cannot be read, so the plan always says "will change"; during the
     run, a password set since ``during`` started (:func:`begin_step`) counts as reset.
+    While planning, that moment is the one an earlier run recorded: give the begin step as
+    ``rechecked_after``.
     """
 
     def check(ctx: Any) -> Check:

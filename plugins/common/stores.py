@@ -96,10 +96,19 @@ def path_differences(label: str, recorded: list[dict[str, Any]], found: list[dic
     return result
 
 
-def store_paths_step(*, id: str, title: str, key: str, missing_means: str, **options: Any) -> Step:
-    """Runbook "Configure" 5: the standby's .edb/.stm paths equal production's (recorded earlier), else redirect them."""
+def store_paths_step(*, id: str, title: str, key: str, missing_means: str,
+                     guard: Callable[[Any], Check | None] | None = None, **options: Any) -> Step:
+    """Runbook "Configure" 5: the standby's .edb/.stm paths equal production's (recorded earlier), else redirect them.
+    ``guard(ctx)`` may answer for the check first, as for :func:`mount_stores_step`."""
 
     def check(ctx: Any) -> Check:
+        if guard is not None:
+            early = guard(ctx)
+            if early is not None:
+                return early
+        return look(ctx)
+
+    def look(ctx: Any) -> Check:
         recorded = ctx.facts.get(STORES_FACT)
         if not recorded:
             return Check.depends(f"production's store paths are recorded by an earlier step; {missing_means}")
@@ -120,7 +129,7 @@ def store_paths_step(*, id: str, title: str, key: str, missing_means: str, **opt
             changed.append(line)
         return {"changed": changed}
 
-    return Step(id=id, title=title, target=key, check=check, apply=apply, **options)
+    return Step(id=id, title=title, target=key, check=check, apply=apply, verify=look, **options)
 
 
 # --------------------------------------------------------------------------- eseutil

@@ -55,6 +55,78 @@ def test_plan_shows_each_step_outcome_and_changes_nothing(tmp_path, world):
     assert world.applies() == []
 
 
+def leave_and_join(world, **join_options):
+    """Take the host out of the domain, then put it back: the join's check reads what the leave changes."""
+    leave = world_step(world, "leave", "member", False, destructive=True)
+    join = world_step(world, "join", "member", True, destructive=True, after=["leave"], rechecked_after=("leave",),
+                      **join_options)
+    return [leave, join]
+
+
+def test_no_change_before_an_earlier_step_that_will_change_depends_on_it(tmp_path, world):
+    # On a member of the domain the join finds nothing to do, but the leave before it will take the
+    # host out: the plan says so, counts the join and names it among the destructive steps.
+    world.write("member", True)
+    engine = make_engine(tmp_path, WorldPlugin({"promote": leave_and_join(world)}))
+    plan = engine.plan("promote", ["promote"])
+    assert [(p.step.id, p.status) for p in plan.steps] == [("leave", "will change"), ("join", "depends on an earlier step")]
+    assert plan.steps[1].lines == ("checked after leave (set member to False)", "now: member is already True")
+    assert [s.id for s in plan.destructive] == ["leave", "join"]
+    # At run time the join is checked again once the leave has run, and is applied.
+    result = engine.run("promote", ["promote"], yes=True)
+    assert [(r.step_id, r.status) for r in result.steps] == [("leave", "done"), ("join", "done")]
+    assert world.read() == {"member": True}
+    assert world.applies() == ["leave", "join"]
+
+
+def test_no_change_stands_when_the_earlier_step_changes_nothing(tmp_path, world):
+    world.write("name", "EXCH02")
+    world.write("member", True)
+    rename = world_step(world, "rename", "name", "EXCH02", destructive=True)
+    join = world_step(world, "join", "member", True, destructive=True, after=["rename"], rechecked_after=("rename",))
+    engine = make_engine(tmp_path, WorldPlugin({"promote": [rename, join]}))
+    plan = engine.plan("promote", ["promote"])
+    assert [(p.step.id, p.status) for p in plan.steps] == [("rename", "no change"), ("join", "no change")]
+    assert plan.steps[1].lines == ("member is already True",)
+    assert plan.destructive == [] and not plan.will_change
+
+
+def test_a_step_that_depends_makes_the_steps_checked_after_it_depend(tmp_path, world):
+    # The leave's own check cannot judge yet: what it may change, the join's "no change" may not see.
+    world.write("member", True)
+    leave = Step(id="leave", title="leave the domain", target="standby", destructive=True,
+                 check=lambda ctx: Check.depends("judged once the stores are gone"), apply=lambda ctx: None)
+    join = world_step(world, "join", "member", True, after=["leave"], rechecked_after=("leave",))
+    plan = make_engine(tmp_path, WorldPlugin({"promote": [leave, join]})).plan("promote", ["promote"])
+    assert plan.steps[1].status == "depends on an earlier step"
+    assert plan.steps[1].lines[0] == "checked after leave (leave the domain)"
+
+
+def test_rechecked_after_a_later_step_is_refused_and_a_step_outside_the_run_ignored(tmp_path, world):
+    world.write("member", True)
+    outside = world_step(world, "join", "member", True, rechecked_after=("configure.leave",))
+    plan = make_engine(tmp_path, WorldPlugin({"promote": [outside]})).plan("promote", ["promote"])
+    assert plan.steps[0].status == "no change"
+    backwards = [world_step(world, "join", "member", True, rechecked_after=("leave",)),
+                 world_step(world, "leave", "member", False, after=["join"])]
+    with pytest.raises(PluginError, match="'join' .* is re-checked after 'leave', which does not run before it"):
+        make_engine(tmp_path, WorldPlugin({"promote": backwards})).plan("promote", ["promote"])
+
+
+def test_resume_plans_a_no_change_after_a_pending_step_as_depending_on_it(tmp_path, world):
+    world.write("member", True)
+    broken = world_step(world, "broken", "x", 1, fail_apply=True)
+    steps = {"promote": [broken, *leave_and_join(world)]}
+    steps["promote"][1] = attrs.evolve(steps["promote"][1], after=("broken",))
+    assert make_engine(tmp_path, WorldPlugin(steps)).run("promote", ["promote"], yes=True).status == "failed"
+    steps["promote"][0] = world_step(world, "broken", "x", 1)
+    plans = []
+    resumed = make_engine(tmp_path, WorldPlugin(steps), confirm=lambda plan: plans.append(plan) or True).resume()
+    assert [(p.step.id, p.status) for p in plans[0].steps] == [
+        ("broken", "will change"), ("leave", "will change"), ("join", "depends on an earlier step")]
+    assert resumed.status == "succeeded" and world.read() == {"member": True, "x": 1}
+
+
 def test_run_asks_and_changes_nothing_when_not_confirmed(tmp_path, world):
     seen = []
     engine = make_engine(tmp_path, WorldPlugin({"promote": [world_step(world, "s1", "a", 1)]}),

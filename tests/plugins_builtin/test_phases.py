@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 from qrdr import hookspecs
@@ -145,3 +146,85 @@ def test_service_steps_want_only_the_versions_services():
     assert "MSExchangeMGMT" not in RUNBOOK.production_services()
     assert "MSExchangeMGMT" not in RUNBOOK.all_services()
     assert collect_steps(manager, e2000, ["prepare-production"], {})
+
+
+# What each check reads that an earlier step of its run changes (Step.rechecked_after): while
+# planning, such a step never says "no change" when that earlier step will change something.
+RECHECKED_AFTER = {
+    "configure": {
+        "logs-with-system-path": {"record-production"},  # production's store paths, as recorded
+        "rename-standby": {"rename-production-temp"},  # who holds production's account name
+        "standby-volumes": {"record-production"},  # production's volume sizes, as recorded
+        "update-dr": {"setup-dr"},  # the build installed
+        "stop-standby-services": {"setup-dr", "update-dr"},  # they install the services and start them
+        "grant-organization": {"rename-standby"},  # the trustee is the account of production's name
+        "grant-servers": {"rename-standby"},
+        "grant-server": {"rename-standby"},
+        "wait-acl-replication": {"rename-standby", "grant-organization", "grant-servers", "grant-server"},
+        # finish-configuration: whether a configuration is under way (record-production), and the state
+        # its earlier phases leave.
+        "start-standby-services": {"record-production", "stop-standby-services"},
+        "standby-store-paths": {"record-production", "setup-dr"},
+        "stop-standby-services-again": {"record-production", "start-standby-services"},
+        "rename-standby-back": {"record-production", "rename-standby"},
+        "rename-production-back": {"record-production", "rename-production-temp", "rename-standby-back"},
+        "start-production-services": {"record-production", "stop-production-services"},
+        "mount-production-stores": {"record-production", "stop-production-services", "start-production-services"},
+        "configuration-finished": {"record-production"},
+    },
+    "promote": {
+        "reset-production-account": {"begin-promote"},  # a reset is recognised against what it records
+        "rename-standby-to-production": {"standby-leave-domain"},
+        "standby-join-domain": {"standby-leave-domain", "rename-standby-to-production"},
+        "standby-stores": {"rename-standby-to-production", "standby-services"},
+        "mail-flowing": {"rename-standby-to-production", "standby-services", "standby-stores"},
+    },
+    "cleanup recovery": {
+        "recovery-uninstall-keys": {"recovery-uninstall-exchange"},
+        "recovery-locked-dlls": {"recovery-uninstall-exchange"},  # the uninstall leaves them held open
+        "recovery-exchsrvr-folder": {"recovery-uninstall-exchange"},
+        "recovery-reset-own-account": {"begin-cleanup-recovery"},
+        "recovery-rename-back": {"recovery-leave-domain"},
+        "recovery-join-domain": {"recovery-leave-domain", "recovery-rename-back"},
+    },
+    "cleanup source": {
+        "source-reset-account": {"begin-cleanup-source"},
+        "source-join-domain": {"source-leave-domain"},
+        "source-uninstall-keys": {"source-uninstall-exchange"},  # deleted by qrdr on Windows 2000 only
+        "source-locked-dlls": {"source-uninstall-exchange"},
+        "source-exchsrvr-folder": {"source-uninstall-exchange"},
+    },
+}
+
+
+def run_steps(combination, command):
+    """The steps of ``command`` as one run would have them (configure: its four phases)."""
+    site, manager = combination
+    phases, _, scope = command.partition(" ")
+    return collect_steps(manager, site, list(hookspecs.CONFIGURE_PHASES) if phases == "configure" else [phases],
+                         {}, scope or "recovery")
+
+
+def short(step_id):
+    return step_id.split(".", 1)[1]
+
+
+@pytest.mark.parametrize("command", sorted(RECHECKED_AFTER))
+def test_each_check_is_rechecked_after_the_earlier_steps_that_change_what_it_reads(combination, command):
+    steps = run_steps(combination, command)
+    declared = {short(s.id): {short(other) for other in s.rechecked_after} for s in steps if s.rechecked_after}
+    names = {short(s.id) for s in steps}
+    assert declared == {name: after for name, after in RECHECKED_AFTER[command].items() if name in names}
+    # Every id names a step of the same run, before this one (a misspelt id would be ignored).
+    ids = [s.id for s in steps]
+    for step in steps:
+        for other in step.rechecked_after:
+            assert other in ids and ids.index(other) < ids.index(step.id), (step.id, other)
+
+
+def test_without_update_exe_the_standbys_services_are_rechecked_after_setup(combination):
+    site, manager = combination
+    site = attrs.evolve(site, exchange=attrs.evolve(site.exchange, update_path=None))
+    steps = {short(s.id): s for s in collect_steps(manager, site, ["install-dr"], {})}
+    assert "update-dr" not in steps
+    assert {short(other) for other in steps["stop-standby-services"].rechecked_after} == {"setup-dr"}
