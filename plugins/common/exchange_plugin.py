@@ -124,6 +124,8 @@ class ExchangeRunbook:
                                    "MountAtStartup")}
             for s in hosts.stores(ctx, pk)]
         ctx.facts[CONFIG_FACT] = "started"
+        # A new standby is being built: storage groups a cleanup deleted before belong to the last one.
+        ctx.facts[GROUPS_REMOVED_FACT] = {}
         return {"recorded": record, "stores": len(ctx.facts[stores.STORES_FACT])}
 
     def prepare_production(self, site: Site) -> list[Step]:

@@ -77,6 +77,8 @@ class WinRMEndpoint:
         #: winrm/config/service/auth Basic: "The default is FALSE" (win32 "Installation and Configuration
         #: for Windows Remote Management"); as ``winrm set ... @{Basic="true"}`` would set it.
         self.allow_basic = allow_basic
+        #: How many shells (runspace pools) clients have opened so far: what a test counts.
+        self.shells_created = 0
         # Simulated hosts are plain Python objects, not thread-safe: by default one pipeline at a
         # time runs on this host. A lab shares one lock between endpoints whose hosts touch each
         # other (-ComputerName); contextlib.nullcontext() lets pipelines run concurrently.
@@ -346,6 +348,7 @@ class WinRMEndpoint:
         session.feed_pool(self._b64(creation.text, "creationXml"))
         with self._lock:
             self._sessions[shell_id] = session
+            self.shells_created += 1
         return [
             wsman.resource_created(self.url, request.resource_uri, shell_id),
             wsman.shell_element(shell_id, request.resource_uri, user, client_ip),
