@@ -25,7 +25,7 @@ from .errors import (
     ConfigError, Interrupted, NotConfirmed, NothingToResume, PluginError, QrdrError, Refused, RunLocked,
     SecretError, SiteNotSupported, StepFailed,
 )
-from .secrets import mask
+from .secrets import mask, mask_value
 from .steps import Check, Step
 
 #: Exit codes: documented in docs/cli.md; automation relies on them.
@@ -249,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     as_json = args.json
 
     def emit(document: Any) -> None:
-        print(mask(json.dumps(document, indent=2, default=str)))
+        print(mask(json.dumps(mask_value(document), indent=2, default=str)))
 
     if getattr(args, "lab_handler", None):
         return args.lab_handler(args)

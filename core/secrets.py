@@ -9,10 +9,11 @@ can be scrubbed (:func:`mask`). The values are never written anywhere.
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import sys
 import threading
-from typing import Callable
+from typing import Any, Callable
 
 from .errors import SecretError
 from .model import SecretRef
@@ -33,6 +34,13 @@ class SecretMask:
         if value and len(value) >= 4:
             with self._lock:
                 self._values.add(value)
+                # The forms a value takes once serialised: a JSON string (quotes, backslashes and
+                # control characters escaped; non-ASCII as \uXXXX or as it is) and PowerShell's
+                # single-quoted string (quotes doubled): text already serialised is scrubbed too.
+                for form in (json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1],
+                             value.replace("'", "''")):
+                    if form != value:
+                        self._values.add(form)
 
     def scrub(self, text: str) -> str:
         with self._lock:
@@ -48,7 +56,20 @@ SECRETS = SecretMask()
 
 
 def mask(text: str) -> str:
+    """``text`` with every secret this process has seen replaced by ``********``."""
     return SECRETS.scrub(text)
+
+
+def mask_value(value: Any) -> Any:
+    """``value`` (str, or dicts, lists and tuples of them, keys included) with every secret masked,
+    before it is serialised: what a journal entry or a ``--json`` document is made of."""
+    if isinstance(value, str):
+        return SECRETS.scrub(value)
+    if isinstance(value, dict):
+        return {mask_value(key): mask_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(mask_value(item) for item in value)
+    return value
 
 
 def resolve(ref: SecretRef, purpose: str, *, prompt: Callable[[str], str] | None = None) -> str:

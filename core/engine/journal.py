@@ -30,7 +30,7 @@ from typing import Any
 
 import attrs
 
-from ..secrets import mask
+from ..secrets import mask, mask_value
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -135,7 +135,9 @@ def operator() -> str:
 
 
 def _json(value: Any) -> str:
-    return mask(json.dumps(value, default=str, sort_keys=True))
+    # Masked before it is serialised (a secret holding a quote or a non-ASCII letter changes once
+    # in JSON), and after, for text an object's str() produced.
+    return mask(json.dumps(mask_value(value), default=str, sort_keys=True))
 
 
 class Journal:
