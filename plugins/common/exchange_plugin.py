@@ -22,12 +22,13 @@ from __future__ import annotations
 import ntpath
 from typing import Any
 
+from qrdr import hookspecs
 from qrdr.model import ExchangeVersion, Site, VolumeContent, WindowsVersion
 from qrdr.remote import Command
 from qrdr.steps import PRODUCTION_OUTAGE, Check, Step, manual_step
 
 from . import acl, catalog, files, hosts, names, programs, services, stores
-from .identity import identify
+from .identity import identify, identity_check, record_identities
 
 CONFIG_FACT = "configuration"
 PRODUCTION_FACT = "production"
@@ -126,7 +127,9 @@ class ExchangeRunbook:
         ctx.facts[CONFIG_FACT] = "started"
         # A new standby is being built: storage groups a cleanup deleted before belong to the last one.
         ctx.facts[GROUPS_REMOVED_FACT] = {}
-        return {"recorded": record, "stores": len(ctx.facts[stores.STORES_FACT])}
+        # Which computers the site is built on: later runs refuse to act on another one.
+        identities = record_identities(ctx, tuple(site.hosts))
+        return {"recorded": record, "stores": len(ctx.facts[stores.STORES_FACT]), "identities": identities}
 
     def prepare_production(self, site: Site) -> list[Step]:
         pk, sk = self.keys(site)
@@ -369,16 +372,38 @@ class ExchangeRunbook:
 
     # ------------------------------------------------------------------ preflight: promote and check
 
+    def identity_probe(self, site: Site, phase: str) -> Step:
+        """Every host key reaches the computer the site config names, under a name it may have in
+        this phase, no two the same computer, each the one recorded at configure (issue: a host is
+        who it claims to be)."""
+        pk, sk = self.keys(site)
+        production, standby = site.production.name, site.standby.name
+        configuring = phase in hookspecs.CONFIGURE_PHASES
+        expected = {key: (host.name,) for key, host in site.hosts.items()}
+        expected[pk] = (production, catalog.temp_name(production)) if configuring else (production,)
+        expected[sk] = (standby, production)
+        # The standby first: production's key may lead to it after a promote (see identity_check).
+        expected = {sk: expected[sk], **{key: names for key, names in expected.items() if key != sk}}
+        # A failed production does not answer in a promote or a cleanup; when it does, it must be itself.
+        may_be_down = () if configuring or phase == "create-qr-volumes" else (pk,)
+        return Step(id=self.id("hosts-are-the-configured-computers"),
+                    title="Each host is the computer the site config names", target=pk,
+                    check=lambda ctx: identity_check(ctx, expected, may_be_down=may_be_down,
+                                                     compare_recorded=not configuring,
+                                                     taken_place=None if configuring else (pk, sk, production)),
+                    apply=never)
+
     def preflight(self, site: Site, phase: str) -> list[Step]:
         pk, sk = self.keys(site)
+        identity = [self.identity_probe(site, phase)]
         if phase == "prepare-production" and site.standby.windows is WindowsVersion.W2000:
             # Checked before configure stops production: no partition can be made remotely there.
-            return [attrs_evolve(volume_step(self.id("ready-standby-partitions"), sk, windows_2000=True),
-                                 title="The standby's partitions exist, as large as production's (runbook 2.3, "
-                                       "by hand on Windows 2000)")]
+            return identity + [attrs_evolve(volume_step(self.id("ready-standby-partitions"), sk, windows_2000=True),
+                                            title="The standby's partitions exist, as large as production's "
+                                                  "(runbook 2.3, by hand on Windows 2000)")]
         if phase not in ("promote", "check"):
-            return []
-        probes = [
+            return identity
+        probes = identity + [
             Step(id=self.id("ready-standby"), title="The standby answers, as configured", target=sk,
                  check=lambda ctx: standby_ready(ctx, sk), apply=never),
             Step(id=self.id("ready-volumes"), title="The standby's volumes match production's (letters, sizes)",

@@ -87,3 +87,85 @@ def restart(ctx: Any, key: str, *, expected_name: str | None = None, workgroup: 
     return {"host": key, "name_before": name_before, "name_after": system["Name"], "boot_before": boot_before,
             "boot_after": boot_after, "part_of_domain": hosts.part_of_domain(system),
             "seconds": round(time.monotonic() - started, 1)}
+
+
+# --------------------------------------------------------------------------- which computer it is
+
+#: Fact: host key -> {"name", "sid"} of the computer each host key reached when the site was
+#: configured (the machine SID stays through renames and domain joins; a rebuilt or another
+#: computer has another one).
+IDENTITIES_FACT = "host_identities"
+
+
+def machine_sid(session: RemoteHost) -> str:
+    """The computer's own SID: its local Administrator's SID (RID 500) without the RID. Local
+    accounts only ("LocalAccount=TRUE"), as Win32_UserAccount's documentation advises on a domain
+    member."""
+    accounts = session.run(Command("Get-WmiObject", {"Class": "Win32_UserAccount", "Filter": "LocalAccount=TRUE"}),
+                           read_only=True)
+    sids = [str(account.get("SID") or "") for account in accounts]
+    administrator = next((sid for sid in sids if sid.endswith("-500")), None) or next((s for s in sids if s), None)
+    if not administrator:
+        raise RemoteCommandError(f"{session.label}: Win32_UserAccount lists no local account, so its machine SID "
+                                 "cannot be read")
+    return administrator.rsplit("-", 1)[0]
+
+
+def record_identities(ctx: Any, keys: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """Record which computer each host key reaches now (configure: the site as it is built)."""
+    recorded = ctx.facts.setdefault(IDENTITIES_FACT, {})
+    for key in keys:
+        session, system = identify(ctx, key)
+        recorded[key] = {"name": str(system["Name"]), "sid": machine_sid(session)}
+    return {key: dict(recorded[key]) for key in keys}
+
+
+def identity_check(ctx: Any, expected: dict[str, tuple[str, ...]], *, may_be_down: tuple[str, ...] = (),
+                   compare_recorded: bool = True, taken_place: tuple[str, str, str] | None = None) -> Any:
+    """The preflight of every command that changes something: each host key reaches a computer
+    that answers with one of the names it may have now (``expected``: key -> names), no two keys
+    reach the same computer (the same machine SID), and (``compare_recorded``) each is the computer
+    recorded when the site was configured. A key in ``may_be_down`` that does not answer is passed
+    over (production, when it has failed). ``taken_place`` = (production key, standby key,
+    production's name): after a promote production's name and address lead to the standby, so
+    production's key may reach the standby's computer when it answers under production's name.
+    Blocked naming both identities on a mismatch."""
+    from qrdr.steps import Check
+
+    site = ctx.site
+    problems, seen, lines = [], {}, []
+    recorded = ctx.facts.get(IDENTITIES_FACT, {})
+    for key, names in expected.items():
+        host = site.hosts[key]
+        where = f"hosts.{key} ({host.address if host.via is None else f'{host.name} via {host.via}'})"
+        try:
+            session, system = identify(ctx, key, names)
+        except HostUnreachable:
+            if key in may_be_down:
+                lines.append(f"{where}: does not answer (expected while it is down)")
+                continue
+            raise
+        name, sid = str(system["Name"]), machine_sid(session)
+        if taken_place is not None and key == taken_place[0] and name.lower() == taken_place[2].lower():
+            recorded_standby = recorded.get(taken_place[1], {}).get("sid")
+            if sid == recorded_standby or seen.get(sid) == taken_place[1]:
+                lines.append(f"{where}: leads to the standby, which has taken production's place ({name}, "
+                             f"machine SID {sid})")
+                continue
+        if name.lower() not in {n.lower() for n in names}:
+            problems.append(f"{where} answers as {name} (machine SID {sid}); the site config names {host.name} "
+                            f"there, and now it may only be {' or '.join(names)}: check the address in the config")
+        if sid in seen:
+            other = seen[sid]
+            problems.append(f"{where} and hosts.{other} reach the same computer ({name}, machine SID {sid}): "
+                            "the config names one computer twice")
+        seen.setdefault(sid, key)
+        before = recorded.get(key)
+        if compare_recorded and before and before["sid"] != sid:
+            problems.append(f"{where} answers as {name} (machine SID {sid}), but when the site was configured it "
+                            f"reached {before['name']} (machine SID {before['sid']}): another computer; if it was "
+                            "rebuilt on purpose, configure the site again")
+        lines.append(f"{where}: {name}, machine SID {sid}")
+    if problems:
+        return Check.blocked(*problems)
+    return Check.no_change(*lines)

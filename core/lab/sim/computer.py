@@ -23,7 +23,7 @@ from typing import Any
 
 from . import access
 from .host import NativeOutput, Param, WindowsHost, as_list, cmdlet, native, resolve_computer
-from .objects import dmtf_datetime, uint16, uint32, uint64, wmi_method_result, wmi_object
+from .objects import dmtf_datetime, uint8, uint16, uint32, uint64, wmi_method_result, wmi_object
 from .registry import PSError
 from .wmi import wmi_class, wmi_method
 
@@ -72,6 +72,28 @@ def win32_computer_system(host: WindowsHost) -> list[Any]:
     if host.windows == "2000":
         del properties["PartOfDomain"], properties["Workgroup"]
     return [wmi_object(host.name, "Win32_ComputerSystem", {"Name": host.name}, properties)]
+
+
+#: Well-known RIDs of the local accounts every Windows computer has.
+_LOCAL_RIDS = {"administrator": 500, "guest": 501}
+
+
+@wmi_class("Win32_UserAccount")
+def win32_user_account(host: WindowsHost) -> list[Any]:
+    """The computer's local accounts ("LocalAccount=TRUE" selects only those, as the class's
+    documentation advises: enumerating a domain member's accounts would list the domain's). SIDs
+    are the machine SID plus the RID; Domain is the computer's current name."""
+    names = dict.fromkeys(["Administrator", *host.local_users, "Guest"])
+    accounts = []
+    others = iter(range(1000, 2000))
+    for name in names:
+        rid = _LOCAL_RIDS.get(name.lower()) or next(others)
+        accounts.append(wmi_object(host.name, "Win32_UserAccount", {"Domain": host.name, "Name": name}, {
+            "AccountType": uint32(512), "Caption": f"{host.name}\\{name}", "Disabled": name.lower() == "guest",
+            "Domain": host.name, "LocalAccount": True, "Name": name, "SID": f"{host.machine_sid}-{rid}",
+            "SIDType": uint8(1), "Status": "Degraded" if name.lower() == "guest" else "OK",
+        }))
+    return accounts
 
 
 @wmi_class("Win32_OperatingSystem")

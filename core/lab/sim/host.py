@@ -500,6 +500,9 @@ class WindowsHost:
     components: set[str] = attrs.field(factory=set)
     #: user -> password; kept out of the repr (secrets never reach logs).
     local_users: dict[str, str] = attrs.field(factory=dict, repr=False)
+    #: The computer's own SID (Windows makes it at installation; local accounts' SIDs are it plus a
+    #: RID, e.g. -500 for the Administrator). A rename or a domain join keeps it.
+    machine_sid: str = attrs.field(factory=lambda: new_machine_sid())
     #: The lab's AD as a domain member sees it (qrdr.lab.sim.domain.DomainBackend); None: workgroup only.
     directory: Any = attrs.field(default=None, repr=False)
     #: Filled by the Exchange / Commvault simulations.
@@ -970,6 +973,13 @@ class NativeOutput:
     lines: list[str]
     exit_code: int = 0
     stderr: list[str] = attrs.field(factory=list)
+
+
+def new_machine_sid() -> str:
+    """A machine SID as Windows makes one: S-1-5-21 and three random 32-bit sub-authorities."""
+    import secrets
+
+    return "S-1-5-21-" + "-".join(str(secrets.randbelow(2 ** 32)) for _ in range(3))
 
 
 def native(*names: str) -> Callable[[Callable[..., NativeOutput]], Callable[..., NativeOutput]]:

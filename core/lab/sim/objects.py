@@ -19,7 +19,8 @@ from __future__ import annotations
 import datetime
 from typing import Any, Iterable, Mapping
 
-from psrpcore.types import PSCustomObject, PSList, PSNoteProperty, PSObject, PSUInt, PSUInt16, PSUInt64, add_note_property
+from psrpcore.types import (PSByte, PSCustomObject, PSList, PSNoteProperty, PSObject, PSUInt, PSUInt16, PSUInt64,
+                             add_note_property)
 
 WMI_NAMESPACE = "root\\cimv2"
 
@@ -159,6 +160,11 @@ def wmi_method_result(return_value: int, extra: Mapping[str, Any] | None = None)
 def uint32(value: int | None) -> PSUInt | None:
     """A WMI uint32 (CLIXML ``<U32>``); None stays None (a WMI null)."""
     return None if value is None else PSUInt(value)
+
+
+def uint8(value: int | None) -> PSByte | None:
+    """A WMI uint8 (System.Byte)."""
+    return None if value is None else PSByte(value)
 
 
 def uint16(value: int | None) -> PSUInt16 | None:
