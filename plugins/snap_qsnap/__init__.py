@@ -11,25 +11,7 @@ docs/design/host-commands.md yet).
 
 from __future__ import annotations
 
-from qrdr.hookspecs import hookimpl
+from ..common.snap import SnapEngine
 
-from ..common.snap import QuickRecovery
-
-ENGINE = QuickRecovery("qsnap", "QSnap", production_packages=("QuickRecoveryAgent", "QSnap"))
-
-
-@hookimpl
-def qrdr_validate_site(site):
-    if site.snap_engine.lower() != "qsnap":
-        return [f"the site's snap_engine is {site.snap_engine!r}, not 'qsnap'"]
-    return []
-
-
-@hookimpl
-def qrdr_preflight(site, phase):
-    return ENGINE.preflight(site, phase)
-
-
-@hookimpl
-def qrdr_create_qr_volumes(site):
-    return ENGINE.create_qr_volumes(site)
+#: The plugin object pluggy registers: its methods are the hooks.
+PLUGIN = SnapEngine("qsnap", "QSnap", production_packages=("QuickRecoveryAgent", "QSnap"))

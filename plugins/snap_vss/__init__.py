@@ -1,6 +1,6 @@
 """qrdr's built-in snap engine plugin for VSS (entry point ``vss`` in ``qrdr.snap``).
 
-What differs from QSnap: VSS exists on Windows 2003 only (:func:`qrdr_validate_site`
+What differs from QSnap: VSS exists on Windows 2003 only (``qrdr_validate_site``
 refuses a Windows 2000 production or standby, with the reason); production
 needs the VSS Enabler besides the Quick Recovery Agent and QSnap; the QR
 policy's snap engine is ``VSS``. The CommServe steps and the QR readiness
@@ -12,26 +12,8 @@ is not in docs/design/host-commands.md yet).
 
 from __future__ import annotations
 
-from qrdr.hookspecs import hookimpl
+from ..common.snap import SnapEngine
 
-from ..common.snap import QuickRecovery, vss_refusals
-
-ENGINE = QuickRecovery("vss", "VSS", production_packages=("QuickRecoveryAgent", "QSnap", "VSSEnabler"))
-
-
-@hookimpl
-def qrdr_validate_site(site):
-    reasons = vss_refusals(site)
-    if site.snap_engine.lower() != "vss":
-        reasons.append(f"the site's snap_engine is {site.snap_engine!r}, not 'vss'")
-    return reasons
-
-
-@hookimpl
-def qrdr_preflight(site, phase):
-    return ENGINE.preflight(site, phase)
-
-
-@hookimpl
-def qrdr_create_qr_volumes(site):
-    return ENGINE.create_qr_volumes(site)
+#: The plugin object pluggy registers: its methods are the hooks. VSS came with Windows Server 2003.
+PLUGIN = SnapEngine("vss", "VSS", production_packages=("QuickRecoveryAgent", "QSnap", "VSSEnabler"),
+                    on_windows_2000=False)

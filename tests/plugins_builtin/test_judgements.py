@@ -8,7 +8,9 @@ import attrs
 import pytest
 
 from qrdr.model import ExchangeVersion, Volume, VolumeContent, WindowsVersion
-from qrdr.plugins.common import exchange_plugin, snap, stores
+from qrdr.plugins.common import commvault, snap, stores
+from qrdr.plugins.common.runbook import qr_volumes
+from qrdr.plugins.common.runbook import base as runbook_base
 from qrdr.plugins.common.hosts import ServiceState, service_filter
 from qrdr.plugins.common.services import describe_differences
 from qrdr.steps import Outcome
@@ -18,7 +20,7 @@ from .conftest import site_named
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)
 
 
-def job(job_id, kind=snap.INCREMENTAL, phase="Complete", status="Completed", hours_ago=1.0, reason=""):
+def job(job_id, kind=commvault.INCREMENTAL, phase="Complete", status="Completed", hours_ago=1.0, reason=""):
     """A QR job as the CommServe knows it, in the words of qlist's columns."""
     moment = str(int((NOW - dt.timedelta(hours=hours_ago)).timestamp()))
     return {"JOBID": str(job_id), "OPERATION": kind, "PHASE": phase, "STATUS": status, "START TIME": moment,
@@ -58,7 +60,7 @@ def test_service_filter_refuses_anything_but_plain_names():
 
 
 def test_update_in_copy_phase_blocks_and_says_what_to_do():
-    check = judge([job(1, snap.CREATION, hours_ago=30), job(2, phase="Copy", status="Running")],
+    check = judge([job(1, commvault.CREATION, hours_ago=30), job(2, phase="Copy", status="Running")],
                                    NOW, None)
     assert check.outcome is Outcome.BLOCKED
     text = " ".join(check.changes)
@@ -78,7 +80,7 @@ def test_update_in_snapshot_phase_leaves_the_copy_usable():
 
 
 def test_recovery_point_age_is_judged_by_check_only():
-    jobs = [job(1, snap.CREATION, hours_ago=50), job(2, hours_ago=30)]
+    jobs = [job(1, commvault.CREATION, hours_ago=50), job(2, hours_ago=30)]
     assert judge(jobs, NOW, None).outcome is Outcome.NO_CHANGE
     too_old = judge(jobs, NOW, 24)
     assert too_old.outcome is Outcome.BLOCKED and "30.0 h old" in too_old.changes[0]
@@ -87,7 +89,7 @@ def test_recovery_point_age_is_judged_by_check_only():
 
 def test_no_completed_update_blocks():
     assert judge([], NOW, None).outcome is Outcome.BLOCKED
-    only_running = [job(1, snap.CREATION, phase="Snapshot", status="Running")]
+    only_running = [job(1, commvault.CREATION, phase="Snapshot", status="Running")]
     assert judge(only_running, NOW, None).outcome is Outcome.BLOCKED
 
 
@@ -95,9 +97,9 @@ def test_mappings_follow_the_site_volumes_and_name_unknown_ones():
     site = site_named("e2003-w2003-vss")
     site = attrs.evolve(site, volumes=(Volume("E", 20, (VolumeContent.DATABASES,), standby_letter="G"),
                                        Volume("F", 10, (VolumeContent.LOGS,))))
-    assert snap.mappings(site, ["E:", "f:"]) == [("E:", "G:", "G:"), ("F:", "F:", "F:")]
-    with pytest.raises(snap.CommServeError, match="H:"):
-        snap.mappings(site, ["H:"])
+    assert qr_volumes.mappings(site, ["E:", "f:"]) == [("E:", "G:", "G:"), ("F:", "F:", "F:")]
+    with pytest.raises(commvault.CommServeError, match="H:"):
+        qr_volumes.mappings(site, ["H:"])
 
 
 # ----------------------------------------------------------------------------------- databases
@@ -131,9 +133,9 @@ class Facts:
 
 
 def test_bring_back_steps_depend_until_configuration_started():
-    assert exchange_plugin.configuration_guard(Facts({})).outcome is Outcome.DEPENDS
-    assert exchange_plugin.configuration_guard(Facts({"configuration": "started"})) is None
-    assert exchange_plugin.configuration_guard(Facts({"configuration": "finished"})).outcome is Outcome.NO_CHANGE
+    assert runbook_base.configuration_guard(Facts({})).outcome is Outcome.DEPENDS
+    assert runbook_base.configuration_guard(Facts({"configuration": "started"})) is None
+    assert runbook_base.configuration_guard(Facts({"configuration": "finished"})).outcome is Outcome.NO_CHANGE
 
 
 # ----------------------------------------------------------------------------------- version matrix
@@ -187,7 +189,7 @@ def test_logs_and_system_path_apart_are_refused():
 
 
 def test_partitions_go_to_the_smallest_disk_that_holds_them():
-    from qrdr.plugins.common.exchange_plugin import pick_disk
+    from qrdr.plugins.common.runbook.install_dr import pick_disk
 
     gb = 1024 ** 3
     assert pick_disk({0: 1 * gb, 1: 30 * gb, 2: 21 * gb}, 20 * gb) == 2

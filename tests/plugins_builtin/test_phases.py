@@ -141,10 +141,10 @@ def test_create_qr_volumes_is_the_snap_plugins_with_its_engine(combination):
 def test_service_steps_want_only_the_versions_services():
     e2000 = site_named("e2000-w2000-qsnap")
     manager, _ = make_plugin_manager(exchange="exchange2000", snap="qsnap")
-    from qrdr.plugins.exchange2000 import RUNBOOK
+    from qrdr.plugins.exchange2000 import PLUGIN
 
-    assert "MSExchangeMGMT" not in RUNBOOK.production_services()
-    assert "MSExchangeMGMT" not in RUNBOOK.all_services()
+    assert "MSExchangeMGMT" not in PLUGIN.book.production_services()
+    assert "MSExchangeMGMT" not in PLUGIN.book.all_services()
     assert collect_steps(manager, e2000, ["prepare-production"], {})
 
 

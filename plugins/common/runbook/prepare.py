@@ -1,0 +1,155 @@
+"""Runbook "Configure the Production and Standby Servers" 1-2.2, and "Prepare the Production Server" 1.
+
+Phase ``prepare-production``: production is recorded as it is, its services stop (production's
+outage starts), it is renamed to ``<name>-TEMP`` and restarted; the standby takes production's
+name and restarts. Each step that takes production down has an undo, so a configure that fails
+(or is rolled back) brings production back under its own name with its services and stores.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qrdr.model import Site
+from qrdr.steps import Check, Step
+
+from .. import catalog, hosts, names, services, stores
+from ..identity import identify, record_identities
+from .base import CONFIG_FACT, GROUPS_REMOVED_FACT, OUTAGE, PRODUCTION_FACT, Book, in_order, keys, never
+
+
+def record_production(book: Book, site: Site) -> Step:
+    """Runbook 1, note: "Keep track of your installation selections and storage locations so
+    that Exchange can be installed identically on the Standby Server."
+
+    Checks whether a configuration is under way with production recorded; applies by reading
+    production's name, IP addresses, services, volumes and store paths into the facts (to bring
+    it back, to size the standby, to promote later) and the machine SID of every host (later runs
+    refuse another computer). Starts the configuration (:data:`CONFIG_FACT` "started").
+    Code: this module, :mod:`..hosts`, :mod:`..identity`."""
+    pk, _sk = keys(site)
+
+    def check(ctx: Any) -> Check:
+        if ctx.facts.get(CONFIG_FACT) == "started" and ctx.facts.get(PRODUCTION_FACT):
+            return Check.no_change(f"configuration under way; production recorded as "
+                                   f"{ctx.facts[PRODUCTION_FACT]['name']}")
+        return Check.will_change(f"{site.production.name}: record its name, IP addresses, services, volumes and "
+                                 f"store paths (to bring it back and to promote later); configuration starts")
+
+    def apply(ctx: Any) -> dict[str, Any]:
+        session, system = identify(ctx, pk)
+        record = {
+            "name": str(system["Name"]),
+            "ip_addresses": hosts.ip_addresses(session),
+            "services": {n: [s.state, s.mode] for n, s in hosts.services(session, book.all_services()).items()},
+            "volumes": {letter: int(d.get("Size") or 0) for letter, d in hosts.logical_disks(session).items()},
+        }
+        ctx.facts[PRODUCTION_FACT] = record
+        ctx.facts[stores.STORES_FACT] = [
+            {k: s.get(k) for k in ("Name", "StorageGroup", "Type", "EdbPath", "StmPath", "LogPath", "SystemPath",
+                                   "MountAtStartup")}
+            for s in hosts.stores(ctx, pk)]
+        ctx.facts[CONFIG_FACT] = "started"
+        # A new standby is being built: storage groups a cleanup deleted before belong to the last one.
+        ctx.facts[GROUPS_REMOVED_FACT] = {}
+        # Which computers the site is built on: later runs refuse to act on another one.
+        identities = record_identities(ctx, tuple(site.hosts))
+        return {"recorded": record, "stores": len(ctx.facts[stores.STORES_FACT]), "identities": identities}
+
+    return Step(id=book.id("record-production"), title="Record production as it is before the configuration",
+                target=pk, check=check, apply=apply)
+
+
+def logs_with_system_path(book: Book, site: Site) -> Step:
+    """Runbook 1: "Place the Exchange Transaction log location and the Exchange System path
+    location on the same volume", so that the checkpoint file is copied at the same point in
+    time as the databases and logs.
+
+    Checks the recorded store paths; blocks (a person moves them in Exchange System Manager)
+    when a storage group keeps them apart. Never applies."""
+    pk, _sk = keys(site)
+    begin = book.id("record-production")
+
+    def check(ctx: Any) -> Check:
+        recorded = ctx.facts.get(stores.STORES_FACT)
+        if not recorded:
+            return Check.depends(f"production's store paths are read by {begin}")
+        apart = [f"{s['StorageGroup']}: logs on {catalog.drive(s['LogPath'])}, system path on "
+                 f"{catalog.drive(s['SystemPath'])}" for s in recorded
+                 if catalog.drive(s.get("LogPath")) != catalog.drive(s.get("SystemPath"))]
+        if apart:
+            return Check.blocked(*(f"{site.production.name}: {line}: move them to one volume with Exchange System "
+                                   f"Manager before configuring (runbook step 1)" for line in apart))
+        return Check.no_change(f"{site.production.name}: transaction logs and system path share a volume")
+
+    return Step(id=book.id("logs-with-system-path"),
+                title="Transaction logs and system path on the same volume (runbook 1)", target=pk,
+                check=check, apply=never, rechecked_after=(begin,))
+
+
+def production_event_srs(book: Book, site: Site) -> Step:
+    """Runbook 1.1: "Microsoft Exchange Event should be stopped with the startup type set to
+    Manual; Microsoft Exchange Site Replication Service should be stopped with the Startup Type
+    set to Disabled". Checks, applies and verifies through :func:`..services.service_step`."""
+    pk, _sk = keys(site)
+    return services.service_step(
+        id=book.id("production-event-srs"),
+        title="Event stopped + Manual, Site Replication Service stopped + Disabled (1.1)", key=pk,
+        wanted={catalog.EVENT_SERVICE: ("Stopped", "Manual"), catalog.SRS_SERVICE: ("Stopped", "Disabled")})
+
+
+def stop_production_services(book: Book, site: Site) -> Step:
+    """Runbook 1.2: "Stop the following Exchange Services, and set the Startup Type to Manual".
+
+    Production's outage starts here. Its undo sets the services back as recorded and mounts the
+    stores again (a configure that fails or is rolled back). Code: :mod:`..services`, :mod:`..stores`."""
+    pk, _sk = keys(site)
+
+    def undo(ctx: Any) -> dict[str, Any]:
+        done = services.apply_services(ctx, pk, book.restore_wanted(ctx))
+        mounted = stores.mount_stores_step(id="undo", title="", key=pk, at_startup=False).apply(ctx)
+        return {"services": done, "stores": mounted}
+
+    return services.service_step(
+        id=book.id("stop-production-services"),
+        title="Stop production's Exchange services and set them to Manual (1.2)", key=pk,
+        wanted=services.all_in(book.production_services(), "Stopped", "Manual"),
+        destructive=True, opens_window=OUTAGE, undo=undo)
+
+
+def rename_production_temp(book: Book, site: Site) -> Step:
+    """Runbook 1.3-1.4: "Rename the Production Server to a temporary name (<production server
+    name>-temp). Reboot the Production Server."
+
+    Checks that production's name is ``<name>-TEMP`` (it may run under either name after an
+    interruption); applies by Win32_ComputerSystem.Rename (netdom on Windows 2000), then a restart
+    whose boot time and name are verified; undo renames it back. Code: :mod:`..names` (check,
+    rename), :mod:`..identity` (restart), this module."""
+    pk, _sk = keys(site)
+    production, temp = site.production.name, catalog.temp_name(site.production.name)
+    candidates = lambda ctx: (production, temp)  # noqa: E731 - names the production host may run under
+    return names.rename_step(
+        id=book.id("rename-production-temp"), title=f"Rename production to {temp} and restart it (1.3-1.4)",
+        key=pk, new_name=temp, candidates=candidates, undo=names.undo_rename(pk, production, candidates))
+
+
+def rename_standby(book: Book, site: Site) -> Step:
+    """Runbook 2.1-2.2: "Rename the Standby Server to the Exchange Server (Production Server).
+    Reboot the Standby Server." The name is free once production runs as -TEMP (the account was
+    renamed with it). Code: :mod:`..names`, :mod:`..identity`."""
+    _pk, sk = keys(site)
+    production, standby = site.production.name, site.standby.name
+    candidates = lambda ctx: (standby, production)  # noqa: E731
+    return names.rename_step(
+        id=book.id("rename-standby"), title=f"Rename the standby to {production} and restart it (2.1-2.2)", key=sk,
+        new_name=production, freed_by=book.id("rename-production-temp"), candidates=candidates,
+        undo=names.undo_rename(sk, standby, candidates))
+
+
+STEPS = (record_production, logs_with_system_path, production_event_srs, stop_production_services,
+         rename_production_temp, rename_standby)
+
+
+def steps(book: Book, site: Site) -> list[Step]:
+    """The steps of phase ``prepare-production``, in the runbook's order."""
+    return in_order(book, site, STEPS)
