@@ -699,16 +699,20 @@ class RemoteHost:
                   progress: Callable[[str], None] | None = None) -> dict[str, Any]:
         """``Stop-Computer -Force``, then wait until the host stops answering (promote: "production
         down"). Raises :class:`RebootFailed` "<host> did not go down within N s after Stop-Computer"."""
-        if progress:
-            progress(f"shutting down {self.label}")
-        try:
-            self.run(Command("Stop-Computer", {"Force": True}))
-        except ConnectionLostDuringChange:
-            pass  # The host went down under the command: that is what a shutdown does.
+        self._power_command("Stop-Computer", f"shutting down {self.label}", progress)
         down_after = self.wait_until_down(down_timeout, poll_interval=poll_interval, progress=progress,
                                           after=" after Stop-Computer", probes=DOWN_PROBES)
         logger.info("{} is down ({} s after Stop-Computer)", self.label, round(down_after, 1))
         return {"host": self.host.name, "name": self.name, "down_after_s": round(down_after, 1)}
+
+    def _power_command(self, cmdlet: str, doing: str, progress: Callable[[str], None] | None) -> None:
+        """Send ``Stop-Computer``/``Restart-Computer -Force``, saying ``doing`` first."""
+        if progress:
+            progress(doing)
+        try:
+            self.run(Command(cmdlet, {"Force": True}))
+        except ConnectionLostDuringChange:
+            pass  # The host went down under the command: that is what the command does.
 
     def _restarted_since(self, boot_time: str) -> bool:
         try:
@@ -716,56 +720,59 @@ class RemoteHost:
         except (HostUnreachable, RemoteCommandError):
             return False
 
-    def reboot(self, expected_name: str | None = None, *, down_timeout: float = 120, up_timeout: float = 900,
-               poll_interval: float = 2.0, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    def reboot(self, expected_name: str | None = None, *, come_back_as: Callable[[], RemoteHost] | None = None,
+               down_timeout: float = 120, up_timeout: float = 900, poll_interval: float = 2.0,
+               progress: Callable[[str], None] | None = None) -> dict[str, Any]:
         """Restart the host and wait it out; return evidence for the journal.
 
         Reads LastBootUpTime, sends ``Restart-Computer -Force``, waits until the
         host stops answering (``down_timeout``), then until a session opens
-        again (``up_timeout``), connecting as ``expected_name`` when given (a
-        pending rename took effect: see :meth:`reconnect_as`). Then checks that
-        the boot time changed and that the computer's name is ``expected_name``
-        (default: the name it had). Each failure raises :class:`RebootFailed`
-        saying which deadline or check failed.
+        again (``up_timeout``). The host is reached afterwards through
+        ``come_back_as()`` when given (the session of another account or name:
+        a host that left the domain logs on with its local account), else
+        through this session, as ``expected_name`` when a pending rename took
+        effect (:meth:`reconnect_as`). A host never seen down may have been down
+        and back between two polls: only an unchanged boot time fails then.
+        Then checks that the boot time changed and that the computer's name is
+        ``expected_name`` (default: the name it had). Each failure raises
+        :class:`RebootFailed` saying which deadline or check failed.
         """
         before = self.boot_time()
         old_name = self.name
         wanted = expected_name or old_name
         after = " after Restart-Computer"
-        restart = Command("Restart-Computer", {"Force": True})
-        if progress:
-            progress(f"restarting {self.label}")
-        try:
-            self.run(restart)
-        except ConnectionLostDuringChange:
-            pass  # The host went down under the command: that is what a restart does.
+        self._power_command("Restart-Computer", f"restarting {self.label}", progress)
         started = time.monotonic()
-        renamed = bool(expected_name) and wanted.lower() != old_name.lower()
+
+        def returning() -> RemoteHost:
+            if come_back_as is not None:
+                return come_back_as()
+            if self.name.lower() != wanted.lower():
+                self.reconnect_as(wanted)
+            return self
+
         down_after: float | None
         try:
             down_after = self.wait_until_down(down_timeout, poll_interval=poll_interval, progress=progress,
                                               after=after)
+            back = returning()
         except RebootFailed:
-            # Never seen down: it may have been down and back between two polls. Only a new boot time says so.
-            if renamed:
-                self.reconnect_as(wanted)
-            if not self._restarted_since(before):
+            back = returning()
+            if not back._restarted_since(before):
                 raise
             down_after = None
-        if renamed and self.name != wanted:
-            self.reconnect_as(wanted)
-        up_after = self.wait_until_up(up_timeout, poll_interval=poll_interval, progress=progress, after=after)
-        now_boot = self.boot_time()
+        up_after = back.wait_until_up(up_timeout, poll_interval=poll_interval, progress=progress, after=after)
+        now_boot = back.boot_time()
         if now_boot == before:
-            raise RebootFailed(self.label, f"{self.label} answers again but its boot time is unchanged ({before}): "
+            raise RebootFailed(back.label, f"{back.label} answers again but its boot time is unchanged ({before}): "
                                            f"it did not restart")
-        name = self.computer_name()
+        name = back.computer_name()
         if name.lower() != wanted.lower():
-            raise RebootFailed(self.label, f"{self.label} came back as {name}, expected {wanted}")
+            raise RebootFailed(back.label, f"{back.label} came back as {name}, expected {wanted}")
         evidence = {"host": self.host.name, "name_before": old_name, "name_after": name, "boot_before": before,
                     "boot_after": now_boot, "down_after_s": None if down_after is None else round(down_after, 1),
                     "back_after_s": round(time.monotonic() - started, 1), "up_wait_s": round(up_after, 1)}
-        logger.info("{} restarted: down after {} s, back after {} s", self.label, evidence["down_after_s"],
+        logger.info("{} restarted: down after {} s, back after {} s", back.label, evidence["down_after_s"],
                     evidence["back_after_s"])
         return evidence
 

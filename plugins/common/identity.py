@@ -10,10 +10,9 @@ runs under the expected name.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from qrdr.remote import Command, ConnectionLostDuringChange, HostUnreachable, RebootFailed, RemoteCommandError, RemoteHost
+from qrdr.remote import Command, HostUnreachable, RemoteCommandError, RemoteHost
 
 from . import hosts
 
@@ -58,35 +57,20 @@ def restart(ctx: Any, key: str, *, expected_name: str | None = None, workgroup: 
     """Restart ``site.hosts[key]`` and come back to it as ``expected_name`` (default: its name now)
     with the domain account (``workgroup`` False) or the local one (True; default: unchanged).
 
-    Returns evidence (names, boot times, seconds). Raises :class:`RebootFailed` saying what went wrong.
-    """
-    before_session = hosts.remote(ctx, key)
-    label = before_session.label
-    boot_before = hosts.operating_system(before_session)["LastBootUpTime"]
-    name_before = before_session.name
-    ctx.progress(f"restarting {label}")
-    started = time.monotonic()
-    try:
-        before_session.run(Command("Restart-Computer", {"Force": True}))
-    except ConnectionLostDuringChange:
-        pass  # the host went down under the command: that is what a restart does
-    before_session.wait_until_down(DOWN_TIMEOUT, progress=ctx.progress, after=" after Restart-Computer")
-    wanted = expected_name or name_before
-    hosts.set_current_name(ctx, key, wanted)
-    if workgroup is not None:
-        hosts.set_workgroup(ctx, key, workgroup)
-    after_session = hosts.remote(ctx, key)
-    after_session.wait_until_up(UP_TIMEOUT, progress=ctx.progress, after=" after Restart-Computer")
-    system = hosts.computer_system(after_session)
-    boot_after = hosts.operating_system(after_session)["LastBootUpTime"]
-    if boot_after == boot_before:
-        raise RebootFailed(label, f"{label} answers again but its boot time is unchanged ({boot_before}): "
-                                  f"it did not restart")
-    if str(system["Name"]).lower() != wanted.lower():
-        raise RebootFailed(label, f"{label} came back as {system['Name']}, expected {wanted}")
-    return {"host": key, "name_before": name_before, "name_after": system["Name"], "boot_before": boot_before,
-            "boot_after": boot_after, "part_of_domain": hosts.part_of_domain(system),
-            "seconds": round(time.monotonic() - started, 1)}
+    :meth:`RemoteHost.reboot` does the restart and its checks; this records in the facts the name
+    and account the host has afterwards. Returns its evidence; raises :class:`RebootFailed`."""
+    session = hosts.remote(ctx, key)
+    wanted = expected_name or session.name
+
+    def come_back_as() -> RemoteHost:
+        hosts.set_current_name(ctx, key, wanted)
+        if workgroup is not None:
+            hosts.set_workgroup(ctx, key, workgroup)
+        return hosts.remote(ctx, key)
+
+    evidence = session.reboot(wanted, come_back_as=come_back_as, down_timeout=DOWN_TIMEOUT, up_timeout=UP_TIMEOUT,
+                              poll_interval=1.0, progress=ctx.progress)
+    return {**evidence, "host": key}
 
 
 # --------------------------------------------------------------------------- which computer it is
