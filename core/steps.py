@@ -149,6 +149,22 @@ class Step:
     phase: str | None = None
 
 
+GuardFn = Callable[[StepContext], "Check | None"]
+
+
+def guarded(guard: GuardFn | None, check: CheckFn) -> CheckFn:
+    """``check``, asked only when ``guard`` (if any) has no answer of its own: a guard returns a
+    Check that settles the step early (e.g. "judged once the configuration has started"), or None."""
+    if guard is None:
+        return check
+
+    def guarded_check(ctx: StepContext) -> Check:
+        early = guard(ctx)
+        return early if early is not None else check(ctx)
+
+    return guarded_check
+
+
 def _done_by_hand(ctx: StepContext) -> dict[str, Any]:
     raise RuntimeError("a manual step is done by a person; the engine never applies it")
 

@@ -9,7 +9,7 @@ check depends on the rename step until the standby carries the name.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from qrdr.steps import Check, Step
 

@@ -18,7 +18,7 @@ import datetime as dt
 from typing import Any, Callable
 
 from qrdr.remote import Command, Secret
-from qrdr.steps import Check, Step
+from qrdr.steps import Check, Step, guarded
 
 from . import hosts
 from .identity import identify, restart
@@ -114,10 +114,6 @@ def rename_step(*, id: str, title: str, key: str, new_name: str | NameFn, freed_
     ``rechecked_after`` (``Step.rechecked_after``)."""
 
     def check(ctx: Any) -> Check:
-        if guard is not None:
-            early = guard(ctx)
-            if early is not None:
-                return early
         return check_rename(ctx, key, _name(new_name, ctx), freed_by=freed_by, candidates=candidates(ctx),
                             out_of_domain_by=out_of_domain_by)
 
@@ -133,7 +129,7 @@ def rename_step(*, id: str, title: str, key: str, new_name: str | NameFn, freed_
 
     options.setdefault("destructive", True)
     rechecked_after = (*rechecked_after, *(step for step in (freed_by, out_of_domain_by) if step))
-    return Step(id=id, title=title, target=key, check=check, apply=apply, verify=verify,
+    return Step(id=id, title=title, target=key, check=guarded(guard, check), apply=apply, verify=verify,
                 rechecked_after=rechecked_after, **options)
 
 
@@ -195,17 +191,13 @@ def leave_domain_step(*, id: str, title: str, key: str, candidates: Callable[[An
         return {"left": ctx.site.domain.dns_name, "restart": restart(ctx, key, workgroup=True)}
 
     def check(ctx: Any) -> Check:
-        if guard is not None:
-            early = guard(ctx)
-            if early is not None:
-                return early
         return check_membership(ctx, key, member=False, candidates=candidates(ctx))
 
     def verify(ctx: Any) -> Check:
         return check_membership(ctx, key, member=False, candidates=candidates(ctx))
 
     options.setdefault("destructive", True)
-    return Step(id=id, title=title, target=key, apply=apply, check=check, verify=verify, **options)
+    return Step(id=id, title=title, target=key, apply=apply, check=guarded(guard, check), verify=verify, **options)
 
 
 #: Win32_ComputerSystem.JoinDomainOrWorkgroup FJoinOptions: NETSETUP_JOIN_DOMAIN (1) alone. Without
@@ -266,10 +258,6 @@ def begin_step(*, id: str, title: str, target: str, what: str, accounts: Callabl
     from qrdr.directory import lookup_computer
 
     def check(ctx: Any) -> Check:
-        if guard is not None:
-            early = guard(ctx)
-            if early is not None:
-                return early
         return Check.will_change(f"record when the passwords of {', '.join(f'{n}$' for n in accounts(ctx))} were "
                                  f"last set, as the {what} starts (a reset is recognised against it)")
 
@@ -285,7 +273,7 @@ def begin_step(*, id: str, title: str, target: str, what: str, accounts: Callabl
     def verify(ctx: Any) -> Check:
         return Check.no_change(f"recorded: {ctx.facts.get(STARTED_FACT, {}).get(what)}")
 
-    return Step(id=id, title=title, target="directory", check=check, apply=apply, verify=verify, **options)
+    return Step(id=id, title=title, target="directory", check=guarded(guard, check), apply=apply, verify=verify, **options)
 
 
 #: pwdLastSet of an account whose password was never set.
@@ -311,10 +299,6 @@ def reset_account_step(*, id: str, title: str, name: str | NameFn, during: str,
     def check(ctx: Any) -> Check:
         from qrdr.directory import check_reset
 
-        if guard is not None:
-            early = guard(ctx)
-            if early is not None:
-                return early
         computer = _name(name, ctx)
         return check_reset(ctx.directory, computer, since=reset_since(ctx, during, computer))
 
@@ -325,4 +309,4 @@ def reset_account_step(*, id: str, title: str, name: str | NameFn, during: str,
 
     options.setdefault("destructive", True)
     options.setdefault("idempotent", False)
-    return Step(id=id, title=title, target="directory", check=check, apply=apply, **options)
+    return Step(id=id, title=title, target="directory", check=guarded(guard, check), apply=apply, **options)

@@ -19,7 +19,7 @@ import time
 from typing import Any, Callable, Mapping
 
 from qrdr.remote import Command
-from qrdr.steps import Check, Step
+from qrdr.steps import Check, Step, guarded
 
 from . import catalog, hosts
 
@@ -149,16 +149,12 @@ def service_step(*, id: str, title: str, key: str, wanted: Wanted | WantedFn, mi
     (e.g. ``Check.depends`` while an earlier phase has not run); ``step_options`` go to :class:`Step`."""
 
     def check(ctx: Any) -> Check:
-        if guard is not None:
-            early = guard(ctx)
-            if early is not None:
-                return early
         return check_services(ctx, key, _resolve(wanted, ctx), missing_means=missing_means)
 
     def verify(ctx: Any) -> Check:
         return check_services(ctx, key, _resolve(wanted, ctx), missing_means=missing_means)
 
-    return Step(id=id, title=title, target=key, check=check, verify=verify,
+    return Step(id=id, title=title, target=key, check=guarded(guard, check), verify=verify,
                 apply=lambda ctx: apply_services(ctx, key, _resolve(wanted, ctx)), **step_options)
 
 

@@ -12,7 +12,6 @@ Recovery requests no documentation covers (assumptions, each marked there).
 from __future__ import annotations
 
 import datetime as dt
-import xml.etree.ElementTree as ET
 from typing import Any
 
 from qrdr.hookspecs import hookimpl

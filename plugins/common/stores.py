@@ -13,7 +13,7 @@ import re
 from typing import Any, Callable
 
 from qrdr.remote import Command
-from qrdr.steps import Check, Step
+from qrdr.steps import Check, Step, guarded
 
 from . import hosts, programs
 
@@ -50,13 +50,6 @@ def mount_stores_step(*, id: str, title: str, key: str, at_startup: bool = True,
         return Check.no_change(f"{session.name}: {len(found)} store(s) mounted"
                                + (", all mount at startup" if at_startup else ""), **facts)
 
-    def check(ctx: Any) -> Check:
-        if guard is not None:
-            early = guard(ctx)
-            if early is not None:
-                return early
-        return look(ctx)
-
     def apply(ctx: Any) -> dict[str, Any]:
         session = hosts.remote(ctx, key)
         done = []
@@ -75,7 +68,7 @@ def mount_stores_step(*, id: str, title: str, key: str, at_startup: bool = True,
                     done.append(f"{store['Name']}: do not mount at startup, as before")
         return {"host": session.name, "done": done}
 
-    return Step(id=id, title=title, target=key, check=check, apply=apply, verify=look, **options)
+    return Step(id=id, title=title, target=key, check=guarded(guard, look), apply=apply, verify=look, **options)
 
 
 def path_differences(label: str, recorded: list[dict[str, Any]], found: list[dict[str, Any]]) -> list[tuple[str, str, dict]]:
@@ -101,13 +94,6 @@ def store_paths_step(*, id: str, title: str, key: str, missing_means: str,
     """Runbook "Configure" 5: the standby's .edb/.stm paths equal production's (recorded earlier), else redirect them.
     ``guard(ctx)`` may answer for the check first, as for :func:`mount_stores_step`."""
 
-    def check(ctx: Any) -> Check:
-        if guard is not None:
-            early = guard(ctx)
-            if early is not None:
-                return early
-        return look(ctx)
-
     def look(ctx: Any) -> Check:
         recorded = ctx.facts.get(STORES_FACT)
         if not recorded:
@@ -129,7 +115,7 @@ def store_paths_step(*, id: str, title: str, key: str, missing_means: str,
             changed.append(line)
         return {"changed": changed}
 
-    return Step(id=id, title=title, target=key, check=check, apply=apply, verify=look, **options)
+    return Step(id=id, title=title, target=key, check=guarded(guard, look), apply=apply, verify=look, **options)
 
 
 # --------------------------------------------------------------------------- eseutil
@@ -201,10 +187,6 @@ def soft_recovery_step(*, id: str, title: str, key: str, guard: Callable[[Any], 
     """Runbook (implicit, DOMAIN.md): run ``eseutil /r`` on copies in Dirty Shutdown whose logs are present."""
 
     def check(ctx: Any) -> Check:
-        if guard is not None:
-            early = guard(ctx)
-            if early is not None:
-                return early
         if not database_files(ctx):
             return Check.blocked("production's database paths were never recorded (run configure first)")
         reasons, recoveries, evidence = database_check(ctx, key)
@@ -232,4 +214,4 @@ def soft_recovery_step(*, id: str, title: str, key: str, guard: Callable[[Any], 
             done.append({"database": store["EdbPath"], **run.evidence()})
         return {"recovered": done}
 
-    return Step(id=id, title=title, target=key, check=check, apply=apply, **options)
+    return Step(id=id, title=title, target=key, check=guarded(guard, check), apply=apply, **options)

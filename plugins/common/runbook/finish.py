@@ -31,14 +31,22 @@ def _installed_by(book: Book) -> str:
     return f"Exchange is installed on the standby by {book.id('setup-dr')}"
 
 
+def _standby_services(book: Book, site: Site, what: str, title: str, wanted: dict[str, tuple[str, str]],
+                      changed_by: str) -> Step:
+    """A service step on the standby, judged while a configuration is under way, re-checked after
+    ``changed_by`` (the step before it that set those services)."""
+    _pk, sk = keys(site)
+    return services.service_step(id=book.id(what), title=title, key=sk, wanted=wanted,
+                                 missing_means=_installed_by(book), guard=configuration_guard,
+                                 rechecked_after=_stale_after(book, book.id(changed_by)))
+
+
 def start_standby_services(book: Book, site: Site) -> Step:
     """Runbook 4: "Manually Start the following Exchange Services on the Standby Server".
     Code: :mod:`..services`."""
-    _pk, sk = keys(site)
-    return services.service_step(
-        id=book.id("start-standby-services"), title="Start the standby's Exchange services (4)", key=sk,
-        wanted=services.all_in(book.production_services(), "Running", "Manual"), missing_means=_installed_by(book),
-        guard=configuration_guard, rechecked_after=_stale_after(book, book.id("stop-standby-services")))
+    return _standby_services(book, site, "start-standby-services", "Start the standby's Exchange services (4)",
+                             services.all_in(book.production_services(), "Running", "Manual"),
+                             changed_by="stop-standby-services")
 
 
 def standby_store_paths(book: Book, site: Site) -> Step:
@@ -54,11 +62,10 @@ def standby_store_paths(book: Book, site: Site) -> Step:
 
 def stop_standby_services_again(book: Book, site: Site) -> Step:
     """Runbook 6: "Stop all of the Exchange Services on the Standby Server." Code: :mod:`..services`."""
-    _pk, sk = keys(site)
-    return services.service_step(
-        id=book.id("stop-standby-services-again"), title="Stop all of the standby's Exchange services (6)", key=sk,
-        wanted=services.all_in(book.all_services(), "Stopped", "Manual"), missing_means=_installed_by(book),
-        guard=configuration_guard, rechecked_after=_stale_after(book, book.id("start-standby-services")))
+    return _standby_services(book, site, "stop-standby-services-again",
+                             "Stop all of the standby's Exchange services (6)",
+                             services.all_in(book.all_services(), "Stopped", "Manual"),
+                             changed_by="start-standby-services")
 
 
 def rename_standby_back(book: Book, site: Site) -> Step:

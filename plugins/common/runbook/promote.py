@@ -14,7 +14,7 @@ from typing import Any
 
 from qrdr.model import Site
 from qrdr.remote import Command, ConnectionLostDuringChange
-from qrdr.steps import Check, Step
+from qrdr.steps import Check, Step, guarded
 
 from .. import hosts, names, services, stores
 from ..identity import identify
@@ -197,12 +197,8 @@ def mail_flowing(book: Book, site: Site) -> Step:
     """The end of the promote: the standby's services run and its stores are mounted under
     production's name. Closes the "mail flowing" window (measured from the start of the run)."""
     _pk, sk = keys(site)
-    guard = named_as_production(book)
 
     def check(ctx: Any) -> Check:
-        early = guard(ctx)
-        if early is not None:
-            return early
         running = services.check_services(ctx, sk, _services_wanted(book))
         mounted = stores.mount_stores_step(id="probe", title="", key=sk).verify(ctx)
         if running.outcome.value == "no change" and mounted.outcome.value == "no change":
@@ -211,7 +207,7 @@ def mail_flowing(book: Book, site: Site) -> Step:
                              *(mounted.changes if mounted.outcome.value != "no change" else ()))
 
     return Step(id=book.id("mail-flowing"), title="Mail flows: services running and stores mounted", target=sk,
-                check=check, apply=never, closes_window=MAIL_FLOWING,
+                check=guarded(named_as_production(book), check), apply=never, closes_window=MAIL_FLOWING,
                 rechecked_after=(book.id("rename-standby-to-production"), book.id("standby-services"),
                                  book.id("standby-stores")))
 

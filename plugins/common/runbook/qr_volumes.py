@@ -36,6 +36,22 @@ def _needs_subclient(engine: Any) -> Check:
     return Check.depends(f"the subclient is created by {engine.id('qr-subclient')} first")
 
 
+def _read_back(ctx: Any, kind: str, tag: str, name_attribute: str, name: str) -> ET.Element | None:
+    """The CommServe's ``tag`` element of that name, from the read-back of ``kind``, or None."""
+    return next((node for node in read_back(ctx, kind).findall(tag) if node.get(name_attribute) == name), None)
+
+
+def _create_check(found: Any, wanted: Any, *, differs: str, same: str, create: str) -> Check:
+    """The check of a create on the CommServe, from what the read-back ``found`` (None: nothing
+    of that name): absent, create it; as ``wanted``, no change; otherwise blocked, as a CommServe
+    refuses to create what exists and qrdr does not change what someone else made."""
+    if found is None:
+        return Check.will_change(create)
+    if found != wanted:
+        return Check.blocked(differs)
+    return Check.no_change(same)
+
+
 def scratch_pool(engine: Any, site: Site) -> Step:
     """Step 1: "Create a scratch volume pool that contains the destination volumes on the
     Standby Server." Checks the pool read back (blocked when one of that name holds other volumes);
@@ -45,16 +61,15 @@ def scratch_pool(engine: Any, site: Site) -> Step:
     destinations = _destinations(site)
 
     def check(ctx: Any) -> Check:
-        for node in read_back(ctx, "scratchpool").findall("scratchPool"):
-            if node.get("scratchPoolName") == qr.scratch_pool:
-                have = sorted(v.get("volumeName", "").upper() for v in node.findall("volume"))
-                if have != sorted(destinations):
-                    return Check.blocked(f"scratch pool {qr.scratch_pool} exists with volumes {', '.join(have)}, "
-                                         f"not {', '.join(destinations)}: rename [quick_recovery] scratch_pool or "
-                                         f"fix it on the CommServe")
-                return Check.no_change(f"scratch pool {qr.scratch_pool}: {standby_client} {', '.join(have)}")
-        return Check.will_change(f"create scratch pool {qr.scratch_pool} of {standby_client}'s volumes "
-                                 f"{', '.join(destinations)} (MediaAgent {standby_client})")
+        node = _read_back(ctx, "scratchpool", "scratchPool", "scratchPoolName", qr.scratch_pool)
+        have = None if node is None else sorted(v.get("volumeName", "").upper() for v in node.findall("volume"))
+        return _create_check(
+            have, sorted(destinations),
+            differs=f"scratch pool {qr.scratch_pool} exists with volumes {', '.join(have or [])}, not "
+                    f"{', '.join(destinations)}: rename [quick_recovery] scratch_pool or fix it on the CommServe",
+            same=f"scratch pool {qr.scratch_pool}: {standby_client} {', '.join(have or [])}",
+            create=f"create scratch pool {qr.scratch_pool} of {standby_client}'s volumes {', '.join(destinations)} "
+                   f"(MediaAgent {standby_client})")
 
     def apply(ctx: Any) -> dict[str, Any]:
         execute(ctx, element("App_CreateScratchPoolRequest", element(
@@ -75,16 +90,16 @@ def qr_policy(engine: Any, site: Site) -> Step:
     _production, standby_client = client_names(site)
 
     def check(ctx: Any) -> Check:
-        for node in read_back(ctx, "qrpolicy").findall("qrPolicy"):
-            if node.get("qrPolicyName") == qr.policy:
-                found = (node.get("snapEngine"), node.get("copyManager"), node.get("scratchPoolName"))
-                if found != (engine.engine, standby_client, qr.scratch_pool):
-                    return Check.blocked(f"QR policy {qr.policy} exists with snap engine {found[0]}, copy manager "
-                                         f"{found[1]}, pool {found[2]}; wanted {engine.engine}, {standby_client}, "
-                                         f"{qr.scratch_pool}")
-                return Check.no_change(f"QR policy {qr.policy}: {engine.engine}, copy manager {standby_client}")
-        return Check.will_change(f"create QR policy {qr.policy}: snap engine {engine.engine}, LAN copy manager "
-                                 f"{standby_client}, scratch pool {qr.scratch_pool}")
+        node = _read_back(ctx, "qrpolicy", "qrPolicy", "qrPolicyName", qr.policy)
+        found = None if node is None else (node.get("snapEngine"), node.get("copyManager"), node.get("scratchPoolName"))
+        engine_, manager, pool = found or (None, None, None)
+        return _create_check(
+            found, (engine.engine, standby_client, qr.scratch_pool),
+            differs=f"QR policy {qr.policy} exists with snap engine {engine_}, copy manager {manager}, pool {pool}; "
+                    f"wanted {engine.engine}, {standby_client}, {qr.scratch_pool}",
+            same=f"QR policy {qr.policy}: {engine.engine}, copy manager {standby_client}",
+            create=f"create QR policy {qr.policy}: snap engine {engine.engine}, LAN copy manager {standby_client}, "
+                   f"scratch pool {qr.scratch_pool}")
 
     def apply(ctx: Any) -> dict[str, Any]:
         execute(ctx, element("App_CreateQRPolicyRequest", element(
