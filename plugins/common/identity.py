@@ -1,11 +1,10 @@
-"""Who a host is right now (name, domain membership), and restarting it.
+"""Who a host is right now (name, domain membership), and which computer it is.
 
 A rename takes effect at the next restart; leaving the domain makes the
 domain account useless for logging on. :func:`identify` finds out, with the
 account and the name that work now, and records both in the run's facts.
-:func:`restart` restarts a host and reconnects to it under the name and the
-account it will have afterwards, then proves that it restarted (boot time) and
-runs under the expected name.
+:func:`identity_check` proves each host key reaches the computer the site config
+names (and recorded at configure: its machine SID).
 """
 
 from __future__ import annotations
@@ -15,11 +14,6 @@ from typing import Any
 from qrdr.remote import Command, HostUnreachable, RemoteCommandError, RemoteHost
 
 from . import hosts
-
-#: Deadlines of a restart (seconds): going down, coming back.
-DOWN_TIMEOUT = 300
-UP_TIMEOUT = 1200
-
 
 def identify(ctx: Any, key: str, candidates: tuple[str, ...] = ()) -> tuple[RemoteHost, dict[str, Any]]:
     """The session that reaches ``site.hosts[key]`` now and its Win32_ComputerSystem.
@@ -51,26 +45,6 @@ def identify(ctx: Any, key: str, candidates: tuple[str, ...] = ()) -> tuple[Remo
     hosts.set_workgroup(ctx, key, accounts[0])
     hosts.set_current_name(ctx, key, names[0])
     raise HostUnreachable(host.name, "; ".join(attempts) or "no way to reach it")
-
-
-def restart(ctx: Any, key: str, *, expected_name: str | None = None, workgroup: bool | None = None) -> dict[str, Any]:
-    """Restart ``site.hosts[key]`` and come back to it as ``expected_name`` (default: its name now)
-    with the domain account (``workgroup`` False) or the local one (True; default: unchanged).
-
-    :meth:`RemoteHost.reboot` does the restart and its checks; this records in the facts the name
-    and account the host has afterwards. Returns its evidence; raises :class:`RebootFailed`."""
-    session = hosts.remote(ctx, key)
-    wanted = expected_name or session.name
-
-    def come_back_as() -> RemoteHost:
-        hosts.set_current_name(ctx, key, wanted)
-        if workgroup is not None:
-            hosts.set_workgroup(ctx, key, workgroup)
-        return hosts.remote(ctx, key)
-
-    evidence = session.reboot(wanted, come_back_as=come_back_as, down_timeout=DOWN_TIMEOUT, up_timeout=UP_TIMEOUT,
-                              poll_interval=1.0, progress=ctx.progress)
-    return {**evidence, "host": key}
 
 
 # --------------------------------------------------------------------------- which computer it is

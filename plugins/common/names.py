@@ -17,11 +17,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Callable
 
-from qrdr.remote import Command, Secret
+from qrdr.remote import Command, RemoteHost, Secret
 from qrdr.steps import Check, Step, guarded
 
 from . import hosts
-from .identity import identify, restart
+from .identity import identify
 
 NameFn = Callable[[Any], str]
 
@@ -29,6 +29,32 @@ NameFn = Callable[[Any], str]
 WMI_RETURN = {0: "done", 5: "access denied", 87: "invalid parameter", 1326: "logon failure: bad user or password",
               1355: "the domain could not be contacted", 2224: "the account already exists",
               2692: "the computer is not joined to a domain", 2691: "the computer is already joined to a domain"}
+
+
+#: Deadlines of a restart (seconds): going down, coming back.
+DOWN_TIMEOUT = 300
+UP_TIMEOUT = 1200
+
+
+def restart(ctx: Any, key: str, *, expected_name: str | None = None, workgroup: bool | None = None) -> dict[str, Any]:
+    """Restart ``site.hosts[key]`` and come back to it as ``expected_name`` (default: its name now)
+    with the domain account (``workgroup`` False) or the local one (True; default: unchanged).
+
+    :meth:`RemoteHost.reboot` does the restart and its checks; this records in the facts the name
+    and account the host has afterwards. Returns its evidence; raises :class:`RebootFailed`."""
+    session = hosts.remote(ctx, key)
+    wanted = expected_name or session.name
+
+    def come_back_as() -> RemoteHost:
+        hosts.set_current_name(ctx, key, wanted)
+        if workgroup is not None:
+            hosts.set_workgroup(ctx, key, workgroup)
+        return hosts.remote(ctx, key)
+
+    evidence = session.reboot(wanted, come_back_as=come_back_as, down_timeout=DOWN_TIMEOUT, up_timeout=UP_TIMEOUT,
+                              poll_interval=1.0, progress=ctx.progress)
+    return {**evidence, "host": key}
+
 
 
 def _name(value: str | NameFn, ctx: Any) -> str:

@@ -33,8 +33,9 @@ def _grant(book: Book, site: Site, index: int) -> Step:
 def grant_organization(book: Book, site: Site) -> Step:
     """Runbook 3.2: on the organization, "verify that the Allow check box for Create all child
     objects and Delete all child objects is selected" for the standby's server object.
-    Code: :func:`..acl.grant_step` (check: the standby's SID and the ACE planned), qrdr.directory.acl
-    (read, merge and write the security descriptor)."""
+
+    Code: plugins/common/runbook/acls.py, plugins/common/acl.py, core/directory/acl.py.
+    """
     return _grant(book, site, 0)
 
 
@@ -42,20 +43,28 @@ def grant_servers(book: Book, site: Site) -> Step:
     """Runbook 3.4: "Right-click CN=Servers and select Properties ... Highlight the server object
     and click Full Control under Allow". Checks whether the standby's account has Full Control on
     CN=Servers of the administrative group, applies by adding the ACE, verifies by reading it back.
-    Code: this module, :mod:`..acl` (grant_step), qrdr/directory/acl.py (plan_grant, grant)."""
+
+    Code: plugins/common/runbook/acls.py, plugins/common/acl.py, core/directory/acl.py.
+    """
     return _grant(book, site, 1)
 
 
 def grant_server(book: Book, site: Site) -> Step:
     """Runbook 3.5: "Expand CN=Servers, right-click [the server] ... click Full Control under
-    Allow" on the server object named like production. Code: as :func:`grant_servers`."""
+    Allow" on the server object named like production.
+
+    Code: plugins/common/runbook/acls.py, plugins/common/acl.py, core/directory/acl.py.
+    """
     return _grant(book, site, 2)
 
 
 def wait_acl_replication(book: Book, site: Site) -> Step:
     """Runbook 3: "Replicate these changes throughout the domain." Waits, within the domain's
     replication_deadline, until every domain controller shows each grant (qrdr.directory's
-    wait_replicated polls each DC). Code: :func:`..acl.replication_step`."""
+    wait_replicated polls each DC).
+
+    Code: plugins/common/runbook/acls.py, plugins/common/acl.py, core/directory/replication.py.
+    """
     grant_ids = tuple(book.id(what) for _which, _mask, what, _title in GRANTS)
     return acl.replication_step(id=book.id("wait-acl-replication"),
                                 title="Wait until every domain controller shows the rights (3)",

@@ -29,7 +29,10 @@ Removal = Callable[[Book, Site, str, str], Step]
 
 def outlook_profiles(book: Book, site: Site, key: str, scope: str) -> Step:
     """Appendix: "Delete the Outlook profile of the Exchange user": every key under the profiles
-    key of the account qrdr acts as (HKCU; StdRegProv from the management host on Windows 2000)."""
+    key of the account qrdr acts as (HKCU; StdRegProv from the management host on Windows 2000).
+
+    Code: plugins/common/runbook/cleanup.py, plugins/common/files.py.
+    """
     return files.remove_paths_step(
         id=book.id(f"{scope}-outlook-profiles"), title="Delete the Outlook profile of the Exchange user", key=key,
         paths=lambda ctx: files.children(hosts.remote(ctx, key), catalog.OUTLOOK_PROFILES_KEY),
@@ -38,7 +41,10 @@ def outlook_profiles(book: Book, site: Site, key: str, scope: str) -> Step:
 
 def uninstall_exchange(book: Book, site: Site, key: str, scope: str) -> Step:
     """Appendix: "Uninstall Microsoft Exchange" with the setup media (every component Remove in
-    an unattend file), run as a long program and done once Exchange's setup key is gone."""
+    an unattend file), run as a long program and done once Exchange's setup key is gone.
+
+    Code: plugins/common/runbook/cleanup.py, plugins/common/programs.py, plugins/common/catalog.py.
+    """
     version = book.version
 
     def check(ctx: Any) -> Check:
@@ -63,7 +69,10 @@ def uninstall_exchange(book: Book, site: Site, key: str, scope: str) -> Step:
 
 
 def uninstall_keys(book: Book, site: Site, key: str, scope: str) -> Step:
-    """Appendix: delete the two Exchange Uninstall registry keys the uninstall may leave."""
+    """Appendix: delete the two Exchange Uninstall registry keys the uninstall may leave.
+
+    Code: plugins/common/runbook/cleanup.py, plugins/common/files.py.
+    """
     return files.remove_paths_step(
         id=book.id(f"{scope}-uninstall-keys"), title="Delete the two Exchange Uninstall registry keys", key=key,
         paths=[ntpath.join(catalog.UNINSTALL_ROOT, k) for k in catalog.UNINSTALL_KEYS],
@@ -72,7 +81,10 @@ def uninstall_keys(book: Book, site: Site, key: str, scope: str) -> Step:
 
 def locked_dlls(book: Book, site: Site, key: str, scope: str) -> Step:
     """Appendix: stop the processes that hold exchmem.dll, exsp.dll and pttrace.dll open (they
-    keep the Exchsrvr folder from being deleted)."""
+    keep the Exchsrvr folder from being deleted).
+
+    Code: plugins/common/runbook/cleanup.py, plugins/common/files.py, plugins/common/scripts/find_locking_process.ps1.
+    """
     install = site.exchange.install_path
     return files.locked_files_step(id=book.id(f"{scope}-locked-dlls"),
                                    title="Stop the processes holding exchmem/exsp/pttrace.dll", key=key,
@@ -81,7 +93,10 @@ def locked_dlls(book: Book, site: Site, key: str, scope: str) -> Step:
 
 
 def exchsrvr_folder(book: Book, site: Site, key: str, scope: str) -> Step:
-    """Appendix: delete the Exchsrvr folder (the install path)."""
+    """Appendix: delete the Exchsrvr folder (the install path).
+
+    Code: plugins/common/runbook/cleanup.py, plugins/common/files.py.
+    """
     install = site.exchange.install_path
     return files.remove_paths_step(id=book.id(f"{scope}-exchsrvr-folder"), title=f"Delete the Exchsrvr folder {install}",
                                    key=key, paths=[install], rechecked_after=(book.id(f"{scope}-uninstall-exchange"),))
@@ -100,14 +115,20 @@ def removal(book: Book, site: Site, key: str, scope: str, *, registry_keys: bool
 
 
 def begin_cleanup_recovery(book: Book, site: Site) -> Step:
-    """The recovery cleanup starts; the account it will reset is noted (see :func:`..names.begin_step`)."""
+    """The recovery cleanup starts; the account it will reset is noted (see :func:`..names.begin_step`).
+
+    Code: plugins/common/runbook/cleanup.py, plugins/common/names.py.
+    """
     _pk, sk = keys(site)
     return names.begin_step(id=book.id("begin-cleanup-recovery"), title="Cleanup of the recovery server starts",
                             target=sk, what="cleanup-recovery", accounts=lambda ctx: [site.standby.name])
 
 
 def recovery_stores(book: Book, site: Site) -> Step:
-    """Appendix 1.3: dismount and delete the public and mailbox stores (CDOEXM store scripts)."""
+    """Appendix 1.3: dismount and delete the public and mailbox stores (CDOEXM store scripts).
+
+    Code: plugins/common/runbook/cleanup.py, plugins/common/hosts.py, plugins/common/scripts/remove_exchange_store.ps1.
+    """
     _pk, sk = keys(site)
 
     def check(ctx: Any) -> Check:
@@ -135,7 +156,10 @@ def recovery_stores(book: Book, site: Site) -> Step:
 def recovery_storage_groups(book: Book, site: Site) -> Step:
     """Appendix 1.4: delete the storage groups. An empty storage group is invisible to
     ``qrdr:Get-ExchangeStore``, so the groups are production's recorded ones, and each one deleted
-    (or found gone) is remembered in the facts (:data:`.base.GROUPS_REMOVED_FACT`)."""
+    (or found gone) is remembered in the facts (:data:`.base.GROUPS_REMOVED_FACT`).
+
+    Code: plugins/common/runbook/cleanup.py, plugins/common/hosts.py, plugins/common/scripts/remove_storage_group.ps1.
+    """
     _pk, sk = keys(site)
 
     def pending(ctx: Any) -> list[str]:
@@ -175,7 +199,10 @@ def recovery_reset_own_account(book: Book, site: Site) -> Step:
     """Appendix 1.7, first half: "Rename the Recovery Server back to the original name and
     reboot." Its own account (standby$) still exists from before the promote, so a domain rename
     would collide with it: the account is reset, the server leaves the domain, takes its name back
-    and rejoins reusing it. Code: :mod:`..names`."""
+    and rejoins reusing it.
+
+    Code: plugins/common/runbook/cleanup.py, plugins/common/names.py, core/directory/computers.py.
+    """
     return names.reset_account_step(id=book.id("recovery-reset-own-account"),
                                     title=f"Reset the recovery server's own account {site.standby.name}$",
                                     name=site.standby.name, during="cleanup-recovery",
@@ -183,7 +210,10 @@ def recovery_reset_own_account(book: Book, site: Site) -> Step:
 
 
 def recovery_leave_domain(book: Book, site: Site) -> Step:
-    """Appendix 1.7: the recovery server out of the domain (see :func:`recovery_reset_own_account`)."""
+    """Appendix 1.7: the recovery server out of the domain (see :func:`recovery_reset_own_account`).
+
+    Code: plugins/common/runbook/cleanup.py, plugins/common/names.py, core/remote/session.py.
+    """
     _pk, sk = keys(site)
     return names.leave_domain_step(id=book.id("recovery-leave-domain"), title="Take the recovery server out of the domain",
                                    key=sk, candidates=_recovery_names(site))
@@ -191,7 +221,9 @@ def recovery_leave_domain(book: Book, site: Site) -> Step:
 
 def recovery_rename_back(book: Book, site: Site) -> Step:
     """Appendix 1.7: "Rename the Recovery Server back to the original name and reboot."
-    Code: :mod:`..names`, :mod:`..identity` (restart)."""
+
+    Code: plugins/common/runbook/cleanup.py, plugins/common/names.py, core/remote/session.py.
+    """
     _pk, sk = keys(site)
     return names.rename_step(id=book.id("recovery-rename-back"),
                              title=f"Rename the recovery server back to {site.standby.name} and restart it (1.7)",
@@ -200,7 +232,10 @@ def recovery_rename_back(book: Book, site: Site) -> Step:
 
 
 def recovery_join_domain(book: Book, site: Site) -> Step:
-    """Appendix 1.7: the recovery server back into the domain under its own name."""
+    """Appendix 1.7: the recovery server back into the domain under its own name.
+
+    Code: plugins/common/runbook/cleanup.py, plugins/common/names.py, core/remote/session.py.
+    """
     _pk, sk = keys(site)
     return names.join_domain_step(id=book.id("recovery-join-domain"), title=f"Put {site.standby.name} back into the domain",
                                   key=sk, name=site.standby.name, candidates=_recovery_names(site),
@@ -225,7 +260,10 @@ SAFE_MODE_BY_HAND = ("at the source server's console: boot it into Safe Mode (F8
 
 
 def begin_cleanup_source(book: Book, site: Site) -> Step:
-    """The source cleanup starts; the account it will reset is noted (see :func:`..names.begin_step`)."""
+    """The source cleanup starts; the account it will reset is noted (see :func:`..names.begin_step`).
+
+    Code: plugins/common/runbook/cleanup.py, plugins/common/names.py.
+    """
     pk, _sk = keys(site)
     return names.begin_step(id=book.id("begin-cleanup-source"), title="Cleanup of the source server starts", target=pk,
                             what="cleanup-source", accounts=lambda ctx: [site.production.name])
@@ -234,7 +272,10 @@ def begin_cleanup_source(book: Book, site: Site) -> Step:
 def source_safe_mode_services(book: Book, site: Site) -> Step | None:
     """Appendix 2.1-2.2 (Windows 2003 only): in safe mode, the source server's Exchange services
     set to Manual, then a normal boot. A manual step (:data:`SAFE_MODE_BY_HAND`): qrdr checks
-    afterwards that every Exchange service is Manual (and not running)."""
+    afterwards that every Exchange service is Manual (and not running).
+
+    Code: plugins/common/runbook/cleanup.py, plugins/common/services.py.
+    """
     if site.production.windows is not WindowsVersion.W2003:
         return None
     pk, _sk = keys(site)
@@ -246,7 +287,10 @@ def source_safe_mode_services(book: Book, site: Site) -> Step | None:
 
 def source_reset_account(book: Book, site: Site) -> Step:
     """Appendix 2: reset the account production$ so that the source server can rejoin. Blocked
-    while the recovery server still runs as production (its account would be reset)."""
+    while the recovery server still runs as production (its account would be reset).
+
+    Code: plugins/common/runbook/cleanup.py, plugins/common/names.py, core/directory/computers.py.
+    """
     _pk, sk = keys(site)
     production = site.production.name
     step = names.reset_account_step(id=book.id("source-reset-account"),
@@ -264,14 +308,20 @@ def source_reset_account(book: Book, site: Site) -> Step:
 
 
 def source_leave_domain(book: Book, site: Site) -> Step:
-    """Appendix 2: take the source server out of the domain and restart it."""
+    """Appendix 2: take the source server out of the domain and restart it.
+
+    Code: plugins/common/runbook/cleanup.py, plugins/common/names.py, core/remote/session.py.
+    """
     pk, _sk = keys(site)
     return names.leave_domain_step(id=book.id("source-leave-domain"),
                                    title="Take the source server out of the domain and restart it", key=pk)
 
 
 def source_join_domain(book: Book, site: Site) -> Step:
-    """Appendix 2: "Log the source server into the domain" and restart it."""
+    """Appendix 2: "Log the source server into the domain" and restart it.
+
+    Code: plugins/common/runbook/cleanup.py, plugins/common/names.py, core/remote/session.py.
+    """
     pk, _sk = keys(site)
     return names.join_domain_step(id=book.id("source-join-domain"),
                                   title="Log the source server into the domain and restart it", key=pk,

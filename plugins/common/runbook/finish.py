@@ -43,7 +43,9 @@ def _standby_services(book: Book, site: Site, what: str, title: str, wanted: dic
 
 def start_standby_services(book: Book, site: Site) -> Step:
     """Runbook 4: "Manually Start the following Exchange Services on the Standby Server".
-    Code: :mod:`..services`."""
+
+    Code: plugins/common/runbook/finish.py, plugins/common/services.py.
+    """
     return _standby_services(book, site, "start-standby-services", "Start the standby's Exchange services (4)",
                              services.all_in(book.production_services(), "Running", "Manual"),
                              changed_by="stop-standby-services")
@@ -52,7 +54,9 @@ def start_standby_services(book: Book, site: Site) -> Step:
 def standby_store_paths(book: Book, site: Site) -> Step:
     """Runbook 5: "verify the directory paths for the *.edb and *.stm files are the same as the
     Production Server. If the paths do not match ... redirect the store to the correct path".
-    Code: :func:`..stores.store_paths_step` (CDOEXM through the store scripts)."""
+
+    Code: plugins/common/runbook/finish.py, plugins/common/stores.py, plugins/common/scripts/set_exchange_store.ps1.
+    """
     _pk, sk = keys(site)
     return stores.store_paths_step(
         id=book.id("standby-store-paths"), title="The standby's .edb/.stm paths equal production's (5)", key=sk,
@@ -61,7 +65,10 @@ def standby_store_paths(book: Book, site: Site) -> Step:
 
 
 def stop_standby_services_again(book: Book, site: Site) -> Step:
-    """Runbook 6: "Stop all of the Exchange Services on the Standby Server." Code: :mod:`..services`."""
+    """Runbook 6: "Stop all of the Exchange Services on the Standby Server."
+
+    Code: plugins/common/runbook/finish.py, plugins/common/services.py.
+    """
     return _standby_services(book, site, "stop-standby-services-again",
                              "Stop all of the standby's Exchange services (6)",
                              services.all_in(book.all_services(), "Stopped", "Manual"),
@@ -74,7 +81,9 @@ def rename_standby_back(book: Book, site: Site) -> Step:
     Directory to make sure the machine's name is properly registered."
 
     Verifies both: the name after the restart, and the computer account's dNSHostName in AD.
-    Code: :mod:`..names`, :mod:`..identity` (restart), qrdr.directory (lookup_computer)."""
+
+    Code: plugins/common/runbook/finish.py, plugins/common/names.py, core/remote/session.py, core/directory/computers.py.
+    """
     _pk, sk = keys(site)
     production, standby = site.production.name, site.standby.name
 
@@ -96,7 +105,10 @@ def rename_standby_back(book: Book, site: Site) -> Step:
 
 def rename_production_back(book: Book, site: Site) -> Step:
     """Runbook 8: "Rename the Production Server back to its original name and reboot."
-    The name is free once the standby runs as itself again. Code: :mod:`..names`, :mod:`..identity`."""
+    The name is free once the standby runs as itself again.
+
+    Code: plugins/common/runbook/finish.py, plugins/common/names.py, core/remote/session.py.
+    """
     pk, _sk = keys(site)
     production, temp = site.production.name, catalog.temp_name(site.production.name)
     return names.rename_step(
@@ -108,7 +120,10 @@ def rename_production_back(book: Book, site: Site) -> Step:
 def start_production_services(book: Book, site: Site) -> Step:
     """Runbook 9: "Reset the Exchange services that were set previously to manual, back to
     automatic on the Production Server, and start these services." As record-production found
-    them. Code: :mod:`..services`."""
+    them.
+
+    Code: plugins/common/runbook/finish.py, plugins/common/services.py.
+    """
     pk, _sk = keys(site)
     return services.service_step(
         id=book.id("start-production-services"),
@@ -120,7 +135,10 @@ def start_production_services(book: Book, site: Site) -> Step:
 def mount_production_stores(book: Book, site: Site) -> Step:
     """Runbook 10-11: "Mount all mailbox and public folder stores that need to be mounted.
     Verify that the stores will always mount at startup." Production's outage ends when this
-    step is verified. Code: :func:`..stores.mount_stores_step`."""
+    step is verified.
+
+    Code: plugins/common/runbook/finish.py, plugins/common/stores.py, plugins/common/scripts/mount_exchange_store.ps1.
+    """
     pk, _sk = keys(site)
     return stores.mount_stores_step(
         id=book.id("mount-production-stores"),
@@ -131,7 +149,10 @@ def mount_production_stores(book: Book, site: Site) -> Step:
 
 def configuration_finished(book: Book, site: Site) -> Step:
     """"At this time, the Production Server (Exchange Server) is running again." Marks the
-    configuration finished (:data:`.base.CONFIG_FACT`), which every later phase reads."""
+    configuration finished (:data:`.base.CONFIG_FACT`), which every later phase reads.
+
+    Code: plugins/common/runbook/finish.py.
+    """
     pk, _sk = keys(site)
 
     def check(ctx: Any) -> Check:

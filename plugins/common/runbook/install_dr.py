@@ -30,7 +30,9 @@ def standby_volumes(book: Book, site: Site) -> Step:
     """Runbook 2.3: "Create partitions and assign drive letters on the Standby Server to match
     those of the Production Server ... equal to, or greater than, the partition sizes of the
     Production Server." Sizes are production's as record-production found them.
-    Code: :func:`volume_step` here."""
+
+    Code: plugins/common/runbook/install_dr.py, plugins/common/files.py, plugins/common/hosts.py.
+    """
     _pk, sk = keys(site)
     return attrs.evolve(volume_step(book.id("standby-volumes"), sk,
                                     windows_2000=site.standby.windows is WindowsVersion.W2000),
@@ -145,7 +147,10 @@ def windows_components(book: Book, site: Site) -> Step:
     Exchange: NNTP Services, and SMTP Services. Exchange 2003 also requires ASP .NET."
 
     Checks the SMTPSVC/NNTPSVC services and the ASP.NET key; applies with sysocmgr and an answer
-    file, run as a long program (:mod:`..programs`), its exit code read back."""
+    file, run as a long program (:mod:`..programs`), its exit code read back.
+
+    Code: plugins/common/runbook/install_dr.py, plugins/common/programs.py, plugins/common/catalog.py.
+    """
     _pk, sk = keys(site)
     aspnet = book.version is ExchangeVersion.E2003
 
@@ -200,7 +205,10 @@ def setup_dr(book: Book, site: Site) -> Step:
 
     Checks Exchange's setup key; applies ``setup.exe /DisasterRecovery /UnattendFile`` as a long
     program outside the shell, done once Exchange is installed and MSExchangeSA runs
-    (:func:`..programs.run_installer`). Not idempotent: a completed setup is never run again."""
+    (:func:`..programs.run_installer`). Not idempotent: a completed setup is never run again.
+
+    Code: plugins/common/runbook/install_dr.py, plugins/common/programs.py, plugins/common/catalog.py.
+    """
     _pk, sk = keys(site)
 
     def check(ctx: Any) -> Check:
@@ -239,7 +247,10 @@ def update_dr(book: Book, site: Site) -> Step | None:
     Example: Z:> update.exe /DisasterRecovery". Only when the site names an update_path.
 
     Checks the installed build against production's service pack; applies update.exe as a long
-    program (:func:`..programs.run_installer`), done once the build is reached. Not idempotent."""
+    program (:func:`..programs.run_installer`), done once the build is reached. Not idempotent.
+
+    Code: plugins/common/runbook/install_dr.py, plugins/common/programs.py.
+    """
     if not site.exchange.update_path:
         return None
     _pk, sk = keys(site)
@@ -274,7 +285,9 @@ def update_dr(book: Book, site: Site) -> Step | None:
 def stop_standby_services(book: Book, site: Site) -> Step:
     """Runbook 2.6-2.7: "On the Standby Server, stop the Exchange Services. Set all of the
     Exchange Services to manual startup." Setup and update install them and leave them running.
-    Code: :mod:`..services`."""
+
+    Code: plugins/common/runbook/install_dr.py, plugins/common/services.py.
+    """
     _pk, sk = keys(site)
     setup = book.id("setup-dr")
     installers = (setup, book.id("update-dr")) if site.exchange.update_path else (setup,)

@@ -26,7 +26,9 @@ def record_production(book: Book, site: Site) -> Step:
     production's name, IP addresses, services, volumes and store paths into the facts (to bring
     it back, to size the standby, to promote later) and the machine SID of every host (later runs
     refuse another computer). Starts the configuration (:data:`CONFIG_FACT` "started").
-    Code: this module, :mod:`..hosts`, :mod:`..identity`."""
+
+    Code: plugins/common/runbook/prepare.py, plugins/common/hosts.py, plugins/common/identity.py.
+    """
     pk, _sk = keys(site)
 
     def check(ctx: Any) -> Check:
@@ -66,7 +68,10 @@ def logs_with_system_path(book: Book, site: Site) -> Step:
     time as the databases and logs.
 
     Checks the recorded store paths; blocks (a person moves them in Exchange System Manager)
-    when a storage group keeps them apart. Never applies."""
+    when a storage group keeps them apart. Never applies.
+
+    Code: plugins/common/runbook/prepare.py.
+    """
     pk, _sk = keys(site)
     begin = book.id("record-production")
 
@@ -90,7 +95,10 @@ def logs_with_system_path(book: Book, site: Site) -> Step:
 def production_event_srs(book: Book, site: Site) -> Step:
     """Runbook 1.1: "Microsoft Exchange Event should be stopped with the startup type set to
     Manual; Microsoft Exchange Site Replication Service should be stopped with the Startup Type
-    set to Disabled". Checks, applies and verifies through :func:`..services.service_step`."""
+    set to Disabled". Checks, applies and verifies through :func:`..services.service_step`.
+
+    Code: plugins/common/runbook/prepare.py, plugins/common/services.py.
+    """
     pk, _sk = keys(site)
     return services.service_step(
         id=book.id("production-event-srs"),
@@ -102,7 +110,10 @@ def stop_production_services(book: Book, site: Site) -> Step:
     """Runbook 1.2: "Stop the following Exchange Services, and set the Startup Type to Manual".
 
     Production's outage starts here. Its undo sets the services back as recorded and mounts the
-    stores again (a configure that fails or is rolled back). Code: :mod:`..services`, :mod:`..stores`."""
+    stores again (a configure that fails or is rolled back).
+
+    Code: plugins/common/runbook/prepare.py, plugins/common/services.py, plugins/common/stores.py.
+    """
     pk, _sk = keys(site)
 
     def undo(ctx: Any) -> dict[str, Any]:
@@ -123,8 +134,10 @@ def rename_production_temp(book: Book, site: Site) -> Step:
 
     Checks that production's name is ``<name>-TEMP`` (it may run under either name after an
     interruption); applies by Win32_ComputerSystem.Rename (netdom on Windows 2000), then a restart
-    whose boot time and name are verified; undo renames it back. Code: :mod:`..names` (check,
-    rename), :mod:`..identity` (restart), this module."""
+    whose boot time and name are verified; undo renames it back.
+
+    Code: plugins/common/runbook/prepare.py, plugins/common/names.py, core/remote/session.py.
+    """
     pk, _sk = keys(site)
     production, temp = site.production.name, catalog.temp_name(site.production.name)
     candidates = lambda ctx: (production, temp)  # noqa: E731 - names the production host may run under
@@ -136,7 +149,10 @@ def rename_production_temp(book: Book, site: Site) -> Step:
 def rename_standby(book: Book, site: Site) -> Step:
     """Runbook 2.1-2.2: "Rename the Standby Server to the Exchange Server (Production Server).
     Reboot the Standby Server." The name is free once production runs as -TEMP (the account was
-    renamed with it). Code: :mod:`..names`, :mod:`..identity`."""
+    renamed with it).
+
+    Code: plugins/common/runbook/prepare.py, plugins/common/names.py, core/remote/session.py.
+    """
     _pk, sk = keys(site)
     production, standby = site.production.name, site.standby.name
     candidates = lambda ctx: (standby, production)  # noqa: E731

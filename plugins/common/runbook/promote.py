@@ -58,7 +58,10 @@ def named_as_production(book: Book):
 
 def begin_promote(book: Book, site: Site) -> Step:
     """The promote starts: what it will reset is noted first, so that a resumed promote knows
-    which account reset was its own. Code: :func:`..names.begin_step`."""
+    which account reset was its own.
+
+    Code: plugins/common/runbook/promote.py, plugins/common/names.py.
+    """
     _pk, sk = keys(site)
     return names.begin_step(id=book.id("begin-promote"), title="Promote starts", target=sk, what="promote",
                             accounts=lambda ctx: [site.production.name], guard=promoted)
@@ -66,7 +69,10 @@ def begin_promote(book: Book, site: Site) -> Step:
 
 def soft_recovery(book: Book, site: Site) -> Step:
     """Before Exchange mounts the copy: ``eseutil /r`` on a database in Dirty Shutdown whose logs
-    are there (the QR copy is a snapshot of a running server). Code: :func:`..stores.soft_recovery_step`."""
+    are there (the QR copy is a snapshot of a running server).
+
+    Code: plugins/common/runbook/promote.py, plugins/common/stores.py, plugins/common/programs.py.
+    """
     _pk, sk = keys(site)
     return stores.soft_recovery_step(id=book.id("soft-recovery"), title="Soft recovery of the copied databases",
                                      key=sk, guard=promoted)
@@ -76,7 +82,10 @@ def shut_down_production(book: Book, site: Site) -> Step:
     """Runbook B1: "At this point a problem has caused the Production Server to fail. Shut down
     the Production Server machine." Checks whether anything answers at production's address;
     applies ``Stop-Computer -Force`` and waits until it stops answering (several probes in a
-    row: a busy network is not a dead host). Code: this module, qrdr.remote (RemoteHost.shut_down)."""
+    row: a busy network is not a dead host).
+
+    Code: plugins/common/runbook/promote.py, core/remote/session.py.
+    """
     pk, _sk = keys(site)
 
     def down(ctx: Any) -> Check:
@@ -97,8 +106,10 @@ def shut_down_production(book: Book, site: Site) -> Step:
 def reset_production_account(book: Book, site: Site) -> Step:
     """Runbook B2: "Reset the Production Server from Active Directory ... Right click the
     Production Server and select Reset Account." Checks (in AD) whether the account was reset
-    since this promote began; applies the reset; verifies it. Code: :mod:`..names`
-    (reset_account_step), qrdr/directory/computers.py (reset_computer_account)."""
+    since this promote began; applies the reset; verifies it.
+
+    Code: plugins/common/runbook/promote.py, plugins/common/names.py, core/directory/computers.py.
+    """
     return names.reset_account_step(id=book.id("reset-production-account"),
                                     title=f"Reset production's computer account {site.production.name}$ (B2)",
                                     name=site.production.name, during="promote", guard=promoted,
@@ -106,7 +117,10 @@ def reset_production_account(book: Book, site: Site) -> Step:
 
 
 def standby_leave_domain(book: Book, site: Site) -> Step:
-    """Runbook B3: "Take the Standby Server out of the domain". Code: :mod:`..names`."""
+    """Runbook B3: "Take the Standby Server out of the domain".
+
+    Code: plugins/common/runbook/promote.py, plugins/common/names.py, core/remote/session.py.
+    """
     _pk, sk = keys(site)
     return names.leave_domain_step(id=book.id("standby-leave-domain"), title="Take the standby out of the domain (B3)",
                                    key=sk, candidates=_standby_names(site), guard=promoted)
@@ -115,7 +129,9 @@ def standby_leave_domain(book: Book, site: Site) -> Step:
 def rename_standby_to_production(book: Book, site: Site) -> Step:
     """Runbook B3: "rename the Standby Server to the Exchange Server (Production Server) name,
     and reboot." Out of the domain, the rename is local (no account to collide with).
-    Code: :mod:`..names`, :mod:`..identity` (restart)."""
+
+    Code: plugins/common/runbook/promote.py, plugins/common/names.py, core/remote/session.py.
+    """
     _pk, sk = keys(site)
     return names.rename_step(id=book.id("rename-standby-to-production"),
                              title=f"Rename the standby to {site.production.name} and restart it (B3)", key=sk,
@@ -125,7 +141,10 @@ def rename_standby_to_production(book: Book, site: Site) -> Step:
 
 def standby_join_domain(book: Book, site: Site) -> Step:
     """Runbook B3: "Put the Standby Server back into the domain and reboot." It joins with
-    production's reset account. Code: :mod:`..names`, :mod:`..identity` (restart)."""
+    production's reset account.
+
+    Code: plugins/common/runbook/promote.py, plugins/common/names.py, core/remote/session.py.
+    """
     _pk, sk = keys(site)
     return names.join_domain_step(id=book.id("standby-join-domain"),
                                   title=f"Put the standby back into the domain as {site.production.name} and restart "
@@ -137,7 +156,10 @@ def standby_join_domain(book: Book, site: Site) -> Step:
 
 def standby_services(book: Book, site: Site) -> Step:
     """Runbook B4: "After the reboot, set the following Exchange services to Automatic on the
-    Standby Server, and start these services." Code: :mod:`..services`."""
+    Standby Server, and start these services."
+
+    Code: plugins/common/runbook/promote.py, plugins/common/services.py.
+    """
     _pk, sk = keys(site)
     return services.service_step(id=book.id("standby-services"),
                                  title="The standby's Exchange services Automatic and started (B4)", key=sk,
@@ -146,7 +168,10 @@ def standby_services(book: Book, site: Site) -> Step:
 
 def standby_stores(book: Book, site: Site) -> Step:
     """Runbook B5: mount the stores on the standby. Exchange sees them under production's name,
-    and mounts them with its services started. Code: :func:`..stores.mount_stores_step`."""
+    and mounts them with its services started.
+
+    Code: plugins/common/runbook/promote.py, plugins/common/stores.py, plugins/common/scripts/mount_exchange_store.ps1.
+    """
     _pk, sk = keys(site)
     return stores.mount_stores_step(id=book.id("standby-stores"), title="Mount the stores on the standby (B5)", key=sk,
                                     guard=named_as_production(book),
@@ -157,7 +182,10 @@ def standby_stores(book: Book, site: Site) -> Step:
 def take_over_ip(book: Book, site: Site) -> Step | None:
     """Runbook B6 (when the site's [takeover] names an address): the standby answers at
     production's IP address. Applies Win32_NetworkAdapterConfiguration.EnableStatic; the session
-    continues on the new address when the old one goes away under the command."""
+    continues on the new address when the old one goes away under the command.
+
+    Code: plugins/common/runbook/promote.py.
+    """
     if not site.takeover.ip_address:
         return None
     _pk, sk = keys(site)
@@ -195,7 +223,10 @@ def take_over_ip(book: Book, site: Site) -> Step | None:
 
 def mail_flowing(book: Book, site: Site) -> Step:
     """The end of the promote: the standby's services run and its stores are mounted under
-    production's name. Closes the "mail flowing" window (measured from the start of the run)."""
+    production's name. Closes the "mail flowing" window (measured from the start of the run).
+
+    Code: plugins/common/runbook/promote.py, plugins/common/services.py, plugins/common/stores.py.
+    """
     _pk, sk = keys(site)
 
     def check(ctx: Any) -> Check:

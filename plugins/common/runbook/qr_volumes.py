@@ -55,7 +55,10 @@ def _create_check(found: Any, wanted: Any, *, differs: str, same: str, create: s
 def scratch_pool(engine: Any, site: Site) -> Step:
     """Step 1: "Create a scratch volume pool that contains the destination volumes on the
     Standby Server." Checks the pool read back (blocked when one of that name holds other volumes);
-    applies App_CreateScratchPoolRequest."""
+    applies App_CreateScratchPoolRequest.
+
+    Code: plugins/common/runbook/qr_volumes.py, plugins/common/commvault.py.
+    """
     qr = site.quick_recovery
     _production, standby_client = client_names(site)
     destinations = _destinations(site)
@@ -85,7 +88,10 @@ def scratch_pool(engine: Any, site: Site) -> Step:
 
 def qr_policy(engine: Any, site: Site) -> Step:
     """Step 2: "Create a QR policy, set the appropriate snap engine type, use the Standby Server's
-    LAN Copy manager, and associate your scratch volume pool." Applies App_CreateQRPolicyRequest."""
+    LAN Copy manager, and associate your scratch volume pool." Applies App_CreateQRPolicyRequest.
+
+    Code: plugins/common/runbook/qr_volumes.py, plugins/common/commvault.py.
+    """
     qr = site.quick_recovery
     _production, standby_client = client_names(site)
 
@@ -115,7 +121,10 @@ def qr_policy(engine: Any, site: Site) -> Step:
 def qr_subclient(engine: Any, site: Site) -> Step:
     """Steps 3-4: "Under your Production Server client, create a new QR subclient. Associate the
     QR policy ... use the Add App button to discover all the Exchange volumes". Applies
-    App_CreateSubClientRequest with Add App content; the reply names the volumes found."""
+    App_CreateSubClientRequest with Add App content; the reply names the volumes found.
+
+    Code: plugins/common/runbook/qr_volumes.py, plugins/common/commvault.py.
+    """
     qr = site.quick_recovery
     production_client, _standby = client_names(site)
 
@@ -154,7 +163,10 @@ def mappings(site: Site, content: list[str]) -> list[tuple[str, str, str]]:
 def volume_mapping(engine: Any, site: Site) -> Step:
     """Step 5: "use the Advanced button to map each source volume to its corresponding
     destination volume and mount point." The mapping comes from the site's [[volumes]] for each
-    volume Add App found (:func:`mappings`); applies App_UpdateQRVolumeMappingRequest."""
+    volume Add App found (:func:`mappings`); applies App_UpdateQRVolumeMappingRequest.
+
+    Code: plugins/common/runbook/qr_volumes.py, plugins/common/commvault.py.
+    """
     production_client, standby_client = client_names(site)
 
     def wanted(ctx: Any) -> tuple[ET.Element | None, list[tuple[str, str, str]]]:
@@ -187,7 +199,10 @@ def volume_mapping(engine: Any, site: Site) -> Step:
 
 def incremental_schedule(engine: Any, site: Site) -> Step:
     """Step 5: "Schedule an incremental update" with the site's incremental_schedule.
-    Applies App_CreateQRScheduleRequest under the name :data:`SCHEDULE_NAME`."""
+    Applies App_CreateQRScheduleRequest under the name :data:`SCHEDULE_NAME`.
+
+    Code: plugins/common/runbook/qr_volumes.py, plugins/common/commvault.py.
+    """
     qr = site.quick_recovery
 
     def check(ctx: Any) -> Check:
@@ -211,7 +226,10 @@ def incremental_schedule(engine: Any, site: Site) -> Step:
 
 def qr_volumes(engine: Any, site: Site) -> Step:
     """Step 6: "Create QR volume(s) from Production Server to the Standby Server." Applies
-    App_CreateQRVolumesRequest and waits for its job to complete."""
+    App_CreateQRVolumesRequest and waits for its job to complete.
+
+    Code: plugins/common/runbook/qr_volumes.py, plugins/common/commvault.py.
+    """
     qr = site.quick_recovery
     _production, standby_client = client_names(site)
 
