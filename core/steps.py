@@ -22,9 +22,14 @@ that gives them the site, remote hosts, the directory and the run's facts:
 from __future__ import annotations
 
 import enum
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import attrs
+
+if TYPE_CHECKING:  # only named in annotations: the directory and remote packages import this module
+    from .directory import Directory
+    from .model import Site
+    from .remote import RemoteHost
 
 
 #: The window from production going down to production serving mail again. A step that takes
@@ -80,16 +85,20 @@ class Check:
 class StepContext(Protocol):
     """What a step's callables may use. Implemented by ``qrdr.engine.context.RunContext``."""
 
-    site: Any  # qrdr.model.Site
+    site: Site
     #: Facts shared across the steps of a run and kept in the journal (JSON-able values).
     facts: dict[str, Any]
 
-    def host(self, key: str) -> Any:
-        """The remote host with this key in ``site.hosts`` (``qrdr.remote.RemoteHost``)."""
+    def host(self, key: str) -> RemoteHost:
+        """The remote host with this key in ``site.hosts``."""
 
     @property
-    def directory(self) -> Any:
-        """The Active Directory connection (``qrdr.directory.Directory``)."""
+    def directory(self) -> Directory:
+        """The Active Directory connection."""
+
+    def run_state(self, owner: str) -> dict[str, Any]:
+        """A dict of ``owner``'s (a plugin's or building block's name) for this run only: never
+        journaled, gone with the run (sessions it opened, a login it did)."""
 
     def progress(self, message: str) -> None:
         """Tell the person watching what a long wait is waiting for."""

@@ -53,6 +53,7 @@ class RunContext:
         self.plugin_config = plugin_config or {}
         self._connector = connector
         self._progress = progress or (lambda message: None)
+        self._run_state: dict[str, dict[str, Any]] = {}
 
     def host(self, key: str) -> Any:
         if key not in self.site.hosts:
@@ -62,6 +63,9 @@ class RunContext:
     @property
     def directory(self) -> Any:
         return self._connector.directory()
+
+    def run_state(self, owner: str) -> dict[str, Any]:
+        return self._run_state.setdefault(owner, {})
 
     def progress(self, message: str) -> None:
         self._progress(message)

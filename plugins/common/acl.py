@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qrdr.steps import Check, Step
+from qrdr.steps import Check, Step, StepContext
 
 from . import hosts
 
@@ -20,14 +20,14 @@ ORGANIZATION, SERVERS, SERVER = "organization", "servers", "server"
 STANDBY_SID_FACT = "standby_account_sid"
 
 
-def exchange_dn(ctx: Any, which: str) -> str:
+def exchange_dn(ctx: StepContext, which: str) -> str:
     site = ctx.site
     where = ctx.directory.locate_exchange(site.exchange.organization, site.exchange.administrative_group,
                                           server=site.production.name if which == SERVER else None)
     return {ORGANIZATION: where.organization_dn, SERVERS: where.servers_dn, SERVER: where.server_dn}[which]
 
 
-def standby_account(ctx: Any, renamed_by: str) -> tuple[str | None, Check | None]:
+def standby_account(ctx: StepContext, renamed_by: str) -> tuple[str | None, Check | None]:
     """The SID of the standby's account while it runs as production's name, or a Check saying why not yet."""
     site = ctx.site
     key = site.host_key(site.standby)
@@ -45,7 +45,7 @@ def grant_step(*, id: str, title: str, which: str, mask: int, renamed_by: str, *
     """Allow the standby's account ``mask`` on the ``which`` object; a second grant adds nothing.
     The trustee is found by the name ``renamed_by`` gives the standby: re-checked after it."""
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         sid, early = standby_account(ctx, renamed_by)
         if early is not None:
             return early
@@ -55,7 +55,7 @@ def grant_step(*, id: str, title: str, which: str, mask: int, renamed_by: str, *
             return Check.no_change(f"the standby's account ({sid}) already has these rights on {dn}", dn=dn, sid=sid)
         return Check.will_change(plan.describe(), *plan.warnings, dn=dn, sid=sid)
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         sid, early = standby_account(ctx, renamed_by)
         if early is not None:
             raise RuntimeError("; ".join(early.changes))
@@ -72,7 +72,7 @@ def replication_step(*, id: str, title: str, grants: list[tuple[str, int]], rena
     Re-checked after ``renamed_by``, as the grants are, and after ``rechecked_after`` (the grant steps)."""
     from qrdr.directory import ace_present, wait_replicated
 
-    def lagging(ctx: Any, deadline: float) -> tuple[list[str], Check | None]:
+    def lagging(ctx: StepContext, deadline: float) -> tuple[list[str], Check | None]:
         sid, early = standby_account(ctx, renamed_by)
         if early is not None:
             return [], early
@@ -84,7 +84,7 @@ def replication_step(*, id: str, title: str, grants: list[tuple[str, int]], rena
                 waiting.append(report.describe())
         return waiting, None
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         waiting, early = lagging(ctx, 0)
         if early is not None:
             return early
@@ -92,7 +92,7 @@ def replication_step(*, id: str, title: str, grants: list[tuple[str, int]], rena
             return Check.will_change(*(f"wait until every domain controller shows it: {line}" for line in waiting))
         return Check.no_change("every domain controller shows the standby's rights")
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         lagging(ctx, ctx.site.domain.replication_deadline)
         return {"replicated": [which for which, _ in grants]}
 

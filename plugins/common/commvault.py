@@ -36,11 +36,11 @@ import datetime as dt
 import ntpath
 import re
 import xml.etree.ElementTree as ET
-from typing import Any
 
 from qrdr.model import Site
 from qrdr.remote import Command, Script, Secret
 from qrdr.secrets import resolve
+from qrdr.steps import StepContext
 
 from . import catalog, files, hosts
 
@@ -70,7 +70,7 @@ def _key(site: Site) -> str:
     return site.host_key(site.commserve)
 
 
-def _run(ctx: Any, command: Command, *, read_only: bool = False) -> tuple[list[str], list[str], int]:
+def _run(ctx: StepContext, command: Command, *, read_only: bool = False) -> tuple[list[str], list[str], int]:
     """A q-command on the CommServe: its output lines, its error lines (stderr) and its exit code."""
     session = hosts.remote(ctx, _key(ctx.site))
     output = session.run(command, read_only=read_only, allow_errors=True)
@@ -79,9 +79,9 @@ def _run(ctx: Any, command: Command, *, read_only: bool = False) -> tuple[list[s
             int(code[0]) if code and code[0] is not None else 0)
 
 
-def login(ctx: Any) -> None:
+def login(ctx: StepContext) -> None:
     """qlogin once per run (the CommServe keeps the session for the later q-commands)."""
-    cache = ctx.__dict__.setdefault("_qrdr_qlogin", {}) if hasattr(ctx, "__dict__") else {}
+    cache = ctx.run_state("qrdr.plugins.common.commvault.qlogin")
     if cache.get("done"):
         return
     qr = ctx.site.quick_recovery
@@ -96,7 +96,7 @@ def login(ctx: Any) -> None:
     cache["done"] = True
 
 
-def q(ctx: Any, *arguments: str, read_only: bool = True) -> list[str]:
+def q(ctx: StepContext, *arguments: str, read_only: bool = True) -> list[str]:
     """A q-command's output after logging in; CommServeError with the CommServe's words when it fails."""
     login(ctx)
     lines, errors, code = _run(ctx, Command(arguments[0], arguments=arguments[1:]), read_only=read_only)
@@ -127,26 +127,26 @@ def parse_table(lines: list[str]) -> list[dict[str, str]]:
     return []
 
 
-def active_jobs(ctx: Any) -> list[dict[str, str]]:
+def active_jobs(ctx: StepContext) -> list[dict[str, str]]:
     """The production client's active jobs (``qlist job -c CLIENT -co iospr``)."""
     production, _ = client_names(ctx.site)
     return parse_table(q(ctx, "qlist", "job", "-c", production, "-co", "iospr"))
 
 
-def job(ctx: Any, job_id: str) -> dict[str, str] | None:
+def job(ctx: StepContext, job_id: str) -> dict[str, str] | None:
     """One job, finished or not (``qlist job -j ID -co iospr``)."""
     rows = parse_table(q(ctx, "qlist", "job", "-j", job_id, "-co", "iospr"))
     return rows[0] if rows else None
 
 
-def finished_jobs(ctx: Any) -> list[dict[str, str]]:
+def finished_jobs(ctx: StepContext) -> list[dict[str, str]]:
     """ASSUMPTION: the QR subclient's finished jobs, with Unix times, from ``qlist jobhistory``."""
     production, _ = client_names(ctx.site)
     return parse_table(q(ctx, "qlist", "jobhistory", "-c", production, "-a", QR_AGENT, "-s",
                          ctx.site.quick_recovery.subclient, "-dispJobTimeUnix"))
 
 
-def wait_for_job(ctx: Any, job_id: str, what: str) -> dict[str, str]:
+def wait_for_job(ctx: StepContext, job_id: str, what: str) -> dict[str, str]:
     """Poll ``qlist job -j`` until the job is no longer active; CommServeError unless it completed."""
     import time
 
@@ -171,7 +171,7 @@ def element(tag: str, *children: ET.Element, text: str | None = None) -> ET.Elem
     return node
 
 
-def execute(ctx: Any, request: ET.Element) -> ET.Element:
+def execute(ctx: StepContext, request: ET.Element) -> ET.Element:
     """Write ``request`` (built with ElementTree, so every value is escaped for XML) to a file on the
     CommServe and run ``qoperation execute -af`` on it; the reply. ASSUMPTION for every QR request
     root (:data:`ASSUMED_REQUESTS`), and for the generic ``<Response errorCode=...>`` reply."""
@@ -200,7 +200,7 @@ def started_job(reply: ET.Element) -> str:
     return str(node.get("val"))
 
 
-def read_back(ctx: Any, *arguments: str) -> ET.Element:
+def read_back(ctx: StepContext, *arguments: str) -> ET.Element:
     """ASSUMPTION: ``qlist ... -format xml`` of a QR object (scratch pool, QR policy, QR subclient)."""
     text = "\n".join(q(ctx, "qlist", *arguments, "-format", "xml"))
     try:
@@ -220,7 +220,7 @@ def entity(site: Site) -> ET.Element:
                    element("subclientName", text=site.quick_recovery.subclient))
 
 
-def subclient(ctx: Any) -> ET.Element | None:
+def subclient(ctx: StepContext) -> ET.Element | None:
     production, _ = client_names(ctx.site)
     for node in read_back(ctx, "subclient", "-c", production, "-a", QR_AGENT).findall("subclient"):
         if (node.findtext("subclientName") or "") == ctx.site.quick_recovery.subclient:

@@ -13,7 +13,7 @@ import ntpath
 from typing import Any, Callable
 
 from qrdr.remote import Command, RemoteHost
-from qrdr.steps import Check, Step
+from qrdr.steps import Check, Step, StepContext
 
 from . import catalog, hosts
 
@@ -24,17 +24,17 @@ def remove_paths_step(*, id: str, title: str, key: str, paths: list[str] | Paths
                       **options: Any) -> Step:
     """Delete each path (folder or ``HKLM:\\``/``HKCU:\\`` key) of ``paths`` that exists (destructive)."""
 
-    def resolve(ctx: Any) -> list[str]:
+    def resolve(ctx: StepContext) -> list[str]:
         return paths(ctx) if callable(paths) else list(paths)
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         session = hosts.remote(ctx, key)
         present = [p for p in resolve(ctx) if hosts.path_exists(session, p)]
         if not present:
             return Check.no_change(f"{session.name}: none of {', '.join(resolve(ctx)) or 'the paths'} exists")
         return Check.will_change(*(f"{session.name}: {what} {path}" for path in present))
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         session = hosts.remote(ctx, key)
         removed = []
         for path in resolve(ctx):
@@ -64,7 +64,7 @@ def locked_files_step(*, id: str, title: str, key: str, folder: Callable[[Any], 
     """Stop the processes that hold the three Exchange DLLs of ``folder`` open (destructive). The
     uninstall leaves them held open: give it as ``rechecked_after``, as it comes first."""
 
-    def holders(ctx: Any) -> list[tuple[str, dict[str, Any]]]:
+    def holders(ctx: StepContext) -> list[tuple[str, dict[str, Any]]]:
         session = hosts.remote(ctx, key)
         found = []
         for dll in catalog.LOCKED_DLLS:
@@ -75,7 +75,7 @@ def locked_files_step(*, id: str, title: str, key: str, folder: Callable[[Any], 
                 found.append((path, dict(process)))
         return found
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         label = hosts.current_name(ctx, key)
         found = holders(ctx)
         if not found:
@@ -83,7 +83,7 @@ def locked_files_step(*, id: str, title: str, key: str, folder: Callable[[Any], 
         return Check.will_change(*(f"{label}: stop process {p.get('ProcessName')} (Id {p.get('Id')}) that holds "
                                    f"{path} open" for path, p in found))
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         session = hosts.remote(ctx, key)
         stopped = set()
         for _path, process in holders(ctx):

@@ -24,6 +24,7 @@ import attrs
 from qrdr.model import Host, Site, WindowsVersion
 from qrdr.remote import Command, Credential, RemoteHost, Script, Secret, load_script, parse_dmtf
 from qrdr.secrets import resolve
+from qrdr.steps import StepContext
 
 from . import catalog
 from .w2000 import Windows2000Session
@@ -32,24 +33,24 @@ NAMES_FACT = "names"
 WORKGROUP_FACT = "workgroup"
 
 
-def current_name(ctx: Any, key: str) -> str:
+def current_name(ctx: StepContext, key: str) -> str:
     """The computer name ``site.hosts[key]`` runs under now, as the run knows it."""
     return ctx.facts.get(NAMES_FACT, {}).get(key) or ctx.site.hosts[key].name
 
 
-def set_current_name(ctx: Any, key: str, name: str) -> None:
+def set_current_name(ctx: StepContext, key: str, name: str) -> None:
     ctx.facts.setdefault(NAMES_FACT, {})[key] = name
 
 
-def in_workgroup(ctx: Any, key: str) -> bool:
+def in_workgroup(ctx: StepContext, key: str) -> bool:
     return bool(ctx.facts.get(WORKGROUP_FACT, {}).get(key))
 
 
-def set_workgroup(ctx: Any, key: str, value: bool) -> None:
+def set_workgroup(ctx: StepContext, key: str, value: bool) -> None:
     ctx.facts.setdefault(WORKGROUP_FACT, {})[key] = value
 
 
-def remote(ctx: Any, key: str) -> RemoteHost:
+def remote(ctx: StepContext, key: str) -> RemoteHost:
     """The session for ``site.hosts[key]``, under its current name and with the right account."""
     host: Host = ctx.site.hosts[key]
     if in_workgroup(ctx, key):
@@ -65,11 +66,11 @@ def remote(ctx: Any, key: str) -> RemoteHost:
     return session
 
 
-def _local_session(ctx: Any, key: str, host: Host) -> RemoteHost:
+def _local_session(ctx: StepContext, key: str, host: Host) -> RemoteHost:
     """The host as its local administrator (out of the domain, the domain account cannot log on):
     a session of its own, or for a Windows 2000 host the management host's session acting with
     the local account. Kept on the run context for the run."""
-    cache = ctx.__dict__.setdefault("_qrdr_local_sessions", {}) if hasattr(ctx, "__dict__") else {}
+    cache = ctx.run_state("qrdr.plugins.common.hosts.local_sessions")
     if key in cache:
         return cache[key]
     if not host.local_user or host.local_password is None or (host.winrm is None and host.via is None):
@@ -93,7 +94,7 @@ def _local_session(ctx: Any, key: str, host: Host) -> RemoteHost:
     return session
 
 
-def acting_account(ctx: Any, key: str) -> tuple[str, Secret]:
+def acting_account(ctx: StepContext, key: str) -> tuple[str, Secret]:
     """The account calls from the management host act on Windows 2000 host ``key`` with (what
     :func:`remote`'s session sends as -Credential): ``user`` and password."""
     credential = remote(ctx, key).acting_credential()
@@ -187,7 +188,7 @@ def exchange_setup(session: RemoteHost) -> dict[str, Any] | None:
     return dict(found[0]) if found else {}
 
 
-def exchange_installed(ctx: Any, key: str) -> dict[str, Any] | None:
+def exchange_installed(ctx: StepContext, key: str) -> dict[str, Any] | None:
     """Exchange's Setup registry values of ``site.hosts[key]`` (a Windows 2000 host's through StdRegProv
     from the management host), or None when Exchange is not installed."""
     return exchange_setup(remote(ctx, key))
@@ -200,7 +201,7 @@ def script(filename: str, **parameters: Any) -> Script:
     return load_script("qrdr.plugins.common", f"scripts/{filename}", **parameters)
 
 
-def run_store_script(ctx: Any, key: str, filename: str, *, read_only: bool = False, **parameters: Any) -> list[Any]:
+def run_store_script(ctx: StepContext, key: str, filename: str, *, read_only: bool = False, **parameters: Any) -> list[Any]:
     """Run a store script (CDOEXM) for ``site.hosts[key]``: on the host itself, or for a Windows 2000
     host on its management host with ``-ComputerName`` (the store scripts take it). Every bind of the
     script to the directory uses the domain account (``-UserName``/``-Password``): the session holds
@@ -214,7 +215,7 @@ def run_store_script(ctx: Any, key: str, filename: str, *, read_only: bool = Fal
     return remote(ctx, key).run(script(filename, **parameters, **account), read_only=read_only)
 
 
-def stores(ctx: Any, key: str) -> list[dict[str, Any]]:
+def stores(ctx: StepContext, key: str) -> list[dict[str, Any]]:
     """``qrdr:Get-ExchangeStore``: one dict per store (Name, StorageGroup, Type, paths, Mounted, MountAtStartup)."""
     return [dict(item) for item in run_store_script(ctx, key, GET_STORES, read_only=True)]
 

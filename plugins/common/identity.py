@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from qrdr.remote import Command, HostUnreachable, RemoteCommandError, RemoteHost
+from qrdr.steps import StepContext
 
 from . import hosts
 
-def identify(ctx: Any, key: str, candidates: tuple[str, ...] = ()) -> tuple[RemoteHost, dict[str, Any]]:
+def identify(ctx: StepContext, key: str, candidates: tuple[str, ...] = ()) -> tuple[RemoteHost, dict[str, Any]]:
     """The session that reaches ``site.hosts[key]`` now and its Win32_ComputerSystem.
 
     Tries the account the facts say (domain or local), then the other one;
@@ -69,7 +70,7 @@ def machine_sid(session: RemoteHost) -> str:
     return administrator.rsplit("-", 1)[0]
 
 
-def record_identities(ctx: Any, keys: tuple[str, ...]) -> dict[str, dict[str, str]]:
+def record_identities(ctx: StepContext, keys: tuple[str, ...]) -> dict[str, dict[str, str]]:
     """Record which computer each host key reaches now (configure: the site as it is built)."""
     recorded = ctx.facts.setdefault(IDENTITIES_FACT, {})
     for key in keys:
@@ -78,7 +79,7 @@ def record_identities(ctx: Any, keys: tuple[str, ...]) -> dict[str, dict[str, st
     return {key: dict(recorded[key]) for key in keys}
 
 
-def identity_check(ctx: Any, expected: dict[str, tuple[str, ...]], *, may_be_down: tuple[str, ...] = (),
+def identity_check(ctx: StepContext, expected: dict[str, tuple[str, ...]], *, may_be_down: tuple[str, ...] = (),
                    compare_recorded: bool = True, taken_place: tuple[str, str, str] | None = None) -> Any:
     """The preflight of every command that changes something: each host key reaches a computer
     that answers with one of the names it may have now (``expected``: key -> names), no two keys

@@ -18,7 +18,7 @@ import datetime as dt
 from typing import Any, Callable
 
 from qrdr.remote import Command, RemoteHost, Secret
-from qrdr.steps import Check, Step, guarded
+from qrdr.steps import Check, Step, StepContext, guarded
 
 from . import hosts
 from .identity import identify
@@ -36,7 +36,7 @@ DOWN_TIMEOUT = 300
 UP_TIMEOUT = 1200
 
 
-def restart(ctx: Any, key: str, *, expected_name: str | None = None, workgroup: bool | None = None) -> dict[str, Any]:
+def restart(ctx: StepContext, key: str, *, expected_name: str | None = None, workgroup: bool | None = None) -> dict[str, Any]:
     """Restart ``site.hosts[key]`` and come back to it as ``expected_name`` (default: its name now)
     with the domain account (``workgroup`` False) or the local one (True; default: unchanged).
 
@@ -57,7 +57,7 @@ def restart(ctx: Any, key: str, *, expected_name: str | None = None, workgroup: 
 
 
 
-def _name(value: str | NameFn, ctx: Any) -> str:
+def _name(value: str | NameFn, ctx: StepContext) -> str:
     return value(ctx) if callable(value) else value
 
 
@@ -74,7 +74,7 @@ def _netdom(output: list[Any], what: str, host: str) -> None:
         raise RuntimeError(f"{host}: {what} failed: {' '.join(lines[-3:]) or 'no output'}")
 
 
-def rename_now(ctx: Any, key: str, new: str, *, in_domain: bool) -> dict[str, Any]:
+def rename_now(ctx: StepContext, key: str, new: str, *, in_domain: bool) -> dict[str, Any]:
     """Send the rename (pending until restart). Domain members rename their account with the domain account."""
     session = hosts.remote(ctx, key)
     old = session.name
@@ -98,14 +98,14 @@ def rename_now(ctx: Any, key: str, new: str, *, in_domain: bool) -> dict[str, An
     return {"renamed": f"{old} -> {new}"}
 
 
-def _local_or_domain(ctx: Any, key: str) -> tuple[str, Secret]:
+def _local_or_domain(ctx: StepContext, key: str) -> tuple[str, Secret]:
     host = ctx.site.hosts[key]
     if host.local_user and host.local_password is not None:
         return hosts.local_credentials(host)
     return hosts.domain_credentials(ctx.site)
 
 
-def check_rename(ctx: Any, key: str, new: str, *, freed_by: str | None, candidates: tuple[str, ...],
+def check_rename(ctx: StepContext, key: str, new: str, *, freed_by: str | None, candidates: tuple[str, ...],
                  out_of_domain_by: str | None = None) -> Check:
     """Is ``site.hosts[key]`` named ``new``? ``out_of_domain_by``: the rename is meant for the host out of
     the domain (promote), so while it is a member the check depends on that step."""
@@ -139,14 +139,14 @@ def rename_step(*, id: str, title: str, key: str, new_name: str | NameFn, freed_
     (whether the host is a member) change: the step is re-checked after them, and after
     ``rechecked_after`` (``Step.rechecked_after``)."""
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         return check_rename(ctx, key, _name(new_name, ctx), freed_by=freed_by, candidates=candidates(ctx),
                             out_of_domain_by=out_of_domain_by)
 
-    def verify(ctx: Any) -> Check:
+    def verify(ctx: StepContext) -> Check:
         return check_rename(ctx, key, _name(new_name, ctx), freed_by=None, candidates=candidates(ctx))
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         new = _name(new_name, ctx)
         session, system = identify(ctx, key, candidates(ctx))
         evidence = rename_now(ctx, key, new, in_domain=hosts.part_of_domain(system))
@@ -162,7 +162,7 @@ def rename_step(*, id: str, title: str, key: str, new_name: str | NameFn, freed_
 def undo_rename(key: str, back_to: str | NameFn, candidates: Callable[[Any], tuple[str, ...]] = lambda ctx: ()):
     """An ``undo`` that renames ``site.hosts[key]`` back (and restarts it) unless it already has that name."""
 
-    def undo(ctx: Any) -> dict[str, Any]:
+    def undo(ctx: StepContext) -> dict[str, Any]:
         name = _name(back_to, ctx)
         session, system = identify(ctx, key, candidates(ctx))
         if str(system["Name"]).lower() == name.lower():
@@ -177,7 +177,7 @@ def undo_rename(key: str, back_to: str | NameFn, candidates: Callable[[Any], tup
 # --------------------------------------------------------------------------- domain membership
 
 
-def check_membership(ctx: Any, key: str, *, member: bool, name: str | None = None,
+def check_membership(ctx: StepContext, key: str, *, member: bool, name: str | None = None,
                      candidates: tuple[str, ...] = ()) -> Check:
     session, system = identify(ctx, key, candidates)
     now = str(system["Name"])
@@ -199,7 +199,7 @@ def leave_domain_step(*, id: str, title: str, key: str, candidates: Callable[[An
                       guard: Callable[[Any], Check | None] | None = None, **options: Any) -> Step:
     """Take ``site.hosts[key]`` out of the domain and restart it (logging on locally afterwards)."""
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         session, system = identify(ctx, key, candidates(ctx))
         name = str(system["Name"])
         user, password = hosts.domain_credentials(ctx.site)
@@ -216,10 +216,10 @@ def leave_domain_step(*, id: str, title: str, key: str, candidates: Callable[[An
             _wmi_result(output, "UnjoinDomainOrWorkgroup", name)
         return {"left": ctx.site.domain.dns_name, "restart": restart(ctx, key, workgroup=True)}
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         return check_membership(ctx, key, member=False, candidates=candidates(ctx))
 
-    def verify(ctx: Any) -> Check:
+    def verify(ctx: StepContext) -> Check:
         return check_membership(ctx, key, member=False, candidates=candidates(ctx))
 
     options.setdefault("destructive", True)
@@ -241,7 +241,7 @@ def join_domain_step(*, id: str, title: str, key: str, name: str | NameFn,
     Its check reads the membership and the name: give the steps that take the host out of the domain
     and rename it as ``rechecked_after``, or a plan shows a host that is a member now as "no change"."""
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         session, system = identify(ctx, key, candidates(ctx))
         now = str(system["Name"])
         user, password = hosts.domain_credentials(ctx.site)
@@ -259,7 +259,7 @@ def join_domain_step(*, id: str, title: str, key: str, name: str | NameFn,
             _wmi_result(output, f"JoinDomainOrWorkgroup {domain}", now)
         return {"joined": domain, "restart": restart(ctx, key, workgroup=False)}
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         return check_membership(ctx, key, member=True, name=_name(name, ctx), candidates=candidates(ctx))
 
     options.setdefault("destructive", True)
@@ -283,11 +283,11 @@ def begin_step(*, id: str, title: str, target: str, what: str, accounts: Callabl
     """
     from qrdr.directory import lookup_computer
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         return Check.will_change(f"record when the passwords of {', '.join(f'{n}$' for n in accounts(ctx))} were "
                                  f"last set, as the {what} starts (a reset is recognised against it)")
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         recorded = {}
         for name in accounts(ctx):
             account = lookup_computer(ctx.directory, name)
@@ -296,7 +296,7 @@ def begin_step(*, id: str, title: str, target: str, what: str, accounts: Callabl
         ctx.facts.setdefault(STARTED_FACT, {})[what] = recorded
         return {"pwd_last_set": recorded}
 
-    def verify(ctx: Any) -> Check:
+    def verify(ctx: StepContext) -> Check:
         return Check.no_change(f"recorded: {ctx.facts.get(STARTED_FACT, {}).get(what)}")
 
     return Step(id=id, title=title, target="directory", check=guarded(guard, check), apply=apply, verify=verify, **options)
@@ -306,7 +306,7 @@ def begin_step(*, id: str, title: str, target: str, what: str, accounts: Callabl
 NEVER = dt.datetime(1601, 1, 1, tzinfo=dt.timezone.utc)
 
 
-def reset_since(ctx: Any, what: str, name: str) -> dt.datetime | None:
+def reset_since(ctx: StepContext, what: str, name: str) -> dt.datetime | None:
     """A moment just after the password's last change recorded by :func:`begin_step` (None: not recorded)."""
     value = ctx.facts.get(STARTED_FACT, {}).get(what, {}).get(name.lower())
     return dt.datetime.fromisoformat(value) + dt.timedelta(microseconds=1) if value else None
@@ -322,13 +322,13 @@ def reset_account_step(*, id: str, title: str, name: str | NameFn, during: str,
     ``rechecked_after``.
     """
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         from qrdr.directory import check_reset
 
         computer = _name(name, ctx)
         return check_reset(ctx.directory, computer, since=reset_since(ctx, during, computer))
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         from qrdr.directory import reset_computer_account
 
         return {"reset": reset_computer_account(ctx.directory, _name(name, ctx)).description}

@@ -40,6 +40,7 @@ from typing import Any, Callable
 import attrs
 
 from qrdr.remote import Command
+from qrdr.steps import StepContext
 
 from . import catalog, hosts
 
@@ -102,7 +103,7 @@ def _short_date(session: Any) -> str:
     return str(found[0])
 
 
-def _schtasks(ctx: Any, key: str, session: Any, *arguments: Any) -> list[str]:
+def _schtasks(ctx: StepContext, key: str, session: Any, *arguments: Any) -> list[str]:
     """schtasks on the host itself, or for a Windows 2000 host on its management host with /s, /u and /p."""
     words: list[Any] = list(arguments)
     if hosts.is_windows_2000(ctx.site, key):
@@ -115,7 +116,7 @@ def _schtasks(ctx: Any, key: str, session: Any, *arguments: Any) -> list[str]:
     return lines
 
 
-def task_status(ctx: Any, key: str, session: Any, task: str) -> dict[str, str] | None:
+def task_status(ctx: StepContext, key: str, session: Any, task: str) -> dict[str, str] | None:
     """The task's row of ``schtasks /query /fo csv /v`` (Windows Server 2003 has no /query /tn), or None."""
     lines = _schtasks(ctx, key, session, "/query", "/fo", "csv", "/v")
     for row in csv.DictReader(lines):
@@ -124,7 +125,7 @@ def task_status(ctx: Any, key: str, session: Any, task: str) -> dict[str, str] |
     return None
 
 
-def run_long_program(ctx: Any, key: str, words: list[str], *, what: str,
+def run_long_program(ctx: StepContext, key: str, words: list[str], *, what: str,
                      done: Callable[[Any], bool] | None = None, hang_grace: float = 30.0, poll: float = 2.0,
                      timeout: float = 4 * 3600.0) -> ProgramRun:
     """Run ``words`` on ``site.hosts[key]`` as a scheduled task of the domain account and wait for it.
@@ -159,7 +160,7 @@ def run_long_program(ctx: Any, key: str, words: list[str], *, what: str,
                       stopped_by_qrdr=stopped, seconds=time.monotonic() - started)
 
 
-def _wait(ctx: Any, key: str, session: Any, task: str, exit_file: str, program: str, *,
+def _wait(ctx: StepContext, key: str, session: Any, task: str, exit_file: str, program: str, *,
           done: Callable[[Any], bool] | None, hang_grace: float, poll: float, deadline: float) -> bool:
     """Poll until the batch wrote its exit file; True when qrdr had to stop the program (Q280432)."""
     done_since: float | None = None
@@ -198,7 +199,7 @@ def stop_program(session: Any, program: str) -> list[int]:
     return stopped
 
 
-def _forget(ctx: Any, key: str, session: Any, task: str, paths: list[str]) -> None:
+def _forget(ctx: StepContext, key: str, session: Any, task: str, paths: list[str]) -> None:
     """Delete the task (it never runs again by itself) and its files; what cannot be deleted is left."""
     try:
         _schtasks(ctx, key, session, "/delete", "/tn", task, "/f")
@@ -209,7 +210,7 @@ def _forget(ctx: Any, key: str, session: Any, task: str, paths: list[str]) -> No
             session.run(Command("Remove-Item", {"Path": path, "Force": True}), allow_errors=True)
 
 
-def run_installer(ctx: Any, key: str, words: list[str], *, what: str, done: Callable[[Any], bool]) -> dict[str, Any]:
+def run_installer(ctx: StepContext, key: str, words: list[str], *, what: str, done: Callable[[Any], bool]) -> dict[str, Any]:
     """setup.exe or update.exe through :func:`run_long_program`; evidence for the journal.
 
     Finished means exit code 0, or stopped by qrdr after ``done`` held (KB Q280432). Anything else

@@ -19,7 +19,7 @@ import time
 from typing import Any, Callable, Mapping
 
 from qrdr.remote import Command
-from qrdr.steps import Check, Step, guarded
+from qrdr.steps import Check, Step, StepContext, guarded
 
 from . import catalog, hosts
 
@@ -27,7 +27,7 @@ Wanted = Mapping[str, tuple[str, str]]
 WantedFn = Callable[[Any], Wanted]
 
 
-def _resolve(wanted: Wanted | WantedFn, ctx: Any) -> Wanted:
+def _resolve(wanted: Wanted | WantedFn, ctx: StepContext) -> Wanted:
     return wanted(ctx) if callable(wanted) else wanted
 
 
@@ -44,7 +44,7 @@ def describe_differences(host_name: str, current: Mapping[str, hosts.ServiceStat
     return lines
 
 
-def check_services(ctx: Any, key: str, wanted: Wanted, *, missing_means: str | None = None) -> Check:
+def check_services(ctx: StepContext, key: str, wanted: Wanted, *, missing_means: str | None = None) -> Check:
     """Read-only: do the services of ``site.hosts[key]`` match ``wanted``?
 
     Services that do not exist block the step, or (``missing_means`` given: e.g.
@@ -65,7 +65,7 @@ def check_services(ctx: Any, key: str, wanted: Wanted, *, missing_means: str | N
     return Check.will_change(*lines, **facts)
 
 
-def apply_services(ctx: Any, key: str, wanted: Wanted) -> dict[str, Any]:
+def apply_services(ctx: StepContext, key: str, wanted: Wanted) -> dict[str, Any]:
     """Make the services of ``site.hosts[key]`` match ``wanted``; returns what was done.
 
     Start modes first (so nothing restarts a service being stopped), then stops in reverse
@@ -148,10 +148,10 @@ def service_step(*, id: str, title: str, key: str, wanted: Wanted | WantedFn, mi
     """A step that puts services in ``wanted``'s state. ``guard(ctx)`` may answer for the check first
     (e.g. ``Check.depends`` while an earlier phase has not run); ``step_options`` go to :class:`Step`."""
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         return check_services(ctx, key, _resolve(wanted, ctx), missing_means=missing_means)
 
-    def verify(ctx: Any) -> Check:
+    def verify(ctx: StepContext) -> Check:
         return check_services(ctx, key, _resolve(wanted, ctx), missing_means=missing_means)
 
     return Step(id=id, title=title, target=key, check=guarded(guard, check), verify=verify,

@@ -12,11 +12,10 @@ Recovery requests no documentation covers (assumptions, each marked there).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from qrdr.hookspecs import hookimpl
 from qrdr.model import Site, WindowsVersion
-from qrdr.steps import Check, Step
+from qrdr.steps import Check, Step, StepContext
 
 from . import catalog, commvault, hosts
 from .commvault import COPY_PHASE, QR_JOB_TYPES, subclient, unix_time
@@ -71,7 +70,7 @@ def judge_last_update(active: list[dict[str, str]], finished: list[dict[str, str
     return Check.no_change(words, recovery_point=point.isoformat(), age_hours=round(age_hours, 2))
 
 
-def last_update(ctx: Any, max_age_hours: float | None) -> Check:
+def last_update(ctx: StepContext, max_age_hours: float | None) -> Check:
     """:func:`judge_last_update` with what the CommServe says now."""
     finished = commvault.finished_jobs(ctx)
     ended = {}
@@ -120,7 +119,7 @@ class SnapEngine:
     def packages_step(self, step_id: str, key: str, packages: tuple[str, ...], runbook: str) -> Step:
         """A probe: ``packages`` (Commvault's) are installed on ``key`` (``runbook`` says where it asks)."""
 
-        def check(ctx: Any) -> Check:
+        def check(ctx: StepContext) -> Check:
             if hosts.is_windows_2000(ctx.site, key):
                 return Check.no_change(f"NOT CHECKED on Windows 2000 host {ctx.site.hosts[key].name} (its registry "
                                        f"is not reachable from the management host with qrdr's commands): confirm "
@@ -150,7 +149,7 @@ class SnapEngine:
         ck = site.host_key(site.commserve)
         max_age = site.quick_recovery.max_recovery_point_age_hours if phase == "check" else None
 
-        def volumes_present(ctx: Any) -> Check:
+        def volumes_present(ctx: StepContext) -> Check:
             node = subclient(ctx)
             if node is None or (node.findtext("qrVolumesCreated") or "").strip() != "true":
                 return Check.blocked(f"the QR volumes of subclient {site.quick_recovery.subclient} were never created: "

@@ -13,7 +13,7 @@ import re
 from typing import Any, Callable
 
 from qrdr.remote import Command
-from qrdr.steps import Check, Step, guarded
+from qrdr.steps import Check, Step, StepContext, guarded
 
 from . import hosts, programs
 
@@ -38,7 +38,7 @@ def mount_stores_step(*, id: str, title: str, key: str, at_startup: bool = True,
     "Do not mount this store at start-up" is enabled to be mounted; without ``at_startup`` the mark
     is put back afterwards (an undo leaves the setting as it found it)."""
 
-    def look(ctx: Any) -> Check:
+    def look(ctx: StepContext) -> Check:
         session = hosts.remote(ctx, key)
         found = hosts.stores(ctx, key)
         if not found:
@@ -50,7 +50,7 @@ def mount_stores_step(*, id: str, title: str, key: str, at_startup: bool = True,
         return Check.no_change(f"{session.name}: {len(found)} store(s) mounted"
                                + (", all mount at startup" if at_startup else ""), **facts)
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         session = hosts.remote(ctx, key)
         done = []
         for store in hosts.stores(ctx, key):
@@ -94,7 +94,7 @@ def store_paths_step(*, id: str, title: str, key: str, missing_means: str,
     """Runbook "Configure" 5: the standby's .edb/.stm paths equal production's (recorded earlier), else redirect them.
     ``guard(ctx)`` may answer for the check first, as for :func:`mount_stores_step`."""
 
-    def look(ctx: Any) -> Check:
+    def look(ctx: StepContext) -> Check:
         recorded = ctx.facts.get(STORES_FACT)
         if not recorded:
             return Check.depends(f"production's store paths are recorded by an earlier step; {missing_means}")
@@ -107,7 +107,7 @@ def store_paths_step(*, id: str, title: str, key: str, missing_means: str,
             return Check.will_change(*(line for line, _name, _change in differences))
         return Check.no_change(f"{session.name}: the .edb and .stm paths of {len(found)} store(s) equal production's")
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         session = hosts.remote(ctx, key)
         changed = []
         for line, name, change in path_differences(session.name, ctx.facts[STORES_FACT], hosts.stores(ctx, key)):
@@ -137,7 +137,7 @@ def eseutil(site: Any) -> str:
     return ntpath.join(site.exchange.install_path, "bin", "eseutil.exe")
 
 
-def database_files(ctx: Any) -> list[dict[str, Any]]:
+def database_files(ctx: StepContext) -> list[dict[str, Any]]:
     """Production's databases as recorded (EdbPath, LogPath, SystemPath), from the facts or the site config."""
     return [s for s in ctx.facts.get(STORES_FACT, []) if s.get("EdbPath")]
 
@@ -152,7 +152,7 @@ def log_prefix(store: dict[str, Any]) -> str:
     return str(store.get("LogPrefix") or "E00")
 
 
-def database_check(ctx: Any, key: str) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+def database_check(ctx: StepContext, key: str) -> tuple[list[str], list[str], list[dict[str, Any]]]:
     """(blocking reasons, soft recoveries needed, per-database evidence) for the copies on ``site.hosts[key]``."""
     session = hosts.remote(ctx, key)
     reasons, recoveries, evidence = [], [], []
@@ -186,7 +186,7 @@ def soft_recovery_step(*, id: str, title: str, key: str, guard: Callable[[Any], 
                        **options: Any) -> Step:
     """Runbook (implicit, DOMAIN.md): run ``eseutil /r`` on copies in Dirty Shutdown whose logs are present."""
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         if not database_files(ctx):
             return Check.blocked("production's database paths were never recorded (run configure first)")
         reasons, recoveries, evidence = database_check(ctx, key)
@@ -196,7 +196,7 @@ def soft_recovery_step(*, id: str, title: str, key: str, guard: Callable[[Any], 
             return Check.will_change(*recoveries, databases=evidence)
         return Check.no_change("every copied database is in Clean Shutdown", databases=evidence)
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         session = hosts.remote(ctx, key)
         done = []
         for store in database_files(ctx):

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable
 import attrs
 
 from qrdr.model import ExchangeVersion, Site
-from qrdr.steps import PRODUCTION_OUTAGE, Check, Step
+from qrdr.steps import PRODUCTION_OUTAGE, Check, Step, StepContext
 
 from .. import catalog
 
@@ -46,7 +46,7 @@ class Book:
     def all_services(self) -> list[str]:
         return catalog.services_of(self.version)
 
-    def restore_wanted(self, ctx: Any) -> dict[str, tuple[str, str]]:
+    def restore_wanted(self, ctx: StepContext) -> dict[str, tuple[str, str]]:
         """What production's services were before configure stopped them (Running/Auto if not recorded)."""
         recorded = ctx.facts.get(PRODUCTION_FACT, {}).get("services", {})
         return {name: tuple(recorded.get(name, ("Running", "Auto"))) for name in self.production_services()}
@@ -76,12 +76,12 @@ def in_order(book: Any, site: Site, builders: Iterable[Builder]) -> list[Step]:
     return steps
 
 
-def never(ctx: Any) -> dict[str, Any]:
+def never(ctx: StepContext) -> dict[str, Any]:
     """The apply of a read-only step: its check never says "will change"."""
     raise RuntimeError("this step only checks; it changes nothing")
 
 
-def configuration_guard(ctx: Any) -> Check | None:
+def configuration_guard(ctx: StepContext) -> Check | None:
     """For the steps that bring production back: judge the state only while a configuration is under way.
 
     Before ``configure`` has started, production runs under its name with its

@@ -16,7 +16,7 @@ import attrs
 
 from qrdr.model import Site, WindowsVersion
 from qrdr.remote import RemoteCommandError
-from qrdr.steps import Check, Step, manual_step
+from qrdr.steps import Check, Step, StepContext, manual_step
 
 from .. import catalog, files, hosts, names, programs, services, stores
 from .base import GROUPS_REMOVED_FACT, Book, in_order, keys
@@ -47,7 +47,7 @@ def uninstall_exchange(book: Book, site: Site, key: str, scope: str) -> Step:
     """
     version = book.version
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         session = hosts.remote(ctx, key)
         if hosts.exchange_setup(session) is None:
             return Check.no_change(f"{session.name}: Exchange is not installed")
@@ -57,7 +57,7 @@ def uninstall_exchange(book: Book, site: Site, key: str, scope: str) -> Step:
                                  f"insert the CD (or copy it there) to uninstall Exchange")
         return Check.will_change(f"{session.name}: uninstall Exchange {version.value} ({setup}, every component Remove)")
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         session = hosts.remote(ctx, key)
         answers = ntpath.join(catalog.WORK_FOLDER, "qrdr-exchange-remove.ini")
         files.write_file(session, answers, catalog.exchange_unattend(ctx.site.exchange.components, "Remove", None))
@@ -131,7 +131,7 @@ def recovery_stores(book: Book, site: Site) -> Step:
     """
     _pk, sk = keys(site)
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         label = hosts.current_name(ctx, sk)
         if hosts.exchange_installed(ctx, sk) is None:
             return Check.no_change(f"{label}: Exchange is not installed")
@@ -140,7 +140,7 @@ def recovery_stores(book: Book, site: Site) -> Step:
             return Check.no_change(f"{label}: no store left")
         return Check.will_change(*(f"{label}: dismount and delete the {s['Type']} store {s['Name']!r}" for s in found))
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         removed = []
         for store in hosts.stores(ctx, sk):
             if store.get("Mounted"):
@@ -162,19 +162,19 @@ def recovery_storage_groups(book: Book, site: Site) -> Step:
     """
     _pk, sk = keys(site)
 
-    def pending(ctx: Any) -> list[str]:
+    def pending(ctx: StepContext) -> list[str]:
         removed = set(ctx.facts.get(GROUPS_REMOVED_FACT, {}).get(sk, []))
         recorded = {s["StorageGroup"] for s in ctx.facts.get(stores.STORES_FACT, [])}
         return sorted(recorded - removed)
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         label = hosts.current_name(ctx, sk)
         found = pending(ctx)
         if not found:
             return Check.no_change(f"{label}: no storage group left to delete")
         return Check.will_change(*(f"{label}: delete the storage group {g!r}" for g in found))
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         done = ctx.facts.setdefault(GROUPS_REMOVED_FACT, {}).setdefault(sk, [])
         removed = []
         for group in pending(ctx):
@@ -298,7 +298,7 @@ def source_reset_account(book: Book, site: Site) -> Step:
                                     name=production, during="cleanup-source",
                                     rechecked_after=(book.id("begin-cleanup-source"),))
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         if hosts.current_name(ctx, sk).lower() == production.lower():
             return Check.blocked(f"the recovery server still runs as {production}: clean up the recovery server "
                                  f"first (qrdr cleanup --scope recovery), or its account would be reset")

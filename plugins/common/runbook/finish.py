@@ -15,7 +15,7 @@ import attrs
 
 from qrdr.directory import lookup_computer
 from qrdr.model import Site
-from qrdr.steps import Check, Step
+from qrdr.steps import Check, Step, StepContext
 
 from .. import catalog, names, services, stores
 from .base import CONFIG_FACT, OUTAGE, Book, configuration_guard, in_order, keys
@@ -87,7 +87,7 @@ def rename_standby_back(book: Book, site: Site) -> Step:
     _pk, sk = keys(site)
     production, standby = site.production.name, site.standby.name
 
-    def registered(ctx: Any) -> Check:
+    def registered(ctx: StepContext) -> Check:
         renamed = names.check_rename(ctx, sk, standby, freed_by=None, candidates=(production, standby))
         if renamed.outcome.value != "no change":
             return renamed
@@ -155,12 +155,12 @@ def configuration_finished(book: Book, site: Site) -> Step:
     """
     pk, _sk = keys(site)
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         if ctx.facts.get(CONFIG_FACT) == "finished":
             return Check.no_change("configuration finished")
         return Check.will_change("configuration finished: production runs again under its own name")
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         ctx.facts[CONFIG_FACT] = "finished"
         return {"configuration": "finished"}
 

@@ -14,7 +14,7 @@ import attrs
 
 from qrdr.model import ExchangeVersion, Site, WindowsVersion
 from qrdr.remote import Command
-from qrdr.steps import Check, Step
+from qrdr.steps import Check, Step, StepContext
 
 from .. import catalog, files, hosts, programs, services
 from .base import PRODUCTION_FACT, Book, in_order, keys, never
@@ -48,13 +48,13 @@ def volume_step(step_id: str, key: str, *, windows_2000: bool = False) -> Step:
     production is down.
     """
 
-    def wanted(ctx: Any) -> list[tuple[str, int]]:
+    def wanted(ctx: StepContext) -> list[tuple[str, int]]:
         recorded = ctx.facts.get(PRODUCTION_FACT, {}).get("volumes", {})
         return [(catalog.letter(v.target_letter),
                  max(int(v.size_gb * 1024 ** 3), int(recorded.get(catalog.letter(v.letter), 0))))
                 for v in ctx.site.volumes]
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         session = hosts.remote(ctx, key)
         disks = hosts.logical_disks(session)
         free = unpartitioned_space(session)
@@ -79,7 +79,7 @@ def volume_step(step_id: str, key: str, *, windows_2000: bool = False) -> Step:
         return Check.no_change(f"{session.name}: " + ", ".join(f"{letter} >= {size / 1024 ** 3:.1f} GB"
                                                                for letter, size in wanted(ctx)))
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         session = hosts.remote(ctx, key)
         disks = hosts.logical_disks(session)
         free = unpartitioned_space(session)
@@ -154,7 +154,7 @@ def windows_components(book: Book, site: Site) -> Step:
     _pk, sk = keys(site)
     aspnet = book.version is ExchangeVersion.E2003
 
-    def missing(ctx: Any) -> list[str]:
+    def missing(ctx: StepContext) -> list[str]:
         session = hosts.remote(ctx, sk)
         present = hosts.services(session, ["SMTPSVC", "NNTPSVC"])
         wanted = [("iis_smtp", "SMTPSVC" in present), ("iis_nntp", "NNTPSVC" in present)]
@@ -162,14 +162,14 @@ def windows_components(book: Book, site: Site) -> Step:
             wanted.append(("aspnet", hosts.path_exists(session, catalog.ASPNET_KEY)))
         return [name for name, ok in wanted if not ok]
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         label = hosts.current_name(ctx, sk)
         lacking = missing(ctx)
         if lacking:
             return Check.will_change(f"{label}: install the Windows components {', '.join(lacking)} (sysocmgr)")
         return Check.no_change(f"{label}: SMTP, NNTP" + (" and ASP.NET" if aspnet else "") + " are installed")
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         session = hosts.remote(ctx, sk)
         lacking = missing(ctx)
         answers = ntpath.join(catalog.WORK_FOLDER, "qrdr-sysoc.txt")
@@ -188,7 +188,7 @@ def windows_components(book: Book, site: Site) -> Step:
                 target=sk, check=check, apply=apply)
 
 
-def needs_production_name(ctx: Any, key: str, by: str) -> Check | None:
+def needs_production_name(ctx: StepContext, key: str, by: str) -> Check | None:
     """"depends" while the standby does not run under production's name yet (DisasterRecovery
     setup finds the server object by the computer's name), else None."""
     name = hosts.computer_system(hosts.remote(ctx, key))["Name"]
@@ -211,7 +211,7 @@ def setup_dr(book: Book, site: Site) -> Step:
     """
     _pk, sk = keys(site)
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         session = hosts.remote(ctx, sk)
         installed = hosts.exchange_setup(session)
         if installed is not None:
@@ -223,7 +223,7 @@ def setup_dr(book: Book, site: Site) -> Step:
         return Check.will_change(f"{session.name}: setup.exe /DisasterRecovery with "
                                  f"{', '.join(ctx.site.exchange.components)} into {ctx.site.exchange.install_path}")
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         session = hosts.remote(ctx, sk)
         answers = ntpath.join(catalog.WORK_FOLDER, "qrdr-exchange-dr.ini")
         files.write_file(session, answers, catalog.exchange_unattend(
@@ -261,7 +261,7 @@ def update_dr(book: Book, site: Site) -> Step | None:
         found = found or {}
         return int(found.get("ServicePackBuild") or found.get("NewestBuild") or 0)
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         session = hosts.remote(ctx, sk)
         installed = hosts.exchange_setup(session)
         if installed is None:
@@ -273,7 +273,7 @@ def update_dr(book: Book, site: Site) -> Step | None:
         return Check.will_change(f"{session.name}: update.exe /DisasterRecovery: build {build} -> {wanted_build} "
                                  f"({ctx.site.exchange.service_pack})")
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         return programs.run_installer(ctx, sk, [ctx.site.exchange.update_path, "/DisasterRecovery"],
                                       what="exchange.update_path",
                                       done=lambda s: build_of(hosts.exchange_setup(s)) >= wanted_build)

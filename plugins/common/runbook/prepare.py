@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from qrdr.model import Site
-from qrdr.steps import Check, Step
+from qrdr.steps import Check, Step, StepContext
 
 from .. import catalog, hosts, names, services, stores
 from ..identity import identify, record_identities
@@ -31,14 +31,14 @@ def record_production(book: Book, site: Site) -> Step:
     """
     pk, _sk = keys(site)
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         if ctx.facts.get(CONFIG_FACT) == "started" and ctx.facts.get(PRODUCTION_FACT):
             return Check.no_change(f"configuration under way; production recorded as "
                                    f"{ctx.facts[PRODUCTION_FACT]['name']}")
         return Check.will_change(f"{site.production.name}: record its name, IP addresses, services, volumes and "
                                  f"store paths (to bring it back and to promote later); configuration starts")
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         session, system = identify(ctx, pk)
         record = {
             "name": str(system["Name"]),
@@ -75,7 +75,7 @@ def logs_with_system_path(book: Book, site: Site) -> Step:
     pk, _sk = keys(site)
     begin = book.id("record-production")
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         recorded = ctx.facts.get(stores.STORES_FACT)
         if not recorded:
             return Check.depends(f"production's store paths are read by {begin}")
@@ -116,7 +116,7 @@ def stop_production_services(book: Book, site: Site) -> Step:
     """
     pk, _sk = keys(site)
 
-    def undo(ctx: Any) -> dict[str, Any]:
+    def undo(ctx: StepContext) -> dict[str, Any]:
         done = services.apply_services(ctx, pk, book.restore_wanted(ctx))
         mounted = stores.mount_stores_step(id="undo", title="", key=pk, at_startup=False).apply(ctx)
         return {"services": done, "stores": mounted}

@@ -14,7 +14,7 @@ from typing import Any
 
 from qrdr.model import Site
 from qrdr.remote import Command, ConnectionLostDuringChange
-from qrdr.steps import Check, Step, guarded
+from qrdr.steps import Check, Step, StepContext, guarded
 
 from .. import hosts, names, services, stores
 from ..identity import identify
@@ -29,7 +29,7 @@ def _services_wanted(book: Book) -> dict[str, tuple[str, str]]:
     return services.all_in(book.production_services(), "Running", "Auto")
 
 
-def promoted(ctx: Any) -> Check | None:
+def promoted(ctx: StepContext) -> Check | None:
     """Safety for a promote run again after it succeeded: "no change" when the standby already
     runs as production in the domain, else None."""
     site = ctx.site
@@ -44,7 +44,7 @@ def promoted(ctx: Any) -> Check | None:
 def named_as_production(book: Book):
     """A guard: Exchange sees production's stores only on a host named like production (the server object)."""
 
-    def guard(ctx: Any) -> Check | None:
+    def guard(ctx: StepContext) -> Check | None:
         site = ctx.site
         _pk, sk = keys(site)
         _session, system = identify(ctx, sk, (site.standby.name, site.production.name))
@@ -88,7 +88,7 @@ def shut_down_production(book: Book, site: Site) -> Step:
     """
     pk, _sk = keys(site)
 
-    def down(ctx: Any) -> Check:
+    def down(ctx: StepContext) -> Check:
         session = hosts.remote(ctx, pk)
         address = ctx.site.hosts[pk].address
         if session.is_reachable():
@@ -96,7 +96,7 @@ def shut_down_production(book: Book, site: Site) -> Step:
                                      f"(Stop-Computer -Force) before its name is taken over")
         return Check.no_change(f"{session.name} does not answer at {address}: it is down")
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         return hosts.remote(ctx, pk).shut_down(progress=ctx.progress)
 
     return Step(id=book.id("shut-down-production"), title="Shut production down if it still answers (B1)",
@@ -190,7 +190,7 @@ def take_over_ip(book: Book, site: Site) -> Step | None:
         return None
     _pk, sk = keys(site)
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         wanted = ctx.site.takeover.ip_address
         session = hosts.remote(ctx, sk)
         addresses = hosts.ip_addresses(session)
@@ -199,7 +199,7 @@ def take_over_ip(book: Book, site: Site) -> Step | None:
         return Check.will_change(f"{session.name}: IP address {', '.join(addresses) or 'none'} -> {wanted}/"
                                  f"{ctx.site.takeover.subnet_mask}")
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         takeover = ctx.site.takeover
         session = hosts.remote(ctx, sk)
         try:
@@ -229,7 +229,7 @@ def mail_flowing(book: Book, site: Site) -> Step:
     """
     _pk, sk = keys(site)
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         running = services.check_services(ctx, sk, _services_wanted(book))
         mounted = stores.mount_stores_step(id="probe", title="", key=sk).verify(ctx)
         if running.outcome.value == "no change" and mounted.outcome.value == "no change":

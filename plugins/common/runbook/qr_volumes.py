@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from qrdr.model import Site
-from qrdr.steps import Check, Step
+from qrdr.steps import Check, Step, StepContext
 
 from .. import catalog
 from ..commvault import (CommServeError, client_names, element, entity, execute, read_back, started_job, subclient,
@@ -36,7 +36,7 @@ def _needs_subclient(engine: Any) -> Check:
     return Check.depends(f"the subclient is created by {engine.id('qr-subclient')} first")
 
 
-def _read_back(ctx: Any, kind: str, tag: str, name_attribute: str, name: str) -> ET.Element | None:
+def _read_back(ctx: StepContext, kind: str, tag: str, name_attribute: str, name: str) -> ET.Element | None:
     """The CommServe's ``tag`` element of that name, from the read-back of ``kind``, or None."""
     return next((node for node in read_back(ctx, kind).findall(tag) if node.get(name_attribute) == name), None)
 
@@ -63,7 +63,7 @@ def scratch_pool(engine: Any, site: Site) -> Step:
     _production, standby_client = client_names(site)
     destinations = _destinations(site)
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         node = _read_back(ctx, "scratchpool", "scratchPool", "scratchPoolName", qr.scratch_pool)
         have = None if node is None else sorted(v.get("volumeName", "").upper() for v in node.findall("volume"))
         return _create_check(
@@ -74,7 +74,7 @@ def scratch_pool(engine: Any, site: Site) -> Step:
             create=f"create scratch pool {qr.scratch_pool} of {standby_client}'s volumes {', '.join(destinations)} "
                    f"(MediaAgent {standby_client})")
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         execute(ctx, element("App_CreateScratchPoolRequest", element(
             "scratchPool", element("scratchPoolName", text=qr.scratch_pool),
             element("mediaAgent", element("clientName", text=standby_client)),
@@ -95,7 +95,7 @@ def qr_policy(engine: Any, site: Site) -> Step:
     qr = site.quick_recovery
     _production, standby_client = client_names(site)
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         node = _read_back(ctx, "qrpolicy", "qrPolicy", "qrPolicyName", qr.policy)
         found = None if node is None else (node.get("snapEngine"), node.get("copyManager"), node.get("scratchPoolName"))
         engine_, manager, pool = found or (None, None, None)
@@ -107,7 +107,7 @@ def qr_policy(engine: Any, site: Site) -> Step:
             create=f"create QR policy {qr.policy}: snap engine {engine.engine}, LAN copy manager {standby_client}, "
                    f"scratch pool {qr.scratch_pool}")
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         execute(ctx, element("App_CreateQRPolicyRequest", element(
             "qrPolicy", element("qrPolicyName", text=qr.policy), element("snapEngine", text=engine.engine),
             element("copyManager", element("clientName", text=standby_client)),
@@ -128,7 +128,7 @@ def qr_subclient(engine: Any, site: Site) -> Step:
     qr = site.quick_recovery
     production_client, _standby = client_names(site)
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         node = subclient(ctx)
         if node is None:
             return Check.will_change(f"create QR subclient {qr.subclient} under {production_client} with policy "
@@ -136,7 +136,7 @@ def qr_subclient(engine: Any, site: Site) -> Step:
         content = [v.text for v in node.findall("content/volume")]
         return Check.no_change(f"QR subclient {qr.subclient}: content {', '.join(content)}")
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         reply = execute(ctx, element("App_CreateSubClientRequest", element(
             "subClientProperties", entity(ctx.site), element("qrPolicy", element("qrPolicyName", text=qr.policy)),
             element("content", element("addApp", element("applicationName", text="Microsoft Exchange"))))))
@@ -169,13 +169,13 @@ def volume_mapping(engine: Any, site: Site) -> Step:
     """
     production_client, standby_client = client_names(site)
 
-    def wanted(ctx: Any) -> tuple[ET.Element | None, list[tuple[str, str, str]]]:
+    def wanted(ctx: StepContext) -> tuple[ET.Element | None, list[tuple[str, str, str]]]:
         node = subclient(ctx)
         if node is None:
             return None, []
         return node, mappings(ctx.site, [v.text or "" for v in node.findall("content/volume")])
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         node, mapped = wanted(ctx)
         if node is None:
             return _needs_subclient(engine)
@@ -186,7 +186,7 @@ def volume_mapping(engine: Any, site: Site) -> Step:
         return Check.will_change(*(f"map {production_client} {s} -> {standby_client} {d} (mount point {m})"
                                    for s, d, m in mapped))
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         _node, mapped = wanted(ctx)
         execute(ctx, element("App_UpdateQRVolumeMappingRequest", entity(ctx.site), *(
             element("volumeMap", element("sourceVolume", text=s), element("destinationVolume", text=d),
@@ -205,7 +205,7 @@ def incremental_schedule(engine: Any, site: Site) -> Step:
     """
     qr = site.quick_recovery
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         node = subclient(ctx)
         if node is None:
             return _needs_subclient(engine)
@@ -214,7 +214,7 @@ def incremental_schedule(engine: Any, site: Site) -> Step:
                 return Check.no_change(f"incremental updates scheduled: {schedule.get('pattern')}")
         return Check.will_change(f"schedule incremental updates {qr.incremental_schedule}")
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         execute(ctx, element("App_CreateQRScheduleRequest", entity(ctx.site), element(
             "schedule", element("scheduleName", text=SCHEDULE_NAME), element("updateType", text="Incremental"),
             element("pattern", text=qr.incremental_schedule))))
@@ -233,7 +233,7 @@ def qr_volumes(engine: Any, site: Site) -> Step:
     qr = site.quick_recovery
     _production, standby_client = client_names(site)
 
-    def check(ctx: Any) -> Check:
+    def check(ctx: StepContext) -> Check:
         node = subclient(ctx)
         if node is None:
             return _needs_subclient(engine)
@@ -241,7 +241,7 @@ def qr_volumes(engine: Any, site: Site) -> Step:
             return Check.no_change(f"QR volumes of {qr.subclient} created")
         return Check.will_change(f"create the QR volumes of {qr.subclient} on {standby_client} (a job)")
 
-    def apply(ctx: Any) -> dict[str, Any]:
+    def apply(ctx: StepContext) -> dict[str, Any]:
         job_id = started_job(execute(ctx, element("App_CreateQRVolumesRequest", entity(ctx.site))))
         wait_for_job(ctx, job_id, "QR volume creation")
         return {"job": job_id}

@@ -9,13 +9,11 @@ prerequisite checked before configure stops production (runbook 2.3, by hand the
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 
 from qrdr import hookspecs
 from qrdr.model import Site, WindowsVersion
-from qrdr.steps import Check, Step
+from qrdr.steps import Check, Step, StepContext
 
 from .. import acl, catalog, hosts, stores
 from ..identity import identify, identity_check
@@ -73,7 +71,7 @@ def preflight(book: Book, site: Site, phase: str) -> list[Step]:
     return probes
 
 
-def standby_ready(ctx: Any, key: str) -> Check:
+def standby_ready(ctx: StepContext, key: str) -> Check:
     """The standby answers (under either name) with Exchange installed in DisasterRecovery mode."""
     session, system = identify(ctx, key, (ctx.site.standby.name, ctx.site.production.name))
     installed = hosts.exchange_installed(ctx, key)
@@ -85,7 +83,7 @@ def standby_ready(ctx: Any, key: str) -> Check:
                            name=system["Name"])
 
 
-def production_ready(ctx: Any, key: str) -> Check:
+def production_ready(ctx: StepContext, key: str) -> Check:
     """Production answers under its own name (a configuration that did not finish leaves it -TEMP)."""
     session, system = identify(ctx, key, (ctx.site.production.name, catalog.temp_name(ctx.site.production.name)))
     if str(system["Name"]).lower() != ctx.site.production.name.lower():
@@ -94,7 +92,7 @@ def production_ready(ctx: Any, key: str) -> Check:
     return Check.no_change(f"{system['Name']} answers under its own name")
 
 
-def volumes_ready(ctx: Any, key: str) -> Check:
+def volumes_ready(ctx: StepContext, key: str) -> Check:
     """Each of production's volumes has its standby letter, at least as large (runbook 2.3)."""
     session = hosts.remote(ctx, key)
     disks = hosts.logical_disks(session)
@@ -116,7 +114,7 @@ def volumes_ready(ctx: Any, key: str) -> Check:
     return Check.no_change(f"{session.name}: " + ", ".join(fine))
 
 
-def databases_ready(ctx: Any, key: str) -> Check:
+def databases_ready(ctx: StepContext, key: str) -> Check:
     """The copied databases are in Clean Shutdown, or Dirty Shutdown with their logs (soft recovery)."""
     if not stores.database_files(ctx):
         return Check.blocked("production's database paths were never recorded: run qrdr configure first")
@@ -128,7 +126,7 @@ def databases_ready(ctx: Any, key: str) -> Check:
     return Check.no_change("every copied database is in Clean Shutdown", databases=evidence)
 
 
-def acls_ready(ctx: Any) -> Check:
+def acls_ready(ctx: StepContext) -> Check:
     """The standby's account holds the rights runbook 3 grants, on all three objects."""
     sid = ctx.facts.get(acl.STANDBY_SID_FACT)
     if not sid:
