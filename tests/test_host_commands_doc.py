@@ -61,6 +61,8 @@ def commands_sent() -> dict[str, str]:
                     sent.setdefault(program.lower(), where)
     for script in SCRIPTS.glob("*.ps1"):
         marker = script.read_text(encoding="utf-8").splitlines()[0]
+        if "qrdr-fragment:" in marker:
+            continue  # text included into the scripts that name it, never sent alone
         sent.setdefault(marker.split("qrdr-script:", 1)[1].strip().lower(), str(script.relative_to(REPO)))
     return sent
 

@@ -14,6 +14,11 @@ the lab recognise it), followed by a PowerShell 2.0 ``param(...)`` block::
     host.run(with_parameters(FIND_LOCKING, Path=r"C:\\Exchsrvr\\bin\\x.dll"))
 
 Values are never pasted into the text: give them as the Script's parameters.
+
+A function several scripts share is written once, in a fragment next to them (its first line
+``# qrdr-fragment: <name>``), and each script names it on a line of its own after its param
+block: ``# qrdr-include: find_store.ps1``. :func:`load_script` puts the fragment's text there,
+so the host receives one self-contained script.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ from .commands import Script
 
 #: The marker line a shipped script starts with (the lab's registry recognises the same line).
 SCRIPT_MARKER = "# qrdr-script:"
+
+#: A line naming a fragment whose text replaces it (see the module docstring).
+INCLUDE_MARKER = "# qrdr-include:"
 
 _PARAM_START = re.compile(r"^\s*(\[[^\]]*\]\s*)*param\s*\(", re.IGNORECASE)
 
@@ -61,7 +69,7 @@ def load_script(package: str, filename: str, **parameters: Any) -> Script:
     the file is missing, has no ``# qrdr-script:`` marker among its leading
     comments, or does not begin (after them) with a ``param(...)`` block.
     """
-    text = _read(package, filename)
+    text = _with_fragments(package, filename, _read(package, filename))
     name = marker_name(text)
     if name is None:
         raise PluginError(f"{package}/{filename}: no '{SCRIPT_MARKER} <name>' line among the leading comments")
@@ -69,6 +77,23 @@ def load_script(package: str, filename: str, **parameters: Any) -> Script:
     if not _PARAM_START.match(body):
         raise PluginError(f"{package}/{filename} ({name}): the script must begin with a param(...) block")
     return Script(name=name, text=text, parameters=dict(parameters))
+
+
+def _with_fragments(package: str, filename: str, text: str) -> str:
+    """``text`` with each ``# qrdr-include: F`` line replaced by fragment F's text (F in the
+    folder of ``filename``). A fragment that is missing, or is a script itself, is a PluginError."""
+    folder = filename.rpartition("/")[0]
+    lines = []
+    for line in text.splitlines():
+        if line.strip().lower().startswith(INCLUDE_MARKER):
+            fragment = line.strip()[len(INCLUDE_MARKER):].strip()
+            included = _read(package, f"{folder}/{fragment}" if folder else fragment)
+            if marker_name(included) is not None:
+                raise PluginError(f"{package}/{filename}: includes {fragment}, which is a script, not a fragment")
+            lines.append(included.rstrip("\n"))
+        else:
+            lines.append(line)
+    return "\n".join(lines) + ("\n" if text.endswith("\n") else "")
 
 
 def with_parameters(script: Script, **parameters: Any) -> Script:

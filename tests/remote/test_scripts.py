@@ -44,13 +44,36 @@ def test_bad_scripts_are_named(package, filename, problem):
     assert filename in str(caught.value)
 
 
+def test_a_fragment_is_included_where_a_script_names_it(package):
+    import importlib
+
+    root = Path(importlib.import_module(package).__path__[0])  # the package imported first, in this session
+    (root / "shared.ps1").write_text("# qrdr-fragment: Get-Answer\nfunction Get-Answer { 42 }\n")
+    (root / "user.ps1").write_text("# qrdr-script: qrdr:Use\nparam()\n# qrdr-include: shared.ps1\nGet-Answer\n")
+    (root / "wrong.ps1").write_text("# qrdr-script: qrdr:Wrong\nparam()\n# qrdr-include: find.ps1\n")
+    (root / "lost.ps1").write_text("# qrdr-script: qrdr:Lost\nparam()\n# qrdr-include: nowhere.ps1\n")
+    text = load_script(package, "user.ps1").text
+    assert text == "# qrdr-script: qrdr:Use\nparam()\n# qrdr-fragment: Get-Answer\nfunction Get-Answer { 42 }\nGet-Answer\n"
+    with pytest.raises(PluginError, match="find.ps1, which is a script"):
+        load_script(package, "wrong.ps1")
+    with pytest.raises(PluginError, match="nowhere.ps1 not found"):
+        load_script(package, "lost.ps1")
+
+
+def test_the_store_scripts_share_one_find_store():
+    for name in ("mount", "dismount", "remove", "set"):
+        text = load_script("qrdr.plugins.common", f"scripts/{name}_exchange_store.ps1").text
+        assert text.count("function Find-Store(") == 1
+        assert not any(line.startswith("# qrdr-include:") for line in text.splitlines())
+
+
 def test_the_marker_must_be_among_the_leading_comments():
     assert marker_name("# a\n# qrdr-script: qrdr:X\nparam()") == "qrdr:X"
     assert marker_name("param()\n# qrdr-script: qrdr:X") is None
 
 
 PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
-SHIPPED = sorted(PLUGINS.glob("**/*.ps1"))
+SHIPPED = sorted(path for path in PLUGINS.glob("**/*.ps1") if "qrdr-fragment:" not in path.read_text().splitlines()[0])
 
 
 def package_of(path: Path) -> tuple[str, str]:

@@ -18,22 +18,7 @@ param(
 
 $ErrorActionPreference = 'Stop'
 
-function Find-Store([string]$StoreName) {
-    $server = New-Object -ComObject CDOEXM.ExchangeServer
-    $server.DataSource.Open($ComputerName, $null, 3, -1, 0, $UserName, $Password)
-    foreach ($groupDn in $server.StorageGroups) {
-        $group = New-Object -ComObject CDOEXM.StorageGroup
-        $group.DataSource.Open($groupDn, $null, 3, -1, 0, $UserName, $Password)
-        foreach ($kind in @(@('CDOEXM.MailboxStoreDB', $group.MailboxStoreDBs), @('CDOEXM.PublicStoreDB', $group.PublicStoreDBs))) {
-            foreach ($dn in $kind[1]) {
-                $db = New-Object -ComObject $kind[0]
-                $db.DataSource.Open($dn, $null, 3, -1, 0, $UserName, $Password)
-                if ($db.Name -eq $StoreName) { return @($db, $dn) }
-            }
-        }
-    }
-    throw "No store named '$StoreName' on server $ComputerName."
-}
+# qrdr-include: find_store.ps1
 
 $found = Find-Store $Name
 $db = $found[0]
