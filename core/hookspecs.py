@@ -117,8 +117,10 @@ def qrdr_preflight(site, phase: str) -> list:
 @hookspec
 def qrdr_prepare_production(site, plugin_config) -> list:
     """Steps that prepare production and the standby (runbook "Prepare the
-    Production Server" 1-2 and "Configure" 1.1-2.2): logs and system path on
-    one volume, QR agents present, production's Exchange services stopped and
+    Production Server" 1-2 and "Configure" 1.1-2.3): logs and system path on
+    one volume, QR agents present, the standby's partitions and Windows
+    components (they need no outage: before production's services stop),
+    production's Exchange services stopped and
     set to Manual (Event: Manual, SRS: Disabled), production renamed to
     ``<name>-temp`` and rebooted, the standby renamed to production's name and
     rebooted.
@@ -138,9 +140,8 @@ def qrdr_prepare_production(site, plugin_config) -> list:
 @hookspec
 def qrdr_install_dr_mode(site, plugin_config) -> list:
     """Steps that install Exchange in DisasterRecovery mode on the standby
-    (runbook 2.3-2.7): partitions and drive letters matching production's,
-    NNTP/SMTP (and ASP.NET for Exchange 2003), ``setup.exe /DisasterRecovery``
-    with production's components, ``update.exe /DisasterRecovery``, services
+    (runbook 2.4-2.7), running under production's name: ``setup.exe
+    /DisasterRecovery`` with production's components, ``update.exe /DisasterRecovery``, services
     stopped and Manual.
 
     Called when the ``install-dr`` phase (or ``configure``) is planned or

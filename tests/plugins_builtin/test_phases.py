@@ -38,6 +38,9 @@ def test_configure_runs_as_one_ordered_run(combination):
     steps = collect_steps(manager, site, list(hookspecs.CONFIGURE_PHASES), {})
     ids = [step.id.split(".", 1)[1] for step in steps]
     assert ids.index("stop-production-services") < ids.index("rename-production-temp") < ids.index("rename-standby")
+    # Production's outage starts at stop-production-services: what needs neither production down nor
+    # the standby under production's name comes first (runbook 2.3: partitions, Windows components).
+    assert max(ids.index("standby-volumes"), ids.index("windows-components")) < ids.index("stop-production-services")
     assert ids.index("rename-standby") < ids.index("setup-dr") < ids.index("grant-servers")
     assert ids.index("grant-server") < ids.index("wait-acl-replication") < ids.index("start-standby-services")
     assert ids.index("rename-standby-back") < ids.index("rename-production-back") < ids.index("start-production-services")
@@ -45,8 +48,8 @@ def test_configure_runs_as_one_ordered_run(combination):
 
 
 DESTRUCTIVE = {
-    "prepare-production": {"stop-production-services", "rename-production-temp", "rename-standby"},
-    "install-dr": {"standby-volumes"},
+    "prepare-production": {"standby-volumes", "stop-production-services", "rename-production-temp", "rename-standby"},
+    "install-dr": set(),
     "finish-configuration": {"rename-standby-back", "rename-production-back"},
     "promote": {"shut-down-production", "reset-production-account", "standby-leave-domain",
                 "rename-standby-to-production", "standby-join-domain"},
@@ -59,7 +62,7 @@ def test_resets_renames_shutdowns_are_destructive(combination, phase):
     steps = steps_of(combination, phase)
     destructive = {s.id.split(".", 1)[1] for s in steps if s.destructive}
     wanted = set(DESTRUCTIVE[phase])
-    if phase == "install-dr" and site.standby.windows is WindowsVersion.W2000:
+    if phase == "prepare-production" and site.standby.windows is WindowsVersion.W2000:
         # No diskpart on Windows 2000: the partitions are made by hand before configure; qrdr only checks.
         wanted.discard("standby-volumes")
     assert destructive == wanted

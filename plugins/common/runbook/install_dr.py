@@ -1,8 +1,10 @@
 """Runbook "Configure the Production and Standby Servers" 2.3-2.7: Exchange in DisasterRecovery mode.
 
-Phase ``install-dr``, on the standby (running under production's name): its partitions and drive
-letters, the Windows components setup needs, ``setup.exe /DisasterRecovery``, production's service
-pack with ``update.exe /DisasterRecovery``, then its Exchange services stopped and set to Manual.
+Phase ``install-dr``, on the standby (running under production's name): ``setup.exe
+/DisasterRecovery``, production's service pack with ``update.exe /DisasterRecovery``, then its
+Exchange services stopped and set to Manual. Runbook 2.3's partitions and Windows components are
+built here too, and run in phase ``prepare-production`` before production's outage starts
+(:data:`.prepare.STEPS`): they need neither production down nor the standby renamed.
 """
 
 from __future__ import annotations
@@ -238,8 +240,7 @@ def setup_dr(book: Book, site: Site) -> Step:
                                       what="exchange.setup_path", done=installed)
 
     return Step(id=book.id("setup-dr"), title="Install Exchange with setup.exe /DisasterRecovery (2.4)", target=sk,
-                check=check, apply=apply, idempotent=False,
-                after=(book.id("standby-volumes"), book.id("windows-components")))
+                check=check, apply=apply, idempotent=False)
 
 
 def update_dr(book: Book, site: Site) -> Step | None:
@@ -298,7 +299,7 @@ def stop_standby_services(book: Book, site: Site) -> Step:
         missing_means=f"Exchange is installed by {setup} first", rechecked_after=installers)
 
 
-STEPS = (standby_volumes, windows_components, setup_dr, update_dr, stop_standby_services)
+STEPS = (setup_dr, update_dr, stop_standby_services)
 
 
 def steps(book: Book, site: Site) -> list[Step]:

@@ -1,8 +1,10 @@
 """Runbook "Configure the Production and Standby Servers" 1-2.2, and "Prepare the Production Server" 1.
 
-Phase ``prepare-production``: production is recorded as it is, its services stop (production's
-outage starts), it is renamed to ``<name>-TEMP`` and restarted; the standby takes production's
-name and restarts. Each step that takes production down has an undo, so a configure that fails
+Phase ``prepare-production``: production is recorded as it is; the standby gets production's
+partitions and the Windows components setup needs (runbook 2.3, :mod:`.install_dr`: they need
+neither production down nor the standby renamed, so they run before the outage starts); then
+production's services stop (production's outage starts), it is renamed to ``<name>-TEMP`` and
+restarted; the standby takes production's name and restarts. Each step that takes production down has an undo, so a configure that fails
 (or is rolled back) brings production back under its own name with its services and stores.
 """
 
@@ -15,6 +17,7 @@ from qrdr.steps import Check, Step, StepContext
 
 from .. import catalog, hosts, names, services, stores
 from ..identity import identify, record_identities
+from .install_dr import standby_volumes, windows_components
 from .base import CONFIG_FACT, GROUPS_REMOVED_FACT, OUTAGE, PRODUCTION_FACT, Book, in_order, keys, never
 
 
@@ -162,8 +165,10 @@ def rename_standby(book: Book, site: Site) -> Step:
         undo=names.undo_rename(sk, standby, candidates))
 
 
-STEPS = (record_production, logs_with_system_path, production_event_srs, stop_production_services,
-         rename_production_temp, rename_standby)
+#: Production's outage starts at stop_production_services: what needs neither production down nor
+#: the standby under production's name (its partitions, its Windows components) comes before it.
+STEPS = (record_production, logs_with_system_path, standby_volumes, windows_components, production_event_srs,
+         stop_production_services, rename_production_temp, rename_standby)
 
 
 def steps(book: Book, site: Site) -> list[Step]:

@@ -44,10 +44,32 @@ def hosts_are_the_configured_computers(book: Book, site: Site, phase: str) -> St
                 apply=never)
 
 
+def setup_media(book: Book, site: Site) -> Step:
+    """Runbook 2.4-2.5's setup.exe and update.exe are on the standby, checked before configure
+    stops production: found missing only at setup, production would be down for nothing."""
+    _pk, sk = keys(site)
+    programs = [("exchange.setup_path", site.exchange.setup_path)]
+    if site.exchange.update_path:
+        programs.append(("exchange.update_path", site.exchange.update_path))
+
+    def check(ctx: StepContext) -> Check:
+        session = hosts.remote(ctx, sk)
+        missing = [f"{session.name}: {path} ({field}) is not there: insert the Exchange CD or copy the media there"
+                   for field, path in programs if not hosts.path_exists(session, path)]
+        if missing:
+            return Check.blocked(*missing)
+        return Check.no_change(f"{session.name}: " + ", ".join(path for _field, path in programs) + " present")
+
+    return Step(id=book.id("ready-setup-media"), title="Exchange's setup media is on the standby (2.4-2.5)",
+                target=sk, check=check, apply=never)
+
+
 def preflight(book: Book, site: Site, phase: str) -> list[Step]:
     """The probes of ``phase``: read-only steps the engine runs before the phase's own."""
     pk, sk = keys(site)
     identity = [hosts_are_the_configured_computers(book, site, phase)]
+    if phase in ("prepare-production", "install-dr"):
+        identity.append(setup_media(book, site))
     if phase == "prepare-production" and site.standby.windows is WindowsVersion.W2000:
         # Checked before configure stops production: no partition can be made remotely there.
         return identity + [attrs.evolve(volume_step(book.id("ready-standby-partitions"), sk, windows_2000=True),
