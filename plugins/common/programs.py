@@ -125,8 +125,12 @@ def task_status(ctx: StepContext, key: str, session: Any, task: str) -> dict[str
     return None
 
 
+#: The longest pause between two looks at a running program (the first is ``poll``, then 1.5 times longer).
+MAX_POLL_SECONDS = 5.0
+
+
 def run_long_program(ctx: StepContext, key: str, words: list[str], *, what: str,
-                     done: Callable[[Any], bool] | None = None, hang_grace: float = 30.0, poll: float = 2.0,
+                     done: Callable[[Any], bool] | None = None, hang_grace: float = 30.0, poll: float = 0.25,
                      timeout: float = 4 * 3600.0) -> ProgramRun:
     """Run ``words`` on ``site.hosts[key]`` as a scheduled task of the domain account and wait for it.
 
@@ -182,6 +186,9 @@ def _wait(ctx: StepContext, key: str, session: Any, task: str, exit_file: str, p
             raise ProgramFailed(f"{session.name}: {ntpath.basename(program)} still runs (task {task}) after the "
                                 f"deadline; it was left running")
         time.sleep(poll)
+        # Its end is seen soon after a short program ends, and a long one (setup: minutes) is asked
+        # every few seconds only: each poll is a round trip and a schtasks on the host.
+        poll = min(poll * 1.5, MAX_POLL_SECONDS)
     return stopped
 
 

@@ -1,0 +1,143 @@
+"""RTO and production's outage on the lab, against the waits the runbook cannot avoid.
+
+    python bench/rto.py [--site e2003-w2003-vss] [--reboot 2 12] [--setup 5]
+
+For each lab reboot time (``--reboot``, seconds a restarting host is down), on a fresh lab
+whose setup.exe/update.exe take ``--setup`` seconds: configure, create-qr-volumes, production
+fails (powered off), promote. For configure and promote it prints:
+
+- the measured window (the journal's: "production outage", "mail flowing");
+- the critical-path minimum: the unavoidable waits of the steps inside that window, one after
+  the other (qrdr runs steps one at a time, and the runbook orders these): each restart costs
+  the lab's reboot time, each setup/update run its setup time. The lab's service starts are
+  instantaneous, so they add nothing here (on real hardware they do);
+- the restarts of each host, counted by the lab (not by qrdr);
+- qrdr's own time per step: the step's time minus its unavoidable waits (polling, WinRM
+  round trips, directory work);
+- ``outage_ratio:`` / ``rto_ratio:`` = measured / minimum. Goal: at most 1.05 each, and a
+  promote that restarts the standby at most twice.
+
+Needs root and the lab's Debian packages (scripts/install-system-deps.sh); takes a few minutes
+per reboot time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import attrs
+
+from qrdr.api import Runbook
+from qrdr.config import load_site
+from qrdr.lab.site import LabOptions, LabSite, builtin_site
+
+#: Steps that run setup.exe or update.exe once when they apply (the lab's setup time each).
+INSTALLER_STEPS = ("setup-dr", "update-dr")
+
+
+class RestartLog:
+    """The lab's own record of every restart: (time, host key), whatever qrdr believes."""
+
+    def __init__(self, lab: LabSite):
+        self.restarts: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
+        keys = {id(host): key for key, host in lab.hosts.items()}
+        original = lab.lab.on_restart
+
+        def on_restart(host) -> None:  # the lab's callback for a host going down for a reboot
+            with self._lock:
+                self.restarts.append((time.time(), keys.get(id(host), host.name)))
+            original(host)
+
+        lab.lab.on_restart = on_restart
+
+    def between(self, start: float, end: float) -> list[str]:
+        return [key for at, key in self.restarts if start <= at <= end]
+
+
+def step_rows(journal: Path, run_id: int) -> list[sqlite3.Row]:
+    with sqlite3.connect(journal) as db:
+        db.row_factory = sqlite3.Row
+        return db.execute("SELECT step_id, state, started_at, ended_at FROM steps WHERE run_id = ? "
+                          "AND started_at IS NOT NULL ORDER BY seq", (run_id,)).fetchall()
+
+
+def report(command: str, result, journal: Path, restarts: RestartLog, reboot: float, setup: float,
+           window: str, ratio: str) -> None:
+    rows = step_rows(journal, result.run_id)
+    minimum = 0.0
+    own_lines = []
+    inside = range(len(rows))
+    if window == "production outage":
+        # The window opens when stop-production-services applies and closes with mount-production-stores.
+        ids = [row["step_id"].split(".", 1)[1] for row in rows]
+        inside = range(ids.index("stop-production-services"), ids.index("mount-production-stores") + 1)
+    for index, row in enumerate(rows):
+        seconds = (row["ended_at"] or row["started_at"]) - row["started_at"]
+        host_restarts = restarts.between(row["started_at"], row["ended_at"] or row["started_at"])
+        unavoidable = len(host_restarts) * reboot
+        if row["step_id"].split(".", 1)[1] in INSTALLER_STEPS and row["state"] == "done":
+            unavoidable += setup
+        if index in inside:
+            minimum += unavoidable
+        if seconds >= 0.05 or unavoidable:
+            own_lines.append(f"    {row['step_id']:<45} {seconds:7.2f} s, unavoidable {unavoidable:6.2f} s, "
+                             f"qrdr's own {seconds - unavoidable:6.2f} s")
+    run_start, run_end = rows[0]["started_at"], rows[-1]["ended_at"] or rows[-1]["started_at"]
+    counted = Counter(restarts.between(run_start, run_end))
+    measured = result.windows.get(window, 0.0)
+    print(f"  {command}: {result.status}; {window}: measured {measured:.2f} s, critical-path minimum "
+          f"{minimum:.2f} s")
+    print(f"  {command}: restarts per host: " + (", ".join(f"{key} {n}" for key, n in sorted(counted.items()))
+                                                 or "none"))
+    print("\n".join(own_lines))
+    print(f"{ratio}: {measured / minimum:.3f}" if minimum else f"{ratio}: n/a (no unavoidable wait)")
+
+
+def run_once(site_name: str, reboot: float, setup: float, workdir: Path) -> None:
+    lab = LabSite(load_site(builtin_site(site_name)), workdir / "lab", LabOptions(reboot_seconds=reboot))
+    lab.start()
+    try:
+        lab.organization.options.setup_seconds = setup
+        os.environ.update(lab.environment())
+        restarts = RestartLog(lab)
+        site = attrs.evolve(lab.bound_site, state_dir=str(workdir / "state"))
+        runbook = Runbook(site)
+        journal = Path(site.state_dir) / f"{site.name}.journal.sqlite"
+        print(f"reboot {reboot:g} s, setup {setup:g} s ({site_name}):")
+        configured = runbook.run("configure", yes=True)
+        report("configure", configured, journal, restarts, reboot, setup, "production outage", "outage_ratio")
+        if configured.status != "succeeded":
+            return
+        volumes = runbook.run("create-qr-volumes", yes=True)
+        if volumes.status != "succeeded":
+            print(f"  create-qr-volumes: {volumes.status}: {volumes.message}")
+            return
+        lab.fault("qr-update")
+        lab.fault("power-off", "production")
+        promoted = runbook.run("promote", yes=True)
+        report("promote", promoted, journal, restarts, reboot, setup, "mail flowing", "rto_ratio")
+    finally:
+        lab.destroy()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--site", default="e2003-w2003-vss")
+    parser.add_argument("--reboot", type=float, nargs="+", default=[2.0, 12.0])
+    parser.add_argument("--setup", type=float, default=5.0)
+    args = parser.parse_args()
+    for reboot in args.reboot:
+        with tempfile.TemporaryDirectory(prefix="qrdr-bench-rto-") as workdir:
+            run_once(args.site, reboot, args.setup, Path(workdir))
+
+
+if __name__ == "__main__":
+    main()
