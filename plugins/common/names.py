@@ -197,35 +197,88 @@ def check_membership(ctx: StepContext, key: str, *, member: bool, name: str | No
                              f"qrdr then logs on with the local account {ctx.site.hosts[key].local_user}")
 
 
+#: NERR_SetupNotJoined: "The computer is not currently joined to a domain."
+NOT_JOINED = 2692
+
+
+def unjoin_now(ctx: StepContext, key: str, name: str) -> dict[str, Any]:
+    """Send the unjoin of ``site.hosts[key]`` (running as ``name``), pending until its restart;
+    its account stays enabled (UnjoinDomainOrWorkgroup FUnjoinOptions 0; netdom remove on Windows
+    2000). A host whose unjoin an interrupted run already sent answers "not joined" (2692) while it
+    still reports PartOfDomain until the restart: that counts as done."""
+    session = hosts.remote(ctx, key)
+    user, password = hosts.domain_credentials(ctx.site)
+    if hosts.is_windows_2000(ctx.site, key):
+        local_user, local_password = _local_or_domain(ctx, key)
+        output = session.run(Command("netdom", arguments=(
+            "remove", name, f"/Domain:{ctx.site.domain.dns_name}", f"/UserD:{user}",
+            Secret(f"/PasswordD:{password.value}"), f"/UserO:{local_user}",
+            Secret(f"/PasswordO:{local_password.value}"), "/Force")))
+        if any("not currently joined" in line for line in hosts.native_lines(output)):
+            return {"left": ctx.site.domain.dns_name, "already_pending": True}
+        _netdom(output, "leaving the domain", name)
+    else:
+        output = session.run(Command("Get-WmiObject", {"Class": "Win32_ComputerSystem"}),
+                             Command("Invoke-WmiMethod", {"Name": "UnjoinDomainOrWorkgroup",
+                                                          "ArgumentList": [0, password, user]}))
+        code = int((output[0] or {}).get("ReturnValue", -1)) if output else -1
+        if code == NOT_JOINED:
+            return {"left": ctx.site.domain.dns_name, "already_pending": True}
+        _wmi_result(output, "UnjoinDomainOrWorkgroup", name)
+    return {"left": ctx.site.domain.dns_name}
+
+
 def leave_domain_step(*, id: str, title: str, key: str, candidates: Callable[[Any], tuple[str, ...]] = lambda ctx: (),
                       guard: Callable[[Any], Check | None] | None = None, **options: Any) -> Step:
     """Take ``site.hosts[key]`` out of the domain and restart it (logging on locally afterwards)."""
 
     def apply(ctx: StepContext) -> dict[str, Any]:
-        session, system = identify(ctx, key, candidates(ctx))
-        name = str(system["Name"])
-        user, password = hosts.domain_credentials(ctx.site)
-        if hosts.is_windows_2000(ctx.site, key):
-            local_user, local_password = _local_or_domain(ctx, key)
-            _netdom(session.run(Command("netdom", arguments=(
-                "remove", name, f"/Domain:{ctx.site.domain.dns_name}", f"/UserD:{user}",
-                Secret(f"/PasswordD:{password.value}"), f"/UserO:{local_user}",
-                Secret(f"/PasswordO:{local_password.value}"), "/Force"))), "leaving the domain", name)
-        else:
-            output = session.run(Command("Get-WmiObject", {"Class": "Win32_ComputerSystem"}),
-                                 Command("Invoke-WmiMethod", {"Name": "UnjoinDomainOrWorkgroup",
-                                                              "ArgumentList": [0, password, user]}))
-            _wmi_result(output, "UnjoinDomainOrWorkgroup", name)
-        return {"left": ctx.site.domain.dns_name, "restart": restart(ctx, key, workgroup=True)}
+        _session, system = identify(ctx, key, candidates(ctx))
+        evidence = unjoin_now(ctx, key, str(system["Name"]))
+        return {**evidence, "restart": restart(ctx, key, workgroup=True)}
 
     def check(ctx: StepContext) -> Check:
         return check_membership(ctx, key, member=False, candidates=candidates(ctx))
 
-    def verify(ctx: StepContext) -> Check:
-        return check_membership(ctx, key, member=False, candidates=candidates(ctx))
+    options.setdefault("destructive", True)
+    return Step(id=id, title=title, target=key, apply=apply, check=guarded(guard, check), verify=check, **options)
+
+
+def leave_and_rename_step(*, id: str, title: str, key: str, new_name: str | NameFn,
+                          candidates: Callable[[Any], tuple[str, ...]] = lambda ctx: (),
+                          guard: Callable[[Any], Check | None] | None = None, **options: Any) -> Step:
+    """Take ``site.hosts[key]`` out of the domain, rename it to ``new_name`` and restart it once
+    (runbook B3: "Take the Standby Server out of the domain, rename [it] ... and reboot").
+
+    Out of the domain the rename is local (no computer account renamed, so none collides with the
+    reset account of ``new_name``), and it needs no restart of its own: Microsoft's procedure for
+    changing a computer's name and domain (KB Q102476) leaves the domain, changes the name, then
+    restarts. Safe to repeat: a leave or a rename an interrupted run sent is pending until the
+    restart, and sent again does the same (see :func:`unjoin_now`)."""
+
+    def state(ctx: StepContext) -> tuple[str, bool, str]:
+        _session, system = identify(ctx, key, candidates(ctx))
+        return str(system["Name"]), hosts.part_of_domain(system), _name(new_name, ctx)
+
+    def check(ctx: StepContext) -> Check:
+        now, member, new = state(ctx)
+        if not member and now.lower() == new.lower():
+            return Check.no_change(f"{now} is out of the domain, under the name {new}")
+        work = ([f"leave {ctx.site.domain.dns_name} (its account stays enabled)"] if member else []) + \
+               ([f"rename to {new} (a local rename, out of the domain)"] if now.lower() != new.lower() else [])
+        return Check.will_change(f"{now}: {', '.join(work)}, then restart; qrdr then logs on with the local "
+                                 f"account {ctx.site.hosts[key].local_user}")
+
+    def apply(ctx: StepContext) -> dict[str, Any]:
+        now, member, new = state(ctx)
+        evidence: dict[str, Any] = unjoin_now(ctx, key, now) if member else {}
+        if now.lower() != new.lower():
+            evidence.update(rename_now(ctx, key, new, in_domain=False))
+        evidence["restart"] = restart(ctx, key, expected_name=new, workgroup=True)
+        return evidence
 
     options.setdefault("destructive", True)
-    return Step(id=id, title=title, target=key, apply=apply, check=guarded(guard, check), verify=verify, **options)
+    return Step(id=id, title=title, target=key, apply=apply, check=guarded(guard, check), verify=check, **options)
 
 
 #: Win32_ComputerSystem.JoinDomainOrWorkgroup FJoinOptions: NETSETUP_JOIN_DOMAIN (1) alone. Without

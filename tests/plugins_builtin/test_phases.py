@@ -51,8 +51,8 @@ DESTRUCTIVE = {
     "prepare-production": {"standby-volumes", "stop-production-services", "rename-production-temp", "rename-standby"},
     "install-dr": set(),
     "finish-configuration": {"rename-standby-back", "rename-production-back"},
-    "promote": {"shut-down-production", "reset-production-account", "standby-leave-domain",
-                "rename-standby-to-production", "standby-join-domain"},
+    "promote": {"shut-down-production", "reset-production-account", "rename-standby-to-production",
+                "standby-join-domain"},
 }
 
 
@@ -177,8 +177,7 @@ RECHECKED_AFTER = {
     },
     "promote": {
         "reset-production-account": {"begin-promote"},  # a reset is recognised against what it records
-        "rename-standby-to-production": {"standby-leave-domain"},
-        "standby-join-domain": {"standby-leave-domain", "rename-standby-to-production"},
+        "standby-join-domain": {"rename-standby-to-production"},
         "standby-stores": {"rename-standby-to-production", "standby-services"},
         "mail-flowing": {"rename-standby-to-production", "standby-services", "standby-stores"},
     },
@@ -187,8 +186,7 @@ RECHECKED_AFTER = {
         "recovery-locked-dlls": {"recovery-uninstall-exchange"},  # the uninstall leaves them held open
         "recovery-exchsrvr-folder": {"recovery-uninstall-exchange"},
         "recovery-reset-own-account": {"begin-cleanup-recovery"},
-        "recovery-rename-back": {"recovery-leave-domain"},
-        "recovery-join-domain": {"recovery-leave-domain", "recovery-rename-back"},
+        "recovery-join-domain": {"recovery-rename-back"},
     },
     "cleanup source": {
         "source-reset-account": {"begin-cleanup-source"},

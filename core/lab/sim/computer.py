@@ -122,11 +122,15 @@ def _credentials(arguments: list[Any], password_index: int, user_index: int) -> 
 
 
 def rename(target: WindowsHost, new_name: str, user: str | None, password: str | None) -> int:
-    """NetRenameMachineInDomain as Win32_ComputerSystem.Rename and netdom do it."""
+    """NetRenameMachineInDomain as Win32_ComputerSystem.Rename and netdom do it. A computer whose
+    unjoin is pending (sent, not yet restarted) renames locally, as a workgroup computer: Microsoft's
+    procedure for changing both (KB Q102476) leaves the domain, changes the name, then restarts
+    once; when Windows counts the unjoin done is not documented further."""
     new_name = str(new_name).strip()
     if not valid_computer_name(new_name):
         return 123
-    if target.part_of_domain and target.directory is not None:
+    leaving = bool(target.pending_membership and target.pending_membership[0] == "unjoin")
+    if target.part_of_domain and not leaving and target.directory is not None:
         if not user:
             return 5
         code = target.directory.rename_computer(target.pending_name or target.name, new_name, user, password or "")

@@ -198,8 +198,8 @@ def _recovery_names(site: Site):
 def recovery_reset_own_account(book: Book, site: Site) -> Step:
     """Appendix 1.7, first half: "Rename the Recovery Server back to the original name and
     reboot." Its own account (standby$) still exists from before the promote, so a domain rename
-    would collide with it: the account is reset, the server leaves the domain, takes its name back
-    and rejoins reusing it.
+    would collide with it: the account is reset, the server leaves the domain and takes its name
+    back (one restart), and rejoins reusing it.
 
     Code: plugins/common/runbook/cleanup.py, plugins/common/names.py, core/directory/computers.py.
     """
@@ -209,26 +209,18 @@ def recovery_reset_own_account(book: Book, site: Site) -> Step:
                                     rechecked_after=(book.id("begin-cleanup-recovery"),))
 
 
-def recovery_leave_domain(book: Book, site: Site) -> Step:
-    """Appendix 1.7: the recovery server out of the domain (see :func:`recovery_reset_own_account`).
-
-    Code: plugins/common/runbook/cleanup.py, plugins/common/names.py, core/remote/session.py.
-    """
-    _pk, sk = keys(site)
-    return names.leave_domain_step(id=book.id("recovery-leave-domain"), title="Take the recovery server out of the domain",
-                                   key=sk, candidates=_recovery_names(site))
-
-
 def recovery_rename_back(book: Book, site: Site) -> Step:
-    """Appendix 1.7: "Rename the Recovery Server back to the original name and reboot."
+    """Appendix 1.7: "Rename the Recovery Server back to the original name and reboot." Out of
+    the domain first (its own account still exists, so a domain rename would collide with it),
+    renamed locally, one restart (see :func:`..names.leave_and_rename_step`).
 
     Code: plugins/common/runbook/cleanup.py, plugins/common/names.py, core/remote/session.py.
     """
     _pk, sk = keys(site)
-    return names.rename_step(id=book.id("recovery-rename-back"),
-                             title=f"Rename the recovery server back to {site.standby.name} and restart it (1.7)",
-                             key=sk, new_name=site.standby.name, candidates=_recovery_names(site),
-                             out_of_domain_by=book.id("recovery-leave-domain"))
+    return names.leave_and_rename_step(id=book.id("recovery-rename-back"),
+                                       title=f"Take the recovery server out of the domain, rename it back to "
+                                             f"{site.standby.name} and restart it (1.7)",
+                                       key=sk, new_name=site.standby.name, candidates=_recovery_names(site))
 
 
 def recovery_join_domain(book: Book, site: Site) -> Step:
@@ -239,7 +231,7 @@ def recovery_join_domain(book: Book, site: Site) -> Step:
     _pk, sk = keys(site)
     return names.join_domain_step(id=book.id("recovery-join-domain"), title=f"Put {site.standby.name} back into the domain",
                                   key=sk, name=site.standby.name, candidates=_recovery_names(site),
-                                  rechecked_after=(book.id("recovery-leave-domain"), book.id("recovery-rename-back")))
+                                  rechecked_after=(book.id("recovery-rename-back"),))
 
 
 def recovery_steps(book: Book, site: Site) -> list[Step]:
@@ -248,7 +240,7 @@ def recovery_steps(book: Book, site: Site) -> list[Step]:
     return in_order(book, site, [
         begin_cleanup_recovery, recovery_stores, recovery_storage_groups,
         *removal(book, site, sk, "recovery", registry_keys=True),
-        recovery_reset_own_account, recovery_leave_domain, recovery_rename_back, recovery_join_domain])
+        recovery_reset_own_account, recovery_rename_back, recovery_join_domain])
 
 
 # --------------------------------------------------------------------------- appendix 2: the source server

@@ -1,8 +1,8 @@
 """Runbook "Bring the Standby Server online" B1-B6: the standby takes production's place.
 
 Phase ``promote``: soft recovery of the copied databases, production shut down if it still
-answers, its computer account reset; the standby out of the domain, renamed to production's
-name, back into the domain; its Exchange services Automatic and started, its stores mounted;
+answers, its computer account reset; the standby out of the domain and renamed to production's
+name (one restart), back into the domain (the second); its Exchange services Automatic and started, its stores mounted;
 production's IP address taken over when the site asks; then mail flows. A promote run again
 after it succeeded changes nothing (:func:`promoted`): production's address may then answer
 with the standby itself, and nothing may be shut down, reset or taken out of the domain.
@@ -116,27 +116,20 @@ def reset_production_account(book: Book, site: Site) -> Step:
                                     rechecked_after=(book.id("begin-promote"),))
 
 
-def standby_leave_domain(book: Book, site: Site) -> Step:
-    """Runbook B3: "Take the Standby Server out of the domain".
-
-    Code: plugins/common/runbook/promote.py, plugins/common/names.py, core/remote/session.py.
-    """
-    _pk, sk = keys(site)
-    return names.leave_domain_step(id=book.id("standby-leave-domain"), title="Take the standby out of the domain (B3)",
-                                   key=sk, candidates=_standby_names(site), guard=promoted)
-
-
 def rename_standby_to_production(book: Book, site: Site) -> Step:
-    """Runbook B3: "rename the Standby Server to the Exchange Server (Production Server) name,
-    and reboot." Out of the domain, the rename is local (no account to collide with).
+    """Runbook B3: "Take the Standby Server out of the domain, rename the Standby Server to the
+    Exchange Server (Production Server) name, and reboot." One restart for both: out of the domain
+    the rename is local, and takes effect at the same restart as the leave (KB Q102476's order).
+    Checks the name and the membership; verifies both after the restart, logged on locally.
 
     Code: plugins/common/runbook/promote.py, plugins/common/names.py, core/remote/session.py.
     """
     _pk, sk = keys(site)
-    return names.rename_step(id=book.id("rename-standby-to-production"),
-                             title=f"Rename the standby to {site.production.name} and restart it (B3)", key=sk,
-                             new_name=site.production.name, candidates=_standby_names(site),
-                             out_of_domain_by=book.id("standby-leave-domain"), idempotent=True)
+    return names.leave_and_rename_step(id=book.id("rename-standby-to-production"),
+                                       title=f"Take the standby out of the domain, rename it to {site.production.name} "
+                                             f"and restart it (B3)",
+                                       key=sk, new_name=site.production.name, candidates=_standby_names(site),
+                                       guard=promoted)
 
 
 def standby_join_domain(book: Book, site: Site) -> Step:
@@ -150,8 +143,7 @@ def standby_join_domain(book: Book, site: Site) -> Step:
                                   title=f"Put the standby back into the domain as {site.production.name} and restart "
                                         f"it (B3)",
                                   key=sk, name=site.production.name, candidates=_standby_names(site),
-                                  rechecked_after=(book.id("standby-leave-domain"),
-                                                   book.id("rename-standby-to-production")))
+                                  rechecked_after=(book.id("rename-standby-to-production"),))
 
 
 def standby_services(book: Book, site: Site) -> Step:
@@ -243,7 +235,7 @@ def mail_flowing(book: Book, site: Site) -> Step:
                                  book.id("standby-stores")))
 
 
-STEPS = (begin_promote, soft_recovery, shut_down_production, reset_production_account, standby_leave_domain,
+STEPS = (begin_promote, soft_recovery, shut_down_production, reset_production_account,
          rename_standby_to_production, standby_join_domain, standby_services, standby_stores, take_over_ip,
          mail_flowing)
 

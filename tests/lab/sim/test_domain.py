@@ -73,6 +73,25 @@ def test_rename_of_a_member_renames_its_ad_account_at_once_and_the_host_at_reboo
     assert system.Name == new and system.PartOfDomain is True
 
 
+def test_a_rename_after_an_unjoin_is_local_and_both_take_effect_at_one_restart(samba_dc, backend, admin):  # noqa: F811
+    """KB Q102476's order: leave the domain, change the name, restart once. The taken name's
+    account is left alone: out of the domain, the rename renames no account."""
+    old, taken = _unique("LVR"), _unique("TKN")
+    add_computer(samba_dc, old)
+    add_computer(samba_dc, taken)
+    host = _member(backend, old)
+    assert _wmi(host, "UnjoinDomainOrWorkgroup", [0, admin[1], admin[0]]).output[0].ReturnValue == 0
+    assert _wmi(host, "Rename", [taken, None, None]).output[0].ReturnValue == 0
+    assert _account(samba_dc, old)["cn"] == [old] and _account(samba_dc, taken)["cn"] == [taken]
+    # Until the restart the host still reports its name and its domain; a second unjoin is refused.
+    system = call(host, ("Get-WmiObject", {"Class": "Win32_ComputerSystem"})).output[0]
+    assert system.Name == old and system.PartOfDomain is True
+    assert _wmi(host, "UnjoinDomainOrWorkgroup", [0, admin[1], admin[0]]).output[0].ReturnValue == 2692
+    call(host, ("Restart-Computer", {"Force": True}))
+    system = call(host, ("Get-WmiObject", {"Class": "Win32_ComputerSystem"})).output[0]
+    assert system.Name == taken and system.PartOfDomain is False
+
+
 def test_rename_to_a_taken_name_returns_2224_and_changes_nothing(samba_dc, backend, admin):  # noqa: F811
     old, taken = _unique("OLD"), _unique("TKN")
     add_computer(samba_dc, old)
