@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     _global_options(history, suppress=True)
     try:
         from .lab.cli import add_lab_commands
-    except ImportError:  # the lab is part of qrdr; a broken import must not hide the other commands
+    except ImportError:  # the lab is qrdr's `lab` extra: without it there is no `qrdr lab`, the rest works
         add_lab_commands = None
     if add_lab_commands is not None:
         add_lab_commands(commands, lambda sub: _global_options(sub, suppress=True))
