@@ -17,6 +17,8 @@ from typing import Any
 
 import attrs
 
+from .ldap_escape import rdn
+
 
 class Role(str, enum.Enum):
     """What a host is for in the runbook."""
@@ -192,9 +194,6 @@ class Domain:
         own: ``a,CN=x.local`` gives ``DC=a\\,CN\\=x,DC=local``. An empty label
         raises ValueError.
         """
-        # Imported here: qrdr.directory imports this module.
-        from .directory.escape import rdn
-
         return ",".join(rdn("DC", label) for label in self.dns_name.split("."))
 
 

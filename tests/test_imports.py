@@ -1,6 +1,11 @@
 """What qrdr's modules import, read from their source (AST), including imports inside
 functions; imports under ``if TYPE_CHECKING:`` are left out (they never run).
 
+* No import cycles among qrdr's modules (core/ and plugins/): a module that can only
+  import another from inside a function, because that one imports it back, is a
+  cycle too, just one that fails later (at the first call, or when someone moves the
+  import to the top).
+* The directory layer imports neither the steps nor the engine.
 * The product runs without the lab's extra (``qrdr[lab]``): no module outside
   core/lab imports psrpcore, and one that imports the lab does so under ``try: ...
   except ImportError`` (the CLI's ``qrdr lab`` command, absent without the extra);
@@ -97,6 +102,93 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> list[Import]:
 def all_imports() -> tuple[dict[str, Path], list[Import]]:
     modules = qrdr_modules()
     return modules, [found for name, path in sorted(modules.items()) for found in imports_of(name, path, modules)]
+
+
+def import_graph() -> tuple[dict[str, Path], dict[str, dict[str, Import]]]:
+    """Module -> the qrdr modules its import runs first -> the import that does it.
+
+    Importing ``a.b.c`` runs ``a`` and ``a.b`` before ``a.b.c``: those packages count as
+    imported too, except the packages the importer is itself inside (they are under way).
+    """
+    modules, imports = all_imports()
+    graph: dict[str, dict[str, Import]] = {name: {} for name in modules}
+    for found in imports:
+        parts = found.target.split(".")
+        for end in range(1, len(parts) + 1):
+            target = ".".join(parts[:end])
+            if target in modules and target != found.importer and not found.importer.startswith(target + "."):
+                graph[found.importer].setdefault(target, found)
+    return modules, graph
+
+
+def cycles(graph: dict[str, dict[str, Import]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for successor in graph[node]:
+            if successor not in index:
+                connect(successor)
+                low[node] = min(low[node], low[successor])
+            elif successor in on_stack:
+                low[node] = min(low[node], index[successor])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                components.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            connect(node)
+    return components
+
+
+def test_the_cycle_finder_finds_a_cycle_through_an_import_inside_a_function(tmp_path):
+    """The finder itself: two modules that import each other, one of them inside a function."""
+    (tmp_path / "one.py").write_text("from .two import helper\n")
+    (tmp_path / "two.py").write_text("def helper():\n    from .one import x\n")
+    (tmp_path / "three.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .one import x\n")
+    modules = {f"pkg.{path.stem}": path for path in tmp_path.glob("*.py")}
+    graph = {name: {} for name in modules}
+    for name, path in modules.items():
+        for found in imports_of(name, path, modules):
+            if found.target in modules:
+                graph[name][found.target] = found
+    assert cycles(graph) == [["pkg.one", "pkg.two"]]
+    assert graph["pkg.three"] == {}
+
+
+def test_qrdr_has_no_import_cycles():
+    modules, graph = import_graph()
+    found = cycles(graph)
+    described = []
+    for component in found:
+        edges = [f"    {importer} -> {target} ({graph[importer][target].where(modules)})"
+                 for importer in component for target in graph[importer] if target in component]
+        described.append("  cycle among " + ", ".join(component) + ":\n" + "\n".join(edges))
+    assert not found, "import cycles (break them: a module both import, or pass the object in):\n" + "\n".join(described)
+
+
+def test_the_directory_layer_knows_nothing_of_steps_or_the_engine():
+    """qrdr.directory reads and writes AD; judging that as a step's Check is the plugins' part."""
+    modules, imports = all_imports()
+    wrong = [found.where(modules) + f" imports {found.target}" for found in imports
+             if found.importer.startswith("qrdr.directory")
+             and found.target.split(".")[:2] in (["qrdr", "steps"], ["qrdr", "engine"])]
+    assert not wrong, wrong
 
 
 def test_only_the_lab_imports_the_lab_extra():

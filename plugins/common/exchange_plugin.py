@@ -816,14 +816,14 @@ def databases_ready(ctx: Any, key: str) -> Check:
 
 
 def acls_ready(ctx: Any) -> Check:
-    from qrdr.directory import CREATE_DELETE_CHILD, FULL_CONTROL
+    from qrdr.directory import CREATE_DELETE_CHILD, FULL_CONTROL, plan_grant
 
     sid = ctx.facts.get(acl.STANDBY_SID_FACT)
     if not sid:
         return Check.blocked("no rights were granted to the standby yet: run qrdr configure")
     missing = []
     for which, mask in ((acl.ORGANIZATION, CREATE_DELETE_CHILD), (acl.SERVERS, FULL_CONTROL), (acl.SERVER, FULL_CONTROL)):
-        plan = ctx.directory.plan_grant(acl.exchange_dn(ctx, which), sid, mask)
+        plan = plan_grant(ctx.directory, acl.exchange_dn(ctx, which), sid, mask)
         if plan is not None:
             missing.append(f"missing: {plan.describe()}")
     if missing:

@@ -309,7 +309,7 @@ def reset_account_step(*, id: str, title: str, name: str | NameFn, during: str,
     """
 
     def check(ctx: Any) -> Check:
-        from qrdr.directory import check_reset
+        from .accounts import check_reset
 
         if guard is not None:
             early = guard(ctx)
