@@ -159,7 +159,8 @@ def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     parser.add_argument("--config", metavar="FILE", default=default,
                         help="site config (default: $QRDR_CONFIG or ./qrdr.toml)")
     parser.add_argument("--plugin", metavar="NAME", default=default,
-                        help="Exchange plugin (exchange2000, exchange2003; default: from the site)")
+                        help="Exchange plugin: any installed in qrdr.exchange (built in: exchange2000, "
+                             "exchange2003; default: exchange<version> of the site)")
     parser.add_argument("--snap", metavar="NAME", default=default,
                         help="snap engine plugin (qsnap, vss; default: from the site)")
     parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS if suppress else False,

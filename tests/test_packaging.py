@@ -123,4 +123,4 @@ def test_installed_qrdr_plans_a_promote_of_the_example_site(installed_venv, tmp_
     refused = installed_venv.run("qrdr", "--plugin", "exchange2000", "--snap", "vss", "plan", "promote",
                                  "--config", str(REPO / "examples" / "site.toml"), cwd=tmp_path)
     assert refused.returncode == 3
-    assert "--plugin exchange2000: the site runs Exchange 2003" in refused.stderr
+    assert "exchange2000: the site runs Exchange 2003; this plugin is for Exchange 2000" in refused.stderr

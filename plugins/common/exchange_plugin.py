@@ -87,15 +87,10 @@ class ExchangeRunbook:
     # ------------------------------------------------------------------ validate
 
     def validate_site(self, site: Site) -> list[str]:
+        """What the runbook itself refuses, whatever the version (the version matrix is the
+        plugin's :class:`~.support.ExchangeSupport`): logs and checkpoint file apart, a temp name
+        too long for NetBIOS."""
         reasons = []
-        if site.exchange.version is not self.version:
-            reasons.append(f"the site runs Exchange {site.exchange.version.value}; this plugin is for Exchange "
-                           f"{self.version.value} (use --plugin exchange{site.exchange.version.value})")
-        if self.version is ExchangeVersion.E2000:
-            for host in (site.production, site.standby):
-                if host.windows is not WindowsVersion.W2000:
-                    reasons.append(f"Exchange 2000 is supported on Windows 2000 only; {host.role.value} "
-                                   f"{host.name} runs Windows {host.windows.value}")
         holders = {v.letter: set(v.holds) for v in site.volumes}
         logs = [letter for letter, holds in holders.items() if VolumeContent.LOGS in holds]
         system = [letter for letter, holds in holders.items() if VolumeContent.SYSTEM_PATH in holds]

@@ -15,7 +15,7 @@ import datetime as dt
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from qrdr.model import Site, WindowsVersion
+from qrdr.model import Site
 from qrdr.steps import Check, Step
 
 from . import catalog, commvault, hosts
@@ -305,9 +305,3 @@ class QuickRecovery:
             probes.append(self.packages_step(self.id("ready-production-agents"), site.host_key(site.production),
                                              self.production_packages, "runbook: Prepare the Production Server 2"))
         return probes
-
-
-def vss_refusals(site: Site) -> list[str]:
-    """VSS does not exist on Windows 2000: every host of the pair must run Windows 2003."""
-    return [f"VSS does not exist on Windows 2000: {host.role.value} {host.name} runs Windows 2000 (use --snap qsnap)"
-            for host in (site.production, site.standby) if host.windows is WindowsVersion.W2000]

@@ -10,16 +10,19 @@ with the reason. Windows 2000 hosts are driven from the management host.
 from __future__ import annotations
 
 from qrdr.hookspecs import hookimpl
-from qrdr.model import ExchangeVersion
+from qrdr.model import ExchangeVersion, WindowsVersion
 
 from ..common.exchange_plugin import ExchangeRunbook
+from ..common.support import ExchangeSupport
 
-RUNBOOK = ExchangeRunbook("exchange2000", ExchangeVersion.E2000)
+#: This plugin's row of the version matrix: Exchange 2000 runs on Windows 2000 only.
+SUPPORT = ExchangeSupport("exchange2000", ExchangeVersion.E2000, windows=frozenset({WindowsVersion.W2000}))
+RUNBOOK = ExchangeRunbook(SUPPORT.plugin, SUPPORT.version)
 
 
 @hookimpl
 def qrdr_validate_site(site):
-    return RUNBOOK.validate_site(site)
+    return SUPPORT.refusals(site) + RUNBOOK.validate_site(site)
 
 
 @hookimpl

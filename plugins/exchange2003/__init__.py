@@ -10,16 +10,20 @@ Windows 2003 source server the cleanup starts in safe mode.
 from __future__ import annotations
 
 from qrdr.hookspecs import hookimpl
-from qrdr.model import ExchangeVersion
+from qrdr.model import ExchangeVersion, WindowsVersion
 
 from ..common.exchange_plugin import ExchangeRunbook
+from ..common.support import ExchangeSupport
 
-RUNBOOK = ExchangeRunbook("exchange2003", ExchangeVersion.E2003)
+#: This plugin's row of the version matrix: Exchange 2003 runs on Windows 2000 and 2003.
+SUPPORT = ExchangeSupport("exchange2003", ExchangeVersion.E2003,
+                          windows=frozenset({WindowsVersion.W2000, WindowsVersion.W2003}))
+RUNBOOK = ExchangeRunbook(SUPPORT.plugin, SUPPORT.version)
 
 
 @hookimpl
 def qrdr_validate_site(site):
-    return RUNBOOK.validate_site(site)
+    return SUPPORT.refusals(site) + RUNBOOK.validate_site(site)
 
 
 @hookimpl

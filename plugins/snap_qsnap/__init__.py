@@ -13,16 +13,20 @@ from __future__ import annotations
 
 from qrdr.hookspecs import hookimpl
 
+from qrdr.model import WindowsVersion
+
 from ..common.snap import QuickRecovery
+from ..common.support import SnapSupport
 
 ENGINE = QuickRecovery("qsnap", "QSnap", production_packages=("QuickRecoveryAgent", "QSnap"))
+#: This plugin's row of the version matrix: QSnap exists on Windows 2000 and 2003.
+SUPPORT = SnapSupport(ENGINE.plugin, ENGINE.engine,
+                      windows=frozenset({WindowsVersion.W2000, WindowsVersion.W2003}))
 
 
 @hookimpl
 def qrdr_validate_site(site):
-    if site.snap_engine.lower() != "qsnap":
-        return [f"the site's snap_engine is {site.snap_engine!r}, not 'qsnap'"]
-    return []
+    return SUPPORT.refusals(site)
 
 
 @hookimpl

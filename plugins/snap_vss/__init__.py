@@ -14,17 +14,19 @@ from __future__ import annotations
 
 from qrdr.hookspecs import hookimpl
 
-from ..common.snap import QuickRecovery, vss_refusals
+from qrdr.model import WindowsVersion
+
+from ..common.snap import QuickRecovery
+from ..common.support import SnapSupport
 
 ENGINE = QuickRecovery("vss", "VSS", production_packages=("QuickRecoveryAgent", "QSnap", "VSSEnabler"))
+#: This plugin's row of the version matrix: VSS exists on Windows 2003 only.
+SUPPORT = SnapSupport(ENGINE.plugin, ENGINE.engine, windows=frozenset({WindowsVersion.W2003}))
 
 
 @hookimpl
 def qrdr_validate_site(site):
-    reasons = vss_refusals(site)
-    if site.snap_engine.lower() != "vss":
-        reasons.append(f"the site's snap_engine is {site.snap_engine!r}, not 'vss'")
-    return reasons
+    return SUPPORT.refusals(site)
 
 
 @hookimpl
