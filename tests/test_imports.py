@@ -5,6 +5,7 @@ functions; imports under ``if TYPE_CHECKING:`` are left out (they never run).
   import another from inside a function, because that one imports it back, is a
   cycle too, just one that fails later (at the first call, or when someone moves the
   import to the top).
+* Every import of a qrdr module names one that exists.
 * The directory layer imports neither the steps nor the engine.
 * The product runs without the lab's extra (``qrdr[lab]``): no module outside
   core/lab imports psrpcore, and one that imports the lab does so under ``try: ...
@@ -180,6 +181,15 @@ def test_qrdr_has_no_import_cycles():
                  for importer in component for target in graph[importer] if target in component]
         described.append("  cycle among " + ", ".join(component) + ":\n" + "\n".join(edges))
     assert not found, "import cycles (break them: a module both import, or pass the object in):\n" + "\n".join(described)
+
+
+def test_every_import_of_a_qrdr_module_names_one_that_exists():
+    """A module moved or renamed leaves no import behind, not even one inside a function
+    that only runs on the lab or on a rare path."""
+    modules, imports = all_imports()
+    stale = [found.where(modules) + f" imports {found.target}" for found in imports
+             if found.target.split(".")[0] == "qrdr" and found.target not in modules]
+    assert not stale, stale
 
 
 def test_the_directory_layer_knows_nothing_of_steps_or_the_engine():
