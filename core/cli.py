@@ -159,7 +159,8 @@ def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     parser.add_argument("--config", metavar="FILE", default=default,
                         help="site config (default: $QRDR_CONFIG or ./qrdr.toml)")
     parser.add_argument("--plugin", metavar="NAME", default=default,
-                        help="Exchange plugin (exchange2000, exchange2003; default: from the site)")
+                        help="Exchange plugin: any installed in qrdr.exchange (built in: exchange2000, "
+                             "exchange2003; default: exchange<version> of the site)")
     parser.add_argument("--snap", metavar="NAME", default=default,
                         help="snap engine plugin (qsnap, vss; default: from the site)")
     parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS if suppress else False,
@@ -223,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     _global_options(history, suppress=True)
     try:
         from .lab.cli import add_lab_commands
-    except ImportError:  # the lab is part of qrdr; a broken import must not hide the other commands
+    except ImportError:  # the lab is qrdr's `lab` extra: without it there is no `qrdr lab`, the rest works
         add_lab_commands = None
     if add_lab_commands is not None:
         add_lab_commands(commands, lambda sub: _global_options(sub, suppress=True))

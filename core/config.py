@@ -10,8 +10,13 @@ and checks it:
   65535 ...);
 * after, what no single field can say (exactly one production, standby and
   CommServe; Windows 2000 hosts reached through a management host; the
-  runbook's version matrix; a DC's URL agreeing with ``domain.tls``; the files
-  and folders named, ``ca_file`` and ``state_dir``).
+  standby on production's Windows; a DC's URL agreeing with ``domain.tls``; the
+  files and folders named, ``ca_file`` and ``state_dir``).
+
+Not here: the version matrix (which Exchange runs on which Windows, which snap
+engine exists on which Windows). The plugins decide it, each in its
+``qrdr_validate_site``, so that a third-party plugin brings its own row; a site
+no loaded plugin serves is refused before anything runs (``qrdr.api.Runbook``).
 
 Every problem of a file is reported at once, each with its field path
 (``hosts.standby.winrm.port``), in one :class:`qrdr.errors.ConfigError` that
@@ -51,7 +56,7 @@ from cattrs.v import format_exception as cattrs_format_exception
 
 from .errors import ConfigError
 from .model import (
-    Domain, DomainController, Exchange, ExchangeVersion, Host, QuickRecovery, Role, SecretRef, Site, Takeover,
+    Domain, DomainController, Exchange, Host, QuickRecovery, Role, SecretRef, Site, Takeover,
     Transport, Volume, WindowsVersion, WinRM,
 )
 
@@ -64,18 +69,6 @@ MAX_CONFIG_BYTES = 1024 * 1024
 #: How much of a ca_file is read to find a certificate in it (a bundle's first one is at its start).
 CA_FILE_HEAD_BYTES = 1024 * 1024
 NESTED_TOO_DEEPLY = "nested too deeply (arrays or tables hundreds of levels deep); a site config is a few levels deep"
-
-#: Which Exchange runs on which Windows, and which snap engines each Windows has (DOMAIN.md).
-SUPPORTED_PAIRS = {
-    (ExchangeVersion.E2000, WindowsVersion.W2000),
-    (ExchangeVersion.E2003, WindowsVersion.W2000),
-    (ExchangeVersion.E2003, WindowsVersion.W2003),
-}
-SNAP_ENGINES = {
-    "qsnap": {WindowsVersion.W2000, WindowsVersion.W2003},
-    "vss": {WindowsVersion.W2003},
-}
-
 
 def find_config(explicit: str | os.PathLike | None = None) -> Path:
     """The config file to use: the explicit one, else $QRDR_CONFIG, else ./qrdr.toml."""
@@ -129,7 +122,9 @@ def _structure_enum(value: Any, enum_type: type[enum.Enum]) -> enum.Enum:
     allowed = [member.value for member in enum_type]
     try:
         return enum_type(value)
-    except ValueError:
+    except ValueError as exc:
+        if "_missing_" in vars(enum_type):  # an open enum (ExchangeVersion) says itself what it takes
+            raise FieldProblem(str(exc)) from None
         raise FieldProblem(f"expected one of {', '.join(map(repr, allowed))}, got {value!r}") from None
 
 
@@ -850,12 +845,12 @@ def validate_site(site: Site) -> list[tuple[str, str]]:
 
     Paths are checked as they are: :func:`structure_site` has made them absolute.
     """
-    return _cross_field_problems(hosts=site.hosts, exchange=site.exchange, snap_engine=site.snap_engine,
+    return _cross_field_problems(hosts=site.hosts, exchange=site.exchange,
                                  volumes=site.volumes, domain=site.domain, quick_recovery=site.quick_recovery,
                                  takeover=site.takeover, state_dir=site.state_dir)
 
 
-def _cross_field_problems(*, hosts: dict[str, Host] | None, exchange: Exchange | None, snap_engine: str | None,
+def _cross_field_problems(*, hosts: dict[str, Host] | None, exchange: Exchange | None,
                           volumes: tuple[Volume, ...] | None, domain: Domain | None,
                           quick_recovery: QuickRecovery | None, takeover: Takeover | None,
                           state_dir: str | None) -> list[tuple[str, str]]:
@@ -864,12 +859,9 @@ def _cross_field_problems(*, hosts: dict[str, Host] | None, exchange: Exchange |
     if hosts is not None:
         problems += _check_roles(hosts)
         problems += _check_hosts(hosts)
-        if exchange is not None and snap_engine is not None:
-            problems += _check_versions(hosts, exchange.version, snap_engine)
+        problems += _check_same_windows(hosts)
         if quick_recovery is not None:
             problems += _check_quick_recovery(quick_recovery, hosts)
-    if snap_engine is not None and snap_engine not in SNAP_ENGINES:
-        problems.append(("snap_engine", f"expected one of {', '.join(map(repr, SNAP_ENGINES))}, got {snap_engine!r}"))
     if volumes is not None:
         problems += _check_volumes(volumes)
     if domain is not None:
@@ -914,9 +906,7 @@ def _problems_of_parts(data: dict[str, Any], folder: Path) -> list[tuple[str, st
     if parts["domain"] is not None:
         parts["domain"] = _domain_with_paths_resolved(parts["domain"], folder)
     state_dir = data.get("state_dir", DEFAULT_STATE_DIR)
-    snap_engine = data.get("snap_engine")
-    return _cross_field_problems(snap_engine=snap_engine if isinstance(snap_engine, str) else None,
-                                 state_dir=_resolved(state_dir, folder) if isinstance(state_dir, str) else None,
+    return _cross_field_problems(state_dir=_resolved(state_dir, folder) if isinstance(state_dir, str) else None,
                                  **parts)
 
 
@@ -1092,28 +1082,12 @@ def _check_takeover(takeover: Takeover) -> list[tuple[str, str]]:
     return problems
 
 
-def _check_versions(hosts: dict[str, Host], exchange: ExchangeVersion, snap_engine: str) -> list[tuple[str, str]]:
+def _check_same_windows(hosts: dict[str, Host]) -> list[tuple[str, str]]:
+    """The standby runs production's Windows: the runbook installs Exchange identically on both."""
     problems = []
     by_role: dict[Role, tuple[str, Host]] = {}
     for key, host in hosts.items():
         by_role.setdefault(host.role, (key, host))  # the first of each role; duplicates are _check_roles'
-    for role in (Role.PRODUCTION, Role.STANDBY):
-        if role not in by_role:
-            continue
-        key, host = by_role[role]
-        if (exchange, host.windows) not in SUPPORTED_PAIRS:
-            problems.append((
-                f"hosts.{key}.windows",
-                f"Exchange {exchange.value} on Windows {host.windows.value} is not a supported combination "
-                "(supported: Exchange 2000 on Windows 2000; Exchange 2003 on Windows 2000 or 2003)",
-            ))
-        engines = SNAP_ENGINES.get(snap_engine)
-        if engines is not None and host.windows not in engines:
-            problems.append((
-                "snap_engine",
-                f"{snap_engine!r} does not exist on Windows {host.windows.value} "
-                f"({role.value} {host.name}); use 'qsnap'",
-            ))
     if Role.PRODUCTION in by_role and Role.STANDBY in by_role:
         (_, prod), (standby_key, standby) = by_role[Role.PRODUCTION], by_role[Role.STANDBY]
         if prod.windows is not standby.windows:

@@ -72,8 +72,10 @@ def qrdr_validate_site(site) -> list[str]:
 
     Called once per run, right after loading, before any planning: a
     non-empty answer from any plugin refuses the run with every reason, each
-    prefixed with the plugin's name. Use it for version matrices (Exchange
-    2000 is not supported on Windows 2003; VSS does not exist on Windows 2000).
+    prefixed with the plugin's name. The version matrix lives here and only
+    here (Exchange 2000 is not supported on Windows 2003; VSS does not exist on
+    Windows 2000): the config loader and the Runbook check no versions, so an
+    Exchange plugin refuses every site whose version or Windows it does not serve.
     All results are used.
 
     Example::

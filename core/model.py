@@ -13,9 +13,12 @@ the example site (examples/site.toml) show every field.
 from __future__ import annotations
 
 import enum
+import re
 from typing import Any
 
 import attrs
+
+from .ldap_escape import rdn
 
 
 class Role(str, enum.Enum):
@@ -35,8 +38,27 @@ class WindowsVersion(str, enum.Enum):
 
 
 class ExchangeVersion(str, enum.Enum):
+    """The Exchange version a site runs: ``"2000"`` and ``"2003"`` (the built-in plugins'),
+    or any other version written in digits and dots (``"5.5"``, ``"2007"``), for a
+    third-party Exchange plugin.
+
+    Open on purpose: which versions qrdr supports, and on which Windows, is decided by
+    the Exchange plugin a run loads (its ``qrdr_validate_site``), not by the model. A
+    version outside the members is made on first use and kept, so ``is`` compares as
+    for the members: ``ExchangeVersion("2007") is ExchangeVersion("2007")``.
+    """
+
     E2000 = "2000"
     E2003 = "2003"
+
+    @classmethod
+    def _missing_(cls, value: object) -> "ExchangeVersion":
+        if not isinstance(value, str) or not re.fullmatch(r"[0-9]+(\.[0-9]+)*", value):
+            raise ValueError(f"expected an Exchange version in digits and dots (such as '2003'), got {value!r}")
+        member = str.__new__(cls, value)
+        member._name_, member._value_ = f"E{value.replace('.', '_')}", value
+        # setdefault: two threads making the same version get the same object.
+        return cls._value2member_map_.setdefault(value, member)
 
 
 class Transport(str, enum.Enum):
@@ -192,9 +214,6 @@ class Domain:
         own: ``a,CN=x.local`` gives ``DC=a\\,CN\\=x,DC=local``. An empty label
         raises ValueError.
         """
-        # Imported here: qrdr.directory imports this module.
-        from .directory.escape import rdn
-
         return ",".join(rdn("DC", label) for label in self.dns_name.split("."))
 
 

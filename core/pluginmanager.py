@@ -6,7 +6,8 @@ Plugins are entry points in three groups; qrdr's own plugins are entry points
 of qrdr's distribution in the very same groups:
 
 ``qrdr.exchange``
-    one per Exchange version (``exchange2000``, ``exchange2003``); chosen with ``--plugin``.
+    one per Exchange version (built in: ``exchange2000``, ``exchange2003``; any third
+    party's too); chosen with ``--plugin``, default ``exchange<version>``.
 ``qrdr.snap``
     one per snap engine (``qsnap``, ``vss``); chosen with ``--snap``.
 ``qrdr.addons``

@@ -31,6 +31,10 @@ import attrs
 import pytest
 from loguru import logger
 
+# The lab's fixtures (lab_site, samba_dc ...): qrdr registers no pytest11 entry point,
+# so every test session that wants them opts in, as a plugin author's conftest does.
+pytest_plugins = ["qrdr.lab.pytest_plugin"]
+
 REPO = Path(__file__).resolve().parents[1]
 ADDON = REPO / "contrib" / "qrdr-example-addon"
 _JUNK = shutil.ignore_patterns("__pycache__", "*.pyc", "build", "dist", "*.egg-info", ".qrdr", "lab-state")

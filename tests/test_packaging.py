@@ -1,5 +1,6 @@
 """Packaging: every package directory is in pyproject's explicit list, and a
-non-editable ``pip install`` in a fresh venv gives a working ``qrdr``."""
+non-editable ``pip install`` in a fresh venv gives a working ``qrdr``, without the
+lab's extra and without turning on a pytest plugin."""
 
 from __future__ import annotations
 
@@ -80,6 +81,17 @@ def test_entry_points_name_listed_packages():
         assert target in listed or target.rpartition(".")[0] in listed, target
 
 
+def test_installing_qrdr_turns_on_no_pytest_plugin():
+    """A pytest11 entry point would load the lab's plugin into every pytest session on the machine."""
+    assert "pytest11" not in pyproject()["project"]["entry-points"]
+
+
+def test_the_lab_extra_holds_what_only_the_lab_imports():
+    project = pyproject()["project"]
+    assert "psrpcore" in " ".join(project["optional-dependencies"]["lab"])
+    assert not [dependency for dependency in project["dependencies"] if dependency.startswith("psrpcore")]
+
+
 @pytest.mark.slow
 def test_pip_install_in_a_fresh_venv_gives_a_working_qrdr(installed_venv, tmp_path):
     version = installed_venv.run("qrdr", "--version", cwd=tmp_path)
@@ -91,9 +103,13 @@ def test_pip_install_in_a_fresh_venv_gives_a_working_qrdr(installed_venv, tmp_pa
         "import qrdr, importlib.metadata as m; "
         "print(qrdr.__file__); "
         "print(sorted(e.name for e in m.entry_points(group='qrdr.exchange'))); "
-        "print(sorted(e.name for e in m.entry_points(group='qrdr.snap')))"), cwd=tmp_path)
+        "print(sorted(e.name for e in m.entry_points(group='qrdr.snap'))); "
+        "print([e.value for e in m.entry_points(group='pytest11') if 'qrdr' in e.value]); "
+        "import importlib.util as u; print(u.find_spec('psrpcore'))"), cwd=tmp_path)
     assert probe.returncode == 0, probe.stderr
-    module_file, exchange, snap = probe.stdout.splitlines()
+    module_file, exchange, snap, pytest_plugins, psrpcore = probe.stdout.splitlines()
+    # Installed without the lab extra: no lab dependency, no pytest plugin switched on.
+    assert pytest_plugins == "[]" and psrpcore == "None"
     assert str(installed_venv.root) in module_file and str(REPO) not in module_file
     assert exchange == "['exchange2000', 'exchange2003']" and snap == "['qsnap', 'vss']"
 
@@ -107,4 +123,4 @@ def test_installed_qrdr_plans_a_promote_of_the_example_site(installed_venv, tmp_
     refused = installed_venv.run("qrdr", "--plugin", "exchange2000", "--snap", "vss", "plan", "promote",
                                  "--config", str(REPO / "examples" / "site.toml"), cwd=tmp_path)
     assert refused.returncode == 3
-    assert "--plugin exchange2000: the site runs Exchange 2003" in refused.stderr
+    assert "exchange2000: the site runs Exchange 2003; this plugin is for Exchange 2000" in refused.stderr

@@ -3,7 +3,9 @@
 Modules: :mod:`.connection` (``Directory``), :mod:`.exchange` (locate the Exchange
 objects by path), :mod:`.acl` (grant/revoke rights), :mod:`.computers` (find, reset,
 rename, disable, enable computer accounts), :mod:`.replication` (wait until every
-DC shows a change), :mod:`.sd` (security descriptor codec), :mod:`.escape`.
+DC shows a change), :mod:`.sd` (security descriptor codec). Values put into filters
+and DNs are escaped by :mod:`qrdr.ldap_escape`, outside the package because the
+site model (``Domain.base_dn``) needs it too and the package imports the model.
 
 Example::
 
@@ -32,9 +34,7 @@ from .acl import (
 from .change import Change
 from .computers import (
     ComputerAccount,
-    check_enabled,
-    check_renamed,
-    check_reset,
+    bare_name,
     default_password,
     disable_computer,
     enable_computer,

@@ -1,5 +1,8 @@
 """Computer accounts: find, reset (ADUC "Reset Account"), rename, disable, enable.
 
+What a plan says about them (a step's Check) is the plugins' judgement, in
+:mod:`qrdr.plugins.common.accounts`: this layer reads and writes AD and knows no steps.
+
 Names are computer names (``EXCH01``); a trailing ``$`` is accepted. Accounts are
 found by ``sAMAccountName`` (``EXCH01$``) in the default naming context, with the
 value escaped for the filter, never by CN (the CN may differ after renames).
@@ -11,12 +14,10 @@ import datetime as dt
 
 import attrs
 
-from qrdr.steps import Check
-
 from .change import Change
 from .connection import Directory, Entry
 from .errors import Ambiguous, NotFound, OperationFailed
-from .escape import filter_value, rdn
+from ..ldap_escape import filter_value, rdn
 from .sd import sid_to_str
 
 ACCOUNTDISABLE = 0x0002
@@ -43,7 +44,8 @@ class ComputerAccount:
     pwd_last_set: dt.datetime | None = None
 
 
-def _bare_name(name: str) -> str:
+def bare_name(name: str) -> str:
+    """``EXCH01`` for ``EXCH01`` or ``EXCH01$`` (surrounding spaces dropped); ValueError for an empty name."""
     bare = name.strip()
     bare = bare[:-1] if bare.endswith("$") else bare
     if not bare:
@@ -74,7 +76,7 @@ def _account(entry: Entry) -> ComputerAccount:
 
 def lookup_computer(directory: Directory, name: str) -> ComputerAccount | None:
     """The computer account named ``name``, or None when there is none."""
-    sam = _bare_name(name) + "$"
+    sam = bare_name(name) + "$"
     found = directory.search(
         directory.default_naming_context,
         f"(&(objectClass=computer)(sAMAccountName={filter_value(sam)}))",
@@ -90,14 +92,14 @@ def find_computer(directory: Directory, name: str) -> ComputerAccount:
     """The computer account named ``name``; :class:`NotFound` names the account and where it looked."""
     account = lookup_computer(directory, name)
     if account is None:
-        raise NotFound(f"computer account {_bare_name(name)}$ not found in {directory.default_naming_context} "
+        raise NotFound(f"computer account {bare_name(name)}$ not found in {directory.default_naming_context} "
                        f"on {directory.url}")
     return account
 
 
 def default_password(name: str) -> str:
     """The password ADUC's "Reset Account" gives: the name without ``$``, lower case, first 14 characters."""
-    return _bare_name(name).lower()[:14]
+    return bare_name(name).lower()[:14]
 
 
 def reset_computer_account(directory: Directory, name: str) -> Change:
@@ -119,33 +121,8 @@ def reset_computer_account(directory: Directory, name: str) -> Change:
                         f"({account.dn}) to its default password", after)
 
 
-def check_reset(directory: Directory, name: str, *, since: dt.datetime | None = None) -> Check:
-    """What a plan can honestly say about a reset.
-
-    A password cannot be read, so a reset cannot be seen before it is done: without
-    ``since`` the answer is always "will change", with pwdLastSet as evidence. With
-    ``since`` (the moment the run's reset step started), "no change" when pwdLastSet is
-    that recent, i.e. the reset has been done in this run.
-    """
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=dt.timezone.utc)  # journal times are UTC
-    account = lookup_computer(directory, name)
-    label = f"{directory.domain.netbios_name}\\{_bare_name(name)}$"
-    if account is None:
-        return Check.blocked(f"computer account {label} not found in {directory.default_naming_context}")
-    last = account.pwd_last_set.isoformat() if account.pwd_last_set else "never"
-    facts = {"dn": account.dn, "pwd_last_set": last, "enabled": account.enabled}
-    if since is not None and account.pwd_last_set is not None and account.pwd_last_set >= since:
-        return Check.no_change(f"the password of {label} was set at {last}, after {since.isoformat()}", **facts)
-    return Check.will_change(
-        f"reset the computer account {label} ({account.dn}) to its default password "
-        f"(password last set {last}; a reset cannot be detected by reading, so it is always planned)",
-        **facts,
-    )
-
-
 def _validate_new_name(name: str) -> str:
-    bare = _bare_name(name)
+    bare = bare_name(name)
     bad = sorted(set(bare) & _INVALID_NAME_CHARS)
     if len(bare) > 15 or bad or bare.startswith(".") or bare.isdigit():
         why = "longer than 15 characters" if len(bare) > 15 else (
@@ -213,32 +190,3 @@ def disable_computer(directory: Directory, name: str) -> Change:
 
 def enable_computer(directory: Directory, name: str) -> Change:
     return _set_enabled(directory, name, True)
-
-
-def check_enabled(directory: Directory, name: str, enabled: bool) -> Check:
-    """For plans: will (en|dis)abling ``name`` change anything?"""
-    account = lookup_computer(directory, name)
-    if account is None:
-        return Check.blocked(f"computer account {_bare_name(name)}$ not found in {directory.default_naming_context}")
-    want = "enabled" if enabled else "disabled"
-    if account.enabled == enabled:
-        return Check.no_change(f"{account.sam_account_name} is already {want}", dn=account.dn)
-    return Check.will_change(f"{want[:-1]} the computer account {account.sam_account_name} ({account.dn})",
-                             dn=account.dn)
-
-
-def check_renamed(directory: Directory, old: str, new: str) -> Check:
-    """For plans: is the account still called ``old``, already ``new``, or something is wrong?"""
-    before, after = lookup_computer(directory, old), lookup_computer(directory, new)
-    if after is not None and before is None:
-        return Check.no_change(f"the computer account is already named {after.sam_account_name}", dn=after.dn)
-    if before is not None and after is None:
-        return Check.will_change(f"rename the computer account {before.sam_account_name} ({before.dn}) to "
-                                 f"{_bare_name(new)}$", dn=before.dn)
-    if before is None:
-        return Check.blocked(f"neither {_bare_name(old)}$ nor {_bare_name(new)}$ exists in "
-                             f"{directory.default_naming_context}")
-    if before.dn == after.dn:
-        return Check.no_change(f"the computer account is already named {after.sam_account_name}", dn=after.dn)
-    return Check.blocked(f"both {before.sam_account_name} ({before.dn}) and {after.sam_account_name} "
-                         f"({after.dn}) exist")

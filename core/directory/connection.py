@@ -4,8 +4,9 @@
 site's :class:`qrdr.model.Domain`; :meth:`Directory.for_controller` opens
 another to a named DC with the same credentials (the replication wait reads
 every DC). The higher layers (``exchange``, ``acl``, ``computers``,
-``replication``) take a :class:`Directory`; it also offers them as methods so
-steps can write ``ctx.directory.grant(...)``.
+``replication``) are functions that take a :class:`Directory` (``grant(ctx.directory,
+...)``): they import this module and it imports none of them, so the package has no
+import circle (tests/test_imports.py).
 
 Security rules kept here, once:
 
@@ -389,34 +390,6 @@ class Directory:
                 raise OperationFailed(f"{what} at {self.url} failed: {_result_text(connection)}")
 
         self._call(what, checked)
-
-    # --- the higher layers, as methods (implemented in their modules) ------------------------
-
-    def locate_exchange(self, organization: str | None, administrative_group: str | None = None,
-                        server: str | None = None):
-        from .exchange import locate
-
-        return locate(self, organization, administrative_group, server)
-
-    def plan_grant(self, dn: str, sid: str, mask: int):
-        from .acl import plan_grant
-
-        return plan_grant(self, dn, sid, mask)
-
-    def grant(self, dn: str, sid: str, mask: int):
-        from .acl import grant
-
-        return grant(self, dn, sid, mask)
-
-    def revoke(self, dn: str, sid: str, mask: int):
-        from .acl import revoke
-
-        return revoke(self, dn, sid, mask)
-
-    def find_computer(self, name: str):
-        from .computers import find_computer
-
-        return find_computer(self, name)
 
 
 def _kerberos_credentials(user: str, secret: _Secret, url: str):

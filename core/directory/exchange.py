@@ -14,7 +14,7 @@ import ldap3
 
 from .connection import Directory
 from .errors import Ambiguous, NotFound
-from .escape import rdn
+from ..ldap_escape import rdn
 
 EXCHANGE_CONTAINER = "CN=Microsoft Exchange,CN=Services"
 

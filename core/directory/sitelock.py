@@ -33,7 +33,7 @@ from typing import Any
 
 from .connection import Directory
 from .errors import DirectoryError
-from .escape import rdn
+from ..ldap_escape import rdn
 
 #: Where lock objects live: a container every Windows 2000/2003 domain has for applications' data.
 CONTAINER = "CN=Program Data"

@@ -1,7 +1,10 @@
 """pytest plugin for plugin authors and qrdr's own tests: the lab as fixtures.
 
-Registered as the ``qrdr_lab`` entry point in the ``pytest11`` group, so it is
-active wherever qrdr is installed. Fixtures:
+Opt-in: installing qrdr does not turn it on (no ``pytest11`` entry point). A test
+suite that wants it names it in its top-level ``conftest.py``,
+``pytest_plugins = ["qrdr.lab.pytest_plugin"]``, or on the command line,
+``pytest -p qrdr.lab.pytest_plugin``; it needs qrdr's ``lab`` extra
+(``pip install 'qrdr[lab]'``). Fixtures:
 
 ``lab_site_factory``
     ``start(site="e2003-w2003-vss" | path | Site, **LabOptions) -> LabSite``: a started lab

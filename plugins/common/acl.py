@@ -21,14 +21,18 @@ STANDBY_SID_FACT = "standby_account_sid"
 
 
 def exchange_dn(ctx: StepContext, which: str) -> str:
+    from qrdr.directory import locate
+
     site = ctx.site
-    where = ctx.directory.locate_exchange(site.exchange.organization, site.exchange.administrative_group,
-                                          server=site.production.name if which == SERVER else None)
+    where = locate(ctx.directory, site.exchange.organization, site.exchange.administrative_group,
+                   server=site.production.name if which == SERVER else None)
     return {ORGANIZATION: where.organization_dn, SERVERS: where.servers_dn, SERVER: where.server_dn}[which]
 
 
 def standby_account(ctx: StepContext, renamed_by: str) -> tuple[str | None, Check | None]:
     """The SID of the standby's account while it runs as production's name, or a Check saying why not yet."""
+    from qrdr.directory import find_computer
+
     site = ctx.site
     key = site.host_key(site.standby)
     session = hosts.remote(ctx, key)
@@ -36,7 +40,7 @@ def standby_account(ctx: StepContext, renamed_by: str) -> tuple[str | None, Chec
     if name.lower() != site.production.name.lower():
         return None, Check.depends(f"the standby runs as {name}; step {renamed_by} renames it to "
                                    f"{site.production.name}, whose computer account gets the rights")
-    sid = ctx.directory.find_computer(site.production.name).sid
+    sid = find_computer(ctx.directory, site.production.name).sid
     ctx.facts[STANDBY_SID_FACT] = sid
     return sid, None
 
@@ -46,20 +50,24 @@ def grant_step(*, id: str, title: str, which: str, mask: int, renamed_by: str, *
     The trustee is found by the name ``renamed_by`` gives the standby: re-checked after it."""
 
     def check(ctx: StepContext) -> Check:
+        from qrdr.directory import plan_grant
+
         sid, early = standby_account(ctx, renamed_by)
         if early is not None:
             return early
         dn = exchange_dn(ctx, which)
-        plan = ctx.directory.plan_grant(dn, sid, mask)
+        plan = plan_grant(ctx.directory, dn, sid, mask)
         if plan is None:
             return Check.no_change(f"the standby's account ({sid}) already has these rights on {dn}", dn=dn, sid=sid)
         return Check.will_change(plan.describe(), *plan.warnings, dn=dn, sid=sid)
 
     def apply(ctx: StepContext) -> dict[str, Any]:
+        from qrdr.directory import grant
+
         sid, early = standby_account(ctx, renamed_by)
         if early is not None:
             raise RuntimeError("; ".join(early.changes))
-        change = ctx.directory.grant(exchange_dn(ctx, which), sid, mask)
+        change = grant(ctx.directory, exchange_dn(ctx, which), sid, mask)
         return {"change": change.description}
 
     return Step(id=id, title=title, target="directory", check=check, apply=apply, rechecked_after=(renamed_by,),

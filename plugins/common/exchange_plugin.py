@@ -24,20 +24,23 @@ Windows version is decided per host in the building blocks (:mod:`.w2000`).
 from __future__ import annotations
 
 from qrdr.hookspecs import hookimpl
-from qrdr.model import ExchangeVersion, Site, VolumeContent, WindowsVersion
+from qrdr.model import ExchangeVersion, Site, VolumeContent
 from qrdr.steps import Step
 
 from . import catalog
 from .runbook import acls, cleanup, finish, install_dr, prepare, promote, readiness
 from .runbook.base import Book
+from .support import ExchangeSupport
 
 
 class ExchangeRunbook:
-    """The runbook's Exchange steps for Exchange ``version``, with ids prefixed by ``plugin``
-    (its entry point name). Register the object itself with pluggy."""
+    """The runbook's Exchange steps for the Exchange version of ``support`` (the plugin's row of
+    the version matrix), with ids prefixed by its plugin name (the entry point's). Register the
+    object itself with pluggy."""
 
-    def __init__(self, plugin: str, version: ExchangeVersion):
-        self.book = Book(plugin, version)
+    def __init__(self, support: ExchangeSupport):
+        self.support = support
+        self.book = Book(support.plugin, support.version)
 
     @property
     def version(self) -> ExchangeVersion:
@@ -45,17 +48,10 @@ class ExchangeRunbook:
 
     @hookimpl
     def qrdr_validate_site(self, site: Site) -> list[str]:
-        """Why this plugin cannot run ``site`` (empty: it can)."""
-        reasons = []
-        version = self.book.version
-        if site.exchange.version is not version:
-            reasons.append(f"the site runs Exchange {site.exchange.version.value}; this plugin is for Exchange "
-                           f"{version.value} (use --plugin exchange{site.exchange.version.value})")
-        if version is ExchangeVersion.E2000:
-            for host in (site.production, site.standby):
-                if host.windows is not WindowsVersion.W2000:
-                    reasons.append(f"Exchange 2000 is supported on Windows 2000 only; {host.role.value} "
-                                   f"{host.name} runs Windows {host.windows.value}")
+        """Why this plugin cannot run ``site`` (empty: it can): its row of the version matrix
+        (:class:`~.support.ExchangeSupport`), then what the runbook itself refuses whatever the
+        version: logs and checkpoint file apart, a temp name too long for NetBIOS."""
+        reasons = self.support.refusals(site)
         holders = {v.letter: set(v.holds) for v in site.volumes}
         logs = [letter for letter, holds in holders.items() if VolumeContent.LOGS in holds]
         system = [letter for letter, holds in holders.items() if VolumeContent.SYSTEM_PATH in holds]

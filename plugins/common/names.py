@@ -378,7 +378,7 @@ def reset_account_step(*, id: str, title: str, name: str | NameFn, during: str,
     """
 
     def check(ctx: StepContext) -> Check:
-        from qrdr.directory import check_reset
+        from .accounts import check_reset
 
         computer = _name(name, ctx)
         return check_reset(ctx.directory, computer, since=reset_since(ctx, during, computer))

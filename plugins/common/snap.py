@@ -14,13 +14,14 @@ from __future__ import annotations
 import datetime as dt
 
 from qrdr.hookspecs import hookimpl
-from qrdr.model import Site, WindowsVersion
+from qrdr.model import Site
 from qrdr.steps import Check, Step, StepContext
 
 from . import catalog, commvault, hosts
 from .commvault import COPY_PHASE, QR_JOB_TYPES, subclient, unix_time
 from .runbook import qr_volumes
 from .runbook.base import never
+from .support import SnapSupport
 
 
 # --------------------------------------------------------------------------- pure judgements (unit-tested)
@@ -84,33 +85,25 @@ def last_update(ctx: StepContext, max_age_hours: float | None) -> Check:
 
 
 class SnapEngine:
-    """The plugin for snap engine ``engine`` ("QSnap"/"VSS"), named ``plugin`` (its entry point
-    name, the prefix of its step ids). Register the object itself with pluggy."""
+    """The plugin for the snap engine of ``support`` (its row of the version matrix: the engine's
+    name, "QSnap"/"VSS", and the entry point name that prefixes its step ids). Register the object
+    itself with pluggy."""
 
-    def __init__(self, plugin: str, engine: str, production_packages: tuple[str, ...], *,
-                 on_windows_2000: bool = True,
+    def __init__(self, support: SnapSupport, production_packages: tuple[str, ...],
                  standby_packages: tuple[str, ...] = ("QuickRecoveryAgent", "QSnap", "MediaAgent")):
-        self.plugin = plugin
-        self.engine = engine
+        self.support = support
+        self.plugin = support.engine
+        self.engine = support.label
         self.production_packages = production_packages
         self.standby_packages = standby_packages
-        self.on_windows_2000 = on_windows_2000
 
     def id(self, what: str) -> str:
         return f"{self.plugin}.{what}"
 
     @hookimpl
     def qrdr_validate_site(self, site: Site) -> list[str]:
-        """Why this engine cannot serve ``site``: another snap_engine, or Windows 2000 where the
-        engine does not exist (VSS came with Windows Server 2003)."""
-        reasons = []
-        if not self.on_windows_2000:
-            reasons += [f"{self.engine} does not exist on Windows 2000: {host.role.value} {host.name} runs "
-                        f"Windows 2000 (use --snap qsnap)"
-                        for host in (site.production, site.standby) if host.windows is WindowsVersion.W2000]
-        if site.snap_engine.lower() != self.plugin:
-            reasons.append(f"the site's snap_engine is {site.snap_engine!r}, not {self.plugin!r}")
-        return reasons
+        """Why this engine cannot serve ``site``: its row of the version matrix (:class:`~.support.SnapSupport`)."""
+        return self.support.refusals(site)
 
     @hookimpl
     def qrdr_create_qr_volumes(self, site: Site) -> list[Step]:

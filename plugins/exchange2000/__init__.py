@@ -9,9 +9,12 @@ with the reason. Windows 2000 hosts are driven from the management host.
 
 from __future__ import annotations
 
-from qrdr.model import ExchangeVersion
+from qrdr.model import ExchangeVersion, WindowsVersion
 
 from ..common.exchange_plugin import ExchangeRunbook
+from ..common.support import ExchangeSupport
 
+#: This plugin's row of the version matrix: Exchange 2000 runs on Windows 2000 only.
+SUPPORT = ExchangeSupport("exchange2000", ExchangeVersion.E2000, windows=frozenset({WindowsVersion.W2000}))
 #: The plugin object pluggy registers: its methods are the hooks.
-PLUGIN = ExchangeRunbook("exchange2000", ExchangeVersion.E2000)
+PLUGIN = ExchangeRunbook(SUPPORT)

@@ -9,9 +9,12 @@ Windows 2003 source server the cleanup starts in safe mode.
 
 from __future__ import annotations
 
-from qrdr.model import ExchangeVersion
+from qrdr.model import ExchangeVersion, WindowsVersion
 
 from ..common.exchange_plugin import ExchangeRunbook
+from ..common.support import ExchangeSupport
 
+#: This plugin's row of the version matrix: Exchange 2003 runs on Windows 2000 and 2003.
+SUPPORT = ExchangeSupport("exchange2003", ExchangeVersion.E2003, windows=frozenset({WindowsVersion.W2000, WindowsVersion.W2003}))
 #: The plugin object pluggy registers: its methods are the hooks.
-PLUGIN = ExchangeRunbook("exchange2003", ExchangeVersion.E2003)
+PLUGIN = ExchangeRunbook(SUPPORT)

@@ -11,7 +11,12 @@ docs/design/host-commands.md yet).
 
 from __future__ import annotations
 
-from ..common.snap import SnapEngine
+from qrdr.model import WindowsVersion
 
+from ..common.snap import SnapEngine
+from ..common.support import SnapSupport
+
+#: This plugin's row of the version matrix: QSnap exists on Windows 2000 and 2003.
+SUPPORT = SnapSupport("qsnap", "QSnap", windows=frozenset({WindowsVersion.W2000, WindowsVersion.W2003}))
 #: The plugin object pluggy registers: its methods are the hooks.
-PLUGIN = SnapEngine("qsnap", "QSnap", production_packages=("QuickRecoveryAgent", "QSnap"))
+PLUGIN = SnapEngine(SUPPORT, production_packages=("QuickRecoveryAgent", "QSnap"))

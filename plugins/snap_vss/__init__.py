@@ -12,8 +12,12 @@ is not in docs/design/host-commands.md yet).
 
 from __future__ import annotations
 
-from ..common.snap import SnapEngine
+from qrdr.model import WindowsVersion
 
-#: The plugin object pluggy registers: its methods are the hooks. VSS came with Windows Server 2003.
-PLUGIN = SnapEngine("vss", "VSS", production_packages=("QuickRecoveryAgent", "QSnap", "VSSEnabler"),
-                    on_windows_2000=False)
+from ..common.snap import SnapEngine
+from ..common.support import SnapSupport
+
+#: This plugin's row of the version matrix: VSS exists on Windows 2003 only (it came with it).
+SUPPORT = SnapSupport("vss", "VSS", windows=frozenset({WindowsVersion.W2003}))
+#: The plugin object pluggy registers: its methods are the hooks.
+PLUGIN = SnapEngine(SUPPORT, production_packages=("QuickRecoveryAgent", "QSnap", "VSSEnabler"))

@@ -14,7 +14,7 @@ BROKEN = Path(__file__).resolve().parents[1] / "config" / "broken"
     ("inline_secret_winrm.toml", ["hosts.production.winrm.password"]),
     ("several_problems.toml", ["hosts.production.winrm.password", "volumes[0].size_gb", "hosts.commserve.role",
                                "(top level)"]),
-    ("vss_on_w2000.toml", ["snap_engine"]),
+    ("standby_windows_differs.toml", ["hosts.standby.windows"]),
     ("invalid_toml.toml", []),
 ])
 def test_config_error_exits_2_naming_file_and_fields(run_cli, name, fields, monkeypatch):

@@ -59,7 +59,7 @@ def test_wrong_exchange_plugin_is_refused_before_anything_runs(bare_site, run_cl
     assert code == 3
     assert out == ""
     assert f"site 'contoso' ({bare_site}) is not supported by the chosen plugins; nothing was done" in err
-    assert "--plugin exchange2000: the site runs Exchange 2003 (use --plugin exchange2003)" in err
+    assert "exchange2000: the site runs Exchange 2003; this plugin is for Exchange 2000 (use --plugin exchange2003" in err
     assert "Traceback" not in err
     assert not (bare_site.parent / ".qrdr").exists(), "nothing may be written before the refusal"
 

@@ -1,5 +1,5 @@
 """The example add-on on the lab, the way docs/plugins.md tells plugin authors to test:
-the ``lab_site`` fixture of the ``qrdr_lab`` pytest plugin, and a Runbook on its site."""
+the ``lab_site`` fixture of the lab's pytest plugin (``qrdr.lab.pytest_plugin``), and a Runbook on its site."""
 
 from __future__ import annotations
 

@@ -15,9 +15,6 @@ from qrdr.directory import (
     Directory,
     NotFound,
     OperationFailed,
-    check_enabled,
-    check_renamed,
-    check_reset,
     default_password,
     disable_computer,
     enable_computer,
@@ -26,6 +23,7 @@ from qrdr.directory import (
     reset_computer_account,
 )
 from qrdr.lab.samba import add_computer, ldbsearch
+from qrdr.plugins.common.accounts import check_enabled, check_renamed, check_reset
 from qrdr.steps import Outcome
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from ldap3.utils.dn import parse_dn
 
-from qrdr.directory.escape import filter_value, rdn, rdn_value
+from qrdr.ldap_escape import filter_value, rdn, rdn_value
 
 NASTY = 'Org, *(Test)\\+"<>;=#\x00 end'
 

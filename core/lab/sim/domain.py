@@ -40,7 +40,7 @@ import ldap3
 from ldap3.core import exceptions as ldap_exc
 from loguru import logger
 
-from qrdr.directory.escape import filter_value, rdn
+from qrdr.ldap_escape import filter_value, rdn
 
 ConnectionFactory = Callable[[str, str], ldap3.Connection]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import attrs
 
 from qrdr import hookspecs
+from qrdr.directory import plan_grant
 from qrdr.model import Site, WindowsVersion
 from qrdr.steps import Check, Step, StepContext
 
@@ -155,7 +156,7 @@ def acls_ready(ctx: StepContext) -> Check:
         return Check.blocked("no rights were granted to the standby yet: run qrdr configure")
     missing = []
     for which, mask, _what, _title in GRANTS:
-        plan = ctx.directory.plan_grant(acl.exchange_dn(ctx, which), sid, mask)
+        plan = plan_grant(ctx.directory, acl.exchange_dn(ctx, which), sid, mask)
         if plan is not None:
             missing.append(f"missing: {plan.describe()}")
     if missing:

@@ -2,6 +2,10 @@
 
 Every value qrdr puts into a filter or a DN goes through one of these two
 functions; nothing is pasted into filter or DN text unescaped.
+
+A module of its own, importing nothing of qrdr: both the site model
+(:attr:`qrdr.model.Domain.base_dn`) and :mod:`qrdr.directory` use it, and the
+directory package imports the model.
 """
 
 from __future__ import annotations
