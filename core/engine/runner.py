@@ -48,7 +48,7 @@ from ..pluginmanager import call_each
 from ..secrets import mask
 from ..steps import Check, Outcome, Step
 from .context import Connector, NoConnector, RunContext
-from .journal import Journal, operator
+from .journal import INTERRUPTED_PLANNING, Journal, operator
 from .lock import SiteLock
 from .sitestate import OVERRIDES, SiteState, read_state, refusal
 
@@ -442,7 +442,15 @@ class Engine:
                               + ([f"if you know better: --override {refused.override} (journaled)"]
                                  if refused.override else []))
             ctx = self._context(journal)
-            plan = self._plan(ctx, command, phases, cleanup_scope)
+            try:
+                plan = self._plan(ctx, command, phases, cleanup_scope)
+            except KeyboardInterrupt:
+                # Ctrl-C while checking (a host that does not answer, say): nothing was changed, and the
+                # run must not look unfinished, or it would hide one that is (and ask to be resumed).
+                run_id = journal.start_run(self.site.name, command, phases, self.plugin_names, scope=scope)
+                journal.end_run(run_id, INTERRUPTED_PLANNING, "Ctrl-C while planning: nothing was changed")
+                raise Interrupted(f"{command} interrupted (Ctrl-C) while planning (run {run_id}): nothing was "
+                                  f"changed") from None
             self.reporter.plan(plan)
             run_id = journal.start_run(self.site.name, command, phases, self.plugin_names, scope=scope)
             self.locks.holding(command, run_id)
@@ -489,7 +497,13 @@ class Engine:
             if taken:
                 journal.event(record.id, "site lock", f"took over the site's lock in Active Directory from {taken}")
             remaining = [s for s in steps if done_before[s.id].state not in ("done", "no change")]
-            plan = Plan(record.command, tuple(record.phases), (), self._plan_remaining(ctx, remaining, done_before))
+            try:
+                planned = self._plan_remaining(ctx, remaining, done_before)
+            except KeyboardInterrupt:
+                journal.event(record.id, "not resumed", "Ctrl-C while planning the resume: nothing was changed")
+                raise Interrupted(f"resume of run {record.id} interrupted (Ctrl-C) while planning: nothing was "
+                                  f"changed; the run is still {record.status}") from None
+            plan = Plan(record.command, tuple(record.phases), (), planned)
             self.reporter.plan(plan)
             if plan.blockers:
                 raise Refused(f"resume of run {record.id} refused before changing anything:", plan.blockers)
