@@ -318,6 +318,12 @@ class _Locks:
             self.release()
             raise Refused(f"{command} refused: the site's lock in Active Directory could not be taken "
                           "(every machine running qrdr for this site must see it):", [str(exc)]) from None
+        except BaseException:
+            # Ctrl-C while the directory does not answer: the site's lock was not taken, but the local
+            # one was, and an embedding program would keep holding it after the KeyboardInterrupt.
+            self._site = None
+            self.local.release()
+            raise
 
     def renew(self, run_id: int | None) -> None:
         """At each step: the hold goes on (raises Interrupted when another machine took it over)."""

@@ -69,3 +69,29 @@ def test_ctrl_c_while_planning_a_resume_leaves_the_run_as_it_was(tmp_path, world
         assert journal.events(1)[-1]["kind"] == "not resumed"
     finally:
         journal.close()
+
+
+class DirectoryThatHangs:
+    """A connector whose site lock is interrupted by Ctrl-C while it connects."""
+
+    def site_lock(self):
+        raise KeyboardInterrupt
+
+    def host(self, key):
+        raise AssertionError("nothing is planned before the locks are taken")
+
+    def directory(self):
+        raise AssertionError("nothing is planned before the locks are taken")
+
+    def close(self):
+        pass
+
+
+def test_ctrl_c_while_taking_the_site_lock_gives_the_local_lock_back(tmp_path, world):
+    engine = make_engine(tmp_path, WorldPlugin({"promote": [world_step(world, "w.one", "a", 1)]}))
+    engine.connector = DirectoryThatHangs()
+    engine.locks = type(engine.locks)(engine.lock, engine.connector, engine.reporter)
+    with pytest.raises(KeyboardInterrupt):
+        engine.run("promote", ["promote"], yes=True)
+    engine.lock.acquire("promote")  # would raise RunLocked if the interrupted run still held it
+    engine.lock.release()
