@@ -58,6 +58,8 @@ EXIT_UNEXPECTED = 10
 RUN_STATUS_EXIT = {"succeeded": 0, "rolled back": 0, "failed": 1, "interrupted": 6, "waiting": 9}
 
 PHASE_COMMANDS = [name for name in COMMANDS]
+#: Commands that change nothing on the site, whenever they are interrupted.
+READ_ONLY_COMMANDS = ("plan", "check", "status", "history")
 
 
 class TerminalReporter(Reporter):
@@ -407,7 +409,15 @@ def _main(args: argparse.Namespace) -> int:
             message += f" (the traceback is in {_write_detail(exc.__cause__, runbook)})"
         return failed(type(exc).__name__, message, code)
     except KeyboardInterrupt:
-        return failed("Interrupted", "interrupted (Ctrl-C) before any change: nothing was changed", EXIT_INTERRUPTED)
+        # A run's own Ctrl-C (between or in steps, while planning) comes back as its result or as
+        # Interrupted; one arriving here was outside that: say only what is known to be true.
+        if args.command in READ_ONLY_COMMANDS:
+            message = f"interrupted (Ctrl-C): nothing was changed ({args.command} changes nothing)"
+        elif getattr(args, "lab_handler", None):
+            message = "interrupted (Ctrl-C); `qrdr lab status` shows what is running"
+        else:
+            message = "interrupted (Ctrl-C); `qrdr status` shows where the site stands"
+        return failed("Interrupted", message, EXIT_INTERRUPTED)
     except Exception as exc:  # a bug: one line and a file with the detail, never a traceback on stderr
         where = _write_detail(exc, runbook)
         return failed("UnexpectedError", f"unexpected error {_culprit(exc, runbook)}: {type(exc).__name__}: {exc} "

@@ -177,3 +177,21 @@ def test_the_password_of_a_dead_host_is_asked_once_however_often_it_is_tried(doo
                 sessions.host("standby").run(PROBE, read_only=True)
     assert door.attempts == 4
     assert asked == ["WinRM password for EXCH02: "]
+
+
+def test_a_port_where_nothing_listens_is_tried_a_bounded_number_of_times(qrdr_log):
+    """Connection refused at once: the first attempt and ``retries`` more, with their pauses, once."""
+    unused = socket.socket()
+    unused.bind(("127.0.0.1", 0))
+    port = unused.getsockname()[1]
+    unused.close()  # nothing listens there now
+    remote = RemoteHost(make_host("CS01", port), password="pw-123456", retries=2, retry_backoff=0.1)
+    started = time.monotonic()
+    with pytest.raises(HostUnreachable, match="Connection refused .*3 attempts in"):
+        remote.run(PROBE, read_only=True)
+    assert time.monotonic() - started < 0.1 + 0.2 + 2, "two pauses, each attempt refused at once"
+    retried = [line for line in qrdr_log if "retrying in" in line]
+    assert len(retried) == 2
+    with pytest.raises(HostUnreachable, match="not tried again in this run"):
+        remote.run(PROBE, read_only=True)
+    assert len([line for line in qrdr_log if "retrying in" in line]) == 2
