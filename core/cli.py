@@ -369,7 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _enable_logging(args.verbose)
     stdout = sys.stdout
-    sys.stdout = guarded = _ClosableStdout(stdout)
+    # Started with stdout closed (``qrdr status >&-``), Python has no sys.stdout at all.
+    sys.stdout = guarded = _ClosableStdout(stdout if stdout is not None else open(os.devnull, "w"))
     try:
         return _main(args)
     finally:

@@ -76,6 +76,14 @@ def test_a_reader_gone_before_the_first_line(bare_site, argv):
     assert code == (3 if argv[0] == "plan" else 0), err
 
 
+def test_started_with_stdout_closed(bare_site):
+    """``qrdr status >&-``: no stdout at all, from the start."""
+    env = {k: v for k, v in os.environ.items() if k != "QRDR_CONFIG"}
+    done = subprocess.run(["sh", "-c", 'exec "$0" -m qrdr status --config "$1" >&-', sys.executable, str(bare_site)],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
 @pytest.fixture
 def hole():
     endpoint = BlackHole()
