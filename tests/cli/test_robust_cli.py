@@ -244,3 +244,43 @@ def test_a_locked_journal_is_named_and_busy(bare_site, run_cli, monkeypatch):
     assert code == 5 and out == ""
     assert err == f"qrdr: journal {path}: locked by another program for more than 0.5 s (database is locked); " \
                   f"try again once it has let go\n"
+
+
+class PipeThatCloses:
+    """A stdout whose reader goes away after its first line (as ``| head -1``)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write(self, text: str) -> int:
+        if self.lines:
+            raise BrokenPipeError(32, "Broken pipe")
+        self.lines.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if len(self.lines) > 1:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    def fileno(self) -> int:
+        raise OSError("no descriptor in this test")
+
+
+def test_a_run_whose_reader_went_away_goes_on_to_its_end(bare_site, monkeypatch, capsys):
+    """A DR run must not stop half way because its pager was closed: every step still runs."""
+    from qrdr.engine.runner import RunResult
+
+    ran: list[int] = []
+
+    def run(self, command, **options):
+        for number in range(5):
+            self.engine.reporter.note(f"step {number}")
+            ran.append(number)
+        return RunResult(1, command, "succeeded", (), {}, (), None)
+
+    monkeypatch.setattr("qrdr.api.Runbook.run", run)
+    pipe = PipeThatCloses()
+    monkeypatch.setattr(sys, "stdout", pipe)
+    code = cli.main(["promote", "--yes", "--config", str(bare_site)])
+    assert (code, ran, pipe.lines) == (0, [0, 1, 2, 3, 4], ["step 0"])
+    assert sys.stdout is pipe, "the command's stdout is given back as it was"
