@@ -41,8 +41,8 @@ import attrs
 from loguru import logger
 
 from .. import hookspecs
-from ..errors import (ConfigError, Interrupted, NotConfirmed, RunLocked, NothingToResume, PluginError, Refused, StepFailed,
-                      WaitingForManualStep)
+from ..errors import (ConfigError, Interrupted, NotConfirmed, RunLocked, NothingToResume, PluginError, QrdrError, Refused,
+                      StepFailed, WaitingForManualStep)
 from ..model import Site
 from ..pluginmanager import call_each
 from ..secrets import mask
@@ -356,6 +356,15 @@ def _run_check(fn: Callable[[Any], Check], ctx: RunContext, step: Step) -> Check
     if not isinstance(result, Check):
         raise PluginError(f"step {step.id!r} (plugin {step.plugin!r}) check returned {type(result).__name__}; expected Check")
     return result
+
+
+def _detail_in_journal(journal: Journal, run_id: int, step: Step, exc: BaseException) -> str:
+    """For an exception qrdr did not foresee (not a QrdrError: a bug in the step's plugin, most
+    likely), its traceback as a journal event, and what to add to the one-line reason."""
+    if isinstance(exc, QrdrError):
+        return ""  # already says what is wrong, where
+    journal.event(run_id, "traceback", "".join(traceback.format_exception(exc)), step_id=step.id)
+    return f" ({type(exc).__name__} in plugin {step.plugin!r}; its traceback is in the journal: qrdr history --run {run_id})"
 
 
 def _describe(exc: BaseException) -> str:
@@ -715,7 +724,7 @@ class Engine:
             try:
                 check = _run_check(step.check, ctx, step)
             except Exception as exc:
-                return fail(f"check failed: {_describe(exc)}")
+                return fail(f"check failed: {_describe(exc)}{_detail_in_journal(journal, run_id, step, exc)}")
             if check.outcome is Outcome.NO_CHANGE:
                 journal.set_step(run_id, step.id, "no change", changes=list(check.changes), evidence=check.facts)
                 self._close_window(step, windows)
@@ -735,7 +744,8 @@ class Engine:
             try:
                 evidence = step.apply(ctx) or {}
             except Exception as exc:
-                return fail(f"apply failed: {_describe(exc)}", check.changes)
+                return fail(f"apply failed: {_describe(exc)}{_detail_in_journal(journal, run_id, step, exc)}",
+                            check.changes)
             journal.set_step(run_id, step.id, "applied", evidence=evidence)
             changes = check.changes
         else:
@@ -748,7 +758,7 @@ class Engine:
         try:
             verified = _run_check(step.verify or step.check, ctx, step)
         except Exception as exc:
-            return fail(f"verify failed: {_describe(exc)}", changes)
+            return fail(f"verify failed: {_describe(exc)}{_detail_in_journal(journal, run_id, step, exc)}", changes)
         if verified.outcome is not Outcome.NO_CHANGE:
             what = "after the person said it was done" if step.manual is not None else "after applying"
             return fail(f"not as expected {what}: {'; '.join(verified.changes) or verified.outcome.value}", changes)

@@ -95,3 +95,23 @@ def test_ctrl_c_while_taking_the_site_lock_gives_the_local_lock_back(tmp_path, w
         engine.run("promote", ["promote"], yes=True)
     engine.lock.acquire("promote")  # would raise RunLocked if the interrupted run still held it
     engine.lock.release()
+
+
+def test_a_bug_in_a_step_names_its_plugin_and_keeps_the_traceback_in_the_journal(tmp_path, world):
+    def apply(ctx):
+        return {}["missing"]
+
+    buggy = Step(id="w.buggy", title="a buggy step", target="standby", apply=apply,
+                 check=lambda ctx: Check.will_change("do it"))
+    engine = make_engine(tmp_path, WorldPlugin({"promote": [buggy]}))
+    result = engine.run("promote", ["promote"], yes=True)
+    assert result.status == "failed"
+    assert result.steps[0].error == ("apply failed: 'missing' (KeyError in plugin 'world'; its traceback is in the "
+                                     "journal: qrdr history --run 1)")
+    journal = Journal(engine.journal_path)
+    try:
+        traces = [e for e in journal.events(1) if e["kind"] == "traceback"]
+    finally:
+        journal.close()
+    assert len(traces) == 1 and traces[0]["step_id"] == "w.buggy"
+    assert "Traceback" in traces[0]["message"] and 'return {}["missing"]' in traces[0]["message"]
