@@ -35,6 +35,7 @@ from .engine.sitestate import SiteState
 from .errors import ConfigError, SiteNotSupported
 from .model import Site
 from .pluginmanager import ConfigSection, LoadedPlugin, call_each, make_plugin_manager
+from .secrets import ResolvedOnce
 
 #: Command name -> the phases it runs, in order.
 COMMANDS: dict[str, tuple[str, ...]] = {
@@ -81,6 +82,8 @@ class Runbook:
 
             connector = SiteConnector(site)
         self.connector = connector
+        #: The secrets resolved by this Runbook's commands, each once, until :meth:`close`.
+        self.resolved = ResolvedOnce()
         self.engine = Engine(site, self.manager, plugin_names=[f"{p.kind}:{p.name}" for p in self.loaded],
                              plugin_config=self.plugin_config, connector=connector, reporter=reporter,
                              confirm=confirm, confirm_manual=confirm_manual)
@@ -132,8 +135,20 @@ class Runbook:
 
     # -- commands ---------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _command(self) -> Iterator[None]:
+        """One command: each secret is resolved once in it (and kept for the next commands until
+        :meth:`close`: a password does not change between them), while every host found
+        unreachable by an earlier command gets its chance again (hosts come back)."""
+        forget = getattr(self.connector, "forget_unreachable", None)
+        if forget is not None:
+            forget()
+        with self.resolved.active():
+            yield
+
     def plan(self, command: str, *, scope: str = "recovery") -> Plan:
-        return self.engine.plan(command, list(_phases(command)), cleanup_scope=scope)
+        with self._command():
+            return self.engine.plan(command, list(_phases(command)), cleanup_scope=scope)
 
     def run(self, command: str, *, yes: bool = False, scope: str = "recovery", done: Iterable[str] = (),
             overrides: Iterable[str] = ()) -> RunResult:
@@ -141,18 +156,21 @@ class Runbook:
         (``yes`` confirms the plan, never a manual step). A command the site's state makes dangerous
         (:meth:`state`) is refused before planning; ``overrides`` names the refusals a person lifts
         (``qrdr.engine.sitestate.OVERRIDES``), each journaled."""
-        return self.engine.run(command, list(_phases(command)), yes=yes,
-                               rollback=command in ROLLBACK_COMMANDS, cleanup_scope=scope, done=done,
-                               overrides=overrides)
+        with self._command():
+            return self.engine.run(command, list(_phases(command)), yes=yes,
+                                   rollback=command in ROLLBACK_COMMANDS, cleanup_scope=scope, done=done,
+                                   overrides=overrides)
 
     def resume(self, *, yes: bool = False, done: Iterable[str] = (), overrides: Iterable[str] = ()) -> RunResult:
         """Continue the last unfinished run (``done`` as for :meth:`run`; of ``overrides`` only
         ``site-lock`` applies: take the site's lock over from a run on another machine that is gone)."""
-        return self.engine.resume(yes=yes, done=done, overrides=overrides)
+        with self._command():
+            return self.engine.resume(yes=yes, done=done, overrides=overrides)
 
     def rollback(self, *, yes: bool = False, overrides: Iterable[str] = ()) -> RunResult:
         """Undo the last unfinished run instead of continuing it (``qrdr resume --rollback``)."""
-        return self.engine.rollback(yes=yes, overrides=overrides)
+        with self._command():
+            return self.engine.rollback(yes=yes, overrides=overrides)
 
     def state(self) -> SiteState:
         """Where the site stands, from its journal: see :mod:`qrdr.engine.sitestate`."""
@@ -160,7 +178,8 @@ class Runbook:
 
     def check(self) -> Plan:
         """The any-day readiness check: every ``qrdr_preflight(site, "check")`` probe, read-only."""
-        return self.engine.probe("check")
+        with self._command():
+            return self.engine.probe("check")
 
     # -- records ----------------------------------------------------------
 
@@ -206,7 +225,9 @@ class Runbook:
             }
 
     def close(self) -> None:
+        """Close every connection and forget the secrets resolved (a later command opens and asks again)."""
         self.connector.close()
+        self.resolved.clear()
 
 
 def _phases(command: str) -> tuple[str, ...]:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 import time
+import traceback
 from typing import Any, Callable, Sequence
 
 import attrs
@@ -22,8 +25,8 @@ from .api import COMMANDS, Runbook
 from .engine.runner import Plan, Reporter, RunResult, StepResult
 from .engine.sitestate import OVERRIDES
 from .errors import (
-    ConfigError, Interrupted, NotConfirmed, NothingToResume, PluginError, QrdrError, Refused, RunLocked,
-    SecretError, SiteNotSupported, StepFailed,
+    ConfigError, Interrupted, JournalError, JournalLocked, NotConfirmed, NothingToResume, PluginError, QrdrError,
+    Refused, RunLocked, SecretError, SiteNotSupported, StepFailed,
 )
 from .secrets import mask, mask_value
 from .steps import Check, Step
@@ -40,16 +43,23 @@ EXIT_CODES: dict[str, int] = {
     "plugin error": 7,
     "nothing to resume": 8,
     "waiting for a manual step": 9,
+    "unexpected error (a bug)": 10,
 }
 
+#: First match wins: a locked journal is "busy" (try again), any other unusable journal is refused.
 _ERROR_EXIT: list[tuple[type[BaseException], int]] = [
     (ConfigError, 2), (SecretError, 2), (SiteNotSupported, 3), (Refused, 3), (NotConfirmed, 4),
-    (RunLocked, 5), (Interrupted, 6), (PluginError, 7), (NothingToResume, 8), (StepFailed, 1),
+    (JournalLocked, 5), (JournalError, 3), (RunLocked, 5), (Interrupted, 6), (PluginError, 7),
+    (NothingToResume, 8), (StepFailed, 1),
 ]
+EXIT_INTERRUPTED = 6
+EXIT_UNEXPECTED = 10
 
 RUN_STATUS_EXIT = {"succeeded": 0, "rolled back": 0, "failed": 1, "interrupted": 6, "waiting": 9}
 
 PHASE_COMMANDS = [name for name in COMMANDS]
+#: Commands that change nothing on the site, whenever they are interrupted.
+READ_ONLY_COMMANDS = ("plan", "check", "status", "history")
 
 
 class TerminalReporter(Reporter):
@@ -156,12 +166,12 @@ def _ask(plan: Plan) -> bool:
 
 def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     default = argparse.SUPPRESS if suppress else None
-    parser.add_argument("--config", metavar="FILE", default=default,
+    parser.add_argument("--config", metavar="FILE", default=default, type=_not_empty,
                         help="site config (default: $QRDR_CONFIG or ./qrdr.toml)")
-    parser.add_argument("--plugin", metavar="NAME", default=default,
+    parser.add_argument("--plugin", metavar="NAME", default=default, type=_not_empty,
                         help="Exchange plugin: any installed in qrdr.exchange (built in: exchange2000, "
                              "exchange2003; default: exchange<version> of the site)")
-    parser.add_argument("--snap", metavar="NAME", default=default,
+    parser.add_argument("--snap", metavar="NAME", default=default, type=_not_empty,
                         help="snap engine plugin (qsnap, vss; default: from the site)")
     parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS if suppress else False,
                         help="print one JSON document for machines")
@@ -174,6 +184,20 @@ def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
 def _done_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--done", action="append", metavar="STEP", default=[],
                         help="a manual step already done by hand (repeatable; --yes never confirms one)")
+
+
+def _not_empty(text: str) -> str:
+    """argparse type of --config, --plugin, --snap: an empty value would silently mean the default."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must not be empty (got {text!r}); leave the option out for the default")
+    return text
+
+
+def _at_least_one(text: str) -> int:
+    """argparse type of --run and --limit: a whole number from 1 (argparse names the option)."""
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -219,8 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
                              help="undo the unfinished run instead of continuing it (configure: production back "
                                   "under its own name, services and stores)")
     history = commands.add_parser("history", help="past runs; --run N for one run's steps and events")
-    history.add_argument("--run", type=int, metavar="N")
-    history.add_argument("--limit", type=int, default=20)
+    history.add_argument("--run", type=_at_least_one, metavar="N", help="one run's steps and events")
+    history.add_argument("--limit", type=_at_least_one, default=20, metavar="N", help="how many runs (default 20)")
     _global_options(history, suppress=True)
     try:
         from .lab.cli import add_lab_commands
@@ -243,56 +267,199 @@ def _enable_logging(verbosity: int) -> None:
     logger.enable("qrdr")
 
 
+class _ClosableStdout:
+    """``sys.stdout`` while a command runs. Once its reader has gone (``qrdr status | head -3``
+    closes the pipe) the rest of the output is dropped without a word, as git does; the command
+    goes on to its end (a DR run must never stop half way because a pager was closed: the
+    journal has everything) and exits with its own code."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+        self.reader_gone = False
+
+    def write(self, text: str) -> int:
+        if not self.reader_gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._drop_the_rest()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.reader_gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._drop_the_rest()
+
+    def _drop_the_rest(self) -> None:
+        self.reader_gone = True
+        # Python flushes stdout once more at exit and would print "Exception ignored ... BrokenPipeError":
+        # point the descriptor at devnull, as the Python docs' note on SIGPIPE recommends.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, self._stream.fileno())
+            finally:
+                os.close(devnull)
+        except (OSError, ValueError):  # a stream without a descriptor (captured output): nothing left to flush
+            pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _plugin_modules(runbook: Runbook | None) -> dict[str, str]:
+    """Module name -> "<kind> plugin '<name>'" for each loaded plugin (an object: its class's module)."""
+    named: dict[str, str] = {}
+    for plugin in runbook.loaded if runbook is not None else ():
+        module = plugin.module
+        name = module.__name__ if isinstance(module, type(sys)) else type(module).__module__
+        named[name] = f"{plugin.kind} plugin {plugin.name!r}"
+    return named
+
+
+def _culprit(exc: BaseException, runbook: Runbook | None) -> str:
+    """Who raised ``exc``: the plugin whose code is innermost in the traceback, else where in qrdr."""
+    frames = list(traceback.walk_tb(exc.__traceback__))
+    plugins = _plugin_modules(runbook)
+    for frame, _ in reversed(frames):
+        module = frame.f_globals.get("__name__", "")
+        for name, plugin in plugins.items():
+            if module == name or module.startswith(name + "."):
+                return f"in {plugin} ({module}, {frame.f_code.co_name})"
+    if frames:
+        frame, line = frames[-1]
+        return f"in {frame.f_globals.get('__name__', '?')}, line {line}"
+    return "in qrdr"
+
+
+def _write_detail(exc: BaseException, runbook: Runbook | None) -> str:
+    """Write ``exc``'s traceback (secrets masked) for a person to read later; return where it went:
+    ``<state_dir>/<site>.errors.log`` (appended, owner-only), else a new file in the temp directory."""
+    text = (f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} qrdr {__version__} pid {os.getpid()}: "
+            f"{' '.join(sys.argv)}\n" + "".join(traceback.format_exception(exc)))
+    text = mask(text)
+    if runbook is not None:
+        path = runbook.engine.journal_path.with_name(f"{runbook.site.name}.errors.log")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as file:
+                file.write(text)
+            return str(path)
+        except OSError:
+            pass  # a state directory we cannot write to: the temp directory below
+    try:
+        descriptor, name = tempfile.mkstemp(prefix="qrdr-error-", suffix=".log")
+        with os.fdopen(descriptor, "w") as file:
+            file.write(text)
+        return name
+    except OSError as error:
+        return f"nowhere (it could not be written: {error.strerror or error})"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``qrdr`` command line; return its exit code (:data:`EXIT_CODES`).
+
+    Never raises and never prints a traceback: usage errors exit 2 (argparse's SystemExit), every
+    qrdr error is one ``qrdr: <message>`` on stderr (or ``{"error", "message", "exit"}`` with
+    ``--json``), Ctrl-C is exit 6, and anything unexpected (a bug, in a plugin or in qrdr) is one
+    line naming where it happened and the file holding its traceback, exit 10.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     _enable_logging(args.verbose)
+    stdout = sys.stdout
+    # Started with stdout closed (``qrdr status >&-``), Python has no sys.stdout at all.
+    sys.stdout = guarded = _ClosableStdout(stdout if stdout is not None else open(os.devnull, "w"))
+    try:
+        return _main(args)
+    finally:
+        guarded.flush()
+        sys.stdout = stdout
+
+
+def _main(args: argparse.Namespace) -> int:
     as_json = args.json
 
     def emit(document: Any) -> None:
         print(mask(json.dumps(mask_value(document), indent=2, default=str)))
 
-    if getattr(args, "lab_handler", None):
-        return args.lab_handler(args)
+    def failed(kind: str, message: str, code: int) -> int:
+        if as_json:
+            emit({"error": kind, "message": message, "exit": code})
+        else:
+            print(f"qrdr: {mask(message)}", file=sys.stderr)
+        return code
+
     runbook = None
     try:
-        reporter = QuietReporter() if as_json else TerminalReporter(print)
-        runbook = Runbook.from_config(args.config, exchange=args.plugin, snap=args.snap,
-                                      reporter=reporter, confirm=_ask, confirm_manual=_ask_manual)
-        if args.command == "plan":
-            plan = runbook.plan(args.phase, scope=args.scope)
-            emit(plan.to_dict()) if as_json else print(render_plan(plan))
-            return 3 if plan.blockers else 0
-        if args.command == "check":
-            plan = runbook.check()
-            emit(plan.to_dict()) if as_json else print(render_plan(plan) + ("\nReady." if not plan.blockers else ""))
-            return 3 if plan.blockers else 0
-        if args.command == "status":
-            status = runbook.status()
-            emit(status) if as_json else print(_render_status(status))
-            return 0
-        if args.command == "history":
-            return _history(runbook, args, emit)
-        done = getattr(args, "done", None) or ()
-        if args.command == "resume" and args.rollback:
-            result = runbook.rollback(yes=args.yes, overrides=args.override)
-        elif args.command == "resume":
-            result = runbook.resume(yes=args.yes, done=done, overrides=args.override)
-        else:
-            result = runbook.run(args.command, yes=args.yes, scope=getattr(args, "scope", "recovery"), done=done,
-                                 overrides=args.override)
-        emit(result.to_dict()) if as_json else print(render_result(result))
-        return RUN_STATUS_EXIT.get(result.status, 1)
+        try:
+            if getattr(args, "lab_handler", None):
+                return args.lab_handler(args)
+            reporter = QuietReporter() if as_json else TerminalReporter(print)
+            runbook = Runbook.from_config(args.config, exchange=args.plugin, snap=args.snap,
+                                          reporter=reporter, confirm=_ask, confirm_manual=_ask_manual)
+            return _command(runbook, args, emit)
+        finally:
+            if runbook is not None:
+                _close(runbook)
     except QrdrError as exc:
         code = next((code for kind, code in _ERROR_EXIT if isinstance(exc, kind)), 1)
-        if as_json:
-            emit({"error": type(exc).__name__, "message": str(exc), "exit": code})
+        message = str(exc)
+        if exc.__cause__ is not None and not isinstance(exc.__cause__, QrdrError):
+            message += f" (the traceback is in {_write_detail(exc.__cause__, runbook)})"
+        return failed(type(exc).__name__, message, code)
+    except KeyboardInterrupt:
+        # A run's own Ctrl-C (between or in steps, while planning) comes back as its result or as
+        # Interrupted; one arriving here was outside that: say only what is known to be true.
+        if args.command in READ_ONLY_COMMANDS:
+            message = f"interrupted (Ctrl-C): nothing was changed ({args.command} changes nothing)"
+        elif getattr(args, "lab_handler", None):
+            message = "interrupted (Ctrl-C); `qrdr lab status` shows what is running"
         else:
-            print(f"qrdr: {mask(str(exc))}", file=sys.stderr)
-        return code
-    finally:
-        if runbook is not None:
-            runbook.close()
+            message = "interrupted (Ctrl-C); `qrdr status` shows where the site stands"
+        return failed("Interrupted", message, EXIT_INTERRUPTED)
+    except Exception as exc:  # a bug: one line and a file with the detail, never a traceback on stderr
+        where = _write_detail(exc, runbook)
+        return failed("UnexpectedError", f"unexpected error {_culprit(exc, runbook)}: {type(exc).__name__}: {exc} "
+                                         f"(a bug; the traceback is in {where})", EXIT_UNEXPECTED)
+
+
+def _close(runbook: Runbook) -> None:
+    """Close the run's connections; a host gone meanwhile is no error of the command's."""
+    try:
+        runbook.close()
+    except Exception as exc:  # noqa: BLE001 - the command's own outcome matters more than a last goodbye
+        logger.debug("closing the connections failed: {}", exc)
+
+
+def _command(runbook: Runbook, args: argparse.Namespace, emit: Callable[[Any], None]) -> int:
+    as_json = args.json
+    if args.command == "plan":
+        plan = runbook.plan(args.phase, scope=args.scope)
+        emit(plan.to_dict()) if as_json else print(render_plan(plan))
+        return 3 if plan.blockers else 0
+    if args.command == "check":
+        plan = runbook.check()
+        emit(plan.to_dict()) if as_json else print(render_plan(plan) + ("\nReady." if not plan.blockers else ""))
+        return 3 if plan.blockers else 0
+    if args.command == "status":
+        status = runbook.status()
+        emit(status) if as_json else print(_render_status(status))
+        return 0
+    if args.command == "history":
+        return _history(runbook, args, emit)
+    done = getattr(args, "done", None) or ()
+    if args.command == "resume" and args.rollback:
+        result = runbook.rollback(yes=args.yes, overrides=args.override)
+    elif args.command == "resume":
+        result = runbook.resume(yes=args.yes, done=done, overrides=args.override)
+    else:
+        result = runbook.run(args.command, yes=args.yes, scope=getattr(args, "scope", "recovery"), done=done,
+                             overrides=args.override)
+    emit(result.to_dict()) if as_json else print(render_result(result))
+    return RUN_STATUS_EXIT.get(result.status, 1)
 
 
 def _render_status(status: dict[str, Any]) -> str:

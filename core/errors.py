@@ -37,6 +37,15 @@ class RunLocked(QrdrError):
     """Another run holds the site's lock."""
 
 
+class JournalError(QrdrError):
+    """The site's journal file cannot be used: not a qrdr journal (another program's file, garbage,
+    another schema), damaged or truncated, or unreadable. The message names the file; nothing was done."""
+
+
+class JournalLocked(JournalError):
+    """Another program holds the journal's database lock longer than qrdr waits for it."""
+
+
 class NothingToResume(QrdrError):
     """``resume`` found no unfinished run."""
 

@@ -27,7 +27,7 @@ import attrs
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError
+from .errors import PluginError, QrdrError
 
 GROUPS = {
     "exchange": "qrdr.exchange",
@@ -137,11 +137,19 @@ def call_each(manager: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> l
     pluggy's own call returns results without saying who sent which; the
     engine needs that to name the plugin behind a bad step or a duplicate id.
     Implementations receive only the arguments they name, as with pluggy.
+    An implementation raising anything but a :class:`~qrdr.errors.QrdrError` is a bug in that
+    plugin: :class:`PluginError` naming the plugin and the hook, the exception as its cause.
     """
     caller = getattr(manager.hook, hook_name)
     results = []
     # get_hookimpls() is in registration order; pluggy calls in reverse (LIFO), keep that.
     for impl in reversed(caller.get_hookimpls()):
         args = {name: kwargs[name] for name in impl.argnames}
-        results.append((impl.plugin_name, impl.function(**args)))
+        try:
+            result = impl.function(**args)
+        except QrdrError:
+            raise  # the plugin says what is wrong in qrdr's own terms (a secret it cannot resolve, ...)
+        except Exception as exc:  # a bug in the plugin: name it and the hook; the CLI logs the traceback
+            raise PluginError(f"plugin {impl.plugin_name!r} failed in {hook_name}: {type(exc).__name__}: {exc}") from exc
+        results.append((impl.plugin_name, result))
     return results

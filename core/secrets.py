@@ -8,12 +8,14 @@ can be scrubbed (:func:`mask`). The values are never written anywhere.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import getpass
 import json
 import os
 import sys
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .errors import SecretError
 from .model import SecretRef
@@ -72,12 +74,70 @@ def mask_value(value: Any) -> Any:
     return value
 
 
+class ResolvedOnce:
+    """The secrets resolved during one run, by reference, so that each is asked for (or read) once:
+    an environment variable or keyring entry by its name, a prompt by what it asks for (its
+    ``purpose``: two hosts that both say ``{ prompt = true }`` are asked each once, not once for
+    both). Values live only in this object's memory, never written anywhere; :meth:`clear` drops
+    them. Active where :meth:`active` says (a ``with`` block; the Runbook opens one per command),
+    in that thread and what it calls."""
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(ref: SecretRef, purpose: str) -> tuple[str, str]:
+        if ref.env:
+            return ("env", ref.env)
+        if ref.keyring:
+            return ("keyring", ref.keyring)
+        return ("prompt", purpose)
+
+    def get(self, ref: SecretRef, purpose: str) -> str | None:
+        with self._lock:
+            return self._values.get(self.key(ref, purpose))
+
+    def put(self, ref: SecretRef, purpose: str, value: str) -> None:
+        with self._lock:
+            self._values[self.key(ref, purpose)] = value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator["ResolvedOnce"]:
+        """Within the block, :func:`resolve` answers from (and fills) this cache."""
+        token = _ACTIVE.set(self)
+        try:
+            yield self
+        finally:
+            _ACTIVE.reset(token)
+
+
+_ACTIVE: contextvars.ContextVar[ResolvedOnce | None] = contextvars.ContextVar("qrdr_resolved_once", default=None)
+
+
 def resolve(ref: SecretRef, purpose: str, *, prompt: Callable[[str], str] | None = None) -> str:
     """The secret a reference points at. ``purpose`` says what it is for, in errors and prompts.
 
+    Inside a :meth:`ResolvedOnce.active` block (every Runbook command) a reference already
+    resolved in it is not resolved again: the person is asked once per run, not per host and probe.
     Raises :class:`SecretError` naming the reference (never the value) when it
-    cannot be resolved.
+    cannot be resolved (a failure is not remembered: the next use tries again).
     """
+    cache = _ACTIVE.get()
+    known = cache.get(ref, purpose) if cache is not None else None
+    if known is not None:
+        return known
+    value = _resolve(ref, purpose, prompt)
+    if cache is not None:
+        cache.put(ref, purpose, value)
+    return value
+
+
+def _resolve(ref: SecretRef, purpose: str, prompt: Callable[[str], str] | None) -> str:
     if ref.env:
         value = os.environ.get(ref.env)
         if not value:

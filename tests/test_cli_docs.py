@@ -50,3 +50,12 @@ def test_every_exit_code_is_documented_with_its_meaning(meaning, code):
 def test_the_exit_code_table_has_no_stale_rows():
     rows = re.findall(r"(?m)^\| (\d+) \| ([^|]+) \|", DOCS.read_text(encoding="utf-8"))
     assert {(int(code), meaning.strip()) for code, meaning in rows} == {(c, m) for m, c in cli.EXIT_CODES.items()}
+
+
+def test_what_the_docs_say_about_bad_journals_and_bugs_is_what_the_code_does():
+    from qrdr.engine.journal import BUSY_TIMEOUT_S, INTERRUPTED_PLANNING
+
+    text = " ".join(DOCS.read_text(encoding="utf-8").split())  # as one line: the docs wrap anywhere
+    assert f"locked for more than {BUSY_TIMEOUT_S:g} s" in text
+    assert f"journaled `{INTERRUPTED_PLANNING}`" in text
+    assert "`<state_dir>/<site>.errors.log`" in text and cli.EXIT_UNEXPECTED == 10

@@ -13,7 +13,8 @@ Step states: ``pending`` -> ``checking`` -> (``no change`` | ``applying`` ->
 person) -> ``done``; ``undone`` after a rollback.
 Run states: ``running``, ``succeeded``, ``failed``, ``refused``,
 ``interrupted``, ``waiting`` (for a manual step), ``not confirmed``, ``rolled back``
-(``resume --rollback`` undid it). A run left ``running`` by a dead process
+(``resume --rollback`` undid it), ``interrupted while planning`` (Ctrl-C before the plan was
+made: nothing changed). A run left ``running`` by a dead process
 is reported as ``interrupted (process ended)``.
 """
 
@@ -30,6 +31,7 @@ from typing import Any
 
 import attrs
 
+from ..errors import JournalError, JournalLocked
 from ..secrets import mask, mask_value
 
 SCHEMA = """
@@ -140,24 +142,187 @@ def _json(value: Any) -> str:
     return mask(json.dumps(mask_value(value), default=str, sort_keys=True))
 
 
-class Journal:
-    """One site's journal file. Not shared between threads; one per run is cheap."""
+#: A run interrupted (Ctrl-C) before its plan was made: it changed nothing and cannot be resumed.
+INTERRUPTED_PLANNING = "interrupted while planning"
+#: Run states of runs that changed nothing, or whose changes were undone: they never hide an unfinished run.
+CHANGED_NOTHING = ("refused", "not confirmed", "rolled back", INTERRUPTED_PLANNING)
 
-    def __init__(self, path: str | os.PathLike):
+#: ``PRAGMA application_id`` of a qrdr journal ("QRDR" in ASCII). A file with another id belongs to
+#: another program; 0 is an SQLite file that never said (a journal written before qrdr set the id).
+APPLICATION_ID = 0x51524452
+#: Columns each table of a journal has, whatever qrdr version wrote it (``_upgrade`` adds newer ones).
+REQUIRED_COLUMNS = {
+    "runs": {"id", "site", "command", "phases", "plugins", "status", "started_at", "ended_at", "pid", "hostname",
+             "message", "resumed_from", "windows"},
+    "steps": {"run_id", "seq", "step_id", "phase", "plugin", "title", "target", "idempotent", "destructive",
+              "state", "planned", "changes", "evidence", "error", "started_at", "ended_at", "apply_count"},
+    "events": {"id", "run_id", "at", "step_id", "kind", "message"},
+    "facts": {"key", "value", "run_id", "at"},
+}
+#: Seconds an operation waits for another program's lock on the journal before it is reported locked.
+BUSY_TIMEOUT_S = 30.0
+
+
+def journal_error(path: Path, exc: sqlite3.Error, timeout: float) -> JournalError:
+    """What an SQLite error on the journal at ``path`` means to a person, naming the file."""
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
+        return JournalLocked(f"journal {path}: locked by another program for more than {timeout:g} s ({exc}); "
+                             f"try again once it has let go")
+    if isinstance(exc, sqlite3.OperationalError):
+        return JournalError(f"journal {path}: cannot be used ({exc})")
+    return JournalError(f"journal {path}: not a qrdr journal, or damaged or truncated (SQLite: {exc}); "
+                        f"nothing was done")
+
+
+class _Connection:
+    """The journal's SQLite connection; its errors become :class:`JournalError` naming the file
+    (a lock held by another program shows up at the first write, long after opening)."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path, timeout: float):
+        self._db = db
+        self._path = path
+        self._timeout = timeout
+
+    def execute(self, sql: str, parameters: Any = ()) -> sqlite3.Cursor:
+        try:
+            return self._db.execute(sql, parameters)
+        except sqlite3.Error as exc:
+            raise journal_error(self._path, exc, self._timeout) from None
+
+    def executescript(self, script: str) -> None:
+        try:
+            self._db.executescript(script)
+        except sqlite3.Error as exc:
+            raise journal_error(self._path, exc, self._timeout) from None
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _is_sqlite(path: Path) -> bool:
+    """Whether the file starts as every SQLite database does. SQLite itself takes a file shorter
+    than its 100-byte header for an empty database, and says nothing."""
+    with path.open("rb") as file:
+        return file.read(16) == b"SQLite format 3\x00"
+
+
+def _truncated(path: Path) -> str | None:
+    """What shows that the SQLite file at ``path`` lost its end, or None. SQLite itself reads a file
+    cut inside its last page as if the page were free, so qrdr compares the size with the header's."""
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        return None  # pages not yet copied back live in the WAL; the header's count may not hold yet
+    size = path.stat().st_size
+    with path.open("rb") as file:
+        header = file.read(100)
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+        return None  # not SQLite at all: _is_sqlite says so
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    if page_size < 512 or page_size & (page_size - 1):
+        return None  # no valid page size: SQLite's own error says the file is not a database
+    if size % page_size:
+        return f"{size} bytes is not a whole number of its {page_size}-byte pages"
+    if pages * page_size > size:
+        return f"its header counts {pages} pages of {page_size} bytes, the file holds {size // page_size}"
+    return None
+
+
+class Journal:
+    """One site's journal file. Not shared between threads; one per run is cheap.
+
+    Opening creates the file where none exists. An existing file is used only when it is a qrdr
+    journal: anything else (not SQLite, another program's database or schema, damaged or truncated,
+    empty, locked past ``busy_timeout`` seconds) raises :class:`~qrdr.errors.JournalError` naming the
+    file and what is wrong (:class:`~qrdr.errors.JournalLocked` for a lock), and the file is left as
+    it was: qrdr never adds its tables to someone else's database.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, busy_timeout: float | None = None):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
-        self._upgrade()
+        timeout = BUSY_TIMEOUT_S if busy_timeout is None else busy_timeout
+        self._opened: sqlite3.Connection | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            existed = self.path.exists()
+            if existed and not self.path.is_file():
+                raise JournalError(f"journal {self.path}: not a file; a site's journal is a file qrdr writes")
+            if existed and self.path.stat().st_size == 0:
+                # SQLite would take an empty file for a new database: a journal emptied by a disk or a
+                # person would silently become an empty history, and the site's state "unknown".
+                raise JournalError(f"journal {self.path}: the file is empty (0 bytes), which no journal qrdr "
+                                   f"wrote ever is; if no run ever used it, delete it")
+            if existed and not _is_sqlite(self.path):
+                raise JournalError(f"journal {self.path}: not a qrdr journal (not even an SQLite database: "
+                                   f"{self.path.stat().st_size} bytes that do not start as one); nothing was done")
+            cut = _truncated(self.path) if existed else None
+            if cut:
+                raise JournalError(f"journal {self.path}: truncated ({cut}); nothing was done")
+            self._opened = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            self._opened.row_factory = sqlite3.Row
+            self._db = _Connection(self._opened, self.path, timeout)
+            # Looked at before anything is written: switching to WAL rewrites the file's header, and
+            # a file that is not a qrdr journal must be left exactly as it was.
+            if existed:
+                self._check_is_journal()
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            if not existed or not self._tables():
+                self._db.executescript(SCHEMA)
+            if self._db.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+                self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            self._upgrade()
+        except JournalError:
+            self._close_quietly()
+            raise
+        except sqlite3.Error as exc:
+            self._close_quietly()
+            raise journal_error(self.path, exc, timeout) from None
+        except OSError as exc:
+            self._close_quietly()
+            raise JournalError(f"journal {self.path}: cannot be opened ({exc.strerror or exc})") from None
+
+    def _tables(self) -> set[str]:
+        return {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    def _check_is_journal(self) -> None:
+        """An existing file is a qrdr journal, whole (read only: nothing is written before this passes).
+        A database with no tables that carries qrdr's id is one qrdr began and never wrote to."""
+        application_id = self._db.execute("PRAGMA application_id").fetchone()[0]
+        if application_id not in (0, APPLICATION_ID):
+            raise JournalError(f"journal {self.path}: an SQLite database of another program (application id "
+                               f"{application_id:#x}), not a qrdr journal; nothing was done")
+        tables = self._tables()
+        if not tables and application_id == APPLICATION_ID:
+            return
+        problems = [f"no table {table}" for table in REQUIRED_COLUMNS if table not in tables]
+        for table, wanted in REQUIRED_COLUMNS.items():
+            if table in tables:
+                have = {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                if wanted - have:
+                    problems.append(f"table {table} lacks {', '.join(sorted(wanted - have))}")
+        if problems:
+            raise JournalError(f"journal {self.path}: an SQLite database of another schema, not a qrdr journal "
+                               f"({'; '.join(problems)}); nothing was done")
+        damage = [row[0] for row in self._db.execute("PRAGMA quick_check")]
+        if damage != ["ok"]:
+            # SQLite's report is several lines ("*** in database main ***", one per bad page): one line here.
+            found = " ".join(damage[:3]).replace("*** in database main ***", "").split()
+            raise JournalError(f"journal {self.path}: damaged ({' '.join(found)}); nothing was done")
 
     def _upgrade(self) -> None:
         """Journals written before a column existed get it (empty for their old runs)."""
         columns = {row["name"] for row in self._db.execute("PRAGMA table_info(runs)")}
         if "scope" not in columns:
             self._db.execute("ALTER TABLE runs ADD COLUMN scope TEXT")
+
+    def _close_quietly(self) -> None:
+        if self._opened is not None:
+            try:
+                self._opened.close()
+            except sqlite3.Error:  # the connection to a file that is not a journal: nothing to keep
+                pass
 
     def close(self) -> None:
         self._db.close()
@@ -203,8 +368,9 @@ class Journal:
         """The newest run that did not succeed and can be continued (failed, interrupted, waiting or
         died), unless a later run changed the world since. Refused, unconfirmed and rolled back runs
         changed nothing: they never hide an unfinished one."""
+        marks = ", ".join("?" for _ in CHANGED_NOTHING)
         row = self._db.execute(
-            "SELECT * FROM runs WHERE status NOT IN ('refused', 'not confirmed', 'rolled back') ORDER BY id DESC LIMIT 1"
+            f"SELECT * FROM runs WHERE status NOT IN ({marks}) ORDER BY id DESC LIMIT 1", CHANGED_NOTHING
         ).fetchone()
         if row is None or row["status"] not in ("running", "failed", "interrupted", "waiting"):
             return None
@@ -300,7 +466,7 @@ class Journal:
 
 
 class _Transaction:
-    def __init__(self, db: sqlite3.Connection):
+    def __init__(self, db: _Connection):
         self._db = db
 
     def __enter__(self) -> None:

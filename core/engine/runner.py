@@ -41,14 +41,14 @@ import attrs
 from loguru import logger
 
 from .. import hookspecs
-from ..errors import (ConfigError, Interrupted, NotConfirmed, RunLocked, NothingToResume, PluginError, Refused, StepFailed,
-                      WaitingForManualStep)
+from ..errors import (ConfigError, Interrupted, NotConfirmed, RunLocked, NothingToResume, PluginError, QrdrError, Refused,
+                      StepFailed, WaitingForManualStep)
 from ..model import Site
 from ..pluginmanager import call_each
 from ..secrets import mask
 from ..steps import Check, Outcome, Step
 from .context import Connector, NoConnector, RunContext
-from .journal import Journal, operator
+from .journal import INTERRUPTED_PLANNING, Journal, operator
 from .lock import SiteLock
 from .sitestate import OVERRIDES, SiteState, read_state, refusal
 
@@ -318,6 +318,12 @@ class _Locks:
             self.release()
             raise Refused(f"{command} refused: the site's lock in Active Directory could not be taken "
                           "(every machine running qrdr for this site must see it):", [str(exc)]) from None
+        except BaseException:
+            # Ctrl-C while the directory does not answer: the site's lock was not taken, but the local
+            # one was, and an embedding program would keep holding it after the KeyboardInterrupt.
+            self._site = None
+            self.local.release()
+            raise
 
     def renew(self, run_id: int | None) -> None:
         """At each step: the hold goes on (raises Interrupted when another machine took it over)."""
@@ -350,6 +356,15 @@ def _run_check(fn: Callable[[Any], Check], ctx: RunContext, step: Step) -> Check
     if not isinstance(result, Check):
         raise PluginError(f"step {step.id!r} (plugin {step.plugin!r}) check returned {type(result).__name__}; expected Check")
     return result
+
+
+def _detail_in_journal(journal: Journal, run_id: int, step: Step, exc: BaseException) -> str:
+    """For an exception qrdr did not foresee (not a QrdrError: a bug in the step's plugin, most
+    likely), its traceback as a journal event, and what to add to the one-line reason."""
+    if isinstance(exc, QrdrError):
+        return ""  # already says what is wrong, where
+    journal.event(run_id, "traceback", "".join(traceback.format_exception(exc)), step_id=step.id)
+    return f" ({type(exc).__name__} in plugin {step.plugin!r}; its traceback is in the journal: qrdr history --run {run_id})"
 
 
 def _describe(exc: BaseException) -> str:
@@ -442,7 +457,15 @@ class Engine:
                               + ([f"if you know better: --override {refused.override} (journaled)"]
                                  if refused.override else []))
             ctx = self._context(journal)
-            plan = self._plan(ctx, command, phases, cleanup_scope)
+            try:
+                plan = self._plan(ctx, command, phases, cleanup_scope)
+            except KeyboardInterrupt:
+                # Ctrl-C while checking (a host that does not answer, say): nothing was changed, and the
+                # run must not look unfinished, or it would hide one that is (and ask to be resumed).
+                run_id = journal.start_run(self.site.name, command, phases, self.plugin_names, scope=scope)
+                journal.end_run(run_id, INTERRUPTED_PLANNING, "Ctrl-C while planning: nothing was changed")
+                raise Interrupted(f"{command} interrupted (Ctrl-C) while planning (run {run_id}): nothing was "
+                                  f"changed") from None
             self.reporter.plan(plan)
             run_id = journal.start_run(self.site.name, command, phases, self.plugin_names, scope=scope)
             self.locks.holding(command, run_id)
@@ -489,7 +512,13 @@ class Engine:
             if taken:
                 journal.event(record.id, "site lock", f"took over the site's lock in Active Directory from {taken}")
             remaining = [s for s in steps if done_before[s.id].state not in ("done", "no change")]
-            plan = Plan(record.command, tuple(record.phases), (), self._plan_remaining(ctx, remaining, done_before))
+            try:
+                planned = self._plan_remaining(ctx, remaining, done_before)
+            except KeyboardInterrupt:
+                journal.event(record.id, "not resumed", "Ctrl-C while planning the resume: nothing was changed")
+                raise Interrupted(f"resume of run {record.id} interrupted (Ctrl-C) while planning: nothing was "
+                                  f"changed; the run is still {record.status}") from None
+            plan = Plan(record.command, tuple(record.phases), (), planned)
             self.reporter.plan(plan)
             if plan.blockers:
                 raise Refused(f"resume of run {record.id} refused before changing anything:", plan.blockers)
@@ -695,7 +724,7 @@ class Engine:
             try:
                 check = _run_check(step.check, ctx, step)
             except Exception as exc:
-                return fail(f"check failed: {_describe(exc)}")
+                return fail(f"check failed: {_describe(exc)}{_detail_in_journal(journal, run_id, step, exc)}")
             if check.outcome is Outcome.NO_CHANGE:
                 journal.set_step(run_id, step.id, "no change", changes=list(check.changes), evidence=check.facts)
                 self._close_window(step, windows)
@@ -715,7 +744,8 @@ class Engine:
             try:
                 evidence = step.apply(ctx) or {}
             except Exception as exc:
-                return fail(f"apply failed: {_describe(exc)}", check.changes)
+                return fail(f"apply failed: {_describe(exc)}{_detail_in_journal(journal, run_id, step, exc)}",
+                            check.changes)
             journal.set_step(run_id, step.id, "applied", evidence=evidence)
             changes = check.changes
         else:
@@ -728,7 +758,7 @@ class Engine:
         try:
             verified = _run_check(step.verify or step.check, ctx, step)
         except Exception as exc:
-            return fail(f"verify failed: {_describe(exc)}", changes)
+            return fail(f"verify failed: {_describe(exc)}{_detail_in_journal(journal, run_id, step, exc)}", changes)
         if verified.outcome is not Outcome.NO_CHANGE:
             what = "after the person said it was done" if step.manual is not None else "after applying"
             return fail(f"not as expected {what}: {'; '.join(verified.changes) or verified.outcome.value}", changes)

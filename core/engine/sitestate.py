@@ -39,14 +39,12 @@ from typing import Any
 import attrs
 
 from ..steps import PRODUCTION_OUTAGE
-from .journal import Journal, RunRecord
+from .journal import CHANGED_NOTHING, Journal, RunRecord
 
 #: Commands that build the standby (configure and its phases).
 CONFIGURE_COMMANDS = ("configure", "prepare-production", "install-dr", "grant-acls", "finish-configuration")
 #: Run states that mean "stopped before its end" (resume continues them).
 UNFINISHED = ("running", "failed", "interrupted", "waiting")
-#: Run states of runs that changed nothing, or whose changes were undone.
-CHANGED_NOTHING = ("refused", "not confirmed", "rolled back")
 #: The measured window that is open while production is down.
 OUTAGE_WINDOW = PRODUCTION_OUTAGE
 

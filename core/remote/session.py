@@ -220,10 +220,12 @@ class ConnectionSettings:
         host = f"[{self.server}]" if ":" in self.server else self.server
         return f"{self.transport.value}://{host}:{self.port}/{self.path}"
 
-    def wsman(self, password: str, *, timeout: float | None = None) -> WSMan:
-        """A pypsrp ``WSMan`` for these settings; ``timeout`` shortens every wait (probes)."""
+    def wsman(self, password: str, *, timeout: float | None = None, connect_timeout: float | None = None) -> WSMan:
+        """A pypsrp ``WSMan`` for these settings; ``timeout`` shortens every wait (probes),
+        ``connect_timeout`` only the wait for the connection (what is left of a deadline)."""
         operation = self.operation_timeout if timeout is None else max(1, int(timeout))
-        connect = self.connection_timeout if timeout is None else timeout
+        connect = connect_timeout if connect_timeout is not None else \
+            self.connection_timeout if timeout is None else timeout
         extra: dict[str, Any] = {}
         if self.spn_hostname and self.auth in (Auth.KERBEROS, Auth.NEGOTIATE, Auth.CREDSSP):
             extra["negotiate_hostname_override"] = self.spn_hostname
@@ -235,6 +237,81 @@ class ConnectionSettings:
             read_timeout=operation + 10, operation_timeout=operation,
             encryption="auto", no_proxy=True, **extra,
         )
+
+
+#: While a host does not answer, warn after this many seconds, then every CONNECT_PROGRESS_EVERY_S.
+CONNECT_PROGRESS_FIRST_S = 2.0
+CONNECT_PROGRESS_EVERY_S = 10.0
+
+
+class UnreachableHosts:
+    """The WinRM endpoints found unreachable in one run, each with its first failure.
+
+    A dead host is waited for once per run: later probes and steps get :class:`HostUnreachable`
+    at once, naming the first failure and when it was found, instead of waiting out the
+    connection timeout (and its retries) again. Only network failures count (nothing answered in
+    time, refused, reset); a refused logon or an untrusted certificate is the account's or the
+    config's problem and is reported at once anyway. A pool that opens forgets the endpoint.
+    """
+
+    def __init__(self) -> None:
+        self._found: dict[str, tuple[float, HostUnreachable]] = {}
+        self._lock = threading.Lock()
+
+    def found(self, url: str, error: HostUnreachable) -> None:
+        with self._lock:
+            self._found.setdefault(url, (time.time(), error))
+
+    def forget(self, url: str) -> None:
+        with self._lock:
+            self._found.pop(url, None)
+
+    def forget_all(self) -> None:
+        """A new run (command) starts: every host gets its chance again."""
+        with self._lock:
+            self._found.clear()
+
+    def raise_if_found(self, url: str, label: str) -> None:
+        with self._lock:
+            first = self._found.get(url)
+        if first is not None:
+            at, error = first
+            again = HostUnreachable(label, f"{error.reason}; found at {time.strftime('%H:%M:%S', time.localtime(at))} "
+                                           f"(for {error.host}), not tried again in this run")
+            again.retryable = True
+            raise again
+
+    def __contains__(self, url: str) -> bool:
+        with self._lock:
+            return url in self._found
+
+
+class _Waiting:
+    """While a connection is being opened: a warning naming the host, the seconds waited and the
+    deadline, first after CONNECT_PROGRESS_FIRST_S, then every CONNECT_PROGRESS_EVERY_S (the person
+    watching must see that qrdr waits, for what, and until when), from a thread of its own since
+    the connecting thread is blocked in the socket."""
+
+    def __init__(self, label: str, url: str, start: float, deadline_s: float):
+        self._label, self._url, self._start, self._deadline_s = label, url, start, deadline_s
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._report, name=f"qrdr-connect-{label}", daemon=True)
+
+    def _report(self) -> None:
+        wait = CONNECT_PROGRESS_FIRST_S
+        while not self._done.wait(wait):
+            elapsed = time.monotonic() - self._start
+            logger.warning("{}: no session yet at {}: waited {:.0f} s of {:g} s (connection_timeout)", self._label,
+                           self._url, elapsed, self._deadline_s)
+            wait = CONNECT_PROGRESS_EVERY_S
+
+    def __enter__(self) -> "_Waiting":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 class Output(list):
@@ -260,6 +337,7 @@ class RemoteHost:
         settings: ConnectionSettings | None = None,
         pipelines_per_pool: int = 10,
         credential: Callable[[], Credential] | None = None,
+        unreachable: "UnreachableHosts | None" = None,
     ):
         if pipelines_per_pool < 1:
             raise ValueError(f"host {host.name}: pipelines_per_pool must be at least 1")
@@ -282,6 +360,10 @@ class RemoteHost:
         #: For a Windows 2000 host: the account every call from the management host acts on it with
         #: (the management host's session holds no credentials for a second hop).
         self._credential = credential
+        #: The endpoints found unreachable in this run, shared by every session of the run (the
+        #: same host as its local administrator included): a dead host is waited for once per run.
+        self.unreachable = unreachable if unreachable is not None else \
+            via.unreachable if via is not None else UnreachableHosts()
         if via is None:
             if password is None:
                 raise ValueError(f"host {host.name}: a password (or a callable giving it) is needed for WinRM")
@@ -501,22 +583,40 @@ class RemoteHost:
         self._last_used = time.monotonic()
 
     def _open_with_retries(self) -> RunspacePool:
+        """A new pool, within ``connection_timeout`` seconds in all (every attempt and pause included;
+        at most ``retries`` more attempts after the first), with a warning every so often while the
+        host does not answer. An endpoint found unreachable earlier in the run is not tried again:
+        :class:`HostUnreachable` at once, naming that first failure."""
+        url = self.settings.url
+        self.unreachable.raise_if_found(url, self.label)
+        start = time.monotonic()
+        deadline = start + self.settings.connection_timeout
         attempt = 0
-        while True:
-            try:
-                return self._open_pool()
-            except HostUnreachable as error:
-                attempt += 1
-                if not getattr(error, "retryable", False) or attempt > self.retries:
-                    raise
-                delay = self.retry_backoff * 2 ** (attempt - 1)
-                logger.info("{}: cannot open a session ({}); retrying in {:.1f} s", self.label, error.reason, delay)
-                time.sleep(delay)
+        with _Waiting(self.label, url, start, self.settings.connection_timeout):
+            while True:
+                try:
+                    return self._open_pool(connect_timeout=max(0.1, deadline - time.monotonic()))
+                except HostUnreachable as error:
+                    attempt += 1
+                    if not getattr(error, "retryable", False):
+                        raise
+                    delay = self.retry_backoff * 2 ** (attempt - 1)
+                    if attempt > self.retries or time.monotonic() + delay >= deadline:
+                        elapsed = time.monotonic() - start
+                        final = HostUnreachable(self.label, f"{error.reason} ({attempt} attempt"
+                                                            f"{'s' if attempt > 1 else ''} in {elapsed:.0f} s of "
+                                                            f"{self.settings.connection_timeout} s, connection_timeout)")
+                        final.retryable = True
+                        self.unreachable.found(url, final)
+                        raise final from None
+                    logger.info("{}: cannot open a session ({}); retrying in {:.1f} s", self.label, error.reason, delay)
+                    time.sleep(delay)
 
-    def _open_pool(self, timeout: float | None = None) -> RunspacePool:
-        """Open a new pool or raise :class:`HostUnreachable` (``retryable`` set for network trouble)."""
+    def _open_pool(self, timeout: float | None = None, *, connect_timeout: float | None = None) -> RunspacePool:
+        """Open a new pool or raise :class:`HostUnreachable` (``retryable`` set for network trouble).
+        A pool that opens clears the endpoint from :attr:`unreachable` (it is back: after a reboot)."""
         password = self._password_text()
-        wsman = self.settings.wsman(password, timeout=timeout)
+        wsman = self.settings.wsman(password, timeout=timeout, connect_timeout=connect_timeout)
         pool = RunspacePool(wsman)
         try:
             pool.open()
@@ -525,18 +625,26 @@ class RemoteHost:
             if isinstance(error, (KeyboardInterrupt, SystemExit)):
                 raise
             unreachable = HostUnreachable(self.label, mask(self._open_failure(error), [password]))
-            unreachable.retryable = not isinstance(error, (AuthenticationError, requests.exceptions.SSLError))
+            unreachable.retryable = not (isinstance(error, AuthenticationError) or _untrusted(error))
             raise unreachable from None
+        if connect_timeout is not None:
+            wsman.transport.connection_timeout = self.settings.connection_timeout
+        self.unreachable.forget(self.settings.url)
         logger.debug("{}: session opened at {}", self.label, self.settings.url)
         return pool
 
     def _open_failure(self, error: BaseException) -> str:
         url = self.settings.url
+        if isinstance(error, requests.exceptions.SSLError) and not _untrusted(error):
+            return f"the TLS handshake with {url} broke off ({_reason(error)})"
         if isinstance(error, requests.exceptions.SSLError):
             return (f"the TLS certificate of {url} is not trusted ({_reason(error)}); give its CA as ca_file in "
                     f"the host's winrm settings (or, knowingly, verify_tls = false)")
         if isinstance(error, AuthenticationError):
             return f"{url} refused the logon of {self.settings.user} with {self.settings.auth.value}"
+        if isinstance(error, requests.exceptions.ConnectTimeout):
+            # urllib3's own text is a page of reprs; the person needs to know that nothing answered.
+            return f"{url} did not accept a connection in time (nothing answers at that address and port)"
         if isinstance(error, requests.exceptions.Timeout):
             return f"no answer from {url} in time ({_reason(error)})"
         if isinstance(error, WinRMTransportError):
@@ -849,6 +957,13 @@ def _remote_error(record: Any, secrets: list[str], terminating: bool) -> RemoteE
     )
 
 
+def _untrusted(error: BaseException) -> bool:
+    """Whether a TLS error is about trust (certificate, name): the config's problem, never retried.
+    A handshake cut off (EOF, reset: a host going down, a listener closing) is network trouble."""
+    text = str(error).lower()
+    return isinstance(error, requests.exceptions.SSLError) and ("certificate" in text or "hostname" in text)
+
+
 _ERRNO = re.compile(r"\[Errno -?\d+\] [^'\")]+|\[SSL: [^\]]+\][^'\")]*")
 
 
@@ -873,6 +988,8 @@ class Sessions:
     def __init__(self, site: Site, password_for: Callable[[Host], str], *, retries: int = 3,
                  retry_backoff: float = 0.5):
         self.site = site
+        #: Shared by every session made here: see :class:`UnreachableHosts`.
+        self.unreachable = UnreachableHosts()
         self._password_for = password_for
         self._retries = retries
         self._retry_backoff = retry_backoff
@@ -902,7 +1019,7 @@ class Sessions:
                     raise ValueError(f"host {key!r} ({host.name}) has neither winrm settings nor a management "
                                      f"host (via): qrdr cannot reach it")
                 remote = RemoteHost(host, lambda host=host: self._password_for(host), retries=self._retries,
-                                    retry_backoff=self._retry_backoff)
+                                    retry_backoff=self._retry_backoff, unreachable=self.unreachable)
             self._hosts[key] = remote
             return remote
 

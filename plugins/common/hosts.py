@@ -89,7 +89,9 @@ def _local_session(ctx: StepContext, key: str, host: Host) -> RemoteHost:
     else:
         assert host.winrm is not None
         local = attrs.evolve(host, winrm=attrs.evolve(host.winrm, user=host.local_user, password=host.local_password))
-        session = RemoteHost(local, password=lambda: resolve(password, f"local administrator of {host.name}"))
+        # The same endpoint as the domain account's session: a host found dead there is dead for this one too.
+        session = RemoteHost(local, password=lambda: resolve(password, f"local administrator of {host.name}"),
+                             unreachable=ctx.host(key).unreachable)
     cache[key] = session
     return session
 
