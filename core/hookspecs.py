@@ -287,6 +287,42 @@ def qrdr_step_finished(run_id: int, step, result) -> None:
     """
 
 
+@hookspec
+def qrdr_run_started(run_id: int, command: str, steps: list) -> None:
+    """Called when run ``run_id`` of ``command`` starts applying ``steps`` (the
+    confirmed plan's steps in order; for a resume, the run's steps, those done
+    before included).
+
+    For notification only (a change ticket opened, a page to the on-call); the
+    return value is ignored and an exception is logged, never allowed to stop
+    the run. All implementations are called.
+
+    Example::
+
+        @hookimpl
+        def qrdr_run_started(run_id, command, steps):
+            notify(f"qrdr run {run_id}: {command} starts, {len(steps)} steps")
+    """
+
+
+@hookspec
+def qrdr_run_finished(run_id: int, result) -> None:
+    """Called when run ``run_id`` ended; ``result`` is a
+    :class:`qrdr.engine.runner.RunResult` (status: succeeded, failed,
+    interrupted or waiting; steps; windows, e.g. "production outage" and
+    "mail flowing" in seconds; message).
+
+    For notification only; the return value is ignored and an exception is
+    logged, never allowed to stop the run. All implementations are called.
+
+    Example::
+
+        @hookimpl
+        def qrdr_run_finished(run_id, result):
+            notify(f"qrdr run {run_id}: {result.command} {result.status}")
+    """
+
+
 #: The phase hooks in runbook order, by phase name.
 PHASE_HOOKS: dict[str, str] = {
     "prepare-production": "qrdr_prepare_production",

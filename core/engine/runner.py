@@ -664,6 +664,7 @@ class Engine:
         completed: list[Step] = []
         windows = self._load_windows(ctx, run_id, journal)
         status, message = "succeeded", None
+        self._notify("qrdr_run_started", run_id=run_id, command=command, steps=list(steps))
         with _StopFlag(self.reporter) as stop:
             try:
                 for step in steps:
@@ -696,7 +697,9 @@ class Engine:
         journal.save_facts(ctx.facts, run_id)
         journal.end_run(run_id, status, message, durations)
         journal.event(run_id, "end", f"{command} {status}" + (f": {message}" if message else ""))
-        return RunResult(run_id, command, status, tuple(results), durations, tuple(undone), message)
+        result = RunResult(run_id, command, status, tuple(results), durations, tuple(undone), message)
+        self._notify("qrdr_run_finished", run_id=run_id, result=result)
+        return result
 
     def _one_step(self, ctx: RunContext, journal: Journal, run_id: int, step: Step, previous: Any,
                   windows: dict[str, dict[str, float]]) -> StepResult:

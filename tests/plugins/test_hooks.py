@@ -280,6 +280,41 @@ def test_step_events_come_around_each_applied_step_with_its_result(tmp_path):
     assert finished[3].evidence == {"phase": "promote"}
 
 
+class RunListener:
+    def __init__(self, fail: bool = False):
+        self.events: list[tuple] = []
+        self.fail = fail
+
+    @hookimpl
+    def qrdr_run_started(self, run_id, command, steps):
+        self.events.append(("run started", run_id, command, [step.id for step in steps]))
+        if self.fail:
+            raise RuntimeError("the ticket system is down")
+
+    @hookimpl
+    def qrdr_run_finished(self, run_id, result):
+        self.events.append(("run finished", run_id, result.status, result.windows))
+        if self.fail:
+            raise RuntimeError("the ticket system is down")
+
+
+def test_run_events_come_around_a_run_with_its_steps_and_its_result(tmp_path):
+    runs, steps = RunListener(), Listener()
+    result = AddonEngine(load_site(site_file(tmp_path)), ("rec", Recorder()), ("runs", runs),
+                         ("steps", steps)).run("promote")
+    assert runs.events == [("run started", result.run_id, "promote", ["rec.promote"]),
+                           ("run finished", result.run_id, "succeeded", result.windows)]
+    assert [event[0] for event in steps.events] == ["started", "finished"]
+
+
+def test_a_failing_run_listener_never_stops_the_run(tmp_path):
+    recorder = Recorder()
+    result = AddonEngine(load_site(site_file(tmp_path)), ("rec", recorder), ("runs", RunListener(fail=True))).run(
+        "configure")
+    assert result.status == "succeeded"
+    assert recorder.applied == list(CONFIGURE_PHASES)
+
+
 def test_a_failing_event_listener_never_stops_the_run(tmp_path):
     recorder = Recorder()
     listener = Listener(fail=True)
