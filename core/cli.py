@@ -114,7 +114,8 @@ def render_plan(plan: Plan) -> str:
             step = planned.step
             flags = "".join([" [DESTRUCTIVE]" if step.destructive else "",
                              " [not idempotent]" if not step.idempotent else "",
-                             " [MANUAL]" if step.manual else ""])
+                             " [MANUAL]" if step.manual else "",
+                             f" [waits: {', '.join(step.waits)}]" if step.waits else ""])
             lines.append(f"  {number:>2}. [{planned.status}] {step.id} ({step.target}){flags}: {step.title}")
             lines += [f"        {line}" for line in planned.lines]
             if step.manual:
@@ -124,6 +125,10 @@ def render_plan(plan: Plan) -> str:
         lines += [f"  - {reason}" for reason in plan.blockers]
     elif plan.steps:
         will = sum(1 for p in plan.steps if p.status in ("will change", "depends on an earlier step"))
+        if plan.unavoidable_waits:
+            lines.append("Unavoidable waits: " + "; ".join(
+                f"{target}: " + ", ".join(f"{count} {kind}{'s' if count > 1 else ''}" for kind, count in kinds.items())
+                for target, kinds in plan.unavoidable_waits.items()))
         lines.append(f"{will} of {len(plan.steps)} steps will or may change something"
                      + (f"; destructive: {', '.join(s.id for s in plan.destructive)}" if plan.destructive else "") + ".")
     return mask("\n".join(lines))

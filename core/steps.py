@@ -104,6 +104,10 @@ class StepContext(Protocol):
         """Tell the person watching what a long wait is waiting for."""
 
 
+#: Kinds of :attr:`Step.waits`: a host restarting, an installer (setup.exe, update.exe,
+#: sysocmgr) running, Active Directory replicating to every domain controller, services starting.
+RESTART, SETUP, REPLICATION, SERVICE_START = "restart", "setup", "replication", "service start"
+
 CheckFn = Callable[[StepContext], Check]
 ApplyFn = Callable[[StepContext], "dict[str, Any] | None"]
 
@@ -152,6 +156,10 @@ class Step:
     #: change" it shows these instructions, waits for the person to confirm they are done (never
     #: ``--yes``; automation names the step with ``--done``), then verifies (see :func:`manual_step`).
     manual: str | None = None
+    #: The waits the step cannot avoid when it applies, one entry each (:data:`RESTART`,
+    #: :data:`SETUP`, :data:`REPLICATION`, :data:`SERVICE_START`): what the plan counts as the
+    #: unavoidable part of a window, and bench/rto.py measures qrdr's own time against.
+    waits: tuple[str, ...] = ()
     #: Set by the engine: the plugin that returned the step.
     plugin: str | None = None
     #: Set by the engine: the phase the step belongs to.

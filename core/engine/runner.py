@@ -107,12 +107,26 @@ class Plan:
     def destructive(self) -> list[Step]:
         return [p.step for p in self.steps if p.step.destructive and p.status != Outcome.NO_CHANGE.value]
 
+    @property
+    def unavoidable_waits(self) -> dict[str, dict[str, int]]:
+        """target -> wait kind -> how many, over the steps that will or may change something:
+        the part of the run's time no tool can shorten (restarts, setup runs, replication)."""
+        waits: dict[str, dict[str, int]] = {}
+        for planned in self.steps:
+            if planned.status != Outcome.NO_CHANGE.value:
+                for kind in planned.step.waits:
+                    counts = waits.setdefault(planned.step.target, {})
+                    counts[kind] = counts.get(kind, 0) + 1
+        return waits
+
     def to_dict(self) -> dict[str, Any]:
         def one(p: PlannedStep) -> dict[str, Any]:
             return {"id": p.step.id, "title": p.step.title, "phase": p.step.phase, "plugin": p.step.plugin,
                     "target": p.step.target, "status": p.status, "lines": list(p.lines),
-                    "destructive": p.step.destructive, "idempotent": p.step.idempotent, "manual": p.step.manual}
+                    "destructive": p.step.destructive, "idempotent": p.step.idempotent, "manual": p.step.manual,
+                    "waits": list(p.step.waits)}
         return {"command": self.command, "phases": list(self.phases), "blockers": self.blockers,
+                "unavoidable_waits": self.unavoidable_waits,
                 "probes": [one(p) for p in self.probes], "steps": [one(p) for p in self.steps]}
 
 

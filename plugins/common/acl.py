@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qrdr.steps import Check, Step, StepContext
+from qrdr.steps import REPLICATION, Check, Step, StepContext
 
 from . import hosts
 
@@ -105,4 +105,4 @@ def replication_step(*, id: str, title: str, grants: list[tuple[str, int]], rena
         return {"replicated": [which for which, _ in grants]}
 
     return Step(id=id, title=title, target="directory", check=check, apply=apply,
-                rechecked_after=(renamed_by, *rechecked_after), **options)
+                rechecked_after=(renamed_by, *rechecked_after), waits=(REPLICATION,), **options)

@@ -18,7 +18,7 @@ import datetime as dt
 from typing import Any, Callable
 
 from qrdr.remote import Command, RemoteHost, Secret
-from qrdr.steps import Check, Step, StepContext, guarded
+from qrdr.steps import RESTART, Check, Step, StepContext, guarded
 
 from . import hosts
 from .identity import identify
@@ -156,6 +156,7 @@ def rename_step(*, id: str, title: str, key: str, new_name: str | NameFn, freed_
         return evidence
 
     options.setdefault("destructive", True)
+    options.setdefault("waits", (RESTART,))
     rechecked_after = (*rechecked_after, *(step for step in (freed_by, out_of_domain_by) if step))
     return Step(id=id, title=title, target=key, check=guarded(guard, check), apply=apply, verify=verify,
                 rechecked_after=rechecked_after, **options)
@@ -241,6 +242,7 @@ def leave_domain_step(*, id: str, title: str, key: str, candidates: Callable[[An
         return check_membership(ctx, key, member=False, candidates=candidates(ctx))
 
     options.setdefault("destructive", True)
+    options.setdefault("waits", (RESTART,))
     return Step(id=id, title=title, target=key, apply=apply, check=guarded(guard, check), verify=check, **options)
 
 
@@ -278,6 +280,7 @@ def leave_and_rename_step(*, id: str, title: str, key: str, new_name: str | Name
         return evidence
 
     options.setdefault("destructive", True)
+    options.setdefault("waits", (RESTART,))
     return Step(id=id, title=title, target=key, apply=apply, check=guarded(guard, check), verify=check, **options)
 
 
@@ -318,6 +321,7 @@ def join_domain_step(*, id: str, title: str, key: str, name: str | NameFn,
         return check_membership(ctx, key, member=True, name=_name(name, ctx), candidates=candidates(ctx))
 
     options.setdefault("destructive", True)
+    options.setdefault("waits", (RESTART,))
     return Step(id=id, title=title, target=key, check=check, apply=apply, **options)
 
 

@@ -19,7 +19,7 @@ import time
 from typing import Any, Callable, Mapping
 
 from qrdr.remote import Command
-from qrdr.steps import Check, Step, StepContext, guarded
+from qrdr.steps import SERVICE_START, Check, Step, StepContext, guarded
 
 from . import catalog, hosts
 
@@ -151,10 +151,11 @@ def service_step(*, id: str, title: str, key: str, wanted: Wanted | WantedFn, mi
     def check(ctx: StepContext) -> Check:
         return check_services(ctx, key, _resolve(wanted, ctx), missing_means=missing_means)
 
-    def verify(ctx: StepContext) -> Check:
-        return check_services(ctx, key, _resolve(wanted, ctx), missing_means=missing_means)
-
-    return Step(id=id, title=title, target=key, check=guarded(guard, check), verify=verify,
+    # Starting services is a wait of its own (the Information Store takes minutes on a large
+    # database); wanted states known only at run time (production's, as recorded) start them too.
+    starts = callable(wanted) or any(state == "Running" for state, _mode in wanted.values())
+    step_options.setdefault("waits", (SERVICE_START,) if starts else ())
+    return Step(id=id, title=title, target=key, check=guarded(guard, check), verify=check,
                 apply=lambda ctx: apply_services(ctx, key, _resolve(wanted, ctx)), **step_options)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from .conftest import TOKEN_ENV
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
-STEP_LINE = re.compile(r"^ +\d+\. \[(?P<status>[^\]]+)\] (?P<id>\S+) \((?P<target>[^)]+)\)(?P<flags>( \[[A-Za-z ]+\])*): (?P<title>.*)$")
+STEP_LINE = re.compile(r"^ +\d+\. \[(?P<status>[^\]]+)\] (?P<id>\S+) \((?P<target>[^)]+)\)(?P<flags>( \[[A-Za-z ]+(: [a-z ,]+)?\])*): (?P<title>.*)$")
 
 
 def test_plan_text_shows_each_step_with_status_target_and_title(cli_site, run_cli):
@@ -41,7 +41,8 @@ def test_plan_json_is_one_document_with_the_documented_keys(cli_site, run_cli):
 
     document = json.loads(out)  # stdout holds the document and nothing else
     documented = json.loads(re.search(r"(?s)With `--json`:\s+```json\n(.*?)```", DOCS.read_text()).group(1))
-    assert set(document) == set(documented) == {"command", "phases", "blockers", "probes", "steps"}
+    assert set(document) == set(documented) == {"command", "phases", "blockers", "unavoidable_waits", "probes",
+                                                 "steps"}
     assert document["command"] == "promote" and document["phases"] == ["promote"]
     for step in document["steps"] + document["probes"]:
         assert set(step) == set(documented["steps"][0])

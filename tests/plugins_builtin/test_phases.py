@@ -229,3 +229,17 @@ def test_without_update_exe_the_standbys_services_are_rechecked_after_setup(comb
     steps = {short(s.id): s for s in collect_steps(manager, site, ["install-dr"], {})}
     assert "update-dr" not in steps
     assert {short(other) for other in steps["stop-standby-services"].rechecked_after} == {"setup-dr"}
+
+
+def test_promote_restarts_the_standby_twice_and_configure_each_host_twice(combination):
+    """Runbook B3: out of the domain and renamed, restart; back into the domain, restart. Configure:
+    production to -TEMP and back, the standby to production's name and back: two each."""
+    from qrdr.steps import RESTART
+
+    site, manager = combination
+    for phases, wanted in ((["promote"], {"standby": 2}),
+                           (list(hookspecs.CONFIGURE_PHASES), {"production": 2, "standby": 2})):
+        restarts: dict[str, int] = {}
+        for step in collect_steps(manager, site, phases, {}):
+            restarts[step.target] = restarts.get(step.target, 0) + step.waits.count(RESTART)
+        assert {target: n for target, n in restarts.items() if n} == wanted, phases

@@ -16,7 +16,7 @@ import attrs
 
 from qrdr.model import Site, WindowsVersion
 from qrdr.remote import RemoteCommandError
-from qrdr.steps import Check, Step, StepContext, manual_step
+from qrdr.steps import SETUP, Check, Step, StepContext, manual_step
 
 from .. import catalog, files, hosts, names, programs, services, stores
 from .base import GROUPS_REMOVED_FACT, Book, in_order, keys
@@ -65,7 +65,7 @@ def uninstall_exchange(book: Book, site: Site, key: str, scope: str) -> Step:
                                       what="exchange.setup_path", done=lambda s: hosts.exchange_setup(s) is None)
 
     return Step(id=book.id(f"{scope}-uninstall-exchange"), title="Uninstall Microsoft Exchange", target=key,
-                check=check, apply=apply, destructive=True)
+                check=check, apply=apply, destructive=True, waits=(SETUP,))
 
 
 def uninstall_keys(book: Book, site: Site, key: str, scope: str) -> Step:

@@ -16,7 +16,7 @@ import attrs
 
 from qrdr.model import ExchangeVersion, Site, WindowsVersion
 from qrdr.remote import Command
-from qrdr.steps import Check, Step, StepContext
+from qrdr.steps import SETUP, Check, Step, StepContext
 
 from .. import catalog, files, hosts, programs, services
 from .base import PRODUCTION_FACT, Book, in_order, keys, never
@@ -187,7 +187,7 @@ def windows_components(book: Book, site: Site) -> Step:
 
     return Step(id=book.id("windows-components"),
                 title="NNTP, SMTP" + (" and ASP.NET" if aspnet else "") + " installed (2.3 note)",
-                target=sk, check=check, apply=apply)
+                target=sk, check=check, apply=apply, waits=(SETUP,))
 
 
 def needs_production_name(ctx: StepContext, key: str, by: str) -> Check | None:
@@ -240,7 +240,7 @@ def setup_dr(book: Book, site: Site) -> Step:
                                       what="exchange.setup_path", done=installed)
 
     return Step(id=book.id("setup-dr"), title="Install Exchange with setup.exe /DisasterRecovery (2.4)", target=sk,
-                check=check, apply=apply, idempotent=False)
+                check=check, apply=apply, idempotent=False, waits=(SETUP,))
 
 
 def update_dr(book: Book, site: Site) -> Step | None:
@@ -280,7 +280,7 @@ def update_dr(book: Book, site: Site) -> Step | None:
                                       done=lambda s: build_of(hosts.exchange_setup(s)) >= wanted_build)
 
     return Step(id=book.id("update-dr"), title="Apply production's service pack with update.exe /DisasterRecovery (2.5)",
-                target=sk, check=check, apply=apply, idempotent=False, rechecked_after=(setup,))
+                target=sk, check=check, apply=apply, idempotent=False, rechecked_after=(setup,), waits=(SETUP,))
 
 
 def stop_standby_services(book: Book, site: Site) -> Step:
