@@ -28,11 +28,10 @@ def test_cleanup_plan_names_the_join_and_the_locked_dlls_as_depending_on_earlier
     assert not plan.blockers, plan.blockers
     steps = {p.step.id: p for p in plan.steps}
     join, dlls = steps["exchange2003.recovery-join-domain"], steps["exchange2003.recovery-locked-dlls"]
-    # The recovery server is a member now; the leave before the join takes it out of the domain.
+    # The recovery server is a member now; the step before the join takes it out of the domain.
     assert join.status == "depends on an earlier step"
-    assert join.lines == ("checked after exchange2003.recovery-leave-domain (Take the recovery server out of the domain)",
-                          "checked after exchange2003.recovery-rename-back "
-                          f"(Rename the recovery server back to {site.standby.name} and restart it (1.7))",
+    assert join.lines == ("checked after exchange2003.recovery-rename-back (Take the recovery server out of the "
+                          f"domain, rename it back to {site.standby.name} and restart it (1.7))",
                           f"now: {site.production.name} is a member of {site.domain.dns_name}")
     # No process holds the DLLs open while Exchange is installed; the uninstall leaves them held.
     assert dlls.status == "depends on an earlier step"
