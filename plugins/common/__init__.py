@@ -43,7 +43,9 @@ Stopped/Manual``):
   the Exchange DLLs, run setup.exe/update.exe (with the KB Q280432 hang);
 * :mod:`.identity` and :mod:`.hosts`: reach a host under its current name
   and account (facts ``names``/``workgroup``), restart it, read it;
-* :mod:`.exchange_plugin`: the phases assembled, plus the readiness probes.
+* :mod:`.runbook`: the runbook itself, one module per section, each step a
+  top-level builder quoting its runbook step (:mod:`.exchange_plugin` maps
+  each hook to its module).
 
 Ordering is explicit (``after``); what a check reads that an earlier step of the
 run changes is declared (``rechecked_after``: the join after the leave, the
