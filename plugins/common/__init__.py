@@ -7,12 +7,12 @@ The runbook is one procedure with a few version differences. So the steps are
 built once, here, and the four built-in plugins only say what is theirs:
 
 ``exchange2000`` / ``exchange2003``
-    Instantiate :class:`~.exchange_plugin.ExchangeRunbook` with their version.
-    The differences are data in :mod:`.catalog` (MSExchangeMGMT exists in 2003
-    only; ASP.NET is a prerequisite of 2003 only; service-pack builds) and in
-    their row of the version matrix, a :class:`~.support.ExchangeSupport` that
-    their ``qrdr_validate_site`` answers with (Exchange 2000 on Windows 2003 is
-    refused with the reason). What differs by *Windows* version
+    Instantiate :class:`~.exchange_plugin.ExchangeRunbook` (the plugin object:
+    its methods are the hooks) with their row of the version matrix, a
+    :class:`~.support.ExchangeSupport` that ``qrdr_validate_site`` answers with
+    (Exchange 2000 on Windows 2003 is refused with the reason). The other
+    differences are data in :mod:`.catalog` (MSExchangeMGMT exists in 2003
+    only; ASP.NET is a prerequisite of 2003 only; service-pack builds). What differs by *Windows* version
     is decided per host: Windows 2000 hosts are driven from their management
     host (``Set-Service -Status`` instead of Start/Stop-Service, ``netdom``
     instead of WMI renames and joins, store scripts with ``-ComputerName``;
@@ -20,9 +20,9 @@ built once, here, and the four built-in plugins only say what is theirs:
     StdRegProv, Win32_Process.Create),
     and the source server's cleanup starts in safe mode on Windows 2003 only.
 ``qsnap`` / ``vss``
-    Instantiate :class:`~.snap.QuickRecovery` with their engine name and the
-    packages production needs (VSS adds the VSS Enabler); their row of the
-    version matrix is a :class:`~.support.SnapSupport` (VSS refuses a Windows
+    Instantiate :class:`~.snap.SnapEngine` (the plugin object) with the
+    packages production needs (VSS adds the VSS Enabler) and their row of the
+    version matrix, a :class:`~.support.SnapSupport` (VSS refuses a Windows
     2000 production or standby in ``qrdr_validate_site``). They own the
     CommServe steps (create-qr-volumes) and the QR probes of promote/check
     (the last update not in its copy phase, its age, the QR volumes present).
