@@ -222,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--run", type=int, metavar="N")
     history.add_argument("--limit", type=int, default=20)
     _global_options(history, suppress=True)
+    from .report.cli import add_report_command
+
+    add_report_command(commands, lambda sub: _global_options(sub, suppress=True))
     try:
         from .lab.cli import add_lab_commands
     except ImportError:  # the lab is qrdr's `lab` extra: without it there is no `qrdr lab`, the rest works
@@ -254,6 +257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if getattr(args, "lab_handler", None):
         return args.lab_handler(args)
+    if args.command == "report":  # from the journal alone: no plugins, no connection
+        from .report.cli import report_command
+
+        return report_command(args, emit)
     runbook = None
     try:
         reporter = QuietReporter() if as_json else TerminalReporter(print)
@@ -281,7 +288,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             result = runbook.run(args.command, yes=args.yes, scope=getattr(args, "scope", "recovery"), done=done,
                                  overrides=args.override)
-        emit(result.to_dict()) if as_json else print(render_result(result))
+        document = result.to_dict()
+        if not as_json:
+            print(render_result(result))
+        from .report.cli import after_run
+
+        after_run(runbook.site, result.run_id, as_json, document)  # never raises: the outcome stands
+        if as_json:
+            emit(document)
         return RUN_STATUS_EXIT.get(result.status, 1)
     except QrdrError as exc:
         code = next((code for kind, code in _ERROR_EXIT if isinstance(exc, kind)), 1)
