@@ -312,4 +312,29 @@ def _timeline(steps: list[dict[str, Any]], windows: list[dict[str, Any]], events
              for w in windows if w["_start"] is not None and w["_end"] is not None]
     resumes = [{"at": iso(e["at"]), "at_seconds": round(e["at"] - origin, 3), "kind": e["kind"]}
                for e in events if e["kind"] in ("resume", "rollback")]
-    return {"total_seconds": round(total, 3), "lanes": lanes, "bars": bars, "windows": spans, "resumes": resumes}
+    return {"total_seconds": round(total, 3), "lanes": lanes, "bars": bars, "windows": spans, "resumes": resumes,
+            "waits": _waits(events, ran, lanes, origin, total)}
+
+
+def _waits(events: list[dict[str, Any]], ran: list[dict[str, Any]], lanes: list[str], origin: float,
+           total: float) -> list[dict[str, Any]]:
+    """Time spent waiting for a person: from the first time a manual step asked for them (its
+    ``manual`` event) to their confirmation; a wait never confirmed runs to the end of the picture."""
+    target = {s["step_id"]: s["target"] for s in ran}
+    waits: dict[str, dict[str, Any]] = {}
+    for event in events:
+        step_id = event["step_id"]
+        if step_id not in target:
+            continue
+        if event["kind"] == "manual" and step_id not in waits:
+            waits[step_id] = {"step_id": step_id, "lane": lanes.index(target[step_id]),
+                              "start_seconds": round(event["at"] - origin, 3), "end_seconds": None,
+                              "confirmed_at": None}
+        elif event["kind"] == "confirmed" and step_id in waits and waits[step_id]["end_seconds"] is None:
+            waits[step_id]["end_seconds"] = round(event["at"] - origin, 3)
+            waits[step_id]["confirmed_at"] = iso(event["at"])
+    for wait in waits.values():
+        if wait["end_seconds"] is None:
+            wait["end_seconds"] = round(total, 3)
+        wait["seconds"] = round(wait["end_seconds"] - wait["start_seconds"], 3)
+    return list(waits.values())

@@ -81,9 +81,12 @@ def svg_geometry(timeline: dict[str, Any]) -> dict[str, Any]:
     windows = [{**w, "x": x(w["start_seconds"]), "width": max(x(w["end_seconds"]) - x(w["start_seconds"]), 1.0),
                 "label": f"{w['name']}: {_duration(w['seconds'])}"} for w in timeline["windows"]]
     resumes = [{**r, "x": x(r["at_seconds"])} for r in timeline["resumes"]]
+    waits = [{**w, "x": x(w["start_seconds"]), "y": TOP + w["lane"] * LANE_HEIGHT + 2, "height": LANE_HEIGHT - 4,
+              "width": max(x(w["end_seconds"]) - x(w["start_seconds"]), 2.0), "label": _duration(w["seconds"])}
+             for w in timeline["waits"]]
     ticks = [{"x": x(t), "label": _duration(t) if t else "0"} for t in _ticks(total)]
     height = plot_bottom + AXIS + 18 * len(windows)
-    return {"lanes": lanes, "bars": bars, "windows": windows, "resumes": resumes, "ticks": ticks,
+    return {"lanes": lanes, "bars": bars, "windows": windows, "resumes": resumes, "waits": waits, "ticks": ticks,
             "top": TOP, "plot_bottom": plot_bottom, "label_width": LABEL_WIDTH, "width": LABEL_WIDTH + PLOT_WIDTH + 10,
             "height": height}
 

@@ -23,6 +23,7 @@ def test_the_html_report_renders_offline_with_a_bar_per_applied_step(journaled_s
     assert len(bars) == len([s for s in report["steps"] if s["started_at"]])  # plus the no-change step
     assert [row["data-step"] for row in elements.find("tr", **{"class": "step"})] == [s["step_id"] for s in report["steps"]]
     assert network_requests(dom) == []
+    assert [w["data-step"] for w in elements.find("rect", **{"class": "wait"})] == ["t.safe-mode"]
     # What an auditor reads first: the outcome, the RTO, who; and plugin text shown as text, not markup.
     assert re.search(r'class="state outcome"[^>]*>succeeded</span>', dom)
     assert elements.find("span", id="rto") and report["source"]["sha256"] in dom

@@ -208,3 +208,15 @@ def test_a_journal_from_before_operators_were_recorded_still_gives_a_report(jour
         assert journal.run(journaled_story.run_id).operator is None
     finally:
         journal.close()
+
+
+def test_the_wait_for_the_person_is_marked_until_they_confirmed(journaled_story):
+    report = build_report(journaled_story.journal)
+    (wait,) = report["timeline"]["waits"]
+    (confirmed,) = [c for c in report["confirmations"] if c["kind"] == "manual step done"]
+    assert (wait["step_id"], wait["confirmed_at"]) == ("t.safe-mode", confirmed["at"])
+    assert report["timeline"]["lanes"][wait["lane"]] == "standby"
+    # It began when the run first stopped at the step (the second session), before the third began.
+    assert wait["start_seconds"] < wait["end_seconds"] and wait["seconds"] > 0
+    third = utc(report["sessions"][2]["started_at"]) - utc(report["started_at"])
+    assert wait["start_seconds"] < third.total_seconds() < wait["end_seconds"]
