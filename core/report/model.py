@@ -319,22 +319,33 @@ def _timeline(steps: list[dict[str, Any]], windows: list[dict[str, Any]], events
 def _waits(events: list[dict[str, Any]], ran: list[dict[str, Any]], lanes: list[str], origin: float,
            total: float) -> list[dict[str, Any]]:
     """Time spent waiting for a person: from the first time a manual step asked for them (its
-    ``manual`` event) to their confirmation; a wait never confirmed runs to the end of the picture."""
+    ``manual`` event) to their confirmation, or else to the next process taking the run up (a
+    ``qrdr resume`` whose check found the step done needs no confirmation), or else to the end of
+    the picture (still waiting)."""
     target = {s["step_id"]: s["target"] for s in ran}
     waits: dict[str, dict[str, Any]] = {}
     for event in events:
         step_id = event["step_id"]
+        if event["kind"] in _SESSION_KINDS:
+            for wait in waits.values():
+                if wait["run_id"] == event["run_id"] and wait["end_seconds"] is None and "_resumed" not in wait:
+                    wait["_resumed"] = round(event["at"] - origin, 3)
+            continue
         if step_id not in target:
             continue
         if event["kind"] == "manual" and step_id not in waits:
-            waits[step_id] = {"step_id": step_id, "lane": lanes.index(target[step_id]),
+            waits[step_id] = {"step_id": step_id, "run_id": event["run_id"], "lane": lanes.index(target[step_id]),
                               "start_seconds": round(event["at"] - origin, 3), "end_seconds": None,
-                              "confirmed_at": None}
+                              "confirmed_at": None, "ended_by": None}
         elif event["kind"] == "confirmed" and step_id in waits and waits[step_id]["end_seconds"] is None:
             waits[step_id]["end_seconds"] = round(event["at"] - origin, 3)
             waits[step_id]["confirmed_at"] = iso(event["at"])
+            waits[step_id]["ended_by"] = "confirmed"
     for wait in waits.values():
-        if wait["end_seconds"] is None:
-            wait["end_seconds"] = round(total, 3)
+        resumed = wait.pop("_resumed", None)
+        if wait["end_seconds"] is None and resumed is not None:
+            wait["end_seconds"], wait["ended_by"] = resumed, "the run taken up again"
+        elif wait["end_seconds"] is None:
+            wait["end_seconds"], wait["ended_by"] = round(total, 3), "still waiting"
         wait["seconds"] = round(wait["end_seconds"] - wait["start_seconds"], 3)
     return list(waits.values())

@@ -1,6 +1,7 @@
 """The report of a real lab story, checked against the journal it was built from (issue 13):
-configure, create-qr-volumes, and a promote interrupted after the account reset and resumed with
-``qrdr resume``, which prints where it wrote the report. Exchange 2003 / Windows 2003 / VSS."""
+configure, create-qr-volumes, a promote interrupted after the account reset and resumed with
+``qrdr resume`` (which prints where it wrote the report), and both cleanups, the source's with
+its manual safe-mode step confirmed. Exchange 2003 / Windows 2003 / VSS."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from qrdr.engine.journal import Journal, operator
 from qrdr.report import build_report, write_report
 
 from ..report.browser import Elements, dump_dom, keep_artifact, network_requests, screenshot
+from .story import cleanup_and_check
 from .test_interruptions import InterruptAfter
 
 pytestmark = pytest.mark.lab
@@ -77,6 +79,29 @@ def test_the_report_of_a_lab_story_is_its_journal(start_site, run_cli, tmp_path)
     keep_artifact(screenshot(page, tmp_path / "profile", tmp_path / "promote.png", height=3000),
                   "report/lab-promote-report.png")
     keep_artifact(page, "report/lab-promote-report.html")
+    # Both cleanups: their reports are their journal too. The source's manual safe-mode step
+    # (safe mode has no network: a person does it) shows as a wait until the resume, whose
+    # check found it done: a "no change" the journal records without anyone's confirmation.
+    cleanup_and_check(lab, runbook, outside)
+    journal = Journal(state_dir / f"{runbook.site.name}.journal.sqlite")
+    try:
+        cleanups = [run for run in journal.runs() if run.command == "cleanup" and run.status == "succeeded"]
+        assert sorted(run.scope for run in cleanups) == ["recovery", "source"]
+        for run in cleanups:
+            assert_report_is_the_journal(build_report(journal.path, run.id), journal, run.id)
+        source = build_report(journal.path, next(run.id for run in cleanups if run.scope == "source"))
+    finally:
+        journal.close()
+    safe_mode = "exchange2003.source-safe-mode-services"
+    assert next(s for s in source["steps"] if s["step_id"] == safe_mode)["state"] == "no change"
+    (wait,) = source["timeline"]["waits"]
+    resumed = [s for s in source["sessions"] if s["how"] == "resume"]
+    assert wait["step_id"] == safe_mode and wait["ended_by"] == "the run taken up again"
+    assert len(resumed) == 1 and resumed[0]["operator"] == operator()
+    assert [(s["how"], s["state"]) for s in source["sessions"]] == [("start", "waiting"), ("resume", "succeeded")]
+    keep_artifact(screenshot(write_report(runbook.site, source["run_id"], "html", tmp_path / "source.html"),
+                             tmp_path / "profile", tmp_path / "source.png", height=4000),
+                  "report/lab-cleanup-source-report.png")
     configure_page = write_report(runbook.site, configure.run_id, "html", tmp_path / "configure.html")
     keep_artifact(screenshot(configure_page, tmp_path / "profile", tmp_path / "configure.png", height=4000),
                   "report/lab-configure-report.png")
