@@ -75,6 +75,7 @@ def after_run(site: Any, run_id: int, as_json: bool, document: dict[str, Any] | 
         if not as_json:
             print(f"report: {path}")
         return
-    logger.warning("the report of run {} was not written: {}", run_id, why)
+    # Logged at info (-v): the line below already says it at the default verbosity.
+    logger.info("the report of run {} was not written: {}", run_id, why)
     print(mask(f"qrdr: the report of run {run_id} was not written ({why}); the run's outcome stands; "
                f"`qrdr report --run {run_id}` tries again"), file=sys.stderr)
