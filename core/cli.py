@@ -251,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--run", type=_at_least_one, metavar="N", help="one run's steps and events")
     history.add_argument("--limit", type=_at_least_one, default=20, metavar="N", help="how many runs (default 20)")
     _global_options(history, suppress=True)
+    from .report.cli import add_report_command
+
+    add_report_command(commands, lambda sub: _global_options(sub, suppress=True))
     try:
         from .lab.cli import add_lab_commands
     except ImportError:  # the lab is qrdr's `lab` extra: without it there is no `qrdr lab`, the rest works
@@ -402,6 +405,10 @@ def _main(args: argparse.Namespace) -> int:
         try:
             if getattr(args, "lab_handler", None):
                 return args.lab_handler(args)
+            if args.command == "report":  # from the journal alone: no plugins, no connection
+                from .report.cli import report_command
+
+                return report_command(args, emit)
             reporter = QuietReporter() if as_json else TerminalReporter(print)
             runbook = Runbook.from_config(args.config, exchange=args.plugin, snap=args.snap,
                                           reporter=reporter, confirm=_ask, confirm_manual=_ask_manual)
@@ -463,7 +470,14 @@ def _command(runbook: Runbook, args: argparse.Namespace, emit: Callable[[Any], N
     else:
         result = runbook.run(args.command, yes=args.yes, scope=getattr(args, "scope", "recovery"), done=done,
                              overrides=args.override)
-    emit(result.to_dict()) if as_json else print(render_result(result))
+    document = result.to_dict()
+    if not as_json:
+        print(render_result(result))
+    from .report.cli import after_run
+
+    after_run(runbook.site, result.run_id, as_json, document)  # never raises: the outcome stands
+    if as_json:
+        emit(document)
     return RUN_STATUS_EXIT.get(result.status, 1)
 
 

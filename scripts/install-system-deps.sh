@@ -3,13 +3,14 @@
 # samba-ad-provision; python3-samba comes with them and sets passwords from stdin),
 # Kerberos client tools, ldbsearch (the tests' independent view of a DC's database),
 # libnss-wrapper (name resolution for a second DC without touching /etc/hosts) and
-# iproute2 (loopback addresses, one per DC).
+# iproute2 (loopback addresses, one per DC); chromium (headless: the test that opens a run's
+# HTML report in a real browser) with a font to render it in.
 # Idempotent: when every package is installed it changes nothing and needs no network;
 # otherwise it runs apt-get update once and installs what is missing. Needs root.
 set -euo pipefail
 
 packages=(samba samba-ad-dc samba-ad-provision python3-samba krb5-user winbind ldb-tools
-          libnss-wrapper iproute2)
+          libnss-wrapper iproute2 chromium fonts-dejavu-core)
 
 missing=()
 for package in "${packages[@]}"; do

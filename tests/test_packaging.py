@@ -124,3 +124,16 @@ def test_installed_qrdr_plans_a_promote_of_the_example_site(installed_venv, tmp_
                                  "--config", str(REPO / "examples" / "site.toml"), cwd=tmp_path)
     assert refused.returncode == 3
     assert "exchange2000: the site runs Exchange 2003; this plugin is for Exchange 2000" in refused.stderr
+
+
+@pytest.mark.slow
+def test_installed_qrdr_renders_a_report_from_its_shipped_template(installed_venv, tmp_path):
+    """The report template is package data: a non-editable install must carry it (no checkout to fall back on)."""
+    script = (
+        "from qrdr.engine.journal import Journal; from qrdr.report import build_report, render_html; "
+        f"j = Journal({str(tmp_path / 's.journal.sqlite')!r}); run = j.start_run('s', 'promote', ['promote'], []); "
+        "j.end_run(run, 'succeeded'); j.close(); "
+        f"print(render_html(build_report({str(tmp_path / 's.journal.sqlite')!r}))[:15])")
+    shown = installed_venv.run("python", "-c", script, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == "<!DOCTYPE html>"

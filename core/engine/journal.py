@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS runs (
     message TEXT,
     resumed_from INTEGER,
     windows TEXT,                  -- JSON {window: seconds}
-    scope TEXT                     -- cleanup's scope ('recovery' or 'source'); NULL for other commands
+    scope TEXT,                    -- cleanup's scope ('recovery' or 'source'); NULL for other commands
+    operator TEXT                  -- who started it: user@host of the operating system
 );
 CREATE TABLE IF NOT EXISTS steps (
     run_id INTEGER NOT NULL REFERENCES runs(id),
@@ -104,6 +105,8 @@ class RunRecord:
     resumed_from: int | None
     windows: dict[str, float]
     scope: str | None = None
+    #: Who started the run (``user@host``); None for runs journaled before it was recorded.
+    operator: str | None = None
 
 
 @attrs.frozen
@@ -316,6 +319,8 @@ class Journal:
         columns = {row["name"] for row in self._db.execute("PRAGMA table_info(runs)")}
         if "scope" not in columns:
             self._db.execute("ALTER TABLE runs ADD COLUMN scope TEXT")
+        if "operator" not in columns:
+            self._db.execute("ALTER TABLE runs ADD COLUMN operator TEXT")
 
     def _close_quietly(self) -> None:
         if self._opened is not None:
@@ -331,14 +336,24 @@ class Journal:
 
     def start_run(self, site: str, command: str, phases: list[str], plugins: list[str],
                   resumed_from: int | None = None, scope: str | None = None) -> int:
-        """Record a new run; ``scope`` is what a resume needs to rebuild the same steps (cleanup's scope)."""
+        """Record a new run; ``scope`` is what a resume needs to rebuild the same steps (cleanup's scope).
+        Records who started it (:func:`operator`) and a ``session`` event naming the process."""
         cursor = self._db.execute(
             "INSERT INTO runs (site, command, phases, plugins, status, started_at, pid, hostname, resumed_from,"
-            " scope) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+            " scope, operator) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
             (site, command, json.dumps(phases), json.dumps(plugins), time.time(), os.getpid(),
-             socket.gethostname(), resumed_from, scope),
+             socket.gethostname(), resumed_from, scope, operator()),
         )
-        return int(cursor.lastrowid)
+        run_id = int(cursor.lastrowid)
+        self._session(run_id)
+        return run_id
+
+    def _session(self, run_id: int) -> None:
+        """One event per process that works on a run: who (user@host), which process and which qrdr.
+        A resume overwrites the run's pid and hostname; these events keep every session's."""
+        from .. import __version__
+
+        self.event(run_id, "session", f"{operator()} pid {os.getpid()} qrdr {__version__}")
 
     def end_run(self, run_id: int, status: str, message: str | None = None,
                 windows: dict[str, float] | None = None) -> None:
@@ -353,6 +368,7 @@ class Journal:
             "UPDATE runs SET status = 'running', ended_at = NULL, pid = ?, hostname = ? WHERE id = ?",
             (os.getpid(), socket.gethostname(), run_id),
         )
+        self._session(run_id)
 
     def run(self, run_id: int) -> RunRecord:
         row = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -383,6 +399,7 @@ class Journal:
             plugins=json.loads(row["plugins"]), status=row["status"], started_at=row["started_at"],
             ended_at=row["ended_at"], pid=row["pid"], hostname=row["hostname"], message=row["message"],
             resumed_from=row["resumed_from"], windows=json.loads(row["windows"] or "{}"), scope=row["scope"],
+            operator=row["operator"],
         )
 
     # -- steps ------------------------------------------------------------
