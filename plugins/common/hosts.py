@@ -240,6 +240,11 @@ def is_windows_2000(site: Site, key: str) -> bool:
     return site.hosts[key].windows is WindowsVersion.W2000
 
 
+def wmi_return_value(output: list[Any]) -> int:
+    """The ReturnValue of the WMI method call that ``output`` is the result of (-1: no result)."""
+    return int((output[0] or {}).get("ReturnValue", -1)) if output else -1
+
+
 def native_lines(output: list[Any]) -> list[str]:
     """A native program's output as text lines."""
     lines: list[str] = []

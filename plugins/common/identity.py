@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from qrdr.remote import Command, HostUnreachable, RemoteCommandError, RemoteHost
-from qrdr.steps import StepContext
+from qrdr.steps import Check, StepContext
 
 from . import hosts
 
@@ -80,7 +80,7 @@ def record_identities(ctx: StepContext, keys: tuple[str, ...]) -> dict[str, dict
 
 
 def identity_check(ctx: StepContext, expected: dict[str, tuple[str, ...]], *, may_be_down: tuple[str, ...] = (),
-                   compare_recorded: bool = True, taken_place: tuple[str, str, str] | None = None) -> Any:
+                   compare_recorded: bool = True, taken_place: tuple[str, str, str] | None = None) -> Check:
     """The preflight of every command that changes something: each host key reaches a computer
     that answers with one of the names it may have now (``expected``: key -> names), no two keys
     reach the same computer (the same machine SID), and (``compare_recorded``) each is the computer
@@ -89,8 +89,6 @@ def identity_check(ctx: StepContext, expected: dict[str, tuple[str, ...]], *, ma
     production's name): after a promote production's name and address lead to the standby, so
     production's key may reach the standby's computer when it answers under production's name.
     Blocked naming both identities on a mismatch."""
-    from qrdr.steps import Check
-
     site = ctx.site
     problems, seen, lines = [], {}, []
     recorded = ctx.facts.get(IDENTITIES_FACT, {})

@@ -58,13 +58,12 @@ def restart(ctx: StepContext, key: str, *, expected_name: str | None = None, wor
     return {**evidence, "host": key}
 
 
-
 def _name(value: str | NameFn, ctx: StepContext) -> str:
     return value(ctx) if callable(value) else value
 
 
 def _wmi_result(output: list[Any], what: str, host: str) -> int:
-    code = int((output[0] or {}).get("ReturnValue", -1)) if output else -1
+    code = hosts.wmi_return_value(output)
     if code != 0:
         raise RuntimeError(f"{host}: {what} returned {code} ({WMI_RETURN.get(code, 'see the Windows error code')})")
     return code
@@ -222,7 +221,7 @@ def unjoin_now(ctx: StepContext, key: str, name: str) -> dict[str, Any]:
         output = session.run(Command("Get-WmiObject", {"Class": "Win32_ComputerSystem"}),
                              Command("Invoke-WmiMethod", {"Name": "UnjoinDomainOrWorkgroup",
                                                           "ArgumentList": [0, password, user]}))
-        code = int((output[0] or {}).get("ReturnValue", -1)) if output else -1
+        code = hosts.wmi_return_value(output)
         if code == NOT_JOINED:
             return {"left": ctx.site.domain.dns_name, "already_pending": True}
         _wmi_result(output, "UnjoinDomainOrWorkgroup", name)

@@ -123,7 +123,7 @@ def _wmi_control(session: Any, name: str, action: str, mode: str | None) -> None
     arguments = {"ArgumentList": [mode]} if mode else {}
     output = session.run(Command("Get-WmiObject", {"Class": "Win32_Service", "Filter": hosts.service_filter([name])}),
                          Command("Invoke-WmiMethod", {"Name": _WMI_METHODS[action], **arguments}))
-    code = int((output[0] or {}).get("ReturnValue", -1)) if output else -1
+    code = hosts.wmi_return_value(output)
     if code not in _WMI_DONE[action]:
         raise RuntimeError(f"{session.name}: Win32_Service.{_WMI_METHODS[action]} of {name} returned {code} "
                            f"({WMI_SERVICE_RETURN.get(code, 'see the WMI documentation of the method')})")

@@ -9,6 +9,7 @@ recovery cleanup while the standby is the only server holding production's name 
 
 from __future__ import annotations
 
+import functools
 import ntpath
 from typing import Any, Callable
 
@@ -108,7 +109,7 @@ def removal(book: Book, site: Site, key: str, scope: str, *, registry_keys: bool
     if registry_keys:
         parts.append(uninstall_keys)
     parts += [locked_dlls, exchsrvr_folder]
-    return [lambda book, site, part=part: part(book, site, key, scope) for part in parts]
+    return [functools.partial(part, key=key, scope=scope) for part in parts]
 
 
 # --------------------------------------------------------------------------- appendix 1: the recovery server

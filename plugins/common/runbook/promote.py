@@ -203,7 +203,7 @@ def take_over_ip(book: Book, site: Site) -> Step | None:
             # The address qrdr reached it by may be the one replaced: continue on the new one.
             session.reconnect_as(session.name, takeover.ip_address)
             return {"address": takeover.ip_address, "reconnected": True}
-        code = int((output[0] or {}).get("ReturnValue", -1)) if output else -1
+        code = hosts.wmi_return_value(output)
         # 1: done, restart required; 81: done on an adapter that was static already (the method's Remarks).
         if code not in (0, 1, 81):
             raise RuntimeError(f"{session.name}: EnableStatic {takeover.ip_address} returned {code}")
