@@ -859,21 +859,32 @@ class RemoteHost:
                 self.reconnect_as(wanted)
             return self
 
-        down_after: float | None
-        try:
-            down_after = self.wait_until_down(down_timeout, poll_interval=poll_interval, progress=progress,
-                                              after=after)
-            back = returning()
-        except RebootFailed:
-            back = returning()
-            if not back._restarted_since(before):
-                raise
-            down_after = None
-        up_after = back.wait_until_up(up_timeout, poll_interval=poll_interval, progress=progress, after=after)
-        now_boot = back.boot_time()
-        if now_boot == before:
-            raise RebootFailed(back.label, f"{back.label} answers again but its boot time is unchanged ({before}): "
-                                           f"it did not restart")
+        # The boot time is the proof. A probe that fails while the host still runs (a reset
+        # connection on a busy network) looks like "down"; the session that then opens reaches
+        # the host before its restart, with the old boot time: wait for it to go down again,
+        # within what is left of down_timeout.
+        down_deadline = started + down_timeout
+        back, wait_down = self, down_timeout
+        while True:
+            down_after: float | None
+            try:
+                down_after = back.wait_until_down(wait_down, poll_interval=poll_interval, progress=progress,
+                                                  after=after)
+                back = returning()
+            except RebootFailed:
+                back = returning()
+                if not back._restarted_since(before):
+                    raise
+                down_after = None
+            up_after = back.wait_until_up(up_timeout, poll_interval=poll_interval, progress=progress, after=after)
+            now_boot = back.boot_time()
+            if now_boot != before:
+                break
+            if time.monotonic() >= down_deadline:
+                raise RebootFailed(back.label, f"{back.label} answers again but its boot time is unchanged "
+                                               f"({before}): it did not restart")
+            logger.info("{}: answered with its old boot time: not restarted yet, waiting again", back.label)
+            wait_down = max(poll_interval, down_deadline - time.monotonic())
         name = back.computer_name()
         if name.lower() != wanted.lower():
             raise RebootFailed(back.label, f"{back.label} came back as {name}, expected {wanted}")

@@ -1,5 +1,8 @@
 """RemoteHost against the lab's WinRM endpoint: real WS-Man/PSRP over HTTP(S) with NTLM, through pypsrp."""
 
+import threading
+import time
+
 import pytest
 
 from qrdr.remote.commands import Command, Script, Secret
@@ -150,6 +153,32 @@ def test_reboot_with_a_rename_is_waited_out_and_the_session_continues_under_the_
     assert evidence["name_before"] == "EXCH01" and evidence["name_after"] == "EXCH01-TEMP"
     assert parse_dmtf(evidence["boot_after"]) > parse_dmtf(evidence["boot_before"])
     assert any("go down" in line for line in progress) and any("come back" in line for line in progress)
+
+
+def test_a_probe_that_fails_while_the_host_still_runs_is_not_taken_for_its_restart(lab, monkeypatch):
+    """The first probe after Restart-Computer fails (a reset connection) while the host still
+    runs: the session that opens then has the old boot time, and the reboot waits on until the
+    host really went down and came back."""
+    host, endpoint = lab(reboot_delay=0.8)
+    host.ignore_restart = True  # still running when the failed probe says "down"
+    real = RemoteHost.is_reachable
+    probes = []
+
+    def flaky(self, timeout=5.0):
+        probes.append(time.monotonic())
+        if len(probes) == 1:
+            return False
+        if len(probes) == 2:  # the restart begins only now, a little late
+            late = threading.Thread(target=host._reboot, daemon=True)
+            host._threads.append(late)
+            late.start()
+        return real(self, timeout)
+
+    monkeypatch.setattr(RemoteHost, "is_reachable", flaky)
+    with remote_for(endpoint) as remote:
+        evidence = remote.reboot(down_timeout=10, up_timeout=20, poll_interval=0.1)
+    assert host.reboots == 1
+    assert parse_dmtf(evidence["boot_after"]) > parse_dmtf(evidence["boot_before"])
 
 
 def test_a_host_that_does_not_come_back_fails_the_reboot_at_its_deadline(lab):
