@@ -8,9 +8,11 @@ fails (powered off), promote. For configure and promote it prints:
 
 - the measured window (the journal's: "production outage", "mail flowing");
 - the critical-path minimum: the unavoidable waits of the steps inside that window, one after
-  the other (qrdr runs steps one at a time, and the runbook orders these): each restart costs
-  the lab's reboot time, each setup/update run its setup time. The lab's service starts are
-  instantaneous, so they add nothing here (on real hardware they do);
+  the other (qrdr runs steps one at a time, and the runbook orders these), as the lab itself
+  timed them: each restart from Restart-Computer until the host's WinRM endpoint listens again
+  (the lab's going-down time plus its reboot time), each setup.exe/update.exe run its setup
+  time. sysocmgr and the service starts are instantaneous in the lab, so they add nothing here
+  (on real hardware they take minutes);
 - the restarts of each host, counted by the lab (not by qrdr);
 - qrdr's own time per step: the step's time minus its unavoidable waits (polling, WinRM
   round trips, directory work);
@@ -36,31 +38,59 @@ import attrs
 
 from qrdr.api import Runbook
 from qrdr.config import load_site
-from qrdr.engine.runner import collect_steps
 from qrdr.lab.site import LabOptions, LabSite, builtin_site
-from qrdr.pluginmanager import make_plugin_manager
-from qrdr.steps import SETUP
 
 
 
 class RestartLog:
-    """The lab's own record of every restart: (time, host key), whatever qrdr believes."""
+    """The lab's own record of every restart: (asked at, back at, host key), whatever qrdr believes.
+
+    A restart is asked for when the simulated host takes Restart-Computer and is over when its
+    WinRM endpoint listens again (``back at`` None while it is still down).
+    """
 
     def __init__(self, lab: LabSite):
-        self.restarts: list[tuple[float, str]] = []
+        self.restarts: list[list] = []
         self._lock = threading.Lock()
         keys = {id(host): key for key, host in lab.hosts.items()}
         original = lab.lab.on_restart
 
         def on_restart(host) -> None:  # the lab's callback for a host going down for a reboot
             with self._lock:
-                self.restarts.append((time.time(), keys.get(id(host), host.name)))
+                self.restarts.append([time.time(), None, keys.get(id(host), host.name)])
             original(host)
 
         lab.lab.on_restart = on_restart
+        for key, endpoint in lab.endpoints.items():
+            endpoint.come_up = self._noting_return(key, endpoint.come_up)
+
+    def _noting_return(self, key: str, come_up):
+        def noted() -> None:
+            come_up()
+            with self._lock:
+                pending = [entry for entry in self.restarts if entry[2] == key and entry[1] is None]
+                if pending:
+                    pending[-1][1] = time.time()
+        return noted
 
     def between(self, start: float, end: float) -> list[str]:
-        return [key for at, key in self.restarts if start <= at <= end]
+        """The hosts asked to restart between ``start`` and ``end`` (one entry per restart)."""
+        return [key for asked, _back, key in self.restarts if start <= asked <= end]
+
+    def seconds_between(self, start: float, end: float) -> float:
+        """How long the restarts asked for between ``start`` and ``end`` kept their hosts away."""
+        return sum((back or end) - asked for asked, back, _key in self.restarts if start <= asked <= end)
+
+
+def setup_seconds_between(lab: LabSite, start: float, end: float) -> float:
+    """The lab's time of the setup.exe/update.exe runs started between ``start`` and ``end``, on any host."""
+    total = 0.0
+    for host in lab.hosts.values():
+        state = getattr(host, "exchange", None)
+        for run in (state.setup_runs.values() if state is not None else ()):
+            if start <= run.started.timestamp() <= end:
+                total += (run.finishes - run.started).total_seconds()
+    return total
 
 
 def step_rows(journal: Path, run_id: int) -> list[sqlite3.Row]:
@@ -70,8 +100,8 @@ def step_rows(journal: Path, run_id: int) -> list[sqlite3.Row]:
                           "AND started_at IS NOT NULL ORDER BY seq", (run_id,)).fetchall()
 
 
-def report(command: str, result, journal: Path, restarts: RestartLog, reboot: float, setup: float,
-           window: str, ratio: str, waits: dict[str, tuple[str, ...]]) -> None:
+def report(command: str, result, journal: Path, restarts: RestartLog, lab: LabSite, window: str,
+           ratio: str) -> None:
     rows = step_rows(journal, result.run_id)
     minimum = 0.0
     own_lines = []
@@ -82,11 +112,9 @@ def report(command: str, result, journal: Path, restarts: RestartLog, reboot: fl
         inside = range(ids.index("stop-production-services"), ids.index("mount-production-stores") + 1)
     for index, row in enumerate(rows):
         seconds = (row["ended_at"] or row["started_at"]) - row["started_at"]
-        host_restarts = restarts.between(row["started_at"], row["ended_at"] or row["started_at"])
-        unavoidable = len(host_restarts) * reboot
-        # The step's declared setup runs (Step.waits) at the lab's setup time, when it applied.
-        if row["state"] == "done":
-            unavoidable += waits.get(row["step_id"], ()).count(SETUP) * setup
+        end = row["ended_at"] or row["started_at"]
+        unavoidable = (restarts.seconds_between(row["started_at"], end)
+                       + setup_seconds_between(lab, row["started_at"], end))
         if index in inside:
             minimum += unavoidable
         if seconds >= 0.05 or unavoidable:
@@ -114,11 +142,8 @@ def run_once(site_name: str, reboot: float, setup: float, workdir: Path) -> None
         runbook = Runbook(site)
         journal = Path(site.state_dir) / f"{site.name}.journal.sqlite"
         print(f"reboot {reboot:g} s, setup {setup:g} s ({site_name}):")
-        manager, _loaded = make_plugin_manager(exchange=f"exchange{site.exchange.version.value}", snap=site.snap_engine)
-        waits = {step.id: step.waits for step in collect_steps(
-            manager, site, ["prepare-production", "install-dr", "grant-acls", "finish-configuration", "promote"], {})}
         configured = runbook.run("configure", yes=True)
-        report("configure", configured, journal, restarts, reboot, setup, "production outage", "outage_ratio", waits)
+        report("configure", configured, journal, restarts, lab, "production outage", "outage_ratio")
         if configured.status != "succeeded":
             return
         volumes = runbook.run("create-qr-volumes", yes=True)
@@ -128,7 +153,7 @@ def run_once(site_name: str, reboot: float, setup: float, workdir: Path) -> None
         lab.fault("qr-update")
         lab.fault("power-off", "production")
         promoted = runbook.run("promote", yes=True)
-        report("promote", promoted, journal, restarts, reboot, setup, "mail flowing", "rto_ratio", waits)
+        report("promote", promoted, journal, restarts, lab, "mail flowing", "rto_ratio")
     finally:
         lab.destroy()
 
