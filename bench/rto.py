@@ -16,6 +16,8 @@ fails (powered off), promote. For configure and promote it prints:
 - the restarts of each host, counted by the lab (not by qrdr);
 - qrdr's own time per step: the step's time minus its unavoidable waits (polling, WinRM
   round trips, directory work);
+- the window as the run's report shows it (qrdr.report: the waits the steps timed themselves,
+  and qrdr's own time), which should agree with the lab's figures;
 - ``outage_ratio:`` / ``rto_ratio:`` = measured / minimum. Goal: at most 1.05 each, and a
   promote that restarts the standby at most twice.
 
@@ -39,6 +41,7 @@ import attrs
 from qrdr.api import Runbook
 from qrdr.config import load_site
 from qrdr.lab.site import LabOptions, LabSite, builtin_site
+from qrdr.report import build_report
 
 
 
@@ -128,6 +131,12 @@ def report(command: str, result, journal: Path, restarts: RestartLog, lab: LabSi
     print(f"  {command}: restarts per host: " + (", ".join(f"{key} {n}" for key, n in sorted(counted.items()))
                                                  or "none"))
     print("\n".join(own_lines))
+    # The same window as the run's report shows it, from the waits the steps timed themselves.
+    shown = next((w for w in build_report(journal, result.run_id)["windows"] if w["name"] == window), None)
+    if shown and "unavoidable_seconds" in shown:
+        kinds = ", ".join(f"{kind} {seconds:.2f} s" for kind, seconds in shown["unavoidable_waits"].items())
+        print(f"  {command}: the report: {window} {shown['seconds']:.2f} s, unavoidable waits "
+              f"{shown['unavoidable_seconds']:.2f} s ({kinds}), qrdr's own {shown['qrdr_seconds']:.2f} s")
     print(f"{ratio}: {measured / minimum:.3f}" if minimum else f"{ratio}: n/a (no unavoidable wait)")
 
 

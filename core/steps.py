@@ -103,10 +103,19 @@ class StepContext(Protocol):
     def progress(self, message: str) -> None:
         """Tell the person watching what a long wait is waiting for."""
 
+    def waited(self, kind: str, seconds: float) -> None:
+        """Note that the step being applied spent ``seconds`` in an unavoidable wait of ``kind``
+        (one of the :attr:`Step.waits` kinds, measured as the step saw it: a restart from
+        Restart-Computer until a session opens again, an installer from start to exit). The engine
+        journals the totals per kind in the step's evidence under ``"waited"``; the report sets them
+        against each measured window (what no tool can shorten, and qrdr's own time)."""
+
 
 #: Kinds of :attr:`Step.waits`: a host restarting, an installer (setup.exe, update.exe,
 #: sysocmgr) running, Active Directory replicating to every domain controller, services starting.
 RESTART, SETUP, REPLICATION, SERVICE_START = "restart", "setup", "replication", "service start"
+#: The key of a step's journaled evidence holding the waits it noted (:meth:`StepContext.waited`).
+WAITED_EVIDENCE = "waited"
 
 CheckFn = Callable[[StepContext], Check]
 ApplyFn = Callable[[StepContext], "dict[str, Any] | None"]

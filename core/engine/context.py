@@ -53,6 +53,7 @@ class RunContext:
         self.plugin_config = plugin_config or {}
         self._connector = connector
         self._progress = progress or (lambda message: None)
+        self._waited: dict[str, float] = {}
         self._run_state: dict[str, dict[str, Any]] = {}
 
     def host(self, key: str) -> Any:
@@ -69,3 +70,11 @@ class RunContext:
 
     def progress(self, message: str) -> None:
         self._progress(message)
+
+    def waited(self, kind: str, seconds: float) -> None:
+        self._waited[kind] = round(self._waited.get(kind, 0.0) + seconds, 2)
+
+    def take_waited(self) -> dict[str, float]:
+        """The waits noted since the last call (the engine's, once per applied step), emptied."""
+        taken, self._waited = self._waited, {}
+        return taken

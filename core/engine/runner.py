@@ -46,7 +46,7 @@ from ..errors import (ConfigError, Interrupted, NotConfirmed, RunLocked, Nothing
 from ..model import Site
 from ..pluginmanager import call_each
 from ..secrets import mask
-from ..steps import Check, Outcome, Step
+from ..steps import WAITED_EVIDENCE, Check, Outcome, Step
 from .context import Connector, NoConnector, RunContext
 from .journal import INTERRUPTED_PLANNING, Journal, operator
 from .lock import SiteLock
@@ -758,11 +758,15 @@ class Engine:
             self._open_window(step, windows)
             journal.set_step(run_id, step.id, "applying", changes=list(check.changes), applying=True)
             journal.event(run_id, "apply", "; ".join(check.changes) or step.title, step_id=step.id)
+            ctx.take_waited()  # a wait noted outside an apply belongs to no step
             try:
                 evidence = step.apply(ctx) or {}
             except Exception as exc:
                 return fail(f"apply failed: {_describe(exc)}{_detail_in_journal(journal, run_id, step, exc)}",
                             check.changes)
+            waited = ctx.take_waited()
+            if waited and isinstance(evidence, dict):
+                evidence = {**evidence, WAITED_EVIDENCE: waited}
             journal.set_step(run_id, step.id, "applied", evidence=evidence)
             changes = check.changes
         else:

@@ -35,6 +35,7 @@ from typing import Any
 
 from .. import __version__
 from ..secrets import mask_value
+from ..steps import WAITED_EVIDENCE
 
 #: Bumped when a key changes meaning or goes away (adding keys keeps the version).
 SCHEMA_VERSION = 1
@@ -162,6 +163,26 @@ def _window_list(run: dict[str, Any], window_times: dict[str, Any]) -> list[dict
     return shown
 
 
+def _waits_in(window: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """The window set against its critical path: the unavoidable waits (restarts, installers) that
+    the steps applied inside it noted (``evidence["waited"]``: qrdr.steps.StepContext.waited), per
+    kind, and what is left of the window: qrdr's own time (checks, commands, polling). Empty when
+    the window's ends are no longer known."""
+    if window["_start"] is None or window["_end"] is None:
+        return {}
+    kinds: dict[str, float] = {}
+    for step in steps:
+        end = step["_end"] or step["_start"]
+        waited = (step["evidence"] or {}).get(WAITED_EVIDENCE) if isinstance(step["evidence"], dict) else None
+        if step["_start"] is None or not waited or end < window["_start"] or step["_start"] > window["_end"]:
+            continue
+        for kind, seconds in waited.items():
+            kinds[kind] = round(kinds.get(kind, 0.0) + float(seconds), 2)
+    unavoidable = round(sum(kinds.values()), 2)
+    return {"unavoidable_waits": kinds, "unavoidable_seconds": unavoidable,
+            "qrdr_seconds": round(max(0.0, window["seconds"] - unavoidable), 2)}
+
+
 def _sessions(events: list[dict[str, Any]], runs_by_id: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
     """Each process that worked on the chain's runs: who, which process and qrdr, when it began and how
     it ended (the next ``end`` event of its run). Runs journaled before sessions were recorded get one
@@ -246,6 +267,8 @@ def _assemble(run_id: int, runs: list[dict[str, Any]], steps: list[dict[str, Any
         "evidence": json.loads(s["evidence"]) if s["evidence"] else None, "error": s["error"],
         "_start": s["started_at"], "_end": s["ended_at"],
     } for s in steps]
+    for window in windows:
+        window.update(_waits_in(window, step_list))
     counts: dict[str, int] = {}
     for step in step_list:
         counts[step["state"]] = counts.get(step["state"], 0) + 1

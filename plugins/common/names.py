@@ -55,6 +55,7 @@ def restart(ctx: StepContext, key: str, *, expected_name: str | None = None, wor
     # with a TCP connect or a logon attempt each time, which a restarting host refuses at once.
     evidence = session.reboot(wanted, come_back_as=come_back_as, down_timeout=DOWN_TIMEOUT, up_timeout=UP_TIMEOUT,
                               poll_interval=0.25, progress=ctx.progress)
+    ctx.waited(RESTART, evidence["back_after_s"])
     return {**evidence, "host": key}
 
 

@@ -40,7 +40,7 @@ from typing import Any, Callable
 import attrs
 
 from qrdr.remote import Command
-from qrdr.steps import StepContext
+from qrdr.steps import SETUP, StepContext
 
 from . import catalog, hosts
 
@@ -131,7 +131,7 @@ MAX_POLL_SECONDS = 5.0
 
 def run_long_program(ctx: StepContext, key: str, words: list[str], *, what: str,
                      done: Callable[[Any], bool] | None = None, hang_grace: float = 30.0, poll: float = 0.25,
-                     timeout: float = 4 * 3600.0) -> ProgramRun:
+                     timeout: float = 4 * 3600.0, wait_kind: str | None = None) -> ProgramRun:
     """Run ``words`` on ``site.hosts[key]`` as a scheduled task of the domain account and wait for it.
 
     ``what`` names the program in errors (the config field its path came from, say).
@@ -139,6 +139,8 @@ def run_long_program(ctx: StepContext, key: str, words: list[str], *, what: str,
     runs ``hang_grace`` seconds after that, it is stopped, as runbook 2.4 says of setup hanging
     while starting the System Attendant (KB Q280432). Raises :class:`ProgramFailed` when the
     task cannot start or the deadline passes, :class:`BatchValueError` for an unsafe value.
+    ``wait_kind``: the :attr:`Step.waits` kind the program is (an installer: ``SETUP``); its run
+    time is then noted with ``ctx.waited`` (the report's unavoidable waits).
     """
     session = hosts.remote(ctx, key)
     started = time.monotonic()
@@ -160,8 +162,11 @@ def run_long_program(ctx: StepContext, key: str, words: list[str], *, what: str,
         lines = [str(line) for line in session.run(Command("Get-Content", {"Path": output}), read_only=True)]
     finally:
         _forget(ctx, key, session, task, [batch, output, exit_file])
-    return ProgramRun(program=words[0], exit_code=None if stopped else code, output=tuple(lines), task=task,
-                      stopped_by_qrdr=stopped, seconds=time.monotonic() - started)
+    run = ProgramRun(program=words[0], exit_code=None if stopped else code, output=tuple(lines), task=task,
+                     stopped_by_qrdr=stopped, seconds=time.monotonic() - started)
+    if wait_kind is not None:
+        ctx.waited(wait_kind, run.seconds)
+    return run
 
 
 def _wait(ctx: StepContext, key: str, session: Any, task: str, exit_file: str, program: str, *,
@@ -223,7 +228,7 @@ def run_installer(ctx: StepContext, key: str, words: list[str], *, what: str, do
     Finished means exit code 0, or stopped by qrdr after ``done`` held (KB Q280432). Anything else
     raises, quoting the end of "C:\\Exchange Server Setup Progress.log", where setup writes why.
     """
-    run = run_long_program(ctx, key, words, what=what, done=done)
+    run = run_long_program(ctx, key, words, what=what, done=done, wait_kind=SETUP)
     session = hosts.remote(ctx, key)
     if run.exit_code == 0 or (run.stopped_by_qrdr and done(session)):
         return run.evidence()

@@ -60,6 +60,14 @@ def test_the_report_of_a_lab_story_is_its_journal(start_site, run_cli, tmp_path)
         assert configured["outage"]["seconds"] == journal.run(configure.run_id).windows["production outage"] > 0
         promoted = build_report(journal.path, promote.run_id)
         assert promoted["rto"]["seconds"] == journal.run(promote.run_id).windows["mail flowing"] > 0
+        # Each window against its critical path: the restarts and installer runs the steps timed.
+        assert set(configured["outage"]["unavoidable_waits"]) == {"restart", "setup"}
+        restarts = [s["evidence"]["waited"]["restart"] for s in promoted["steps"]
+                    if "restart" in (s["evidence"] or {}).get("waited", {})]
+        assert len(restarts) == 2  # the standby: out of the domain and renamed, then back in
+        rto = promoted["rto"]
+        assert rto["unavoidable_waits"] == {"restart": pytest.approx(sum(restarts), abs=0.01)}
+        assert 0 <= rto["qrdr_seconds"] == pytest.approx(rto["seconds"] - rto["unavoidable_seconds"], abs=0.01)
     finally:
         journal.close()
     # The resume continued the same run: one run, two sessions, the first interrupted.

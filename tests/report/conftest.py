@@ -4,6 +4,7 @@ again with the person's confirmation, across three hosts, with both measured win
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import attrs
@@ -15,13 +16,15 @@ from qrdr.engine.journal import Journal
 from qrdr.hookspecs import hookimpl
 from qrdr.model import SecretRef
 from qrdr.secrets import resolve
-from qrdr.steps import PRODUCTION_OUTAGE, Check, Step, manual_step
+from qrdr.steps import PRODUCTION_OUTAGE, RESTART, SETUP, Check, Step, manual_step
 
 from ..addon_engine import AddonEngine
 from ..cli.conftest import bare_site  # noqa: F401 - the example site in a directory of its own
 
 SECRET_ENV = "QRDR_REPORTTEST_TOKEN"
 SECRET = "tok-REPORT-5e3cr3t"
+#: The waits the story's steps note: an installer inside production's outage, a restart after it.
+STORY_SETUP_SECONDS, STORY_RESTART_SECONDS = 0.05, 0.03
 
 
 class Story:
@@ -36,8 +39,13 @@ class Story:
     def _check(self, step_id: str):
         return lambda ctx: Check.no_change() if step_id in self.applied else Check.will_change(f"do {step_id}")
 
-    def _apply(self, step_id: str, evidence=None):
+    def _apply(self, step_id: str, evidence=None, wait: tuple[str, float] | None = None):
+        """Applies ``step_id``; with ``wait`` (kind, seconds) it first waits that long and notes it,
+        as a restart or an installer run would."""
         def apply(ctx):
+            if wait is not None:
+                time.sleep(wait[1])
+                ctx.waited(*wait)
             self.applied.add(step_id)
             return evidence
         return apply
@@ -67,9 +75,11 @@ class Story:
                  check=lambda ctx: Check.no_change("noted already"), apply=lambda ctx: None),
             Step(id="t.start-production", title="production's services started", target="production",
                  after=("t.ticket",), check=self._check("t.start-production"),
-                 apply=self._apply("t.start-production"), closes_window=PRODUCTION_OUTAGE),
+                 apply=self._apply("t.start-production", wait=(SETUP, STORY_SETUP_SECONDS)),
+                 closes_window=PRODUCTION_OUTAGE),
             Step(id="t.mail", title="mail flows", target="standby", after=("t.start-production",),
-                 check=self._check("t.mail"), apply=self._apply("t.mail"), closes_window="mail flowing"),
+                 check=self._check("t.mail"), apply=self._apply("t.mail", wait=(RESTART, STORY_RESTART_SECONDS)),
+                 closes_window="mail flowing"),
         ]
 
 

@@ -13,7 +13,7 @@ from qrdr import __version__
 from qrdr.engine.journal import Journal, operator
 from qrdr.report import ReportError, build_report, journal_digest, render_json
 
-from .conftest import SECRET, journal_rows
+from .conftest import SECRET, STORY_RESTART_SECONDS, STORY_SETUP_SECONDS, journal_rows
 
 
 def utc(text: str) -> dt.datetime:
@@ -84,6 +84,21 @@ def test_the_measured_windows_are_the_runs_windows(journaled_story):
     assert utc(report["rto"]["started_at"]) <= utc(report["steps"][0]["started_at"])
     assert utc(report["rto"]["ended_at"]) >= utc(report["steps"][-1]["started_at"])
     assert {w["name"]: w["seconds"] for w in report["windows"]} == run.windows
+
+
+def test_each_window_is_set_against_the_waits_its_steps_noted(journaled_story):
+    report = build_report(journaled_story.journal)
+    steps = {s["step_id"]: s for s in report["steps"]}
+    assert steps["t.start-production"]["evidence"]["waited"] == {"setup": STORY_SETUP_SECONDS}
+    assert steps["t.mail"]["evidence"]["waited"] == {"restart": STORY_RESTART_SECONDS}
+    # The outage holds the installer run only; the restart came after production was back.
+    outage = report["outage"]
+    assert outage["unavoidable_waits"] == {"setup": STORY_SETUP_SECONDS}
+    assert outage["unavoidable_seconds"] == STORY_SETUP_SECONDS
+    assert outage["qrdr_seconds"] == round(outage["seconds"] - STORY_SETUP_SECONDS, 2)
+    rto = report["rto"]
+    assert rto["unavoidable_waits"] == {"setup": STORY_SETUP_SECONDS, "restart": STORY_RESTART_SECONDS}
+    assert rto["qrdr_seconds"] == round(rto["seconds"] - STORY_SETUP_SECONDS - STORY_RESTART_SECONDS, 2)
 
 
 def test_the_timeline_has_a_lane_per_host_and_a_bar_per_step_that_ran(journaled_story):

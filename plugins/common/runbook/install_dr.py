@@ -179,7 +179,7 @@ def windows_components(book: Book, site: Site) -> Step:
         # %windir% is C:\WINNT on Windows 2000 and C:\WINDOWS on Windows 2003.
         windir = r"C:\WINNT" if ctx.site.hosts[sk].windows is WindowsVersion.W2000 else r"C:\WINDOWS"
         run = programs.run_long_program(ctx, sk, ["sysocmgr", rf"/i:{windir}\inf\sysoc.inf", f"/u:{answers}", "/q"],
-                                        what="the Windows components")
+                                        what="the Windows components", wait_kind=SETUP)
         if run.exit_code != 0:
             raise programs.ProgramFailed(f"{session.name}: sysocmgr ended with exit code {run.exit_code}: "
                                          + " ".join(run.output[-3:]))
