@@ -33,6 +33,7 @@ from .engine.lock import SiteLock, describe_holder
 from .engine.runner import ConfirmManual, Engine, Plan, Reporter, RunResult
 from .engine.sitestate import SiteState
 from .errors import ConfigError, SiteNotSupported
+from .fleet import FleetCheck, SiteReadiness, fleet_check, site_configs
 from .model import Site
 from .pluginmanager import ConfigSection, LoadedPlugin, call_each, make_plugin_manager
 from .secrets import ResolvedOnce
@@ -237,4 +238,5 @@ def _phases(command: str) -> tuple[str, ...]:
         raise SiteNotSupported(f"unknown command {command!r} (commands: {', '.join(COMMANDS)})") from None
 
 
-__all__ = ["Runbook", "COMMANDS", "LoadedPlugin", "SiteLock"]
+__all__ = ["Runbook", "COMMANDS", "LoadedPlugin", "SiteLock", "fleet_check", "site_configs", "FleetCheck",
+           "SiteReadiness"]
