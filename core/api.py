@@ -33,7 +33,7 @@ from .engine.lock import SiteLock, describe_holder
 from .engine.runner import ConfirmManual, Engine, Plan, Reporter, RunResult
 from .engine.sitestate import SiteState
 from .errors import ConfigError, SiteNotSupported
-from .fleet import FleetCheck, SiteReadiness, fleet_check, site_configs
+from .fleet import DEFAULT_JOBS, FleetCheck, SiteReadiness, check_fleet, site_configs
 from .model import Site
 from .pluginmanager import ConfigSection, LoadedPlugin, call_each, make_plugin_manager
 from .secrets import ResolvedOnce
@@ -229,6 +229,15 @@ class Runbook:
         """Close every connection and forget the secrets resolved (a later command opens and asks again)."""
         self.connector.close()
         self.resolved.clear()
+
+
+def fleet_check(configs: Iterable[str | os.PathLike], *, jobs: int = DEFAULT_JOBS, **runbook_options: Any
+                ) -> FleetCheck:
+    """The state and readiness of every site config of ``configs`` (``site_configs`` finds them), at
+    most ``jobs`` at a time, read-only and taking no lock: ``qrdr fleet check`` (see :mod:`qrdr.fleet`).
+    ``runbook_options`` go to each site's :meth:`Runbook.from_config` (``connector``, ``reporter``...).
+    Never raises for one site: what would have been raised is that site's ``error``."""
+    return check_fleet(configs, lambda config: Runbook.from_config(config, **runbook_options), jobs=jobs)
 
 
 def _phases(command: str) -> tuple[str, ...]:

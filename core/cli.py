@@ -21,10 +21,10 @@ import attrs
 from loguru import logger
 
 from . import __version__
-from .api import COMMANDS, Runbook
+from .api import COMMANDS, Runbook, fleet_check
 from .engine.runner import Plan, Reporter, RunResult, StepResult
 from .engine.sitestate import OVERRIDES
-from .fleet import DEFAULT_JOBS, FleetCheck, SiteReadiness, fleet_check, site_configs
+from .fleet import DEFAULT_JOBS, FleetCheck, SiteReadiness, site_configs
 from .errors import (
     ConfigError, Interrupted, JournalError, JournalLocked, NotConfirmed, NothingToResume, PluginError, QrdrError,
     Refused, RunLocked, SecretError, SiteNotSupported, StepFailed,

@@ -1,6 +1,6 @@
 """Many sites at once: the readiness of every site config of a fleet (``qrdr fleet check``).
 
-    from qrdr.fleet import fleet_check, site_configs
+    from qrdr.api import fleet_check, site_configs
 
     fleet = fleet_check(site_configs("/etc/qrdr/sites"), jobs=4)
     for site in fleet.sites:
@@ -29,7 +29,7 @@ import glob
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import attrs
 
@@ -135,10 +135,13 @@ def site_configs(directory: str | os.PathLike | None = None, *, pattern: str | N
     return found
 
 
-def check_site(config: str | os.PathLike, **runbook_options: Any) -> SiteReadiness:
+#: Opens the Runbook of one site config (``qrdr.api.Runbook.from_config`` with the caller's options).
+OpenRunbook = Callable[[str | os.PathLike], Any]
+
+
+def check_site(config: str | os.PathLike, open_runbook: OpenRunbook) -> SiteReadiness:
     """One site's readiness (see the module docstring); never raises but for Ctrl-C.
-    ``runbook_options``: passed to :class:`~qrdr.api.Runbook` (``exchange``, ``snap``, ``connector``...)."""
-    from .api import Runbook
+    ``qrdr.api.fleet_check`` passes ``open_runbook``; this module knows no Runbook of its own."""
     from .secrets import mask
 
     started = time.monotonic()
@@ -146,7 +149,7 @@ def check_site(config: str | os.PathLike, **runbook_options: Any) -> SiteReadine
     state: dict[str, Any] = {}
     runbook = None
     try:
-        runbook = Runbook.from_config(config, **runbook_options)
+        runbook = open_runbook(config)
         name = runbook.site.name
         state = runbook.status()
         plan = runbook.check()
@@ -169,11 +172,11 @@ def check_site(config: str | os.PathLike, **runbook_options: Any) -> SiteReadine
                          next_command=state.get("next"), seconds=time.monotonic() - started, error=error)
 
 
-def fleet_check(configs: Iterable[str | os.PathLike], *, jobs: int = DEFAULT_JOBS,
-                **runbook_options: Any) -> FleetCheck:
+def check_fleet(configs: Iterable[str | os.PathLike], open_runbook: OpenRunbook, *,
+                jobs: int = DEFAULT_JOBS) -> FleetCheck:
     """Check every site config of ``configs`` (:func:`site_configs` finds them), at most ``jobs``
     at a time; the records come back in the order of ``configs``. Read-only and lock-free (see the
-    module docstring). ``runbook_options`` go to each site's :class:`~qrdr.api.Runbook`."""
+    module docstring). Callers use ``qrdr.api.fleet_check``, which passes ``open_runbook``."""
     paths: Sequence[str | os.PathLike] = list(configs)
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, not {jobs}")
@@ -181,7 +184,7 @@ def fleet_check(configs: Iterable[str | os.PathLike], *, jobs: int = DEFAULT_JOB
     workers = max(1, min(jobs, len(paths)))
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qrdr-fleet")
     try:
-        futures = [pool.submit(check_site, path, **runbook_options) for path in paths]
+        futures = [pool.submit(check_site, path, open_runbook) for path in paths]
         sites = tuple(future.result() for future in futures)
     except BaseException:
         # Ctrl-C: the checks not started are dropped; those under way end within their hosts' timeouts.
@@ -201,4 +204,4 @@ def _recovery_point(plan: Any) -> tuple[str | None, float | None]:
     return None, None
 
 
-__all__ = ["DEFAULT_JOBS", "FleetCheck", "SiteError", "SiteReadiness", "check_site", "fleet_check", "site_configs"]
+__all__ = ["DEFAULT_JOBS", "FleetCheck", "SiteError", "SiteReadiness", "check_fleet", "check_site", "site_configs"]
