@@ -33,6 +33,7 @@ from .engine.lock import SiteLock, describe_holder
 from .engine.runner import ConfirmManual, Engine, Plan, Reporter, RunResult
 from .engine.sitestate import SiteState
 from .errors import ConfigError, SiteNotSupported
+from .fleet import DEFAULT_JOBS, FleetCheck, SiteReadiness, check_fleet, site_configs
 from .model import Site
 from .pluginmanager import ConfigSection, LoadedPlugin, call_each, make_plugin_manager
 from .secrets import ResolvedOnce
@@ -230,6 +231,15 @@ class Runbook:
         self.resolved.clear()
 
 
+def fleet_check(configs: Iterable[str | os.PathLike], *, jobs: int = DEFAULT_JOBS, **runbook_options: Any
+                ) -> FleetCheck:
+    """The state and readiness of every site config of ``configs`` (``site_configs`` finds them), at
+    most ``jobs`` at a time, read-only and taking no lock: ``qrdr fleet check`` (see :mod:`qrdr.fleet`).
+    ``runbook_options`` go to each site's :meth:`Runbook.from_config` (``connector``, ``reporter``...).
+    Never raises for one site: what would have been raised is that site's ``error``."""
+    return check_fleet(configs, lambda config: Runbook.from_config(config, **runbook_options), jobs=jobs)
+
+
 def _phases(command: str) -> tuple[str, ...]:
     try:
         return COMMANDS[command]
@@ -237,4 +247,5 @@ def _phases(command: str) -> tuple[str, ...]:
         raise SiteNotSupported(f"unknown command {command!r} (commands: {', '.join(COMMANDS)})") from None
 
 
-__all__ = ["Runbook", "COMMANDS", "LoadedPlugin", "SiteLock"]
+__all__ = ["Runbook", "COMMANDS", "LoadedPlugin", "SiteLock", "fleet_check", "site_configs", "FleetCheck",
+           "SiteReadiness"]

@@ -21,9 +21,10 @@ import attrs
 from loguru import logger
 
 from . import __version__
-from .api import COMMANDS, Runbook
+from .api import COMMANDS, Runbook, fleet_check
 from .engine.runner import Plan, Reporter, RunResult, StepResult
 from .engine.sitestate import OVERRIDES
+from .fleet import DEFAULT_JOBS, FleetCheck, SiteReadiness, site_configs
 from .errors import (
     ConfigError, Interrupted, JournalError, JournalLocked, NotConfirmed, NothingToResume, PluginError, QrdrError,
     Refused, RunLocked, SecretError, SiteNotSupported, StepFailed,
@@ -59,7 +60,7 @@ RUN_STATUS_EXIT = {"succeeded": 0, "rolled back": 0, "failed": 1, "interrupted":
 
 PHASE_COMMANDS = [name for name in COMMANDS]
 #: Commands that change nothing on the site, whenever they are interrupted.
-READ_ONLY_COMMANDS = ("plan", "check", "status", "history")
+READ_ONLY_COMMANDS = ("plan", "check", "status", "history", "fleet")
 
 
 class TerminalReporter(Reporter):
@@ -251,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--run", type=_at_least_one, metavar="N", help="one run's steps and events")
     history.add_argument("--limit", type=_at_least_one, default=20, metavar="N", help="how many runs (default 20)")
     _global_options(history, suppress=True)
+    _add_fleet_command(commands)
     from .report.cli import add_report_command
 
     add_report_command(commands, lambda sub: _global_options(sub, suppress=True))
@@ -261,6 +263,22 @@ def build_parser() -> argparse.ArgumentParser:
     if add_lab_commands is not None:
         add_lab_commands(commands, lambda sub: _global_options(sub, suppress=True))
     return parser
+
+
+def _add_fleet_command(commands: Any) -> None:
+    """``qrdr fleet check [DIR | --sites GLOB] [--jobs N] [--json]``: see docs/cli.md."""
+    fleet = commands.add_parser("fleet", help="many sites at once: qrdr fleet check")
+    sub = fleet.add_subparsers(dest="fleet_command", required=True, metavar="FLEET_COMMAND")
+    check = sub.add_parser("check", help="the readiness of every site config, checked concurrently, read-only "
+                                         "(non-zero when any site is not ready)")
+    check.add_argument("directory", nargs="?", metavar="DIR", help="a directory: every *.toml in it is a site config")
+    check.add_argument("--sites", metavar="GLOB", type=_not_empty,
+                       help="the site configs a glob matches instead (quote it; ** crosses directories)")
+    check.add_argument("--jobs", type=_at_least_one, default=DEFAULT_JOBS, metavar="N",
+                       help=f"sites checked at once (default {DEFAULT_JOBS})")
+    # Of the global options only these mean something for many sites (each site's config chooses its plugins).
+    check.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON document")
+    check.add_argument("--verbose", "-v", action="count", default=argparse.SUPPRESS, help="log more (-vv for debug)")
 
 
 def _enable_logging(verbosity: int) -> None:
@@ -405,6 +423,8 @@ def _main(args: argparse.Namespace) -> int:
         try:
             if getattr(args, "lab_handler", None):
                 return args.lab_handler(args)
+            if args.command == "fleet":  # many sites, each with a Runbook of its own
+                return _fleet(args, emit)
             if args.command == "report":  # from the journal alone: no plugins, no connection
                 from .report.cli import report_command
 
@@ -479,6 +499,52 @@ def _command(runbook: Runbook, args: argparse.Namespace, emit: Callable[[Any], N
     if as_json:
         emit(document)
     return RUN_STATUS_EXIT.get(result.status, 1)
+
+
+def _fleet(args: argparse.Namespace, emit: Callable[[Any], None]) -> int:
+    """``qrdr fleet check``: exit 0 when every site is ready, 3 when any is not (or could not be checked)."""
+    if args.config or args.plugin or args.snap:
+        raise ConfigError("qrdr fleet check", [("", "--config, --plugin and --snap name one site: give a directory "
+                                                     "of site configs or --sites GLOB (each config names its plugins)")])
+    if args.directory is not None and args.sites is not None:
+        raise ConfigError("qrdr fleet check", [("", "give a directory or --sites GLOB, not both")])
+    fleet = fleet_check(site_configs(args.directory, pattern=args.sites) if args.sites is None
+                        else site_configs(pattern=args.sites), jobs=args.jobs)
+    if args.json:
+        emit(fleet.to_dict())
+    else:
+        print(render_fleet(fleet))
+    return 0 if fleet.all_ready else 3
+
+
+def render_fleet(fleet: FleetCheck) -> str:
+    """One line per site (name, state, READY / NOT READY / ERROR, the first reason or the recovery
+    point, seconds, config), then a summary line."""
+    width = max(len(site.site or "-") for site in fleet.sites)
+    states = max(len(site.state or "-") for site in fleet.sites)
+    lines = []
+    for site in fleet.sites:
+        verdict = "READY" if site.ready else "ERROR" if site.error else "NOT READY"
+        lines.append(f"{site.site or '-':<{width}}  {site.state or '-':<{states}}  {verdict:<9}  "
+                     f"{_fleet_detail(site)} ({site.seconds:.1f} s, {site.config})")
+    summary = fleet.summary()
+    lines.append(f"{summary['ready']} of {summary['sites']} sites ready"
+                 + (f", {summary['errors']} could not be checked" if summary["errors"] else "")
+                 + f"; {summary['seconds']:.1f} s, {summary['jobs']} at a time")
+    return mask("\n".join(lines))
+
+
+def _fleet_detail(site: SiteReadiness) -> str:
+    if site.error is not None:
+        lines = [line.strip() for line in site.error.message.splitlines() if line.strip()]
+        detail = f"{site.error.kind}: " + "; ".join(lines).replace(":;", ":")
+    elif site.ready:
+        detail = (f"recovery point {site.recovery_point_age_hours:.1f} h old"
+                  if site.recovery_point_age_hours is not None else "recovery point unknown")
+    else:
+        more = len(site.reasons) - 1
+        detail = site.reasons[0] + (f" (and {more} more: qrdr check --config {site.config})" if more else "")
+    return detail + (f" [busy: {site.busy}]" if site.busy else "")
 
 
 def _render_status(status: dict[str, Any]) -> str:

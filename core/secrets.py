@@ -162,7 +162,13 @@ def _resolve(ref: SecretRef, purpose: str, prompt: Callable[[str], str] | None) 
     return value
 
 
+#: One question on the terminal at a time: several sites checked at once (``qrdr fleet check``)
+#: would otherwise ask over each other.
+_PROMPT_LOCK = threading.Lock()
+
+
 def _terminal_prompt(text: str) -> str:
     if not sys.stdin.isatty():
         raise SecretError(f"{text.rstrip(': ')}: the config says to prompt, but there is no terminal to ask on")
-    return getpass.getpass(text)
+    with _PROMPT_LOCK:
+        return getpass.getpass(text)

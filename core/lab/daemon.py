@@ -120,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     logger.add(sys.stderr, level="INFO")
     logger.enable("qrdr")
     site = load_site(args.config)
-    lab = LabSite(site, workdir, LabOptions(reboot_seconds=args.reboot_seconds, second_dc=args.second_dc))
+    # QRDR_LAB_SAMBA_CACHE: the golden provisioned domains the test fixtures keep (qrdr.lab.samba_fixtures);
+    # a lab started from a test or a bench then copies one (about 0.5 s) instead of provisioning (5-9 s).
+    lab = LabSite(site, workdir, LabOptions(reboot_seconds=args.reboot_seconds, second_dc=args.second_dc,
+                                            samba_cache_dir=os.environ.get("QRDR_LAB_SAMBA_CACHE") or None))
     daemon = LabDaemon(lab)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=daemon.shutdown, daemon=True).start())
     try:
