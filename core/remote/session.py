@@ -162,6 +162,10 @@ _ERROR_CATEGORIES = (
 #: While waiting for a host to go down or come back, tell ``progress`` this often that qrdr still waits.
 PROGRESS_EVERY_S = 30.0
 
+#: While a restarting host still answers, its boot time is read this often: a host may go down and
+#: come back between two probes (a fast restart, probes slowed down by a starved machine).
+BOOT_RECHECK_S = 10.0
+
 #: How Windows says a -ComputerName target does not answer (HRESULT 0x800706BA).
 _RPC_UNAVAILABLE = "The RPC server is unavailable"
 
@@ -862,19 +866,29 @@ class RemoteHost:
         # The boot time is the proof. A probe that fails while the host still runs (a reset
         # connection on a busy network) looks like "down"; the session that then opens reaches
         # the host before its restart, with the old boot time: wait for it to go down again,
-        # within what is left of down_timeout.
+        # within what is left of down_timeout. A host that is never seen down (it restarted
+        # faster than a probe answers on a starved machine) has its boot time read every
+        # BOOT_RECHECK_S: a new one means it went down and came back between two probes.
         down_deadline = started + down_timeout
-        back, wait_down = self, down_timeout
+        back, told, next_report = self, progress, started + PROGRESS_EVERY_S
         while True:
             down_after: float | None
             try:
-                down_after = back.wait_until_down(wait_down, poll_interval=poll_interval, progress=progress,
-                                                  after=after)
+                chunk = max(poll_interval, min(BOOT_RECHECK_S, down_deadline - time.monotonic()))
+                down_after = back.wait_until_down(chunk, poll_interval=poll_interval, progress=told, after=after)
                 back = returning()
             except RebootFailed:
                 back = returning()
                 if not back._restarted_since(before):
-                    raise
+                    if time.monotonic() >= down_deadline:
+                        raise RebootFailed(back.label, f"{self.label} did not go down within {down_timeout:g} s"
+                                                       f"{after}") from None
+                    told = None  # "waiting for ... to go down" was said once
+                    if progress and time.monotonic() >= next_report:
+                        progress(f"still waiting for {self.label} to go down{after} "
+                                 f"({time.monotonic() - started:.0f} s of {down_timeout:g} s)")
+                        next_report = time.monotonic() + PROGRESS_EVERY_S
+                    continue
                 down_after = None
             up_after = back.wait_until_up(up_timeout, poll_interval=poll_interval, progress=progress, after=after)
             now_boot = back.boot_time()
@@ -884,7 +898,7 @@ class RemoteHost:
                 raise RebootFailed(back.label, f"{back.label} answers again but its boot time is unchanged "
                                                f"({before}): it did not restart")
             logger.info("{}: answered with its old boot time: not restarted yet, waiting again", back.label)
-            wait_down = max(poll_interval, down_deadline - time.monotonic())
+            told = None
         name = back.computer_name()
         if name.lower() != wanted.lower():
             raise RebootFailed(back.label, f"{back.label} came back as {name}, expected {wanted}")

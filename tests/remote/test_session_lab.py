@@ -305,3 +305,37 @@ def test_shut_down_waits_until_the_host_no_longer_answers(lab):
     assert not endpoint.is_up and not remote.is_reachable(timeout=1)
     assert evidence["down_after_s"] < 5
     assert [p[0].named() for p in host.invocations if p[0].name == "Stop-Computer"] == [{"force": True}]
+
+
+def test_a_restart_no_probe_saw_is_found_by_its_new_boot_time(lab, monkeypatch):
+    """On a starved machine a probe can take longer than the host's restart: it never sees the
+    host down. The boot time, read while the host still answers, shows it restarted; the reboot
+    does not wait out its down deadline."""
+    import qrdr.remote.session as session_module
+
+    monkeypatch.setattr(session_module, "BOOT_RECHECK_S", 0.5)
+    monkeypatch.setattr(RemoteHost, "is_reachable", lambda self, timeout=5.0: True)  # never seen down
+    host, endpoint = lab(reboot_delay=0.3)
+    progress = []
+    with remote_for(endpoint) as remote:
+        evidence = remote.reboot(down_timeout=120, up_timeout=20, poll_interval=0.1, progress=progress.append)
+    assert host.reboots == 1
+    assert evidence["down_after_s"] is None  # not seen down: proven by the boot time alone
+    assert parse_dmtf(evidence["boot_after"]) > parse_dmtf(evidence["boot_before"])
+    assert evidence["back_after_s"] < 120  # not the down deadline waited out
+    assert progress.count("waiting for EXCH01 to go down after Restart-Computer") == 1
+
+
+def test_a_host_that_keeps_answering_is_told_about_while_it_is_waited_for(lab, monkeypatch):
+    import qrdr.remote.session as session_module
+
+    monkeypatch.setattr(session_module, "BOOT_RECHECK_S", 0.3)
+    monkeypatch.setattr(session_module, "PROGRESS_EVERY_S", 0.5)
+    host, endpoint = lab()
+    host.ignore_restart = True
+    progress = []
+    with remote_for(endpoint) as remote, pytest.raises(RebootFailed) as caught:
+        remote.reboot(down_timeout=2, up_timeout=5, poll_interval=0.1, progress=progress.append)
+    assert str(caught.value) == "EXCH01 did not go down within 2 s after Restart-Computer"
+    assert any(line.startswith("still waiting for EXCH01 to go down after Restart-Computer (") and "of 2 s)" in line
+               for line in progress), progress
