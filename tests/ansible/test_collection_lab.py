@@ -177,7 +177,7 @@ def test_configure_promote_and_readiness_of_two_sites_with_ansible_playbook(two_
     assert shown.returncode == 0, shown.stdout[-6000:]
     readiness = task_results(results, "Check the site (qrdr check and qrdr status)")
     assert readiness[second]["ready"] is True and readiness[second]["rpo"]["recovery_point"], readiness[second]
-    assert readiness[second]["state"] == "configured" and readiness[second]["changed"] is False
+    assert readiness[second]["state"] == "qr-ready" and readiness[second]["changed"] is False
     assert readiness[first]["state"] == "promoted" and readiness[first]["changed"] is False
 
     # -vvv printed the module arguments and results of every run: no password of either lab among them.

@@ -60,10 +60,10 @@ rpo:
   type: dict
   sample: {"recovery_point": "2026-12-02T12:10:00+00:00", "age_hours": 0.4}
 state:
-  description: Where the site stands from its journal (qrdr's site state, e.g. C(new), C(configured), C(promoted)).
+  description: Where the site stands from its journal (qrdr's site state - C(unknown), C(configured), C(qr-ready), C(promoted), C(cleaned) or a run under way).
   returned: always
   type: str
-  sample: configured
+  sample: qr-ready
 next_command:
   description: qrdr's next safe command for the site.
   returned: always
