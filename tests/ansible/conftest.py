@@ -46,6 +46,16 @@ def run_ansible(program: str, *args: str, home: Path, timeout: float = 900, extr
                           env={**ansible_environment(home), **(extra_env or {})}, cwd=cwd or home)
 
 
+def start_ansible(program: str, *args: str, home: Path, output: Path,
+                  extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    """:func:`run_ansible` in the background, in a session of its own (a signal reaches all its
+    processes, as when AWX cancels a job), stdout and stderr to ``output``."""
+    with output.open("w") as out:
+        return subprocess.Popen([str(BIN / program), *args], stdout=out, stderr=subprocess.STDOUT, text=True,
+                                env={**ansible_environment(home), **(extra_env or {})}, cwd=home,
+                                start_new_session=True)
+
+
 def task_results(results_file: Path, task_name: str) -> dict[str, dict]:
     """host -> the result of the last run of the task named ``task_name`` (callback_plugins/task_results.py),
     with ``outcome``: ok, failed or skipped."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ from qrdr.lab.daemon import request
 
 from ..e2e.outside import Outside
 from ..e2e.story import production_services
-from .conftest import run_ansible, task_results
+from .conftest import run_ansible, start_ansible, task_results
 
 pytestmark = pytest.mark.lab
 
@@ -92,18 +93,66 @@ class Operator:
         self.printed: list[str] = []
         self.runs = 0
 
-    def play(self, playbook: str, *args: str) -> tuple[subprocess.CompletedProcess, Path]:
-        """``ansible-playbook -vvv qrdr.site.PLAYBOOK``: what it printed, and the file of its task results."""
+    def _arguments(self, playbook: str, args: tuple[str, ...]) -> tuple[list[str], Path]:
         self.runs += 1
         results = self.home / f"results-{self.runs}.jsonl"
         results.touch()
+        return ["-vvv", "-i", str(self.inventory), f"qrdr.site.{playbook}", *args], results
+
+    def play(self, playbook: str, *args: str) -> tuple[subprocess.CompletedProcess, Path]:
+        """``ansible-playbook -vvv qrdr.site.PLAYBOOK``: what it printed, and the file of its task results."""
+        arguments, results = self._arguments(playbook, args)
         started = time.monotonic()
-        shown = run_ansible("ansible-playbook", "-vvv", "-i", str(self.inventory), f"qrdr.site.{playbook}", *args,
-                            home=self.home, extra_env={"QRDR_TEST_RESULTS_FILE": str(results), "ANSIBLE_FORKS": "2"})
+        shown = run_ansible("ansible-playbook", *arguments, home=self.home,
+                            extra_env={"QRDR_TEST_RESULTS_FILE": str(results), "ANSIBLE_FORKS": "2"})
         print(f"ansible-playbook qrdr.site.{playbook} {' '.join(args)}: {time.monotonic() - started:.1f} s")
         self.printed += [shown.stdout, shown.stderr]
-        assert "Traceback" not in shown.stdout + shown.stderr, shown.stdout[-6000:] + shown.stderr[-4000:]
+        assert "Traceback" not in shown.stdout + shown.stderr, shown.stdout[-6000:] + shown.stderr[-6000:]
         return shown, results
+
+    def cancel_while_running(self, config: str, playbook: str, *args: str) -> None:
+        """Start the playbook and, once a step of qrdr's run is done (``qrdr history``), send
+        SIGTERM to all its processes, as AWX does when a job is cancelled; wait until the run stopped."""
+        arguments, _ = self._arguments(playbook, args)
+        output = self.home / f"output-{self.runs}.txt"
+        process = start_ansible("ansible-playbook", *arguments, home=self.home, output=output)
+        try:
+            deadline = time.monotonic() + 120
+            while not first_step_done(config):
+                assert process.poll() is None, f"ended before a step of qrdr's run was done: {output.read_text()[-4000:]}"
+                assert time.monotonic() < deadline
+                time.sleep(0.3)
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 120
+        while qrdr_status(config)["busy"] is not None:  # the module stops after its current step
+            assert time.monotonic() < deadline, "qrdr's run did not stop after SIGTERM"
+            time.sleep(0.5)
+        self.printed.append(output.read_text())
+
+
+def qrdr(config: str, *args: str) -> dict:
+    """``qrdr ARGS --json`` on the site, as an operator would ask between runs."""
+    shown = subprocess.run([sys.executable, "-m", "qrdr.cli", *args, "--json", "--config", config],
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    return json.loads(shown.stdout)
+
+
+def qrdr_status(config: str) -> dict:
+    return qrdr(config, "status")
+
+
+def first_step_done(config: str) -> bool:
+    """Whether the run under way has done a step (it has changed something: stopping it now leaves
+    a run to resume, not one stopped while planning)."""
+    runs = qrdr_status(config)["last_runs"]
+    if not runs or runs[0]["status"] != "running":
+        return False
+    return any(step["state"] == "done" for step in qrdr(config, "history", "--run", str(runs[0]["id"]))["steps"])
 
 
 def standby_untouched(outside: Outside) -> None:
@@ -179,6 +228,29 @@ def test_configure_promote_and_readiness_of_two_sites_with_ansible_playbook(two_
     assert readiness[second]["ready"] is True and readiness[second]["rpo"]["recovery_point"], readiness[second]
     assert readiness[second]["state"] == "qr-ready" and readiness[second]["changed"] is False
     assert readiness[first]["state"] == "promoted" and readiness[first]["changed"] is False
+
+    # The second site's production fails too, and its promote is cancelled while it runs (AWX's
+    # cancel: SIGTERM to every process of the job). qrdr stops after the step under way.
+    kept.fault("power-off", "production")
+    confirm = f"qrdr_confirm='promote {second}'"
+    operator.cancel_while_running(kept.bound_site.source, "promote", "--limit", second, "-e", confirm)
+    stopped = qrdr_status(kept.bound_site.source)
+    assert stopped["resumable"] and stopped["resumable"]["command"] == "promote", stopped
+    # Another command is refused, naming qrdr's next safe command; it changes nothing.
+    shown, results = operator.play("configure", "--limit", second)
+    assert shown.returncode != 0
+    other = task_results(results, "Configure the standby (qrdr configure)")[second]
+    assert other["outcome"] == "failed" and f"run {stopped['resumable']['id']} (promote)" in other["msg"], other
+    assert stopped["next"] in other["msg"] and other["next_command"] == stopped["next"]
+    assert qrdr_status(kept.bound_site.source)["last_runs"] == stopped["last_runs"]
+    # The same promote again resumes the run and finishes it.
+    shown, results = operator.play("promote", "--limit", second, "-e", confirm)
+    assert shown.returncode == 0, shown.stdout[-6000:]
+    result = task_results(results, "Promote (qrdr promote)")[second]
+    assert result["status"] == "succeeded" and result["resumed"] is True, result
+    assert result["resumed_from"] == stopped["resumable"]["id"]
+    site = outsides[second].site
+    assert outsides[second].computer("standby")["Name"] == site.production.name
 
     # -vvv printed the module arguments and results of every run: no password of either lab among them.
     printed = "\n".join(operator.printed)
