@@ -25,7 +25,7 @@ def ansible_environment(home: Path) -> dict[str, str]:
     each site's secrets reach its modules only through the inventory's ``qrdr_secrets``."""
     environment = {key: value for key, value in os.environ.items() if not key.startswith(("QRDR_", "ANSIBLE_"))}
     environment.update(
-        ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_HOME=str(home), ANSIBLE_LOCAL_TEMP=str(home / "tmp"),
+        ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_HOME=str(home), ANSIBLE_LOCAL_TEMP=str(home / "tmp"), ANSIBLE_REMOTE_TEMP=str(home / "tmp"),
         ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="0", ANSIBLE_RETRY_FILES_ENABLED="0",
         ANSIBLE_CONFIG=str(home / "ansible.cfg"), ANSIBLE_CALLBACK_PLUGINS=str(CALLBACKS),
         ANSIBLE_CALLBACKS_ENABLED="task_results", PATH=f"{BIN}{os.pathsep}{environment.get('PATH', '')}")

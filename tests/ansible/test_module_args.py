@@ -24,7 +24,9 @@ SECRET = "not-a-real-password-4711"
 def run_module(tmp_path: Path, module: str, **arguments) -> tuple[int, dict, str]:
     """Run ``module`` with ``arguments``: its exit code, its JSON answer, what it printed besides."""
     args_file = tmp_path / "args.json"
-    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": arguments}))
+    # The module's temporary folder under tmp_path (Ansible's default is ~/.ansible/tmp).
+    internal = {"_ansible_remote_tmp": str(tmp_path / "module-tmp"), "_ansible_keep_remote_files": False}
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {**arguments, **internal}}))
     environment = {k: v for k, v in os.environ.items() if not k.startswith("QRDR_")}
     environment["PYTHONPATH"] = str(COLLECTIONS)
     shown = subprocess.run([sys.executable, str(COLLECTION / "plugins" / "modules" / f"{module}.py"), str(args_file)],
