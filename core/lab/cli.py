@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -14,7 +15,13 @@ from typing import Any, Callable
 
 from . import addresses
 from .daemon import request
-from .site import LabSite, builtin_site
+from .faults import FAULTS
+
+# `qrdr lab` exists only where the lab extra is installed (qrdr.cli catches this ImportError); the
+# lab's own modules are imported when a lab command runs, not whenever qrdr starts.
+for _needed in ("psrpcore", "spnego", "cryptography"):
+    if importlib.util.find_spec(_needed) is None:
+        raise ImportError(f"the lab needs {_needed}: pip install 'qrdr[lab]'")
 
 DEFAULT_DIR = ".qrdr-lab"
 DEFAULT_SITE = "e2003-w2003-vss"
@@ -32,8 +39,8 @@ def add_lab_commands(commands: Any, add_globals: Callable[[argparse.ArgumentPars
                        ("env", "export lines for the lab's passwords (eval \"$(qrdr lab env)\")"),
                        ("down", "stop everything the lab started and remove its directory")):
         sub.add_parser(name, help=text)
-    fault = sub.add_parser("fault", help="inject a fault: " + "; ".join(f"{k} {v}" for k, v in LabSite.FAULTS.items()))
-    fault.add_argument("kind", choices=sorted(LabSite.FAULTS))
+    fault = sub.add_parser("fault", help="inject a fault: " + "; ".join(f"{k} {v}" for k, v in FAULTS.items()))
+    fault.add_argument("kind", choices=sorted(FAULTS))
     fault.add_argument("args", nargs="*")
     for parser in (lab, up, fault, *[sub.choices[n] for n in ("status", "env", "down")]):
         parser.add_argument("--dir", default=argparse.SUPPRESS, help=f"the lab's directory (default ./{DEFAULT_DIR})")
@@ -80,6 +87,8 @@ def _up(args: argparse.Namespace, workdir: Path) -> int:
         print("qrdr lab up: give --config or --site, not both", file=sys.stderr)
         return 2
     try:
+        from .site import builtin_site  # the simulated hosts load only for the commands that need them
+
         config = Path(args.config) if args.config else builtin_site(args.site or DEFAULT_SITE)
     except ValueError as exc:
         print(f"qrdr lab up: {exc}", file=sys.stderr)

@@ -43,6 +43,7 @@ from loguru import logger
 
 from ..model import Role, Site
 from . import addresses
+from .faults import FAULTS
 from .samba import SambaDC, add_computer, populate_exchange
 from .tls import make_ca, make_server_cert
 from .winrm import Faults, WinRMEndpoint
@@ -274,25 +275,7 @@ class LabSite:
 
     # -- faults ----------------------------------------------------------------------------
 
-    FAULTS = {
-        "power-off": "HOST: the host dies (the production failure a promote answers)",
-        "power-on": "HOST: a powered-off host boots again",
-        "drop-connection": "HOST N: the endpoint drops the connection at its Nth request from now",
-        "latency": "HOST MS: every request to the host waits MS milliseconds more",
-        "never-return": "HOST: after its next reboot the endpoint never comes back",
-        "service-fails": "HOST SERVICE: the service fails to start",
-        "pause-replication": "inbound replication paused on the second DC",
-        "resume-replication": "inbound replication resumed on the second DC (and forced)",
-        "qr-update-stuck": "an incremental QR update starts and stays in its copy phase",
-        "qr-update": "an incremental QR update runs to completion (a fresh recovery point)",
-        "setup-hangs": "setup.exe hangs at System Attendant start (KB Q280432)",
-        "clear": "HOST: endpoint faults of the host cleared",
-        # What a person does at the console, where the runbook has no unattended way (qrdr's manual steps):
-        "partition": "HOST: a person creates the site's Exchange partitions (letters, sizes) in Disk Management "
-                     "and formats them NTFS",
-        "safe-mode-services": "HOST: a person boots the host into safe mode, sets its Exchange services to Manual "
-                              "and boots it normally",
-    }
+    FAULTS = FAULTS
 
     def fault(self, kind: str, *args: str) -> str:
         """Inject a fault (see :data:`FAULTS`); returns what was done, in words."""
