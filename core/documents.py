@@ -24,6 +24,7 @@ from typing import Any, Iterable
 
 import attrs
 
+from .engine.journal import RunRecord
 from .report.model import iso
 
 #: Bumped when a document's keys change in a way a reader must know about.
@@ -106,11 +107,7 @@ def status(shown: dict[str, Any]) -> dict[str, Any]:
 
 def run_record_dict(row: dict[str, Any] | None) -> dict[str, Any] | None:
     """A run already turned into a dict (``attrs.asdict`` of a RunRecord), in the documents' vocabulary."""
-    if row is None:
-        return None
-    from .engine.journal import RunRecord
-
-    return run_record(RunRecord(**row))
+    return None if row is None else run_record(RunRecord(**row))
 
 
 def history(site: str, runs: Iterable[Any]) -> dict[str, Any]:
