@@ -217,7 +217,7 @@ def main() -> None:
             if argv is not None:
                 document = json.loads(done.stdout)
                 summary = document["summary"]
-                seconds = [site["seconds"] for site in document["sites"]]
+                seconds = [site["duration_seconds"] for site in document["sites"]]
                 detail = (f"; {summary['ready']} of {summary['sites']} ready, {summary['jobs']} at a time, "
                           f"per site {min(seconds):.2f}-{max(seconds):.2f} s")
             print(f"{label:<28} {wall:6.2f} s wall (median of {args.repeat}: "

@@ -17,10 +17,9 @@ import time
 import traceback
 from typing import Any, Callable, Sequence
 
-import attrs
 from loguru import logger
 
-from . import __version__
+from . import __version__, documents
 from .api import COMMANDS, Runbook, fleet_check
 from .engine.runner import Plan, Reporter, RunResult, StepResult
 from .engine.sitestate import OVERRIDES
@@ -206,8 +205,34 @@ def _at_least_one(text: str) -> int:
     return int(text)
 
 
+class UsageError(Exception):
+    """A command line argparse refuses: raised instead of argparse's exit, so that :func:`main` can
+    say it as a JSON document when ``--json`` is anywhere on the line (else as argparse does)."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str):
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser whose usage errors raise :class:`UsageError` (its subcommands' parsers too:
+    argparse makes them of the parent's class)."""
+
+    def error(self, message: str) -> Any:  # argparse's own declares NoReturn
+        raise UsageError(self, message)
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    """Whether ``--json`` (or an abbreviation argparse would take for it) is on the command line."""
+    words = list(argv)
+    if "--" in words:
+        words = words[:words.index("--")]
+    return any(len(word) >= 3 and "--json".startswith(word) for word in words)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qrdr", description=
+    parser = _Parser(prog="qrdr", description=
                                      "Plans, runs, checks and proves the Quick Recovery standby Exchange runbook.")
     parser.add_argument("--version", action="version", version=f"qrdr {__version__}")
     _global_options(parser, suppress=False)
@@ -387,13 +412,23 @@ def _write_detail(exc: BaseException, runbook: Runbook | None) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``qrdr`` command line; return its exit code (:data:`EXIT_CODES`).
 
-    Never raises and never prints a traceback: usage errors exit 2 (argparse's SystemExit), every
-    qrdr error is one ``qrdr: <message>`` on stderr (or ``{"error", "message", "exit"}`` with
-    ``--json``), Ctrl-C is exit 6, and anything unexpected (a bug, in a plugin or in qrdr) is one
+    Never raises and never prints a traceback: usage errors exit 2 (argparse's text, or with
+    ``--json`` anywhere on the line a ``qrdr error`` document), every qrdr error is one
+    ``qrdr: <message>`` on stderr (or the ``qrdr error`` document ``{"error", "message", "exit"}``
+    with ``--json``), Ctrl-C is exit 6, and anything unexpected (a bug, in a plugin or in qrdr) is one
     line naming where it happened and the file holding its traceback, exit 10.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        if _wants_json(argv):
+            print(mask(json.dumps(documents.error(None, "UsageError", exc.message, 2), indent=2)))
+        else:
+            exc.parser.print_usage(sys.stderr)
+            print(mask(f"{exc.parser.prog}: error: {exc.message}"), file=sys.stderr)
+        return 2
     _enable_logging(args.verbose)
     stdout = sys.stdout
     # Started with stdout closed (``qrdr status >&-``), Python has no sys.stdout at all.
@@ -413,7 +448,7 @@ def _main(args: argparse.Namespace) -> int:
 
     def failed(kind: str, message: str, code: int) -> int:
         if as_json:
-            emit({"error": kind, "message": message, "exit": code})
+            emit(documents.error(runbook.site.name if runbook is not None else None, kind, message, code))
         else:
             print(f"qrdr: {mask(message)}", file=sys.stderr)
         return code
@@ -468,17 +503,18 @@ def _close(runbook: Runbook) -> None:
 
 def _command(runbook: Runbook, args: argparse.Namespace, emit: Callable[[Any], None]) -> int:
     as_json = args.json
+    site = runbook.site.name
     if args.command == "plan":
         plan = runbook.plan(args.phase, scope=args.scope)
-        emit(plan.to_dict()) if as_json else print(render_plan(plan))
+        emit(documents.plan("qrdr plan", site, plan)) if as_json else print(render_plan(plan))
         return 3 if plan.blockers else 0
     if args.command == "check":
         plan = runbook.check()
-        emit(plan.to_dict()) if as_json else print(render_plan(plan) + ("\nReady." if not plan.blockers else ""))
+        emit(documents.plan("qrdr check", site, plan)) if as_json else print(render_plan(plan) + ("\nReady." if not plan.blockers else ""))
         return 3 if plan.blockers else 0
     if args.command == "status":
         status = runbook.status()
-        emit(status) if as_json else print(_render_status(status))
+        emit(documents.status(status)) if as_json else print(_render_status(status))
         return 0
     if args.command == "history":
         return _history(runbook, args, emit)
@@ -490,7 +526,7 @@ def _command(runbook: Runbook, args: argparse.Namespace, emit: Callable[[Any], N
     else:
         result = runbook.run(args.command, yes=args.yes, scope=getattr(args, "scope", "recovery"), done=done,
                              overrides=args.override)
-    document = result.to_dict()
+    document = documents.run_result(site, result)
     if not as_json:
         print(render_result(result))
     from .report.cli import after_run
@@ -511,7 +547,7 @@ def _fleet(args: argparse.Namespace, emit: Callable[[Any], None]) -> int:
     fleet = fleet_check(site_configs(args.directory, pattern=args.sites) if args.sites is None
                         else site_configs(pattern=args.sites), jobs=args.jobs)
     if args.json:
-        emit(fleet.to_dict())
+        emit(documents.fleet_check(fleet))
     else:
         print(render_fleet(fleet))
     return 0 if fleet.all_ready else 3
@@ -530,7 +566,7 @@ def render_fleet(fleet: FleetCheck) -> str:
     summary = fleet.summary()
     lines.append(f"{summary['ready']} of {summary['sites']} sites ready"
                  + (f", {summary['errors']} could not be checked" if summary["errors"] else "")
-                 + f"; {summary['seconds']:.1f} s, {summary['jobs']} at a time")
+                 + f"; {fleet.seconds:.1f} s, {fleet.jobs} at a time")
     return mask("\n".join(lines))
 
 
@@ -566,7 +602,7 @@ def _history(runbook: Runbook, args: argparse.Namespace, emit: Callable[[Any], N
     if args.run is None:
         runs = runbook.history(args.limit)
         if args.json:
-            emit([attrs.asdict(run) for run in runs])
+            emit(documents.history(runbook.site.name, runs))
         else:
             for run in runs:
                 started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.started_at))
@@ -577,10 +613,13 @@ def _history(runbook: Runbook, args: argparse.Namespace, emit: Callable[[Any], N
     try:
         record, steps, events = runbook.run_detail(args.run)
     except KeyError as exc:
-        print(f"qrdr: {exc.args[0]}", file=sys.stderr)
+        if args.json:
+            emit(documents.error(runbook.site.name, "NoSuchRun", exc.args[0], 2))
+        else:
+            print(f"qrdr: {exc.args[0]}", file=sys.stderr)
         return 2
     if args.json:
-        emit({"run": attrs.asdict(record), "steps": [attrs.asdict(s) for s in steps], "events": events})
+        emit(documents.run_detail(runbook.site.name, record, steps, events))
         return 0
     print(f"run {record.id}: {record.command} {record.status}; plugins {', '.join(record.plugins)}")
     for name, seconds in record.windows.items():

@@ -78,9 +78,12 @@ class SiteReadiness:
     error: SiteError | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """In the ``--json`` documents' vocabulary (qrdr.documents): ``*_at`` times, ``*_seconds``."""
         document = attrs.asdict(self)
         document["reasons"] = list(self.reasons)
-        document["seconds"] = round(self.seconds, 3)
+        document["recovery_point_at"] = document.pop("recovery_point")
+        del document["seconds"]
+        document["duration_seconds"] = round(self.seconds, 3)
         return document
 
 
@@ -106,7 +109,7 @@ class FleetCheck:
 
     def summary(self) -> dict[str, Any]:
         return {"sites": len(self.sites), "ready": self.ready, "not_ready": len(self.sites) - self.ready,
-                "errors": self.errors, "seconds": round(self.seconds, 3), "jobs": self.jobs}
+                "errors": self.errors, "duration_seconds": round(self.seconds, 3), "jobs": self.jobs}
 
     def to_dict(self) -> dict[str, Any]:
         return {"sites": [site.to_dict() for site in self.sites], "summary": self.summary()}

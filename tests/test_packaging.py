@@ -4,6 +4,7 @@ lab's extra and without turning on a pytest plugin."""
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -137,3 +138,14 @@ def test_installed_qrdr_renders_a_report_from_its_shipped_template(installed_ven
     shown = installed_venv.run("python", "-c", script, cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.strip() == "<!DOCTYPE html>"
+
+
+def test_installed_qrdr_ships_the_schema_of_every_json_document(installed_venv, tmp_path):
+    """The --json documents' schemas are package data: each kind's schema reads from a non-editable install."""
+    script = ("import json; from qrdr import documents; "
+              "print(sorted({json.loads(documents.schema_text(kind))['title'] for kind in documents.SCHEMAS}))")
+    shown = installed_venv.run("python", "-c", script, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "'qrdr plan document'" in shown.stdout and "'qrdr error document'" in shown.stdout
+    code = installed_venv.run("qrdr", "--json", "promot", cwd=tmp_path)
+    assert code.returncode == 2 and json.loads(code.stdout)["kind"] == "qrdr error"

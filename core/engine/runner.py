@@ -120,13 +120,14 @@ class Plan:
         return waits
 
     def to_dict(self) -> dict[str, Any]:
+        """The plan in the ``--json`` documents' vocabulary (qrdr.documents): ``step_id``, ``planned``."""
         def one(p: PlannedStep) -> dict[str, Any]:
-            return {"id": p.step.id, "title": p.step.title, "phase": p.step.phase, "plugin": p.step.plugin,
-                    "target": p.step.target, "status": p.status, "lines": list(p.lines),
+            return {"step_id": p.step.id, "title": p.step.title, "phase": p.step.phase, "plugin": p.step.plugin,
+                    "target": p.step.target, "planned": p.status, "lines": list(p.lines),
                     "destructive": p.step.destructive, "idempotent": p.step.idempotent, "manual": p.step.manual,
                     "waits": list(p.step.waits)}
-        return {"command": self.command, "phases": list(self.phases), "blockers": self.blockers,
-                "unavoidable_waits": self.unavoidable_waits,
+        return {"command": self.command, "phases": list(self.phases), "ready": not self.blockers,
+                "blockers": list(self.blockers), "unavoidable_waits": self.unavoidable_waits,
                 "probes": [one(p) for p in self.probes], "steps": [one(p) for p in self.steps]}
 
 
@@ -151,7 +152,12 @@ class RunResult:
     message: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+        """The outcome in the ``--json`` documents' vocabulary (qrdr.documents): a run's and each
+        step's outcome is its ``state``, a step's time ``duration_seconds``."""
+        steps = [{"step_id": s.step_id, "state": s.status, "changes": list(s.changes), "evidence": s.evidence,
+                  "error": s.error, "duration_seconds": s.seconds} for s in self.steps]
+        return {"run_id": self.run_id, "command": self.command, "state": self.status, "steps": steps,
+                "windows": dict(self.windows), "undone": list(self.undone), "message": self.message}
 
 
 class Reporter:

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from loguru import logger
 
+from .. import documents
 from ..secrets import mask
 from . import FORMATS, ReportError, write_after_run, write_report
 from .model import build_report
@@ -26,15 +27,15 @@ def add_report_command(commands: Any, global_options: Callable[[argparse.Argumen
 
 
 def report_command(args: argparse.Namespace, emit: Callable[[Any], None]) -> int:
-    """Run ``qrdr report``: writes the file and prints its path (``--json``: ``{"report", "run_id",
-    "format", "sha256"}``). Exit 2 when there is no journal or no such run, or the file cannot be written."""
+    """Run ``qrdr report``: writes the file and prints its path (``--json``: the ``qrdr report written``
+    document, ``{"report", "format"}``). Exit 2 when there is no journal or no such run, or the file cannot be written."""
     from ..config import load_site
     from ..errors import QrdrError
 
     try:
         site = load_site(args.config)
     except QrdrError as exc:
-        return _fail(args, emit, type(exc).__name__, str(exc))
+        return _fail(args, emit, None, type(exc).__name__, str(exc))
     try:
         if args.output == "-":
             from . import journal_path
@@ -44,19 +45,19 @@ def report_command(args: argparse.Namespace, emit: Callable[[Any], None]) -> int
             return 0
         path = write_report(site, args.run, args.format, args.output)
     except ReportError as exc:
-        return _fail(args, emit, "ReportError", str(exc))
+        return _fail(args, emit, site.name, "ReportError", str(exc))
     except OSError as exc:
-        return _fail(args, emit, "OSError", f"the report could not be written: {exc}")
+        return _fail(args, emit, site.name, "OSError", f"the report could not be written: {exc}")
     if args.json:
-        emit({"report": str(path), "format": args.format})
+        emit(documents.document("qrdr report written", site.name, {"report": str(path), "format": args.format}))
     else:
         print(f"report: {path}")
     return 0
 
 
-def _fail(args: argparse.Namespace, emit: Callable[[Any], None], kind: str, message: str) -> int:
+def _fail(args: argparse.Namespace, emit: Callable[[Any], None], site: str | None, kind: str, message: str) -> int:
     if args.json:
-        emit({"error": kind, "message": message, "exit": 2})
+        emit(documents.error(site, kind, message, 2))
     else:
         print(f"qrdr: {mask(message)}", file=sys.stderr)
     return 2

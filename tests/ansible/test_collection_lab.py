@@ -150,9 +150,9 @@ def first_step_done(config: str) -> bool:
     """Whether the run under way has done a step (it has changed something: stopping it now leaves
     a run to resume, not one stopped while planning)."""
     runs = qrdr_status(config)["last_runs"]
-    if not runs or runs[0]["status"] != "running":
+    if not runs or runs[0]["state"] != "running":
         return False
-    return any(step["state"] == "done" for step in qrdr(config, "history", "--run", str(runs[0]["id"]))["steps"])
+    return any(step["state"] == "done" for step in qrdr(config, "history", "--run", str(runs[0]["run_id"]))["steps"])
 
 
 def standby_untouched(outside: Outside) -> None:
@@ -240,7 +240,7 @@ def test_configure_promote_and_readiness_of_two_sites_with_ansible_playbook(two_
     shown, results = operator.play("configure", "--limit", second)
     assert shown.returncode != 0
     other = task_results(results, "Configure the standby (qrdr configure)")[second]
-    assert other["outcome"] == "failed" and f"run {stopped['resumable']['id']} (promote)" in other["msg"], other
+    assert other["outcome"] == "failed" and f"run {stopped['resumable']['run_id']} (promote)" in other["msg"], other
     assert stopped["next"] in other["msg"] and other["next_command"] == stopped["next"]
     assert qrdr_status(kept.bound_site.source)["last_runs"] == stopped["last_runs"]
     # The same promote again resumes the run and finishes it.
@@ -248,7 +248,7 @@ def test_configure_promote_and_readiness_of_two_sites_with_ansible_playbook(two_
     assert shown.returncode == 0, shown.stdout[-6000:]
     result = task_results(results, "Promote (qrdr promote)")[second]
     assert result["status"] == "succeeded" and result["resumed"] is True, result
-    assert result["resumed_from"] == stopped["resumable"]["id"]
+    assert result["resumed_from"] == stopped["resumable"]["run_id"]
     site = outsides[second].site
     assert outsides[second].computer("standby")["Name"] == site.production.name
 

@@ -25,6 +25,8 @@ from qrdr.config import load_site
 from qrdr.lab.samba_fixtures import golden_dir
 from qrdr.lab.site import ENV_AD_PASSWORD, ENV_COMMCELL_PASSWORD, ENV_LOCAL_PASSWORD
 
+from ..json_documents import validated
+
 SITE = "e2003-w2003-vss"
 BROKEN = """\
 name = "broken"
@@ -136,18 +138,19 @@ def test_fleet_check_reports_each_site_changes_nothing_and_exits_3(fleet, run_cl
 
     code, out, _ = run_cli(*["fleet", "check", "--json", str(folder)])
     assert code == 3
-    document = json.loads(out)
+    document = validated(out, "qrdr fleet check")
+    assert document["site"] is None  # many sites: each names its own
     by_config = {Path(site["config"]).name: site for site in document["sites"]}
     assert by_config["a.toml"]["site"] == "lab-a" and by_config["a.toml"]["state"] == "qr-ready"
     assert by_config["a.toml"]["ready"] is True and by_config["a.toml"]["reasons"] == []
-    assert 0 <= by_config["a.toml"]["recovery_point_age_hours"] < 1 and by_config["a.toml"]["recovery_point"]
+    assert 0 <= by_config["a.toml"]["recovery_point_age_hours"] < 1 and by_config["a.toml"]["recovery_point_at"]
     assert by_config["b.toml"]["ready"] is False and by_config["b.toml"]["state"] == "unknown"
     assert any("EXCH02 is unreachable" in reason for reason in by_config["b.toml"]["reasons"])
     assert by_config["b.toml"]["error"] is None
     assert by_config["broken.toml"]["error"]["kind"] == "ConfigError"
     assert "domain.controllers: required field missing" in by_config["broken.toml"]["error"]["message"]
     assert document["summary"] == {**document["summary"], "sites": 3, "ready": 1, "not_ready": 2, "errors": 1}
-    assert all(site["seconds"] > 0 for site in document["sites"])
+    assert all(site["duration_seconds"] > 0 for site in document["sites"])
 
     for secret in passwords(lab_a, lab_b):
         assert secret not in out

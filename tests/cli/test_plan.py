@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+from ..json_documents import validated
 from .conftest import TOKEN_ENV
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
@@ -39,16 +40,16 @@ def test_plan_text_shows_each_step_with_status_target_and_title(cli_site, run_cl
 def test_plan_json_is_one_document_with_the_documented_keys(cli_site, run_cli):
     code, out, err = run_cli("--json", "plan", "promote", "--config", str(cli_site))
 
-    document = json.loads(out)  # stdout holds the document and nothing else
+    document = validated(out, "qrdr plan")  # stdout holds the document and nothing else
     documented = json.loads(re.search(r"(?s)With `--json`:\s+```json\n(.*?)```", DOCS.read_text()).group(1))
-    assert set(document) == set(documented) == {"command", "phases", "blockers", "unavoidable_waits", "probes",
-                                                 "steps"}
+    assert set(document) == set(documented) == {"schema_version", "kind", "site", "command", "phases", "ready",
+                                                 "blockers", "unavoidable_waits", "probes", "steps"}
     assert document["command"] == "promote" and document["phases"] == ["promote"]
     for step in document["steps"] + document["probes"]:
         assert set(step) == set(documented["steps"][0])
-        assert step["status"] in ("will change", "no change", "depends on an earlier step", "blocked", "cannot check")
+        assert step["planned"] in ("will change", "no change", "depends on an earlier step", "blocked", "cannot check")
     ours = [step for step in document["steps"] if step["plugin"] == "clitest"]
-    assert [step["id"] for step in ours] == ["clitest.first", "clitest.second"]
+    assert [step["step_id"] for step in ours] == ["clitest.first", "clitest.second"]
     assert ours[0]["target"] == "local" and ours[0]["phase"] == "promote" and ours[0]["idempotent"] is True
     assert code == (3 if document["blockers"] else 0)
     assert "Traceback" not in err
@@ -85,7 +86,7 @@ def test_a_secret_in_a_step_title_is_masked_everywhere(cli_site, run_cli, monkey
     code, out, err = run_cli("-vv", "plan", "promote", "--config", str(cli_site))
     assert "open ticket with token ********" in out
     code, out_json, err_json = run_cli("--json", "-vv", "plan", "promote", "--config", str(cli_site))
-    titles = [step["title"] for step in json.loads(out_json)["steps"] if step["id"] == "clitest.second"]
+    titles = [step["title"] for step in json.loads(out_json)["steps"] if step["step_id"] == "clitest.second"]
     assert titles == ["open ticket with token ********"]
     for text in (out, err, out_json, err_json):
         assert token not in text

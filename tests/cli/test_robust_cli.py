@@ -20,6 +20,7 @@ import pytest
 from qrdr import cli
 from qrdr.engine.journal import Journal
 
+from ..json_documents import validated
 from ..remote.test_unreachable import BlackHole
 
 PASSWORDS = {"QRDR_AD_PASSWORD": "ad-pw-1234", "QRDR_WINRM_PASSWORD": "winrm-pw-1234",
@@ -132,7 +133,8 @@ def test_ctrl_c_while_a_host_does_not_answer_is_the_interrupted_exit(bare_site, 
     command = argv[-2] if argv[-1] == "promote" else argv[-1]
     said = f"interrupted (Ctrl-C): nothing was changed ({command} changes nothing)"
     if "--json" in argv:
-        assert json.loads(out) == {"error": "Interrupted", "exit": 6, "message": said}
+        assert validated(out, "qrdr error") == {"schema_version": 1, "kind": "qrdr error", "site": "contoso",
+                                                "error": "Interrupted", "exit": 6, "message": said}
     else:
         assert err.splitlines()[-1] == f"qrdr: {said}"
 

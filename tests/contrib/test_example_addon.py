@@ -59,10 +59,10 @@ def test_plan_json_lists_the_addon_step_with_its_plugin(installed_venv, tmp_path
 
     document = json.loads(shown.stdout)
     assert shown.returncode == (3 if document["blockers"] else 0), shown.stderr
-    steps = {step["id"]: step for step in document["steps"]}
+    steps = {step["step_id"]: step for step in document["steps"]}
     assert steps["example.post-maintenance-note"]["plugin"] == "example"
     assert steps["example.post-maintenance-note"]["phase"] == "promote"
-    assert steps["example.post-maintenance-note"]["status"] in ("will change", "depends on an earlier step")
+    assert steps["example.post-maintenance-note"]["planned"] in ("will change", "depends on an earlier step")
 
 
 def test_a_missing_addon_field_is_a_config_error_naming_it(installed_venv, tmp_path):

@@ -14,6 +14,7 @@ from qrdr.config import site_to_toml
 from qrdr.engine.journal import Journal, operator
 from qrdr.report import build_report, write_report
 
+from ..json_documents import validated
 from ..report.browser import Elements, dump_dom, keep_artifact, network_requests, screenshot
 from .story import cleanup_and_check
 from .test_interruptions import InterruptAfter
@@ -33,8 +34,16 @@ def assert_report_is_the_journal(report: dict, journal: Journal, run_id: int) ->
 
 def test_the_report_of_a_lab_story_is_its_journal(start_site, run_cli, tmp_path):
     lab, runbook, outside = start_site(SITE)
-    configure = runbook.run("configure", yes=True)
-    assert configure.status == "succeeded", configure.message
+    config = tmp_path / "qrdr.toml"  # the same site and state directory, as the admin's config file
+    config.write_text(site_to_toml(runbook.site), encoding="utf-8")
+    # configure from the command line, its --json document and status's after it against their schemas
+    code, out, err = run_cli("--config", str(config), "--json", "configure", "--yes")
+    configure = validated(out, "qrdr run")
+    assert (code, configure["state"], configure["site"]) == (0, "succeeded", runbook.site.name), out + err
+    code, out, _ = run_cli("--config", str(config), "--json", "status")
+    status = validated(out, "qrdr status")
+    assert (code, status["state"], status["run_id"]) == (0, "configured", configure["run_id"])
+    assert status["last_runs"][0]["state"] == "succeeded" and status["last_runs"][0]["ended_at"]
     volumes = runbook.run("create-qr-volumes", yes=True)
     assert volumes.status == "succeeded", volumes.message
     lab.fault("qr-update")
@@ -44,8 +53,6 @@ def test_the_report_of_a_lab_story_is_its_journal(start_site, run_cli, tmp_path)
     promote = interrupting.run("promote", yes=True)
     assert promote.status == "interrupted", promote.message
 
-    config = tmp_path / "qrdr.toml"  # the same site and state directory, as the admin's config file
-    config.write_text(site_to_toml(runbook.site), encoding="utf-8")
     code, out, err = run_cli("--config", str(config), "resume", "--yes")
     assert code == 0, out + err
     page = Path(out.splitlines()[-1].removeprefix("report: "))
@@ -54,10 +61,12 @@ def test_the_report_of_a_lab_story_is_its_journal(start_site, run_cli, tmp_path)
 
     journal = Journal(state_dir / f"{runbook.site.name}.journal.sqlite")
     try:
-        for run_id in (configure.run_id, volumes.run_id, promote.run_id):
+        for run_id in (configure["run_id"], volumes.run_id, promote.run_id):
             assert_report_is_the_journal(build_report(journal.path, run_id), journal, run_id)
-        configured = build_report(journal.path, configure.run_id)
-        assert configured["outage"]["seconds"] == journal.run(configure.run_id).windows["production outage"] > 0
+        assert [(s["step_id"], s["state"]) for s in configure["steps"]] == [
+            (s.step_id, s.state) for s in journal.steps(configure["run_id"])]
+        configured = build_report(journal.path, configure["run_id"])
+        assert configured["outage"]["seconds"] == journal.run(configure["run_id"]).windows["production outage"] > 0
         promoted = build_report(journal.path, promote.run_id)
         assert promoted["rto"]["seconds"] == journal.run(promote.run_id).windows["mail flowing"] > 0
         # Each window against its critical path: the restarts and installer runs the steps timed.
@@ -110,6 +119,6 @@ def test_the_report_of_a_lab_story_is_its_journal(start_site, run_cli, tmp_path)
     keep_artifact(screenshot(write_report(runbook.site, source["run_id"], "html", tmp_path / "source.html"),
                              tmp_path / "profile", tmp_path / "source.png", height=4000),
                   "report/lab-cleanup-source-report.png")
-    configure_page = write_report(runbook.site, configure.run_id, "html", tmp_path / "configure.html")
+    configure_page = write_report(runbook.site, configure["run_id"], "html", tmp_path / "configure.html")
     keep_artifact(screenshot(configure_page, tmp_path / "profile", tmp_path / "configure.png", height=4000),
                   "report/lab-configure-report.png")

@@ -71,7 +71,7 @@ def test_plan_promote_with_a_third_party_exchange_plugin_shows_its_step(acme_sit
 def test_the_plan_document_names_the_third_party_plugin_behind_its_step(acme_site, run_cli):
     _, out, _ = run_cli("--json", "--plugin", "acme55", "plan", "promote", "--config", str(acme_site))
 
-    steps = {step["id"]: step for step in json.loads(out)["steps"]}
+    steps = {step["step_id"]: step for step in json.loads(out)["steps"]}
     assert steps["acme55.promote-standby"]["plugin"] == "acme55"
     assert not [step for step in steps if step.startswith(("exchange2000.", "exchange2003."))]
 

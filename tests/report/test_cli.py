@@ -11,6 +11,7 @@ from qrdr.api import COMMANDS, Runbook
 from qrdr.config import load_site
 
 from ..addon_engine import AddonEngine
+from ..json_documents import validated
 from .conftest import SECRET, Story
 
 
@@ -34,11 +35,12 @@ def test_report_of_a_run_as_json_to_a_file_and_to_stdout(journaled_story, bare_s
     assert (written["schema_version"], written["site"], written["run_id"], written["state"]) == (1, "contoso", 1,
                                                                                                    "succeeded")
     code, out, _ = run_cli("report", "--format", "json", "-o", "-", "--config", str(bare_site))
-    streamed = json.loads(out)
+    streamed = validated(out, "qrdr run report")
     assert code == 0 and streamed["steps"] == written["steps"] and streamed["source"] == written["source"]
     code, out, _ = run_cli("--json", "report", "--config", str(bare_site))
-    assert code == 0 and json.loads(out) == {"report": str(state_dir(bare_site) / "reports" / "contoso-run-1.html"),
-                                             "format": "html"}
+    assert code == 0 and validated(out, "qrdr report written") == {
+        "schema_version": 1, "kind": "qrdr report written", "site": "contoso",
+        "report": str(state_dir(bare_site) / "reports" / "contoso-run-1.html"), "format": "html"}
 
 
 def test_report_with_no_journal_or_no_such_run_says_so(bare_site, run_cli):
@@ -46,7 +48,7 @@ def test_report_with_no_journal_or_no_such_run_says_so(bare_site, run_cli):
     assert code == 2 and "no journal" in err and "Traceback" not in err
     assert not state_dir(bare_site).exists(), "a report must not create a journal"
     code, out, _ = run_cli("--json", "report", "--run", "3", "--config", str(bare_site))
-    assert code == 2 and json.loads(out)["error"] == "ReportError"
+    assert code == 2 and validated(out, "qrdr error")["error"] == "ReportError"
 
 
 @pytest.fixture
@@ -72,9 +74,10 @@ def test_a_run_writes_its_report_and_prints_the_path_last(story_runs, bare_site,
     assert "t.attach" in expected.read_text(encoding="utf-8")
     story_runs.standby_answers = story_runs.safe_mode_done = True
     code, out, _ = run_cli("--json", "resume", "--yes", "--done", "t.safe-mode", "--config", str(bare_site))
-    document = json.loads(out)
+    document = validated(out, "qrdr run")
     # The resume continues run 1: its report is rewritten with the whole story.
-    assert (code, document["status"], document["report"]) == (0, "succeeded", str(expected))
+    assert (code, document["state"], document["report"]) == (0, "succeeded", str(expected))
+    assert document["site"] == "contoso" and document["run_id"] == 1
     assert json.loads(run_cli("report", "--format", "json", "-o", "-", "--config", str(bare_site))[1])["state"] == \
         "succeeded"
 
@@ -89,8 +92,8 @@ def test_a_report_that_cannot_be_written_changes_neither_outcome_nor_exit_code(s
     assert code == 1  # the step failure's exit code, as without a report
     assert "the report of run 1 was not written" in err and "qrdr report --run 1" in err
     if as_json:
-        document = json.loads(out)
-        assert document["status"] == "failed" and document["report"] is None and document["report_error"]
+        document = validated(out, "qrdr run")
+        assert document["state"] == "failed" and document["report"] is None and document["report_error"]
     else:
         assert "Run 1 (promote): failed" in out and "report:" not in out
     story_runs.standby_answers = story_runs.safe_mode_done = True
