@@ -41,8 +41,9 @@ def qrdr(config: Path, *args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
 
 
-@pytest.mark.parametrize("killed_in", ["reset-production-account", "rename-standby-to-production", "standby-services"])
-def test_promote_killed_and_resumed(lab_site_factory, killed_in):
+def ready_to_promote(lab_site_factory):
+    """A lab site configured, with QR volumes and a fresh recovery point, its production dead:
+    ``(lab, config path, site, journal path)``."""
     lab = lab_site_factory(SITE)
     config = lab.workdir / "qrdr.toml"
     site = load_site(config)
@@ -51,17 +52,17 @@ def test_promote_killed_and_resumed(lab_site_factory, killed_in):
     assert runbook.run("create-qr-volumes", yes=True).status == "succeeded"
     lab.fault("qr-update")
     lab.fault("power-off", "production")
-    journal = Path(site.state_dir) / f"{site.name}.journal.sqlite"
-    step_id = f"exchange2003.{killed_in}"
+    return lab, config, site, Path(site.state_dir) / f"{site.name}.journal.sqlite"
 
-    # Slow the standby's answers a little so that the kill lands inside the step even on a busy machine.
-    lab.fault("latency", "standby", "80")
+
+def kill_promote_at(lab, config: Path, journal: Path, step_id: str, states: tuple[str, ...], latency_ms: int) -> None:
+    """``qrdr promote --yes`` as its own process, SIGKILLed once ``step_id``'s journaled state is one
+    of ``states``; the standby's answers slowed by ``latency_ms`` meanwhile, so that the kill lands
+    before the run ends (asserted: the run is still "running")."""
+    lab.fault("latency", "standby", str(latency_ms))
     process = qrdr(config, "--plugin", "exchange2003", "--snap", "vss", "promote", "--yes")
-    # The reset is killed once it took effect (a reset killed before its LDAP write is rightly
-    # done again on resume); the other steps while they are being applied.
-    kill_at = ("applied", "done") if killed_in == "reset-production-account" else ("applying", "applied", "done")
     deadline = time.monotonic() + 120
-    while step_state(journal, step_id) not in kill_at and time.monotonic() < deadline:
+    while step_state(journal, step_id) not in states and time.monotonic() < deadline:
         assert process.poll() is None, process.stdout.read()
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
@@ -71,10 +72,17 @@ def test_promote_killed_and_resumed(lab_site_factory, killed_in):
     assert status == "running", f"the promote ended ({status}) before it could be killed"
     lab.fault("clear", "standby")
 
-    result = Runbook(load_site(config)).resume(yes=True)
-    assert result.status == "succeeded", result.message
-    assert result.windows["mail flowing"] > 0
 
+def applied_counts(journal: Path) -> dict[str, int]:
+    """Each step of the last run and how many times it was applied."""
+    with sqlite3.connect(journal) as db:
+        return dict(db.execute("SELECT step_id, apply_count FROM steps WHERE run_id = (SELECT max(id) FROM runs)"))
+
+
+def assert_promoted(lab, site, journal: Path) -> None:
+    """What an admin checks after a promote, from outside qrdr: the standby is production (name,
+    domain, services, stores, address), and the account reset, the promote's non-idempotent step,
+    was applied once."""
     outside = Outside(lab)
     system = outside.computer("standby")
     assert system["Name"] == "EXCH01" and system["PartOfDomain"]
@@ -82,7 +90,19 @@ def test_promote_killed_and_resumed(lab_site_factory, killed_in):
     assert all(state == ("Running", "Auto") for state in running.values()), running
     assert all(s["Mounted"] for s in outside.stores("standby"))
     assert site.takeover.ip_address in outside.ip_addresses("standby")
-    with sqlite3.connect(journal) as db:
-        applied = dict(db.execute("SELECT step_id, apply_count FROM steps WHERE run_id = (SELECT max(id) FROM runs)"))
-    # The account reset is the promote's non-idempotent step: once done, never applied again.
-    assert applied["exchange2003.reset-production-account"] == 1
+    assert applied_counts(journal)["exchange2003.reset-production-account"] == 1
+
+
+@pytest.mark.parametrize("killed_in", ["reset-production-account", "rename-standby-to-production", "standby-services"])
+def test_promote_killed_and_resumed(lab_site_factory, killed_in):
+    lab, config, site, journal = ready_to_promote(lab_site_factory)
+    # The reset is killed once it took effect (a reset killed before its LDAP write is rightly
+    # done again on resume); the other steps while they are being applied.
+    kill_at = ("applied", "done") if killed_in == "reset-production-account" else ("applying", "applied", "done")
+    # Slow the standby's answers a little so that the kill lands inside the step even on a busy machine.
+    kill_promote_at(lab, config, journal, f"exchange2003.{killed_in}", kill_at, latency_ms=80)
+
+    result = Runbook(load_site(config)).resume(yes=True)
+    assert result.status == "succeeded", result.message
+    assert result.windows["mail flowing"] > 0
+    assert_promoted(lab, site, journal)
