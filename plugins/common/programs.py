@@ -140,7 +140,8 @@ def run_long_program(ctx: StepContext, key: str, words: list[str], *, what: str,
     while starting the System Attendant (KB Q280432). Raises :class:`ProgramFailed` when the
     task cannot start or the deadline passes, :class:`BatchValueError` for an unsafe value.
     ``wait_kind``: the :attr:`Step.waits` kind the program is (an installer: ``SETUP``); its run
-    time is then noted with ``ctx.waited`` (the report's unavoidable waits).
+    time (from the task's start until its exit file is seen; not the task's set-up and removal)
+    is then noted with ``ctx.waited`` (the report's unavoidable waits).
     """
     session = hosts.remote(ctx, key)
     started = time.monotonic()
@@ -155,9 +156,11 @@ def run_long_program(ctx: StepContext, key: str, words: list[str], *, what: str,
               "/sd", _short_date(session), "/ru", user, "/rp", password)
     try:
         _schtasks(ctx, key, session, "/run", "/tn", task)
+        running_since = time.monotonic()
         ctx.progress(f"{session.name}: {ntpath.basename(words[0])} runs as scheduled task {task}")
         stopped = _wait(ctx, key, session, task, exit_file, words[0], done=done, hang_grace=hang_grace, poll=poll,
                         deadline=started + timeout)
+        ran = time.monotonic() - running_since  # the program's own time, as near as polling sees it
         code = int(str(session.run(Command("Get-Content", {"Path": exit_file}), read_only=True)[0]).strip())
         lines = [str(line) for line in session.run(Command("Get-Content", {"Path": output}), read_only=True)]
     finally:
@@ -165,7 +168,7 @@ def run_long_program(ctx: StepContext, key: str, words: list[str], *, what: str,
     run = ProgramRun(program=words[0], exit_code=None if stopped else code, output=tuple(lines), task=task,
                      stopped_by_qrdr=stopped, seconds=time.monotonic() - started)
     if wait_kind is not None:
-        ctx.waited(wait_kind, run.seconds)
+        ctx.waited(wait_kind, ran)
     return run
 
 
