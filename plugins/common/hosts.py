@@ -182,15 +182,6 @@ def path_exists(session: RemoteHost, path: str) -> bool:
     return bool(found and found[0] is True)
 
 
-def paths_exist(session: RemoteHost, paths: list[str]) -> dict[str, bool]:
-    """Which of ``paths`` exist, in one round trip: ``Test-Path -Path`` takes a string[] and
-    answers one boolean per path, in order (Test-Path.md)."""
-    found = session.run(Command("Test-Path", {"Path": list(paths)}), read_only=True)
-    if len(found) != len(paths):
-        raise RuntimeError(f"{session.name}: Test-Path answered {len(found)} values for {len(paths)} paths")
-    return {path: answer is True for path, answer in zip(paths, found)}
-
-
 def exchange_setup(session: RemoteHost) -> dict[str, Any] | None:
     """The Exchange Setup registry values, or None when Exchange is not installed."""
     if not path_exists(session, catalog.SETUP_KEY):

@@ -118,9 +118,7 @@ class SnapEngine:
                                        f"is not reachable from the management host with qrdr's commands): confirm "
                                        f"by hand that {', '.join(packages)} are installed ({runbook})")
             session = hosts.remote(ctx, key)
-            keys = {p: f"{catalog.COMMVAULT_PACKAGES_KEY}\\{p}" for p in packages}
-            found = hosts.paths_exist(session, list(keys.values()))  # one round trip for all of them
-            missing = [p for p, key in keys.items() if not found[key]]
+            missing = [p for p in packages if not hosts.path_exists(session, f"{catalog.COMMVAULT_PACKAGES_KEY}\\{p}")]
             if missing:
                 return Check.blocked(f"{session.name}: {', '.join(missing)} not installed: install it ({runbook}); "
                                      f"qrdr does not install Commvault software")

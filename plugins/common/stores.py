@@ -169,10 +169,9 @@ def database_check(ctx: StepContext, key: str) -> tuple[list[str], list[str], li
         logs = [f"{log_prefix(store)}{generation:05X}.log" for generation in range(low, high + 1)]
         # The newest generation may still be the current log, E00.log (renamed when it fills up).
         current = ntpath.join(store["LogPath"], f"{log_prefix(store)}.log")
-        paths = [ntpath.join(store["LogPath"], name) for name in logs]
-        found = hosts.paths_exist(session, [*paths, current])  # one round trip for every log
-        missing = [name for generation, name, path in zip(range(low, high + 1), logs, paths)
-                   if not found[path] and not (generation == high and found[current])]
+        missing = [name for generation, name in zip(range(low, high + 1), logs)
+                   if not hosts.path_exists(session, ntpath.join(store["LogPath"], name))
+                   and not (generation == high and hosts.path_exists(session, current))]
         if missing:
             reasons.append(f"{session.name}: {store['EdbPath']} is in Dirty Shutdown and needs logs "
                            f"{low}-{high}, but {', '.join(missing)} are not in {store['LogPath']}: soft recovery "
