@@ -156,7 +156,8 @@ def check_site(config: str | os.PathLike, open_runbook: OpenRunbook) -> SiteRead
         name = runbook.site.name
         state = runbook.status()
         plan = runbook.check()
-        point, age = _recovery_point(plan)
+        point, age = recovery_point(plan)
+        age = round(age, 2) if age is not None else None
         blockers = tuple(mask(reason) for reason in plan.blockers)
         return SiteReadiness(str(config), name, state["state"], not blockers, blockers, point, age,
                              state["busy"], state["next"], time.monotonic() - started)
@@ -197,14 +198,17 @@ def check_fleet(configs: Iterable[str | os.PathLike], open_runbook: OpenRunbook,
     return FleetCheck(sites, time.monotonic() - started, workers)
 
 
-def _recovery_point(plan: Any) -> tuple[str | None, float | None]:
-    """The recovery point and its age (hours) as the QR probe found them (its facts), else Nones."""
+def recovery_point(plan: Any) -> tuple[str | None, float | None]:
+    """The recovery point (ISO 8601 UTC) and its age in hours as a readiness check's QR probe found
+    them (its facts ``recovery_point``, ``age_hours``): the RPO a promote would start from. Nones
+    when no probe found one (or no age). The fleet check and the Ansible collection read it here."""
     for probe in plan.probes:
         facts = probe.check.facts if probe.check is not None else {}
         if "recovery_point" in facts:
             age = facts.get("age_hours")
-            return facts["recovery_point"], round(float(age), 2) if age is not None else None
+            return facts["recovery_point"], float(age) if age is not None else None
     return None, None
 
 
-__all__ = ["DEFAULT_JOBS", "FleetCheck", "SiteError", "SiteReadiness", "check_fleet", "check_site", "site_configs"]
+__all__ = ["DEFAULT_JOBS", "FleetCheck", "SiteError", "SiteReadiness", "check_fleet", "check_site", "recovery_point",
+           "site_configs"]

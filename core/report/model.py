@@ -173,7 +173,7 @@ def _waits_in(window: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, 
     kinds: dict[str, float] = {}
     for step in steps:
         end = step["_end"] or step["_start"]
-        waited = (step["evidence"] or {}).get(WAITED_EVIDENCE) if isinstance(step["evidence"], dict) else None
+        waited = step["evidence"].get(WAITED_EVIDENCE) if isinstance(step["evidence"], dict) else None
         if step["_start"] is None or not waited or end < window["_start"] or step["_start"] > window["_end"]:
             continue
         for kind, seconds in waited.items():

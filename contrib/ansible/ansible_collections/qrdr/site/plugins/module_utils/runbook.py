@@ -22,6 +22,7 @@ try:
     from qrdr.config import load_site
     from qrdr.engine.runner import Reporter
     from qrdr.errors import QrdrError
+    from qrdr.fleet import recovery_point as probed_recovery_point
     from qrdr.report import write_after_run
     from qrdr.secrets import mask, mask_value
 except ImportError:
@@ -146,11 +147,8 @@ def changes_of(plan):
 def recovery_point(plan):
     """``{"recovery_point": ISO time, "age_hours": N}`` from the plan's probes (the last QR update
     that completed: the RPO), or None when no probe found one."""
-    for planned in plan.probes:
-        facts = planned.check.facts if planned.check is not None else {}
-        if "recovery_point" in facts:
-            return {"recovery_point": facts["recovery_point"], "age_hours": facts.get("age_hours")}
-    return None
+    point, age = probed_recovery_point(plan)
+    return None if point is None else {"recovery_point": point, "age_hours": age}
 
 
 def plan_document(plan):
