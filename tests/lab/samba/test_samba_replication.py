@@ -14,7 +14,9 @@ from qrdr.lab.samba import SambaError, add_user, ldbsearch
 
 pytestmark = pytest.mark.samba
 
-DEADLINE = 60.0  # seconds; changes normally arrive in a few (bench/lab_samba.py measures it)
+#: seconds; changes normally arrive in a few (bench/lab_samba.py measures it), a missed notification
+#: within one periodic pull (samba.REPLICATION_PERIODIC_SECONDS)
+DEADLINE = 60.0
 #: how long a paused DC is watched for a change it must not get: several notify periods
 PAUSED_WATCH = 8.0
 
@@ -23,10 +25,18 @@ def _has_account(dc, name: str) -> bool:
     return bool(ldbsearch(dc, f"(sAMAccountName={name})", ["sAMAccountName"], base=dc.base_dn))
 
 
+def _replication_view(dc) -> str:
+    """What ``samba-tool drs showrepl`` says of ``dc``'s partners (last attempts, failures), for a failure message."""
+    shown = dc.samba_tool("drs", "showrepl", dc.address, check=False)
+    return f"--- {dc.name}: drs showrepl\n{(shown.stdout or shown.stderr)[-3000:]}"
+
+
 def _wait_for_account(dc, name: str, deadline: float = DEADLINE) -> float:
     started = time.monotonic()
     while not _has_account(dc, name):
-        assert time.monotonic() - started < deadline, f"{name} did not reach {dc.name} within {deadline} s"
+        if time.monotonic() - started >= deadline:
+            views = "\n".join(_replication_view(each) for each in (dc, *dc.partners))
+            pytest.fail(f"{name} did not reach {dc.name} within {deadline} s\n{views}")
         time.sleep(0.25)
     return time.monotonic() - started
 
