@@ -109,7 +109,8 @@ def _schtasks(ctx: StepContext, key: str, session: Any, *arguments: Any) -> list
     if hosts.is_windows_2000(ctx.site, key):
         user, password = hosts.acting_account(ctx, key)
         words += ["/s", session.name, "/u", user, "/p", password]
-    output = session.run(Command("schtasks", arguments=tuple(words)), allow_errors=True)
+    output = session.run(Command("schtasks", arguments=tuple(words)), allow_errors=True,
+                         read_only=arguments[0] == "/query")
     lines = hosts.native_lines(output) + [error.message for error in output.errors]
     if output.errors or any(line.startswith("ERROR:") for line in lines):
         raise ProgramFailed(f"{session.name}: schtasks {arguments[0]} failed: {' '.join(lines)}")
@@ -145,19 +146,25 @@ def run_long_program(ctx: StepContext, key: str, words: list[str], *, what: str,
     """
     session = hosts.remote(ctx, key)
     started = time.monotonic()
-    task = f"qrdr-{ntpath.basename(words[0]).split('.')[0].lower()}-{uuid.uuid4().hex[:8]}"
-    folder = catalog.WORK_FOLDER
-    batch, output, exit_file = (ntpath.join(folder, f"{task}.{suffix}") for suffix in ("cmd", "out", "exit"))
-    text = batch_text(words, output, exit_file, what)
-    user, password = hosts.domain_credentials(ctx.site)
-    session.run(Command("New-Item", {"Path": folder, "ItemType": "Directory", "Force": True}))
-    session.run(Command("Set-Content", {"Path": batch, "Value": text}))
-    _schtasks(ctx, key, session, "/create", "/tn", task, "/tr", batch, "/sc", "ONCE", "/st", "00:00",
-              "/sd", _short_date(session), "/ru", user, "/rp", password)
+    prefix = task_prefix(words[0])
+    earlier = _earlier_task(ctx, key, session, prefix)
+    if earlier is not None:
+        task = earlier
+        ctx.progress(f"{session.name}: {ntpath.basename(words[0])} already runs as scheduled task {task} "
+                     "(started before qrdr was stopped): waiting for it, not starting it again")
+    else:
+        task = f"{prefix}{uuid.uuid4().hex[:8]}"
+    batch, output, exit_file = _task_files(task)
     try:
-        _schtasks(ctx, key, session, "/run", "/tn", task)
+        if earlier is None:
+            user, password = hosts.domain_credentials(ctx.site)
+            session.run(Command("New-Item", {"Path": catalog.WORK_FOLDER, "ItemType": "Directory", "Force": True}))
+            session.run(Command("Set-Content", {"Path": batch, "Value": batch_text(words, output, exit_file, what)}))
+            _schtasks(ctx, key, session, "/create", "/tn", task, "/tr", batch, "/sc", "ONCE", "/st", "00:00",
+                      "/sd", _short_date(session), "/ru", user, "/rp", password)
+            _schtasks(ctx, key, session, "/run", "/tn", task)
+            ctx.progress(f"{session.name}: {ntpath.basename(words[0])} runs as scheduled task {task}")
         running_since = time.monotonic()
-        ctx.progress(f"{session.name}: {ntpath.basename(words[0])} runs as scheduled task {task}")
         stopped = _wait(ctx, key, session, task, exit_file, words[0], done=done, hang_grace=hang_grace, poll=poll,
                         deadline=started + timeout)
         ran = time.monotonic() - running_since  # the program's own time, as near as polling sees it
@@ -170,6 +177,48 @@ def run_long_program(ctx: StepContext, key: str, words: list[str], *, what: str,
     if wait_kind is not None:
         ctx.waited(wait_kind, ran)
     return run
+
+
+def task_prefix(program: str) -> str:
+    """The start of the names of the tasks that run ``program`` (a path): ``qrdr-setup-``."""
+    return f"qrdr-{ntpath.basename(program).split('.')[0].lower()}-"
+
+
+def running_task(ctx: StepContext, key: str, program: str) -> str | None:
+    """The name of a task of qrdr's that runs ``program`` on ``site.hosts[key]`` now, or None.
+
+    An installer's effects show on the host (its setup key, its build) long before it ends; a
+    check that finds them while the installer a killed qrdr started still runs must not call the
+    step done (the next steps would run beside it). Read-only."""
+    session = hosts.remote(ctx, key)
+    for row in csv.DictReader(_schtasks(ctx, key, session, "/query", "/fo", "csv", "/v")):
+        name = (row.get("TaskName") or "").lstrip("\\")
+        if name.lower().startswith(task_prefix(program)) and row.get("Status") == "Running":
+            return name
+    return None
+
+
+def _task_files(task: str) -> tuple[str, str, str]:
+    """The batch file a task runs, and the output and exit-code files it writes."""
+    return tuple(ntpath.join(catalog.WORK_FOLDER, f"{task}.{suffix}") for suffix in ("cmd", "out", "exit"))
+
+
+def _earlier_task(ctx: StepContext, key: str, session: Any, prefix: str) -> str | None:
+    """A task of this program that an earlier, interrupted qrdr left behind and that is still worth
+    following: running now, or ended with its exit file written. A task's program outlives qrdr
+    (it runs in its own logon), so after a kill it may still be at work; a second run beside it
+    would install twice. A left task that neither runs nor has an exit file never ran to the end:
+    it is deleted and the program started afresh."""
+    lines = _schtasks(ctx, key, session, "/query", "/fo", "csv", "/v")
+    for row in csv.DictReader(lines):
+        name = (row.get("TaskName") or "").lstrip("\\")
+        if not name.lower().startswith(prefix):
+            continue
+        files = _task_files(name)
+        if row.get("Status") == "Running" or hosts.path_exists(session, files[2]):
+            return name
+        _forget(ctx, key, session, name, list(files))
+    return None
 
 
 def _wait(ctx: StepContext, key: str, session: Any, task: str, exit_file: str, program: str, *,
