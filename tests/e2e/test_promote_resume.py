@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -30,9 +31,12 @@ SITE = "e2003-w2003-vss"
 def step_state(journal: Path, step_id: str) -> str | None:
     if not journal.exists():
         return None
-    with sqlite3.connect(journal) as db:
-        row = db.execute("SELECT state FROM steps WHERE step_id = ? AND run_id = (SELECT max(id) FROM runs)",
-                         (step_id,)).fetchone()
+    try:
+        with sqlite3.connect(journal) as db:
+            row = db.execute("SELECT state FROM steps WHERE step_id = ? AND run_id = (SELECT max(id) FROM runs)",
+                             (step_id,)).fetchone()
+    except sqlite3.OperationalError:  # a first run's journal, its tables not made yet
+        return None
     return row[0] if row else None
 
 
@@ -55,22 +59,35 @@ def ready_to_promote(lab_site_factory):
     return lab, config, site, Path(site.state_dir) / f"{site.name}.journal.sqlite"
 
 
-def kill_promote_at(lab, config: Path, journal: Path, step_id: str, states: tuple[str, ...], latency_ms: int) -> None:
-    """``qrdr promote --yes`` as its own process, SIGKILLed once ``step_id``'s journaled state is one
-    of ``states``; the standby's answers slowed by ``latency_ms`` meanwhile, so that the kill lands
-    before the run ends (asserted: the run is still "running")."""
-    lab.fault("latency", "standby", str(latency_ms))
-    process = qrdr(config, "--plugin", "exchange2003", "--snap", "vss", "promote", "--yes")
-    deadline = time.monotonic() + 120
-    while step_state(journal, step_id) not in states and time.monotonic() < deadline:
+def kill_run_at(lab, config: Path, journal: Path, command: str, step_id: str, states: tuple[str, ...],
+                latency_ms: int, hosts: tuple[str, ...] = ("standby",), sig: int = signal.SIGKILL,
+                when: Callable[[], bool] | None = None) -> subprocess.Popen:
+    """``qrdr <command> --yes`` as its own process, sent ``sig`` once ``step_id``'s journaled state
+    is one of ``states`` (and ``when()`` is true, if given); the answers of ``hosts`` slowed by
+    ``latency_ms`` meanwhile, so that the signal lands before the run ends (asserted: a SIGKILLed
+    run is still "running" in the journal). Returns the ended process (its output unread)."""
+    for host in hosts:
+        lab.fault("latency", host, str(latency_ms))
+    process = qrdr(config, "--plugin", "exchange2003", "--snap", "vss", command, "--yes")
+    deadline = time.monotonic() + 300
+    while step_state(journal, step_id) not in states or (when is not None and not when()):
         assert process.poll() is None, process.stdout.read()
+        assert time.monotonic() < deadline, f"{step_id} not {' or '.join(states)} after 300 s"
         time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait(10)
-    with sqlite3.connect(journal) as db:
-        (status,) = db.execute("SELECT status FROM runs WHERE id = (SELECT max(id) FROM runs)").fetchone()
-    assert status == "running", f"the promote ended ({status}) before it could be killed"
-    lab.fault("clear", "standby")
+    process.send_signal(sig)
+    process.wait(60)
+    if sig == signal.SIGKILL:
+        with sqlite3.connect(journal) as db:
+            (status,) = db.execute("SELECT status FROM runs WHERE id = (SELECT max(id) FROM runs)").fetchone()
+        assert status == "running", f"the {command} ended ({status}) before it could be killed"
+    for host in hosts:
+        lab.fault("clear", host)
+    return process
+
+
+def kill_promote_at(lab, config: Path, journal: Path, step_id: str, states: tuple[str, ...], latency_ms: int) -> None:
+    """A promote SIGKILLed at ``step_id`` (see :func:`kill_run_at`), the standby slowed."""
+    kill_run_at(lab, config, journal, "promote", step_id, states, latency_ms)
 
 
 def applied_counts(journal: Path) -> dict[str, int]:
