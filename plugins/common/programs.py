@@ -119,11 +119,14 @@ def _schtasks(ctx: StepContext, key: str, session: Any, *arguments: Any) -> list
 
 def task_status(ctx: StepContext, key: str, session: Any, task: str) -> dict[str, str] | None:
     """The task's row of ``schtasks /query /fo csv /v`` (Windows Server 2003 has no /query /tn), or None."""
-    lines = _schtasks(ctx, key, session, "/query", "/fo", "csv", "/v")
-    for row in csv.DictReader(lines):
-        if (row.get("TaskName") or "").lstrip("\\").lower() == task.lower():
-            return row
-    return None
+    return next((row for name, row in _task_rows(ctx, key, session) if name.lower() == task.lower()), None)
+
+
+def _task_rows(ctx: StepContext, key: str, session: Any) -> list[tuple[str, dict[str, str]]]:
+    """Every task on the host: its name (without the leading backslash) and its row of
+    ``schtasks /query /fo csv /v``. Read-only."""
+    rows = csv.DictReader(_schtasks(ctx, key, session, "/query", "/fo", "csv", "/v"))
+    return [((row.get("TaskName") or "").lstrip("\\"), row) for row in rows]
 
 
 #: The longest pause between two looks at a running program (the first is ``poll``, then 1.5 times longer).
@@ -190,12 +193,8 @@ def running_task(ctx: StepContext, key: str, program: str) -> str | None:
     An installer's effects show on the host (its setup key, its build) long before it ends; a
     check that finds them while the installer a killed qrdr started still runs must not call the
     step done (the next steps would run beside it). Read-only."""
-    session = hosts.remote(ctx, key)
-    for row in csv.DictReader(_schtasks(ctx, key, session, "/query", "/fo", "csv", "/v")):
-        name = (row.get("TaskName") or "").lstrip("\\")
-        if name.lower().startswith(task_prefix(program)) and row.get("Status") == "Running":
-            return name
-    return None
+    return next((name for name, row in _task_rows(ctx, key, hosts.remote(ctx, key))
+                 if name.lower().startswith(task_prefix(program)) and row.get("Status") == "Running"), None)
 
 
 def _task_files(task: str) -> tuple[str, str, str]:
@@ -209,9 +208,7 @@ def _earlier_task(ctx: StepContext, key: str, session: Any, prefix: str) -> str 
     (it runs in its own logon), so after a kill it may still be at work; a second run beside it
     would install twice. A left task that neither runs nor has an exit file never ran to the end:
     it is deleted and the program started afresh."""
-    lines = _schtasks(ctx, key, session, "/query", "/fo", "csv", "/v")
-    for row in csv.DictReader(lines):
-        name = (row.get("TaskName") or "").lstrip("\\")
+    for name, row in _task_rows(ctx, key, session):
         if not name.lower().startswith(prefix):
             continue
         files = _task_files(name)
