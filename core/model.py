@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import re
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -284,6 +285,12 @@ class Site:
     state_dir: str | None = None
     #: The config file it was loaded from, for error messages.
     source: str | None = None
+
+    def state_file(self, suffix: str) -> Path:
+        """A file of this site's in its state directory: ``<state_dir>/<name><suffix>`` (the
+        journal ``.journal.sqlite``, the shells qrdr left open ``.shells.json``); without a
+        state_dir, ``.qrdr`` under the working directory."""
+        return Path(self.state_dir or ".qrdr") / f"{self.name}{suffix}"
 
     def host_by_role(self, role: Role) -> Host:
         """The single host with this role; the loader guarantees there is exactly one."""

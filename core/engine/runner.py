@@ -414,9 +414,8 @@ class Engine:
         problem = site_name_problem(site.name)
         if problem:
             raise ConfigError(site.source or "the site given to qrdr", [("name", problem)])
-        state_dir = Path(site.state_dir or ".qrdr")
-        self.journal_path = state_dir / f"{site.name}.journal.sqlite"
-        self.lock = SiteLock(state_dir, site.name)
+        self.journal_path = site.state_file(".journal.sqlite")
+        self.lock = SiteLock(self.journal_path.parent, site.name)
         self.locks = _Locks(self.lock, self.connector, self.reporter)
 
     # -- public -----------------------------------------------------------

@@ -134,6 +134,7 @@ from .errors import (
     mask,
 )
 from .results import plain
+from .shells import ShellLedger
 from .targeting import redirect
 
 Password = str | Callable[[], str]
@@ -342,6 +343,7 @@ class RemoteHost:
         pipelines_per_pool: int = 10,
         credential: Callable[[], Credential] | None = None,
         unreachable: "UnreachableHosts | None" = None,
+        shells: ShellLedger | None = None,
     ):
         if pipelines_per_pool < 1:
             raise ValueError(f"host {host.name}: pipelines_per_pool must be at least 1")
@@ -368,6 +370,11 @@ class RemoteHost:
         #: same host as its local administrator included): a dead host is waited for once per run.
         self.unreachable = unreachable if unreachable is not None else \
             via.unreachable if via is not None else UnreachableHosts()
+        #: Where the shells this process opens are recorded, so that one killed is deleted by the
+        #: next process (see :mod:`qrdr.remote.shells`); the orphans at an endpoint are deleted
+        #: before this process first connects to it.
+        self.shells = shells if shells is not None else ShellLedger(None)
+        self._orphans_deleted = False
         if via is None:
             if password is None:
                 raise ValueError(f"host {host.name}: a password (or a callable giving it) is needed for WinRM")
@@ -571,9 +578,12 @@ class RemoteHost:
         pool, self._pool = self._pool, None
         assert pool is not None
         try:
+            closing = pool.shell.id
             pool.close()
+            self.shells.closed(self.settings.url, closing)
             fresh = RunspacePool(pool.connection)
             fresh.open()
+            self.shells.opened(self.settings.url, fresh.shell.id)
         except _CONNECTION_LOST as error:
             logger.debug("{}: recycling the session failed ({}); opening a new connection", self.label,
                          _reason(error))
@@ -593,6 +603,9 @@ class RemoteHost:
         :class:`HostUnreachable` at once, naming that first failure."""
         url = self.settings.url
         self.unreachable.raise_if_found(url, self.label)
+        if not self._orphans_deleted:
+            self._orphans_deleted = True
+            self.shells.delete_orphans(url, lambda: self.settings.wsman(self._password_text()), self.label)
         start = time.monotonic()
         deadline = start + self.settings.connection_timeout
         attempt = 0
@@ -633,6 +646,7 @@ class RemoteHost:
             raise unreachable from None
         if connect_timeout is not None:
             wsman.transport.connection_timeout = self.settings.connection_timeout
+        self.shells.opened(self.settings.url, pool.shell.id)
         self.unreachable.forget(self.settings.url)
         logger.debug("{}: session opened at {}", self.label, self.settings.url)
         return pool
@@ -673,8 +687,10 @@ class RemoteHost:
             pool, self._pool = self._pool, None
             if pool is None:
                 return
+            closing = pool.shell.id
             try:
                 pool.close()
+                self.shells.closed(self.settings.url, closing)
             except _CONNECTION_LOST as error:
                 logger.debug("{}: closing the session failed ({}); dropped", self.label, _reason(error))
             finally:
@@ -1020,6 +1036,8 @@ class Sessions:
         self._retry_backoff = retry_backoff
         self._hosts: dict[str, RemoteHost] = {}
         self._lock = threading.RLock()
+        #: The shells of every session made here, recorded beside the journal (see :mod:`.shells`).
+        self.shells = ShellLedger(site.state_file(".shells.json"))
 
     def host(self, key: str) -> RemoteHost:
         """The session of ``site.hosts[key]``; raises ``KeyError`` naming the known keys."""
@@ -1044,7 +1062,8 @@ class Sessions:
                     raise ValueError(f"host {key!r} ({host.name}) has neither winrm settings nor a management "
                                      f"host (via): qrdr cannot reach it")
                 remote = RemoteHost(host, lambda host=host: self._password_for(host), retries=self._retries,
-                                    retry_backoff=self._retry_backoff, unreachable=self.unreachable)
+                                    retry_backoff=self._retry_backoff, unreachable=self.unreachable,
+                                    shells=self.shells)
             self._hosts[key] = remote
             return remote
 
