@@ -161,12 +161,19 @@ def assert_exchange_removed(outside, key: str, *, registry_keys: bool) -> None:
 
 def create_qr_volumes_and_check(lab, runbook, outside) -> None:
     """Runbook "Configure the Quick Recovery Agent" 1-6, read back on the CommServe with its own qlist."""
+    result = runbook.run("create-qr-volumes", yes=True)
+    assert result.status == "succeeded", result.message
+    assert_qr_volumes_created(outside)
+
+
+def assert_qr_volumes_created(outside) -> None:
+    """What an admin reads back on the CommServe with its own qlist after "Configure the Quick
+    Recovery Agent" 1-6: one QR policy of the site's snap engine, the subclient's volumes created
+    and mapped, one incremental schedule."""
     import os
     import xml.etree.ElementTree as ET
 
     site = outside.site
-    result = runbook.run("create-qr-volumes", yes=True)
-    assert result.status == "succeeded", result.message
 
     def q(*arguments):
         def build(shell, _computer):
@@ -178,11 +185,15 @@ def create_qr_volumes_and_check(lab, runbook, outside) -> None:
     login = q("qlogin", "-cs", site.commserve.name, "-u", site.quick_recovery.commcell_user,
               "-clp", os.environ["QRDR_LAB_COMMCELL_PASSWORD"])
     assert "logged in successfully" in login
-    policy = ET.fromstring(q("qlist", "qrpolicy", "-format", "xml")).find("qrPolicy")
+    policies = ET.fromstring(q("qlist", "qrpolicy", "-format", "xml")).findall("qrPolicy")
+    assert len(policies) == 1, [p.attrib for p in policies]
+    policy = policies[0]
     assert policy.get("snapEngine") == {"vss": "VSS", "qsnap": "QSnap"}[site.snap_engine]
     assert policy.get("copyManager") == site.standby.name
     subclient = ET.fromstring(q("qlist", "subclient", "-c", site.production.name, "-a", "Q_QR", "-format", "xml"))
-    node = subclient.find("subclient")
+    nodes = subclient.findall("subclient")
+    assert len(nodes) == 1, [n.attrib for n in nodes]
+    node = nodes[0]
     assert node.findtext("qrVolumesCreated") == "true"
     mapped = {(m.get("sourceVolume"), m.get("destinationVolume")) for m in node.findall("volumeMap")}
     assert mapped == {(f"{v.letter}:", f"{v.target_letter}:") for v in site.volumes}

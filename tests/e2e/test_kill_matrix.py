@@ -9,7 +9,13 @@ each end state checked from outside qrdr:
   while production is being renamed; then resumed, ending as an uninterrupted configure, or
   rolled back, ending with production as before configure and the standby under its own name.
 
-Not covered yet: create-qr-volumes and cleanup, and kills while applying every step.
+* create-qr-volumes and the recovery cleanup after a promote: killed while applying each step
+  and again just after it, every kill followed by a ``qrdr resume`` that is itself killed at the
+  next point (SIGINT, Ctrl-C, at some of them), the last resume left to finish; the end state as
+  after an uninterrupted run, no non-idempotent step's effect twice.
+
+Not covered yet: kills while applying every step of configure and promote (their steps with a
+window are covered: the renames, the installers, the account reset, the services).
 """
 
 from __future__ import annotations
@@ -23,10 +29,13 @@ import pytest
 
 from qrdr.api import Runbook
 from qrdr.config import load_site
+from qrdr.lab.sim.commvault import VOLUME_CREATION
 
 from .outside import Outside
 from .test_interruptions import production_as_before
-from .test_promote_resume import SITE, applied_counts, assert_promoted, kill_promote_at, kill_run_at, ready_to_promote
+from .story import assert_exchange_removed, assert_qr_volumes_created, member_of_domain
+from .test_promote_resume import (SITE, applied_counts, assert_promoted, kill_promote_at, kill_run_at, ready_to_promote,
+                                  step_state)
 
 pytestmark = [pytest.mark.lab, pytest.mark.kill_matrix]
 # The promote plan's steps, in order; each case checks the journaled plan still has exactly these,
@@ -161,3 +170,118 @@ def assert_configured_once_each_installer(lab, journal: Path) -> None:
     # installer that ended after qrdr had stopped them
     standby = outside.services("standby", ["MSExchangeSA", "MSExchangeIS", "MSExchangeMTA"])
     assert standby and all(state == ("Stopped", "Manual") for state in standby.values()), standby
+
+
+#: The steps of create-qr-volumes (VSS) and of the recovery cleanup, in order (as PROMOTE_STEPS).
+QR_VOLUMES_STEPS = ["scratch-pool", "qr-policy", "qr-subclient", "volume-mapping", "incremental-schedule", "qr-volumes"]
+RECOVERY_CLEANUP_STEPS = ["begin-cleanup-recovery", "recovery-stores", "recovery-storage-groups",
+                          "recovery-outlook-profiles", "recovery-uninstall-exchange", "recovery-uninstall-keys",
+                          "recovery-locked-dlls", "recovery-exchsrvr-folder", "recovery-reset-own-account",
+                          "recovery-rename-back", "recovery-join-domain"]
+
+
+def apply_count(journal: Path, step_id: str) -> int:
+    with sqlite3.connect(journal) as db:
+        row = db.execute("SELECT apply_count FROM steps WHERE step_id = ? AND run_id = (SELECT max(id) FROM runs)",
+                         (step_id,)).fetchone()
+    return row[0] if row else 0
+
+
+def killed_at_every_point(lab, config: Path, journal: Path, first: list[str], step_ids: list[str],
+                          hosts: tuple[str, ...], latency_ms: int, ctrl_c_every: int = 3,
+                          journal_only: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """``qrdr <first...>`` (a command and its arguments) killed while applying each of ``step_ids``
+    and just after it is done, each kill followed by ``qrdr resume`` killed at the next point. Every
+    ``ctrl_c_every``-th signal is SIGINT, asserted to end the run "interrupted" with exit 6, the
+    next command named and no traceback; as documented (docs/cli.md), Ctrl-C lets the step in
+    progress finish, so the points it passes are not killed at. The last step's end is left to a
+    final resume (the caller's); the steps in ``journal_only`` apply nothing but a journal entry,
+    so there is no "while applying" to kill in. Returns the points killed at, (step id,
+    "applying" or "done")."""
+    points = [(step, point) for step in step_ids for point in ("applying", "done")
+              if not (point == "applying" and step in journal_only)][:-1]
+    command, extra = first[0], first[1:]
+    killed: list[tuple[str, str]] = []
+    for step, point in points:
+        left = step_state(journal, step)
+        if left in ("done", "no change") or (point == "applying" and left == "applied"):
+            continue  # a Ctrl-C before let this step finish
+        # (never in the last step: Ctrl-C would let it, and so the run, finish)
+        ctrl_c = (len(killed) + 1) % ctrl_c_every == 0 and step != step_ids[-1]
+        sig = signal.SIGINT if ctrl_c else signal.SIGKILL
+        if point == "applying":
+            # this process's own apply, not a state an earlier process left; a step that finds
+            # nothing to do when it comes (no Outlook profile on this lab, say) is killed at its end
+            before = apply_count(journal, step) if journal.exists() else 0
+
+            def applying_or_nothing_to_do(step=step, before=before) -> bool:
+                return step_state(journal, step) == "no change" or apply_count(journal, step) > before
+
+            process = kill_run_at(lab, config, journal, command, step, ("applying", "no change"), latency_ms,
+                                  hosts, sig, when=applying_or_nothing_to_do, arguments=tuple(extra))
+        else:
+            process = kill_run_at(lab, config, journal, command, step, ("done", "no change"), latency_ms, hosts,
+                                  sig, arguments=tuple(extra))
+        if sig == signal.SIGINT:
+            output = process.stdout.read()
+            assert process.returncode == 6, (step, point, output)  # docs/cli.md: 6 interrupted
+            assert "Traceback" not in output and "qrdr resume" in output, (step, point, output)
+            assert run_status(journal) == "interrupted", (step, point, output)
+        killed.append((step, point))
+        command, extra = "resume", []
+    return killed
+
+
+def run_status(journal: Path) -> str:
+    with sqlite3.connect(journal) as db:
+        return db.execute("SELECT status FROM runs WHERE id = (SELECT max(id) FROM runs)").fetchone()[0]
+
+
+def test_create_qr_volumes_killed_at_every_point_and_resumed(lab_site_factory):
+    lab = lab_site_factory(SITE)
+    config = lab.workdir / "qrdr.toml"
+    site = load_site(config)
+    journal = Path(site.state_dir) / f"{site.name}.journal.sqlite"
+    runbook = Runbook(site)
+    assert runbook.run("configure", yes=True).status == "succeeded"
+    steps = [f"vss.{step}" for step in QR_VOLUMES_STEPS]
+
+    killed = killed_at_every_point(lab, config, journal, ["create-qr-volumes"], steps, ("commserve",), latency_ms=150)
+    print(f"create-qr-volumes: {len(killed)} kills at", killed)
+    # every point but those a Ctrl-C let finish (the step it came in, or the next one)
+    assert len(killed) >= len(steps) and killed[0] == (steps[0], "applying"), killed
+    assert sorted(applied_counts(journal)) == sorted(steps)
+    result = Runbook(load_site(config)).resume(yes=True)
+    assert result.status == "succeeded", result.message
+    assert runbook.state().name == "qr-ready"
+    outside = Outside(lab)
+    assert_qr_volumes_created(outside)
+    creations = [job for job in lab.commserve.jobs if job.job_type == VOLUME_CREATION]
+    assert len(creations) == 1 and creations[0].status == "Completed", creations
+
+
+def test_recovery_cleanup_killed_at_every_point_and_resumed(lab_site_factory):
+    lab, config, site, journal = ready_to_promote(lab_site_factory)
+    runbook = Runbook(site)
+    assert runbook.run("promote", yes=True).status == "succeeded"
+    steps = [f"exchange2003.{step}" for step in RECOVERY_CLEANUP_STEPS]
+    uninstalls_before = len(lab.hosts["standby"].exchange.setup_runs)
+
+    # right after a promote the recovery server serves mail: its cleanup needs the override
+    first = ["cleanup", "--scope", "recovery", "--override", "promoted-standby"]
+    killed = killed_at_every_point(lab, config, journal, first, steps, ("standby",), latency_ms=100,
+                                   journal_only=(steps[0],))  # it notes the account the cleanup resets
+    print(f"cleanup --scope recovery: {len(killed)} kills at", killed)
+    assert len(killed) >= len(steps) and killed[0] == (steps[0], "done"), killed
+    assert sorted(applied_counts(journal)) == sorted(steps)
+    result = Runbook(load_site(config)).resume(yes=True)
+    assert result.status == "succeeded", result.message
+    outside = Outside(lab)
+    system = outside.computer("standby")
+    assert system["Name"] == site.standby.name and member_of_domain(system)
+    assert not outside.services("standby", ["MSExchangeSA", "MSExchangeIS"])
+    assert_exchange_removed(outside, "standby", registry_keys=True)
+    twice = {step: count for step, count in applied_counts(journal).items() if count > 1}
+    assert "exchange2003.recovery-reset-own-account" not in twice, twice
+    uninstalls = list(lab.hosts["standby"].exchange.setup_runs.values())[uninstalls_before:]
+    assert len(uninstalls) == 1, [(run.program, run.finished) for run in uninstalls]

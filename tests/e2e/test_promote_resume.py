@@ -28,16 +28,21 @@ pytestmark = pytest.mark.lab
 SITE = "e2003-w2003-vss"
 
 
-def step_state(journal: Path, step_id: str) -> str | None:
+def step_state(journal: Path, step_id: str, pid: int | None = None) -> str | None:
+    """``step_id``'s state in the journal's newest run (None: no such step yet); with ``pid``, only
+    while that run is held by that process (a resume adopts the run it continues, so a state an
+    earlier, killed process left is not taken for the resume's)."""
     if not journal.exists():
         return None
     try:
         with sqlite3.connect(journal) as db:
-            row = db.execute("SELECT state FROM steps WHERE step_id = ? AND run_id = (SELECT max(id) FROM runs)",
-                             (step_id,)).fetchone()
+            row = db.execute("SELECT steps.state, runs.pid FROM steps JOIN runs ON runs.id = steps.run_id "
+                             "WHERE step_id = ? AND run_id = (SELECT max(id) FROM runs)", (step_id,)).fetchone()
     except sqlite3.OperationalError:  # a first run's journal, its tables not made yet
         return None
-    return row[0] if row else None
+    if row is None or (pid is not None and row[1] != pid):
+        return None
+    return row[0]
 
 
 def qrdr(config: Path, *args: str) -> subprocess.Popen:
@@ -61,17 +66,19 @@ def ready_to_promote(lab_site_factory):
 
 def kill_run_at(lab, config: Path, journal: Path, command: str, step_id: str, states: tuple[str, ...],
                 latency_ms: int, hosts: tuple[str, ...] = ("standby",), sig: int = signal.SIGKILL,
-                when: Callable[[], bool] | None = None) -> subprocess.Popen:
-    """``qrdr <command> --yes`` as its own process, sent ``sig`` once ``step_id``'s journaled state
-    is one of ``states`` (and ``when()`` is true, if given); the answers of ``hosts`` slowed by
-    ``latency_ms`` meanwhile, so that the signal lands before the run ends (asserted: a SIGKILLed
-    run is still "running" in the journal). Returns the ended process (its output unread)."""
+                when: Callable[[], bool] | None = None, arguments: tuple[str, ...] = ()) -> subprocess.Popen:
+    """``qrdr <command> <arguments> --yes`` as its own process (``resume`` included), sent ``sig`` once
+    ``step_id``'s state in the run that process holds is one of ``states`` (and ``when()`` is true,
+    if given); the answers of ``hosts`` slowed by ``latency_ms`` meanwhile, so that the signal
+    lands before the run ends (asserted: a SIGKILLed run is still "running" in the journal, and
+    the step did not end in a state not asked for). Returns the ended process (its output unread)."""
     for host in hosts:
         lab.fault("latency", host, str(latency_ms))
-    process = qrdr(config, "--plugin", "exchange2003", "--snap", "vss", command, "--yes")
+    process = qrdr(config, "--plugin", "exchange2003", "--snap", "vss", command, *arguments, "--yes")
     deadline = time.monotonic() + 300
-    while step_state(journal, step_id) not in states or (when is not None and not when()):
+    while (state := step_state(journal, step_id, process.pid)) not in states or (when is not None and not when()):
         assert process.poll() is None, process.stdout.read()
+        assert state not in {"done", "no change", "failed"} - set(states), f"{step_id} ended {state} first"
         assert time.monotonic() < deadline, f"{step_id} not {' or '.join(states)} after 300 s"
         time.sleep(0.01)
     process.send_signal(sig)
