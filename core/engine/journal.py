@@ -416,7 +416,22 @@ class Journal:
                 )
 
     def set_step(self, run_id: int, step_id: str, state: str, *, changes: list[str] | None = None,
-                 evidence: Any = None, error: str | None = None, applying: bool = False) -> None:
+                 evidence: Any = None, error: str | None = None, applying: bool = False,
+                 facts: dict[str, Any] | None = None) -> None:
+        """Journal the step's new state. ``facts``: what the run has learnt so far, written in the
+        same transaction, so that a step journaled done never lacks the facts it recorded (a
+        kill between the two would leave a resume whose later steps find them missing)."""
+        if facts is not None:
+            with self._transaction():
+                self._write_facts(facts, run_id)
+                self._update_step(run_id, step_id, state, changes=changes, evidence=evidence, error=error,
+                                  applying=applying)
+        else:
+            self._update_step(run_id, step_id, state, changes=changes, evidence=evidence, error=error,
+                              applying=applying)
+
+    def _update_step(self, run_id: int, step_id: str, state: str, *, changes: list[str] | None,
+                     evidence: Any, error: str | None, applying: bool) -> None:
         now = time.time()
         fields = ["state = ?"]
         values: list[Any] = [state]
@@ -471,12 +486,15 @@ class Journal:
 
     def save_facts(self, facts: dict[str, Any], run_id: int) -> None:
         with self._transaction():
-            for key, value in facts.items():
-                self._db.execute(
-                    "INSERT INTO facts (key, value, run_id, at) VALUES (?, ?, ?, ?)"
-                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value, run_id = excluded.run_id, at = excluded.at",
-                    (key, _json(value), run_id, time.time()),
-                )
+            self._write_facts(facts, run_id)
+
+    def _write_facts(self, facts: dict[str, Any], run_id: int) -> None:
+        for key, value in facts.items():
+            self._db.execute(
+                "INSERT INTO facts (key, value, run_id, at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value, run_id = excluded.run_id, at = excluded.at",
+                (key, _json(value), run_id, time.time()),
+            )
 
     def _transaction(self) -> "_Transaction":
         return _Transaction(self._db)

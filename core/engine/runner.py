@@ -748,7 +748,8 @@ class Engine:
             except Exception as exc:
                 return fail(f"check failed: {_describe(exc)}{_detail_in_journal(journal, run_id, step, exc)}")
             if check.outcome is Outcome.NO_CHANGE:
-                journal.set_step(run_id, step.id, "no change", changes=list(check.changes), evidence=check.facts)
+                journal.set_step(run_id, step.id, "no change", changes=list(check.changes), evidence=check.facts,
+                                 facts=ctx.facts)
                 self._close_window(step, windows)
                 return StepResult(step.id, "no change", check.changes, check.facts)
             if check.outcome is not Outcome.WILL_CHANGE:
@@ -772,7 +773,7 @@ class Engine:
             waited = ctx.take_waited()
             if waited and isinstance(evidence, dict):
                 evidence = {**evidence, WAITED_EVIDENCE: waited}
-            journal.set_step(run_id, step.id, "applied", evidence=evidence)
+            journal.set_step(run_id, step.id, "applied", evidence=evidence, facts=ctx.facts)
             changes = check.changes
         else:
             evidence, changes = previous.evidence or {}, tuple(previous.changes)
@@ -788,7 +789,9 @@ class Engine:
         if verified.outcome is not Outcome.NO_CHANGE:
             what = "after the person said it was done" if step.manual is not None else "after applying"
             return fail(f"not as expected {what}: {'; '.join(verified.changes) or verified.outcome.value}", changes)
-        journal.set_step(run_id, step.id, "done", evidence={**evidence, **verified.facts} if isinstance(evidence, dict) else evidence)
+        journal.set_step(run_id, step.id, "done",
+                         evidence={**evidence, **verified.facts} if isinstance(evidence, dict) else evidence,
+                         facts=ctx.facts)
         journal.event(run_id, "done", "; ".join(verified.changes) or "verified", step_id=step.id)
         self._close_window(step, windows)
         return StepResult(step.id, "done", changes, evidence)
