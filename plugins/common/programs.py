@@ -40,7 +40,7 @@ from typing import Any, Callable
 import attrs
 
 from qrdr.remote import Command
-from qrdr.steps import SETUP, StepContext
+from qrdr.steps import SETUP, Check, StepContext
 
 from . import catalog, hosts
 
@@ -195,6 +195,20 @@ def running_task(ctx: StepContext, key: str, program: str) -> str | None:
     step done (the next steps would run beside it). Read-only."""
     return next((name for name, row in _task_rows(ctx, key, hosts.remote(ctx, key))
                  if name.lower().startswith(task_prefix(program)) and row.get("Status") == "Running"), None)
+
+
+def still_running(ctx: StepContext, key: str, program: str) -> Check | None:
+    """"Will change" while ``program`` (a path or file name), started as a task by a qrdr that was
+    stopped, still runs on ``site.hosts[key]``, else None. The check of every step that runs a
+    long program asks this first: the program's effects show before it ends (an installer's setup
+    key, a component's service, a database's header), and a step called done then would let the
+    next steps run beside it; "will change" sends the run to the apply, which follows the task
+    (:func:`run_long_program`) instead of starting the program again. Read-only."""
+    task = running_task(ctx, key, program)
+    if task is None:
+        return None
+    return Check.will_change(f"{hosts.remote(ctx, key).name}: {ntpath.basename(program)} started before qrdr was "
+                             f"stopped still runs (scheduled task {task}): wait for it to end")
 
 
 def _task_files(task: str) -> tuple[str, str, str]:

@@ -189,6 +189,9 @@ def soft_recovery_step(*, id: str, title: str, key: str, guard: Callable[[Any], 
     def check(ctx: StepContext) -> Check:
         if not database_files(ctx):
             return Check.blocked("production's database paths were never recorded (run configure first)")
+        still = programs.still_running(ctx, key, eseutil(ctx.site))
+        if still is not None:
+            return still
         reasons, recoveries, evidence = database_check(ctx, key)
         if reasons:
             return Check.blocked(*reasons, databases=evidence)

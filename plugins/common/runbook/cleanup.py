@@ -50,6 +50,9 @@ def uninstall_exchange(book: Book, site: Site, key: str, scope: str) -> Step:
 
     def check(ctx: StepContext) -> Check:
         session = hosts.remote(ctx, key)
+        still = programs.still_running(ctx, key, ctx.site.exchange.setup_path)
+        if still is not None:
+            return still
         if hosts.exchange_setup(session) is None:
             return Check.no_change(f"{session.name}: Exchange is not installed")
         setup = ctx.site.exchange.setup_path

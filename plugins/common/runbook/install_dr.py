@@ -165,6 +165,9 @@ def windows_components(book: Book, site: Site) -> Step:
         return [name for name, ok in wanted if not ok]
 
     def check(ctx: StepContext) -> Check:
+        still = programs.still_running(ctx, sk, "sysocmgr")
+        if still is not None:
+            return still
         label = hosts.current_name(ctx, sk)
         lacking = missing(ctx)
         if lacking:
@@ -200,16 +203,6 @@ def needs_production_name(ctx: StepContext, key: str, by: str) -> Check | None:
     return None
 
 
-def still_installing(ctx: StepContext, key: str, program: str) -> Check | None:
-    """"Will change" while an installer an interrupted qrdr started still runs on the host (its
-    effects show before it ends; the apply then waits for it rather than starting it again)."""
-    task = programs.running_task(ctx, key, program)
-    if task is None:
-        return None
-    return Check.will_change(f"{hosts.remote(ctx, key).name}: {ntpath.basename(program)} started before qrdr was "
-                             f"stopped still runs (scheduled task {task}): wait for it to end")
-
-
 def setup_dr(book: Book, site: Site) -> Step:
     """Runbook 2.4: "Install Exchange on the Standby Server from the command line using the
     /DisasterRecovery switch. Select the same components ... that were installed on the
@@ -226,7 +219,7 @@ def setup_dr(book: Book, site: Site) -> Step:
     def check(ctx: StepContext) -> Check:
         session = hosts.remote(ctx, sk)
         installed = hosts.exchange_setup(session)
-        still = still_installing(ctx, sk, ctx.site.exchange.setup_path)
+        still = programs.still_running(ctx, sk, ctx.site.exchange.setup_path)
         if still is not None:
             return still
         if installed is not None:
@@ -280,7 +273,7 @@ def update_dr(book: Book, site: Site) -> Step | None:
         installed = hosts.exchange_setup(session)
         if installed is None:
             return Check.depends(f"{session.name}: Exchange is installed by {setup} first")
-        still = still_installing(ctx, sk, ctx.site.exchange.update_path)
+        still = programs.still_running(ctx, sk, ctx.site.exchange.update_path)
         if still is not None:
             return still
         build = build_of(installed)
