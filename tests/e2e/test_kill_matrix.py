@@ -14,8 +14,9 @@ each end state checked from outside qrdr:
   next point (SIGINT, Ctrl-C, at some of them), the last resume left to finish; the end state as
   after an uninterrupted run, no non-idempotent step's effect twice.
 
-Not covered yet: kills while applying every step of configure and promote (their steps with a
-window are covered: the renames, the installers, the account reset, the services).
+* configure and promote, the same way: killed while applying every step and after it, resumed.
+
+Not covered: a rollback after kills while applying (the rollbacks follow boundary kills).
 """
 
 from __future__ import annotations
@@ -189,36 +190,37 @@ def apply_count(journal: Path, step_id: str) -> int:
 
 def killed_at_every_point(lab, config: Path, journal: Path, first: list[str], step_ids: list[str],
                           hosts: tuple[str, ...], latency_ms: int, ctrl_c_every: int = 3,
-                          journal_only: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+                          no_apply_window: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     """``qrdr <first...>`` (a command and its arguments) killed while applying each of ``step_ids``
     and just after it is done, each kill followed by ``qrdr resume`` killed at the next point. Every
     ``ctrl_c_every``-th signal is SIGINT, asserted to end the run "interrupted" with exit 6, the
     next command named and no traceback; as documented (docs/cli.md), Ctrl-C lets the step in
     progress finish, so the points it passes are not killed at. The last step's end is left to a
-    final resume (the caller's); the steps in ``journal_only`` apply nothing but a journal entry,
-    so there is no "while applying" to kill in. Returns the points killed at, (step id,
+    final resume (the caller's); the steps in ``no_apply_window`` apply nothing but a journal entry
+    (or never apply: the last step of promote only checks), so there is no "while applying" to kill in. Returns the points killed at, (step id,
     "applying" or "done")."""
     points = [(step, point) for step in step_ids for point in ("applying", "done")
-              if not (point == "applying" and step in journal_only)][:-1]
+              if not (point == "applying" and step in no_apply_window)][:-1]
     command, extra = first[0], first[1:]
     killed: list[tuple[str, str]] = []
-    for step, point in points:
+    for index, (step, point) in enumerate(points):
         left = step_state(journal, step)
         if left in ("done", "no change") or (point == "applying" and left == "applied"):
             continue  # a Ctrl-C before let this step finish
-        # (never in the last step: Ctrl-C would let it, and so the run, finish)
-        ctrl_c = (len(killed) + 1) % ctrl_c_every == 0 and step != step_ids[-1]
+        # (never at the last two points: Ctrl-C would let the last step, and so the run, finish)
+        ctrl_c = (len(killed) + 1) % ctrl_c_every == 0 and index < len(points) - 2
         sig = signal.SIGINT if ctrl_c else signal.SIGKILL
         if point == "applying":
-            # this process's own apply, not a state an earlier process left; a step that finds
-            # nothing to do when it comes (no Outlook profile on this lab, say) is killed at its end
+            # this process's own apply (or the verify after it), not a state an earlier process
+            # left; a step that finds nothing to do when it comes (no Outlook profile on this lab,
+            # say) is killed at its end
             before = apply_count(journal, step) if journal.exists() else 0
 
             def applying_or_nothing_to_do(step=step, before=before) -> bool:
                 return step_state(journal, step) == "no change" or apply_count(journal, step) > before
 
-            process = kill_run_at(lab, config, journal, command, step, ("applying", "no change"), latency_ms,
-                                  hosts, sig, when=applying_or_nothing_to_do, arguments=tuple(extra))
+            process = kill_run_at(lab, config, journal, command, step, ("applying", "applied", "no change"),
+                                  latency_ms, hosts, sig, when=applying_or_nothing_to_do, arguments=tuple(extra))
         else:
             process = kill_run_at(lab, config, journal, command, step, ("done", "no change"), latency_ms, hosts,
                                   sig, arguments=tuple(extra))
@@ -270,7 +272,7 @@ def test_recovery_cleanup_killed_at_every_point_and_resumed(lab_site_factory):
     # right after a promote the recovery server serves mail: its cleanup needs the override
     first = ["cleanup", "--scope", "recovery", "--override", "promoted-standby"]
     killed = killed_at_every_point(lab, config, journal, first, steps, ("standby",), latency_ms=100,
-                                   journal_only=(steps[0],))  # it notes the account the cleanup resets
+                                   no_apply_window=(steps[0],))  # it notes the account the cleanup resets
     print(f"cleanup --scope recovery: {len(killed)} kills at", killed)
     assert len(killed) >= len(steps) and killed[0] == (steps[0], "done"), killed
     assert sorted(applied_counts(journal)) == sorted(steps)
@@ -285,3 +287,45 @@ def test_recovery_cleanup_killed_at_every_point_and_resumed(lab_site_factory):
     assert "exchange2003.recovery-reset-own-account" not in twice, twice
     uninstalls = list(lab.hosts["standby"].exchange.setup_runs.values())[uninstalls_before:]
     assert len(uninstalls) == 1, [(run.program, run.finished) for run in uninstalls]
+
+
+CONFIGURE_STEPS = ["record-production", "logs-with-system-path", "standby-volumes", "windows-components",
+                   "production-event-srs", "stop-production-services", "rename-production-temp", "rename-standby",
+                   "setup-dr", "update-dr", "stop-standby-services",
+                   "grant-organization", "grant-servers", "grant-server", "wait-acl-replication",
+                   "start-standby-services", "standby-store-paths", "stop-standby-services-again",
+                   "rename-standby-back", "rename-production-back", "start-production-services",
+                   "mount-production-stores", "configuration-finished"]
+
+
+def test_configure_killed_while_applying_every_step_and_resumed(lab_site_factory):
+    lab = lab_site_factory(SITE)
+    config = lab.workdir / "qrdr.toml"
+    site = load_site(config)
+    journal = Path(site.state_dir) / f"{site.name}.journal.sqlite"
+    steps = [f"exchange2003.{step}" for step in CONFIGURE_STEPS]
+
+    # configuration-finished only notes, in the journal, that configure is complete
+    killed = killed_at_every_point(lab, config, journal, ["configure"], steps, ("production", "standby"),
+                                   latency_ms=40, no_apply_window=(steps[-1],))
+    print(f"configure: {len(killed)} kills at", killed)
+    assert len(killed) >= len(steps) and killed[0] == (steps[0], "applying"), killed
+    assert sorted(applied_counts(journal)) == sorted(steps)
+    result = Runbook(load_site(config)).resume(yes=True)
+    assert result.status == "succeeded", result.message
+    assert Runbook(load_site(config)).state().name == "configured"
+    assert_configured_once_each_installer(lab, journal)
+
+
+def test_promote_killed_while_applying_every_step_and_resumed(lab_site_factory):
+    lab, config, site, journal = ready_to_promote(lab_site_factory)
+    steps = [f"exchange2003.{step}" for step in PROMOTE_STEPS]
+
+    killed = killed_at_every_point(lab, config, journal, ["promote"], steps, ("standby",), latency_ms=80,
+                                   no_apply_window=(steps[0], steps[-1]))  # notes; checks
+    print(f"promote: {len(killed)} kills at", killed)
+    assert len(killed) >= len(steps), killed
+    assert sorted(applied_counts(journal)) == sorted(steps)
+    result = Runbook(load_site(config)).resume(yes=True)
+    assert result.status == "succeeded", result.message
+    assert_promoted(lab, site, journal)

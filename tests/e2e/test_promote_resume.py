@@ -45,6 +45,14 @@ def step_state(journal: Path, step_id: str, pid: int | None = None) -> str | Non
     return row[0]
 
 
+def step_error(journal: Path, step_id: str) -> str | None:
+    """The error journaled for ``step_id`` in the newest run."""
+    with sqlite3.connect(journal) as db:
+        row = db.execute("SELECT error FROM steps WHERE step_id = ? AND run_id = (SELECT max(id) FROM runs)",
+                         (step_id,)).fetchone()
+    return row[0] if row else None
+
+
 def qrdr(config: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "qrdr.cli", "--config", str(config), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
@@ -78,7 +86,8 @@ def kill_run_at(lab, config: Path, journal: Path, command: str, step_id: str, st
     deadline = time.monotonic() + 300
     while (state := step_state(journal, step_id, process.pid)) not in states or (when is not None and not when()):
         assert process.poll() is None, process.stdout.read()
-        assert state not in {"done", "no change", "failed"} - set(states), f"{step_id} ended {state} first"
+        assert state not in {"done", "no change", "failed"} - set(states), \
+            f"{step_id} ended {state} first: {step_error(journal, step_id)}"
         assert time.monotonic() < deadline, f"{step_id} not {' or '.join(states)} after 300 s"
         time.sleep(0.01)
     process.send_signal(sig)
