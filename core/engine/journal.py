@@ -78,7 +78,8 @@ CREATE TABLE IF NOT EXISTS events (
     at REAL NOT NULL,
     step_id TEXT,
     kind TEXT NOT NULL,
-    message TEXT NOT NULL
+    message TEXT NOT NULL,
+    data TEXT                      -- JSON: what the event records beyond its words (a probe's evidence)
 );
 CREATE TABLE IF NOT EXISTS facts (
     key TEXT PRIMARY KEY,
@@ -321,6 +322,8 @@ class Journal:
             self._db.execute("ALTER TABLE runs ADD COLUMN scope TEXT")
         if "operator" not in columns:
             self._db.execute("ALTER TABLE runs ADD COLUMN operator TEXT")
+        if "data" not in {row["name"] for row in self._db.execute("PRAGMA table_info(events)")}:
+            self._db.execute("ALTER TABLE events ADD COLUMN data TEXT")
 
     def _close_quietly(self) -> None:
         if self._opened is not None:
@@ -471,15 +474,18 @@ class Journal:
 
     # -- events and facts -------------------------------------------------
 
-    def event(self, run_id: int, kind: str, message: str, step_id: str | None = None) -> None:
+    def event(self, run_id: int, kind: str, message: str, step_id: str | None = None, data: Any = None) -> None:
+        """Journal an event: its words, and ``data`` (JSON-able) for what a report reads back
+        (a probe's evidence, the digest of an approved plan); secrets masked in both."""
         self._db.execute(
-            "INSERT INTO events (run_id, at, step_id, kind, message) VALUES (?, ?, ?, ?, ?)",
-            (run_id, time.time(), step_id, kind, mask(message)),
+            "INSERT INTO events (run_id, at, step_id, kind, message, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (run_id, time.time(), step_id, kind, mask(message), None if data is None else _json(data)),
         )
 
     def events(self, run_id: int) -> list[dict[str, Any]]:
+        """The run's events, oldest first; ``data`` decoded (None when the event has none)."""
         rows = self._db.execute("SELECT * FROM events WHERE run_id = ? ORDER BY id", (run_id,)).fetchall()
-        return [dict(row) for row in rows]
+        return [{**dict(row), "data": json.loads(row["data"]) if row["data"] else None} for row in rows]
 
     def facts(self) -> dict[str, Any]:
         return {row["key"]: json.loads(row["value"]) for row in self._db.execute("SELECT key, value FROM facts")}
