@@ -131,6 +131,8 @@ def render_plan(plan: Plan) -> str:
                 for target, kinds in plan.unavoidable_waits.items()))
         lines.append(f"{will} of {len(plan.steps)} steps will or may change something"
                      + (f"; destructive: {', '.join(s.id for s in plan.destructive)}" if plan.destructive else "") + ".")
+        if will:
+            lines.append(f"Plan {plan.digest}: the approval of this plan is journaled with it.")
     return mask("\n".join(lines))
 
 

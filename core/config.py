@@ -56,7 +56,7 @@ from cattrs.v import format_exception as cattrs_format_exception
 
 from .errors import ConfigError
 from .model import (
-    Domain, DomainController, Exchange, Host, QuickRecovery, Role, SecretRef, Site, Takeover,
+    Domain, DomainController, Exchange, Host, QuickRecovery, Role, SecretRef, Site, Takeover, Targets,
     Transport, Volume, WindowsVersion, WinRM,
 )
 
@@ -533,6 +533,8 @@ FIELD_RULES: dict[tuple[type, str], Rule] = {
     (Takeover, "ip_address"): _expect_ipv4_address,
     (Takeover, "subnet_mask"): _expect_ipv4_netmask,
     (Takeover, "gateway"): _expect_ipv4_address,
+    (Targets, "rto_minutes"): _expect_positive_number,
+    (Targets, "rpo_minutes"): _expect_positive_number,
 }
 
 

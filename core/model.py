@@ -246,6 +246,16 @@ class Takeover:
 
 
 @attrs.frozen
+class Targets:
+    """What the site's recovery must achieve; reports measure each run against them."""
+
+    #: The RTO: from the start of a promote to mail flowing, in minutes (none: no target).
+    rto_minutes: float | None = None
+    #: The RPO: how old the recovery point may be when a promote starts, in minutes (none: no target).
+    rpo_minutes: float | None = None
+
+
+@attrs.frozen
 class QuickRecovery:
     """The Commvault side: CommServe names and the QR objects qrdr creates."""
 
@@ -277,6 +287,7 @@ class Site:
     snap_engine: str
     quick_recovery: QuickRecovery = QuickRecovery()
     takeover: Takeover = Takeover()
+    targets: Targets = Targets()
     #: Extra plugins to load (entry point names in the ``qrdr.addons`` group).
     plugins: tuple[str, ...] = ()
     #: Raw per-plugin sections (``[plugin.<name>]``), validated by the plugins.

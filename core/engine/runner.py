@@ -29,6 +29,8 @@ and a completed non-idempotent step is never applied again.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 import threading
@@ -118,6 +120,13 @@ class Plan:
                     counts = waits.setdefault(planned.step.target, {})
                     counts[kind] = counts.get(kind, 0) + 1
         return waits
+
+    @property
+    def digest(self) -> str:
+        """``sha256:<hex>`` of the plan as shown (:meth:`to_dict`, keys sorted): what an approval
+        names, so that an auditor can tell which plan a person said yes to."""
+        text = json.dumps(self.to_dict(), sort_keys=True, default=str, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
         """The plan in the ``--json`` documents' vocabulary (qrdr.documents): ``step_id``, ``planned``."""
@@ -498,10 +507,11 @@ class Engine:
             if plan.blockers:
                 journal.end_run(run_id, "refused", "; ".join(plan.blockers))
                 raise Refused(f"{command} refused before changing anything (run {run_id}):", plan.blockers)
-            if plan.will_change and not yes and not self._confirmed_or_journaled(journal, run_id, plan):
+            if plan.will_change and not self._approved(journal, run_id, plan, yes):
                 journal.end_run(run_id, "not confirmed")
                 raise NotConfirmed(f"{command} not confirmed: nothing was changed (run {run_id})")
             journal.event(run_id, "start", f"{command} started: phases {', '.join(phases)}")
+            self._journal_targets(journal, run_id)
             return self._execute(ctx, journal, run_id, command, [p.step for p in plan.steps], {}, rollback)
         finally:
             journal.close()
@@ -541,10 +551,11 @@ class Engine:
             self.reporter.plan(plan)
             if plan.blockers:
                 raise Refused(f"resume of run {record.id} refused before changing anything:", plan.blockers)
-            if plan.will_change and not yes and not self._confirmed_or_journaled(journal, record.id, plan):
+            if plan.will_change and not self._approved(journal, record.id, plan, yes):
                 raise NotConfirmed(f"resume of run {record.id} not confirmed: nothing was changed")
             journal.adopt_run(record.id)
             journal.event(record.id, "resume", f"resumed by pid {os.getpid()} (was {record.status})")
+            self._journal_targets(journal, record.id)
             if rollback is None:
                 rollback = record.command == "configure"
             return self._execute(ctx, journal, record.id, record.command, steps, done_before, rollback)
@@ -578,7 +589,7 @@ class Engine:
             plan = Plan(f"rollback of run {record.id} ({record.command})", tuple(record.phases), (), tuple(
                 PlannedStep(step, Check.will_change(f"undo: {step.title}")) for step in undoable))
             self.reporter.plan(plan)
-            if undoable and not yes and not self._confirmed_or_journaled(journal, record.id, plan):
+            if undoable and not self._approved(journal, record.id, plan, yes):
                 raise NotConfirmed(f"rollback of run {record.id} not confirmed: nothing was changed")
             self.locks.holding(f"resume --rollback {record.command}", record.id)
             if taken:
@@ -622,13 +633,24 @@ class Engine:
             pending = pending or entry.may_change
         return tuple(planned.values())
 
-    def _confirmed_or_journaled(self, journal: Journal, run_id: int, plan: Plan) -> bool:
-        """Ask the person; Ctrl-C at the question is a "no" (journaled), never a run left running."""
-        try:
-            return self._confirmed(plan)
-        except (KeyboardInterrupt, EOFError):
-            journal.event(run_id, "not confirmed", "interrupted at the confirmation prompt")
-            return False
+    def _approved(self, journal: Journal, run_id: int, plan: Plan, yes: bool) -> bool:
+        """Whether the plan may be applied: ``--yes``, or the person's yes at the prompt; the
+        approval is journaled with who gave it, how, and the plan's :attr:`Plan.digest`. Ctrl-C
+        at the question is a "no" (journaled), never a run left running."""
+        if yes:
+            how = "--yes"
+        else:
+            try:
+                if not self._confirmed(plan):
+                    return False
+            except (KeyboardInterrupt, EOFError):
+                journal.event(run_id, "not confirmed", "interrupted at the confirmation prompt")
+                return False
+            how = "at the prompt"
+        by = operator()
+        journal.event(run_id, "approved", f"plan {plan.digest} of {plan.command} approved by {by} ({how})",
+                      data={"plan_digest": plan.digest, "by": by, "how": how})
+        return True
 
     def _context(self, journal: Journal) -> RunContext:
         return RunContext(self.site, self.connector, journal.facts(), self.reporter.progress, self.plugin_config)
@@ -672,10 +694,23 @@ class Engine:
                 "target": step.target, "idempotent": step.idempotent, "destructive": step.destructive,
                 "planned": planned.status, "changes": list(planned.lines)}
 
+    def _journal_targets(self, journal: Journal, run_id: int) -> None:
+        """The site's RTO and RPO targets as the run starts (or resumes): a report built from the
+        journal alone measures the run against what was asked of it then."""
+        targets = self.site.targets
+        if targets.rto_minutes is None and targets.rpo_minutes is None:
+            return
+        shown = [f"{name} {value:g} min" for name, value in (("RTO", targets.rto_minutes),
+                                                              ("RPO", targets.rpo_minutes)) if value is not None]
+        journal.event(run_id, "targets", f"targets: {', '.join(shown)}",
+                      data={"rto_minutes": targets.rto_minutes, "rpo_minutes": targets.rpo_minutes})
+
     @staticmethod
     def _journal_probes(journal: Journal, run_id: int, plan: Plan) -> None:
         for probe in plan.probes:
-            journal.event(run_id, "probe", f"{probe.status}: {'; '.join(probe.lines)}", step_id=probe.step.id)
+            journal.event(run_id, "probe", f"{probe.status}: {'; '.join(probe.lines)}", step_id=probe.step.id,
+                          data={"state": probe.status, "lines": list(probe.lines),
+                                "evidence": probe.check.facts if probe.check is not None else None})
 
     def _execute(self, ctx: RunContext, journal: Journal, run_id: int, command: str, steps: list[Step],
                  before: dict[str, Any], rollback: bool) -> RunResult:

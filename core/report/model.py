@@ -46,6 +46,8 @@ RTO_WINDOW = "mail flowing"
 OUTAGE_WINDOW = "production outage"
 #: The engine's fact holding every run's window start and end times (qrdr.engine.runner.WINDOW_FACT).
 WINDOW_FACT = "_window"
+#: The probe whose evidence holds the recovery point a promote starts from (plugins/common/snap.py).
+RECOVERY_POINT_PROBE = ".last-update-complete"
 
 #: Event kinds that begin a process's work on a run; "session" is written by the journal itself.
 _SESSION_KINDS = ("session",)
@@ -238,12 +240,63 @@ def _confirmations(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             shown.append({"run_id": event["run_id"], "at": iso(event["at"]), "kind": "manual step done",
                           "step_id": event["step_id"], "by": found["by"] if found else None,
                           "how": found["how"] if found else None, "message": event["message"]})
+        elif event["kind"] == "approved":
+            data = _data(event)
+            shown.append({"run_id": event["run_id"], "at": iso(event["at"]), "kind": "plan approved",
+                          "step_id": None, "by": data.get("by"), "how": data.get("how"),
+                          "plan_digest": data.get("plan_digest"), "message": event["message"]})
         elif event["kind"] in ("override", "rollback", "site lock"):
             by = re.search(r" by (\S+@\S+)", event["message"])
             shown.append({"run_id": event["run_id"], "at": iso(event["at"]), "kind": event["kind"],
                           "step_id": event["step_id"], "by": by[1].rstrip(":,") if by else None,
                           "how": None, "message": event["message"]})
     return shown
+
+
+def _data(event: dict[str, Any]) -> dict[str, Any]:
+    """An event's ``data`` (JSON in the journal; none in journals older than the column)."""
+    raw = event.get("data")
+    found = json.loads(raw) if isinstance(raw, str) and raw else raw
+    return found if isinstance(found, dict) else {}
+
+
+def _readiness(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The readiness checks (probes) each run made before it changed anything, with their evidence."""
+    return [{"run_id": e["run_id"], "at": iso(e["at"]), "step_id": e["step_id"],
+             "state": _data(e).get("state") or e["message"].split(":", 1)[0],
+             "changes": _data(e).get("lines") or [e["message"].split(":", 1)[-1].strip()],
+             "evidence": _data(e).get("evidence")} for e in events if e["kind"] == "probe"]
+
+
+def _targets(events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The site's targets as the newest run of the chain journaled them (None: none set)."""
+    found = [_data(e) for e in events if e["kind"] == "targets"]
+    return {"rto_minutes": found[-1].get("rto_minutes"), "rpo_minutes": found[-1].get("rpo_minutes")} if found else None
+
+
+def _against(seconds: float | None, target_minutes: float | None) -> dict[str, Any]:
+    """A figure's target in seconds and whether it was met (None: no target, or no figure)."""
+    if target_minutes is None:
+        return {"target_seconds": None, "met": None}
+    target = target_minutes * 60
+    return {"target_seconds": target, "met": None if seconds is None else seconds <= target}
+
+
+def _rpo(runs: list[dict[str, Any]], readiness: list[dict[str, Any]], targets: dict[str, Any] | None
+         ) -> dict[str, Any] | None:
+    """The RPO a promote achieved: from the recovery point its readiness check found (the start of
+    the last complete QR update) to the promote's start. None for a chain without a promote."""
+    promote = next((r for r in runs if r["command"] == "promote"), None)
+    if promote is None:
+        return None
+    found = [c for c in readiness if c["run_id"] == promote["id"] and (c["step_id"] or "").endswith(RECOVERY_POINT_PROBE)
+             and isinstance(c["evidence"], dict) and c["evidence"].get("recovery_point")]
+    if not found:
+        return None
+    point = _dt.datetime.fromisoformat(found[0]["evidence"]["recovery_point"])
+    seconds = round(promote["started_at"] - point.timestamp(), 1)
+    return {"recovery_point_at": iso(point.timestamp()), "promote_started_at": iso(promote["started_at"]),
+            "seconds": seconds, **_against(seconds, (targets or {}).get("rpo_minutes"))}
 
 
 def _applied(step: dict[str, Any]) -> bool:
@@ -277,6 +330,12 @@ def _assemble(run_id: int, runs: list[dict[str, Any]], steps: list[dict[str, Any
         found = [w for w in windows if w["name"] == name]
         return {k: v for k, v in found[-1].items() if not k.startswith("_")} if found else None
 
+    targets = _targets(events)
+    readiness = _readiness(events)
+    rto = figure(RTO_WINDOW)
+    if rto is not None:
+        rto.update(_against(rto.get("seconds"), (targets or {}).get("rto_minutes")))
+
     report = {
         "schema_version": SCHEMA_VERSION,
         "kind": "qrdr run report",
@@ -301,22 +360,26 @@ def _assemble(run_id: int, runs: list[dict[str, Any]], steps: list[dict[str, Any
         "sessions": _sessions(events, runs_by_id),
         "confirmations": _confirmations(events),
         "windows": [{k: v for k, v in w.items() if not k.startswith("_")} for w in windows],
-        "rto": figure(RTO_WINDOW),
+        "targets": targets,
+        "rto": rto,
+        "rpo": _rpo(runs, readiness, targets),
         "outage": figure(OUTAGE_WINDOW),
+        "readiness": readiness,
         "step_counts": counts,
         "steps": [{k: v for k, v in s.items() if not k.startswith("_")} for s in step_list],
         "events": [{"run_id": e["run_id"], "at": iso(e["at"]), "step_id": e["step_id"], "kind": e["kind"],
                     "message": e["message"]} for e in events],
     }
-    report["timeline"] = _timeline(step_list, windows, events, runs)
+    report["timeline"] = _timeline(step_list, windows, events, runs, targets)
     return report
 
 
 def _timeline(steps: list[dict[str, Any]], windows: list[dict[str, Any]], events: list[dict[str, Any]],
-              runs: list[dict[str, Any]]) -> dict[str, Any]:
+              runs: list[dict[str, Any]], targets: dict[str, Any] | None = None) -> dict[str, Any]:
     """What the picture draws, in seconds from the chain's start: one lane per target host (in the
     order hosts first appear), one bar per step that ran (was checked at least once), the measured
-    windows, and the moments a process took the run up again (resumes)."""
+    windows, the moments a process took the run up again (resumes), and where the RTO target
+    falls (``rto_target``: the RTO window's start plus the target; None without either)."""
     origin = runs[0]["started_at"]
     ran = [s for s in steps if s["_start"] is not None]
     ends = [s["_end"] or s["_start"] for s in ran] + [r["ended_at"] or r["started_at"] for r in runs]
@@ -335,8 +398,14 @@ def _timeline(steps: list[dict[str, Any]], windows: list[dict[str, Any]], events
              for w in windows if w["_start"] is not None and w["_end"] is not None]
     resumes = [{"at": iso(e["at"]), "at_seconds": round(e["at"] - origin, 3), "kind": e["kind"]}
                for e in events if e["kind"] in ("resume", "rollback")]
+    rto_window = [w for w in windows if w["name"] == RTO_WINDOW and w["_start"] is not None]
+    rto_minutes = (targets or {}).get("rto_minutes")
+    rto_target = None
+    if rto_window and rto_minutes is not None:
+        rto_target = {"at_seconds": round(rto_window[-1]["_start"] - origin + rto_minutes * 60, 3),
+                      "target_seconds": rto_minutes * 60}
     return {"total_seconds": round(total, 3), "lanes": lanes, "bars": bars, "windows": spans, "resumes": resumes,
-            "waits": _waits(events, ran, lanes, origin, total)}
+            "waits": _waits(events, ran, lanes, origin, total), "rto_target": rto_target}
 
 
 def _waits(events: list[dict[str, Any]], ran: list[dict[str, Any]], lanes: list[str], origin: float,

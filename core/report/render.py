@@ -63,6 +63,11 @@ def _duration(seconds: float | None) -> str:
 def svg_geometry(timeline: dict[str, Any]) -> dict[str, Any]:
     """Where each lane, bar, window and resume mark of the timeline goes in the SVG."""
     total = timeline["total_seconds"] or 0.001
+    target = timeline.get("rto_target")
+    # The RTO target is drawn where it falls when that keeps the steps readable (the picture
+    # stretched to at most 3 times the run); far beyond, it is marked at the right edge.
+    if target is not None and target["at_seconds"] <= 3 * total:
+        total = max(total, target["at_seconds"] * 1.02)
     scale = PLOT_WIDTH / total
 
     def x(seconds: float) -> float:
@@ -85,8 +90,14 @@ def svg_geometry(timeline: dict[str, Any]) -> dict[str, Any]:
               "width": max(x(w["end_seconds"]) - x(w["start_seconds"]), 2.0), "label": _duration(w["seconds"])}
              for w in timeline["waits"]]
     ticks = [{"x": x(t), "label": _duration(t) if t else "0"} for t in _ticks(total)]
+    rto_target = None
+    if target is not None:
+        beyond = target["at_seconds"] > total
+        rto_target = {"x": x(min(target["at_seconds"], total)), "beyond": beyond,
+                      "label": f"RTO target {_duration(target['target_seconds'])}" + (" (further right)" if beyond else "")}
     height = plot_bottom + AXIS + 18 * len(windows)
     return {"lanes": lanes, "bars": bars, "windows": windows, "resumes": resumes, "waits": waits, "ticks": ticks,
+            "rto_target": rto_target,
             "top": TOP, "plot_bottom": plot_bottom, "label_width": LABEL_WIDTH, "width": LABEL_WIDTH + PLOT_WIDTH + 10,
             "height": height}
 

@@ -273,6 +273,8 @@ BAD_VALUES: dict[tuple, list] = {
     ("takeover", "ip_address"): IPV4_BAD + ["10.0.0.0", "10.0.0.255"],
     ("takeover", "subnet_mask"): MASK_BAD,
     ("takeover", "gateway"): IPV4_BAD + ["10.0.1.1", "10.0.0.21"],
+    ("targets", "rto_minutes"): [0, -5, math.nan, math.inf, "1h", True],
+    ("targets", "rpo_minutes"): [0, -0.5, math.nan, math.inf, "30m", False],
 }
 
 

@@ -4,6 +4,7 @@ again with the person's confirmation, across three hosts, with both measured win
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 
@@ -25,6 +26,8 @@ SECRET_ENV = "QRDR_REPORTTEST_TOKEN"
 SECRET = "tok-REPORT-5e3cr3t"
 #: The waits the story's steps note: an installer inside production's outage, a restart after it.
 STORY_SETUP_SECONDS, STORY_RESTART_SECONDS = 0.05, 0.03
+#: How old the recovery point is that the story's readiness check finds.
+STORY_RECOVERY_POINT_AGE_SECONDS = 600
 
 
 class Story:
@@ -58,6 +61,17 @@ class Story:
         return {"token": token, "note": "<script>alert(1)</script>"}
 
     @hookimpl
+    def qrdr_preflight(self, phase):
+        """The readiness check a snap plugin makes: the recovery point, 10 minutes before the run."""
+        if phase != "promote":
+            return []
+        point = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=STORY_RECOVERY_POINT_AGE_SECONDS)
+        return [Step(id="t.last-update-complete", title="last QR update complete", target="commserve",
+                     check=lambda ctx: Check.no_change(f"recovery point {point:%H:%M} UTC",
+                                                       recovery_point=point.isoformat(), age_hours=0.17),
+                     apply=lambda ctx: None)]
+
+    @hookimpl
     def qrdr_promote_standby(self):
         return [
             Step(id="t.stop-production", title="production stopped", target="production", destructive=True,
@@ -88,6 +102,8 @@ class Journaled:
     site: object
     journal: Path
     run_id: int
+    #: The digest of the plan the first run was approved with (planned just before it).
+    plan_digest: str = ""
 
 
 @pytest.fixture
@@ -102,6 +118,7 @@ def journaled_story(story_site) -> Journaled:
     story = Story()
     engine = AddonEngine(story_site, ("story", story)).engine
     phases = list(COMMANDS["promote"])
+    shown = engine.plan("promote", phases)
     first = engine.run("promote", phases, yes=True)
     assert first.status == "failed", first.message
     story.standby_answers = True
@@ -110,7 +127,7 @@ def journaled_story(story_site) -> Journaled:
     story.safe_mode_done = True  # the person did it
     third = engine.resume(yes=True, done=["t.safe-mode"])
     assert third.status == "succeeded", third.message
-    return Journaled(story_site, engine.journal_path, first.run_id)
+    return Journaled(story_site, engine.journal_path, first.run_id, shown.digest)
 
 
 def journal_rows(path: Path, run_id: int) -> tuple:

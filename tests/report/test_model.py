@@ -13,7 +13,10 @@ from qrdr import __version__
 from qrdr.engine.journal import Journal, operator
 from qrdr.report import ReportError, build_report, journal_digest, render_json
 
-from .conftest import SECRET, STORY_RESTART_SECONDS, STORY_SETUP_SECONDS, journal_rows
+from qrdr.report.render import render_html
+
+from .conftest import (SECRET, STORY_RECOVERY_POINT_AGE_SECONDS, STORY_RESTART_SECONDS, STORY_SETUP_SECONDS,
+                       journal_rows)
 
 
 def utc(text: str) -> dt.datetime:
@@ -235,3 +238,57 @@ def test_the_wait_for_the_person_is_marked_until_they_confirmed(journaled_story)
     assert wait["start_seconds"] < wait["end_seconds"] and wait["seconds"] > 0
     third = utc(report["sessions"][2]["started_at"]) - utc(report["started_at"])
     assert wait["start_seconds"] < third.total_seconds() < wait["end_seconds"]
+
+
+def test_the_rto_and_the_rpo_are_set_against_the_targets_the_run_journaled(journaled_story):
+    report = build_report(journaled_story.journal)
+    site = journaled_story.site
+    assert report["targets"] == {"rto_minutes": site.targets.rto_minutes, "rpo_minutes": site.targets.rpo_minutes}
+    rto = report["rto"]
+    assert rto["target_seconds"] == site.targets.rto_minutes * 60 and rto["met"] is True
+    # The RPO: from the recovery point the promote's readiness check found to the promote's start.
+    rpo = report["rpo"]
+    run, _, events = journal_rows(journaled_story.journal, journaled_story.run_id)
+    (probe,) = [e for e in events if e["kind"] == "probe" and e["step_id"] == "t.last-update-complete"]
+    point = dt.datetime.fromisoformat(probe["data"]["evidence"]["recovery_point"])
+    assert same_time(rpo["recovery_point_at"], point.timestamp()) and same_time(rpo["promote_started_at"], run.started_at)
+    assert rpo["seconds"] == round(run.started_at - point.timestamp(), 1)
+    assert STORY_RECOVERY_POINT_AGE_SECONDS <= rpo["seconds"] < STORY_RECOVERY_POINT_AGE_SECONDS + 5
+    assert rpo["target_seconds"] == site.targets.rpo_minutes * 60 and rpo["met"] is True
+
+
+def test_a_figure_past_its_target_is_marked_missed(journaled_story, tmp_path):
+    journal = tmp_path / "copy.sqlite"
+    shutil.copy(journaled_story.journal, journal)
+    with sqlite3.connect(journal) as db:  # the site had asked for a 5-minute RPO
+        db.execute("UPDATE events SET data = json_set(data, '$.rpo_minutes', 5) WHERE kind = 'targets'")
+    rpo = build_report(journal)["rpo"]
+    assert rpo["target_seconds"] == 300 and rpo["seconds"] > 300 and rpo["met"] is False
+    assert "MISSED" in render_html(build_report(journal))
+
+
+def test_each_approval_names_who_gave_it_how_and_the_digest_of_the_plan_shown(journaled_story):
+    report = build_report(journaled_story.journal)
+    approvals = [c for c in report["confirmations"] if c["kind"] == "plan approved"]
+    # the run and its two resumes, each approved with --yes
+    assert [(a["by"], a["how"]) for a in approvals] == [(operator(), "--yes")] * 3
+    assert approvals[0]["plan_digest"] == journaled_story.plan_digest
+    assert all(a["plan_digest"].startswith("sha256:") and len(a["plan_digest"]) == 71 for a in approvals)
+    assert journaled_story.plan_digest in render_html(report)
+
+
+def test_the_readiness_checks_are_in_the_report_with_their_evidence(journaled_story):
+    (check,) = build_report(journaled_story.journal)["readiness"]
+    assert (check["step_id"], check["state"]) == ("t.last-update-complete", "no change")
+    assert check["changes"][0].startswith("recovery point") and check["evidence"]["age_hours"] == 0.17
+
+
+def test_the_timeline_marks_the_rto_target(journaled_story):
+    report = build_report(journaled_story.journal)
+    window = next(w for w in report["timeline"]["windows"] if w["name"] == "mail flowing")
+    target = report["timeline"]["rto_target"]
+    assert target["target_seconds"] == journaled_story.site.targets.rto_minutes * 60
+    assert target["at_seconds"] == pytest.approx(window["start_seconds"] + target["target_seconds"], abs=0.01)
+    # an hour's target beyond a run of a second: marked at the picture's right edge, said so
+    page = render_html(report)
+    assert 'class="rto-target"' in page and "RTO target 1 h 00 min 00 s (further right)" in page
