@@ -186,7 +186,7 @@ def test_configure_promote_and_readiness_of_two_sites_with_ansible_playbook(two_
     assert shown.returncode == 0, shown.stdout[-6000:]
     for task in ("Configure the standby (qrdr configure)", "Create the QR volumes (qrdr create-qr-volumes)"):
         for name, result in task_results(results, task).items():
-            assert result["status"] == "succeeded" and result["changed"] is True, result
+            assert result["state"] == "succeeded" and result["changed"] is True, result
             assert result["resumed"] is False and Path(result["report"]).is_file()
     for outside in outsides.values():
         site = outside.site
@@ -211,7 +211,7 @@ def test_configure_promote_and_readiness_of_two_sites_with_ansible_playbook(two_
     promoted = task_results(results, "Promote (qrdr promote)")
     assert set(promoted) == {first}
     result = promoted[first]
-    assert result["status"] == "succeeded" and result["resumed"] is False
+    assert result["state"] == "succeeded" and result["resumed"] is False
     assert result["rto_seconds"] > 0 and result["rpo"]["recovery_point"], result
     assert Path(result["report"]).is_file()
     site = outsides[first].site
@@ -247,7 +247,7 @@ def test_configure_promote_and_readiness_of_two_sites_with_ansible_playbook(two_
     shown, results = operator.play("promote", "--limit", second, "-e", confirm)
     assert shown.returncode == 0, shown.stdout[-6000:]
     result = task_results(results, "Promote (qrdr promote)")[second]
-    assert result["status"] == "succeeded" and result["resumed"] is True, result
+    assert result["state"] == "succeeded" and result["resumed"] is True, result
     assert result["resumed_from"] == stopped["resumable"]["run_id"]
     site = outsides[second].site
     assert outsides[second].computer("standby")["Name"] == site.production.name

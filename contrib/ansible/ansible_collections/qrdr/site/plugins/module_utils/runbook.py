@@ -202,11 +202,12 @@ def run_command(site, command, scope="recovery", require=None):
     point = next((found for found in map(recovery_point, capture.plans) if found), None)
     result = dict(
         changed=any(step.status == "done" for step in ran.steps) or bool(ran.undone),
-        command=command, run_id=ran.run_id, status=ran.status, resumed=bool(unfinished),
+        command=command, run_id=ran.run_id, state=ran.status, resumed=bool(unfinished),
         resumed_from=unfinished["id"] if unfinished else None,
         report=str(report) if report else None, report_error=report_error,
         windows=ran.windows, rto_seconds=ran.windows.get(RTO_WINDOW), rpo=point,
-        steps=[dict(id=s.step_id, status=s.status, changes=list(s.changes), seconds=round(s.seconds, 1))
+        # the vocabulary of qrdr's --json documents (qrdr.documents): step_id, state, duration_seconds
+        steps=[dict(step_id=s.step_id, state=s.status, changes=list(s.changes), duration_seconds=round(s.seconds, 1))
                for s in ran.steps],
         undone=list(ran.undone), site_state=state.name, next_command=state.next_command, lines=capture.lines)
     if module._diff:

@@ -51,7 +51,7 @@ run_id:
   returned: when not in check mode
   type: int
   sample: 3
-status:
+state:
   description: How the run ended (C(succeeded), C(rolled back); the task fails on C(failed), C(interrupted), C(waiting)).
   returned: when not in check mode
   type: str
@@ -87,7 +87,7 @@ rpo:
   type: dict
   sample: {"recovery_point": "2026-12-02T12:10:00+00:00", "age_hours": 0.4}
 steps:
-  description: Each step of the run with its status (C(done), C(no change), C(failed), C(skipped)) and what it changed.
+  description: Each step of the run - C(step_id), its C(state) (C(done), C(no change), C(failed), C(skipped)), the C(changes) it made, its C(duration_seconds).
   returned: when not in check mode
   type: list
   elements: dict

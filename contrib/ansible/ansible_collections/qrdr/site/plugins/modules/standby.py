@@ -35,7 +35,7 @@ run_id:
   returned: when not in check mode
   type: int
   sample: 3
-status:
+state:
   description: How the run ended (C(succeeded), C(rolled back); the task fails on C(failed), C(interrupted), C(waiting)).
   returned: when not in check mode
   type: str
@@ -71,7 +71,7 @@ rpo:
   type: dict
   sample: null
 steps:
-  description: Each step of the run with its status (C(done), C(no change), C(failed), C(skipped)) and what it changed.
+  description: Each step of the run - C(step_id), its C(state) (C(done), C(no change), C(failed), C(skipped)), the C(changes) it made, its C(duration_seconds).
   returned: when not in check mode
   type: list
   elements: dict
