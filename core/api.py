@@ -177,10 +177,12 @@ class Runbook:
         """Where the site stands, from its journal: see :mod:`qrdr.engine.sitestate`."""
         return self.engine.state()
 
-    def check(self) -> Plan:
-        """The any-day readiness check: every ``qrdr_preflight(site, "check")`` probe, read-only."""
+    def check(self, *, journaled: bool = True) -> Plan:
+        """The any-day readiness check: every ``qrdr_preflight(site, "check")`` probe, read-only on
+        the site; journaled as a run of command ``check`` (``ready`` or ``not ready``, each probe's
+        evidence) unless ``journaled=False``."""
         with self._command():
-            return self.engine.probe("check")
+            return self.engine.probe("check", journaled=journaled)
 
     # -- records ----------------------------------------------------------
 
@@ -222,6 +224,7 @@ class Runbook:
                 "busy": describe_holder(holder) if holder else None,
                 "resumable": attrs.asdict(unfinished) if unfinished and not holder else None,
                 "last_runs": [attrs.asdict(run) for run in journal.runs(5)] if journal else [],
+                "last_check": _as_dict(journal.last_run_of("check")) if journal else None,
                 "facts": {k: v for k, v in journal.facts().items() if not k.startswith("_")} if journal else {},
             }
 
@@ -238,6 +241,10 @@ def fleet_check(configs: Iterable[str | os.PathLike], *, jobs: int = DEFAULT_JOB
     ``runbook_options`` go to each site's :meth:`Runbook.from_config` (``connector``, ``reporter``...).
     Never raises for one site: what would have been raised is that site's ``error``."""
     return check_fleet(configs, lambda config: Runbook.from_config(config, **runbook_options), jobs=jobs)
+
+
+def _as_dict(record: Any) -> dict[str, Any] | None:
+    return None if record is None else attrs.asdict(record)
 
 
 def _phases(command: str) -> tuple[str, ...]:

@@ -594,6 +594,10 @@ def _render_status(status: dict[str, Any]) -> str:
     if status["resumable"]:
         run = status["resumable"]
         lines.append(f"  run {run['id']} ({run['command']}) is {run['status']}: `qrdr resume` continues it")
+    if status["last_check"]:
+        check = status["last_check"]
+        checked = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(check["started_at"]))
+        lines.append(f"  last readiness check: {check['status']} at {checked} (run {check['id']})")
     for run in status["last_runs"]:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started_at"]))
         lines.append(f"  run {run['id']}: {run['command']} {run['status']} (started {started})")

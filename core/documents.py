@@ -103,7 +103,8 @@ def status(shown: dict[str, Any]) -> dict[str, Any]:
         "unfinished": run_record_dict(shown["unfinished"]), "known": list(shown["known"]), "next": shown["next"],
         "cleaned": list(shown["cleaned"]), "failed_over": shown["failed_over"], "busy": shown["busy"],
         "resumable": run_record_dict(shown["resumable"]),
-        "last_runs": [run_record_dict(run) for run in shown["last_runs"]], "facts": shown["facts"]})
+        "last_runs": [run_record_dict(run) for run in shown["last_runs"]],
+        "last_check": run_record_dict(shown["last_check"]), "facts": shown["facts"]})
 
 
 def run_record_dict(row: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -148,8 +148,10 @@ def _json(value: Any) -> str:
 
 #: A run interrupted (Ctrl-C) before its plan was made: it changed nothing and cannot be resumed.
 INTERRUPTED_PLANNING = "interrupted while planning"
+#: How a journaled readiness check (``qrdr check``, a run of command ``check``) ended.
+CHECK_READY, CHECK_NOT_READY = "ready", "not ready"
 #: Run states of runs that changed nothing, or whose changes were undone: they never hide an unfinished run.
-CHANGED_NOTHING = ("refused", "not confirmed", "rolled back", INTERRUPTED_PLANNING)
+CHANGED_NOTHING = ("refused", "not confirmed", "rolled back", INTERRUPTED_PLANNING, CHECK_READY, CHECK_NOT_READY)
 
 #: ``PRAGMA application_id`` of a qrdr journal ("QRDR" in ASCII). A file with another id belongs to
 #: another program; 0 is an SQLite file that never said (a journal written before qrdr set the id).
@@ -382,6 +384,11 @@ class Journal:
     def runs(self, limit: int = 20) -> list[RunRecord]:
         rows = self._db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [self._run_record(row) for row in rows]
+
+    def last_run_of(self, command: str) -> RunRecord | None:
+        """The newest run of ``command`` (``check``: the last readiness check), or None."""
+        row = self._db.execute("SELECT * FROM runs WHERE command = ? ORDER BY id DESC LIMIT 1", (command,)).fetchone()
+        return None if row is None else self._run_record(row)
 
     def last_unfinished_run(self) -> RunRecord | None:
         """The newest run that did not succeed and can be continued (failed, interrupted, waiting or

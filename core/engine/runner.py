@@ -50,7 +50,7 @@ from ..pluginmanager import call_each
 from ..secrets import mask
 from ..steps import WAITED_EVIDENCE, Check, Outcome, Step
 from .context import Connector, NoConnector, RunContext
-from .journal import INTERRUPTED_PLANNING, Journal, operator
+from .journal import CHECK_NOT_READY, CHECK_READY, INTERRUPTED_PLANNING, Journal, operator
 from .lock import SiteLock
 from .sitestate import OVERRIDES, SiteState, read_state, refusal
 
@@ -433,11 +433,33 @@ class Engine:
         """Every probe and check of the command, read-only; nothing is journaled, changed or created."""
         return self._plan(self._read_only_context(), command, phases, cleanup_scope)
 
-    def probe(self, phase: str) -> Plan:
-        """Only the preflight probes of a phase (``"check"`` for the readiness check), read-only."""
+    def probe(self, phase: str, *, journaled: bool = False) -> Plan:
+        """Only the preflight probes of a phase (``"check"`` for the readiness check), read-only on
+        the site. ``journaled``: the check is recorded as a run of command ``check`` that ended
+        ``ready`` or ``not ready``, each probe with its evidence (what a report and an auditor read:
+        when the site was last found ready). It changes nothing, so it never hides an unfinished
+        run and never moves the site's state; a journal that cannot be written is said, and the
+        check's answer stands."""
         ctx = self._read_only_context()
         probes = tuple(self._plan_step(ctx, probe) for probe in collect_probes(self.manager, self.site, phase))
-        return Plan(phase, (), probes, ())
+        plan = Plan(phase, (), probes, ())
+        if journaled:
+            self._journal_check(plan)
+        return plan
+
+    def _journal_check(self, plan: Plan) -> None:
+        try:
+            journal = Journal(self.journal_path)
+            try:
+                run_id = journal.start_run(self.site.name, "check", [plan.command], self.plugin_names)
+                self._journal_probes(journal, run_id, plan)
+                ready = not plan.blockers
+                journal.end_run(run_id, CHECK_READY if ready else CHECK_NOT_READY,
+                                None if ready else "; ".join(plan.blockers))
+            finally:
+                journal.close()
+        except QrdrError as error:  # a journal locked or unwritable: the check's answer stands
+            self.reporter.note(f"the check was not journaled: {error}")
 
     def _read_only_context(self) -> RunContext:
         """A context with the site's recorded facts, without creating a journal where none exists."""

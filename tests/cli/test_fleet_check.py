@@ -154,9 +154,12 @@ def test_fleet_check_reports_each_site_changes_nothing_and_exits_3(fleet, run_cl
 
     for secret in passwords(lab_a, lab_b):
         assert secret not in out
-    # Read-only: no run journaled on either site, the standby still off, no journal made for B.
-    assert {config: journal_rows(config) for config in (a, b)} == before
-    assert journal_rows(b) == []
+    # Read-only on the sites: each check is journaled as a run of command "check" (the text one
+    # and the JSON one), nothing else; the standby still off.
+    after = {config: journal_rows(config) for config in (a, b)}
+    assert after[a][:len(before[a])] == before[a] and before[b] == []
+    assert [row[1:] for row in after[a][len(before[a]):]] == [("check", "ready")] * 2, after[a]
+    assert [row[1:] for row in after[b]] == [("check", "not ready")] * 2, after[b]
     status = json.loads(lab_b.lab("status", "--json").stdout)
     assert status["hosts"]["standby"]["power"] == "off"
 

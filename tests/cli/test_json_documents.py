@@ -52,7 +52,7 @@ def test_status_of_a_site_that_never_ran(bare_site, run_cli):
     assert document == {"schema_version": 1, "kind": "qrdr status", "site": "contoso", "state": "unknown",
                         "since_at": None, "run_id": None, "unfinished": None,
                         "known": ["no run has changed this site from here yet"], "next": "qrdr check",
-                        "cleaned": [], "failed_over": False, "busy": None, "resumable": None, "last_runs": [],
+                        "cleaned": [], "failed_over": False, "busy": None, "resumable": None, "last_runs": [], "last_check": None,
                         "facts": {}}
 
 

@@ -9,6 +9,7 @@ import pytest
 from qrdr.config import load_site
 from qrdr.engine.lock import SiteLock
 from qrdr.hookspecs import hookimpl
+from qrdr.report import build_report
 from qrdr.steps import Check, Step
 
 from ..addon_engine import AddonEngine
@@ -147,3 +148,46 @@ def test_history_and_journal_never_hold_a_resolved_secret(bare_site, run_cli, mo
         assert secret not in text
     for stored in (bare_site.parent / ".qrdr").iterdir():
         assert secret.encode() not in stored.read_bytes(), stored.name
+
+
+class ReadinessProbe:
+    """The readiness check's one probe: the recovery point, found or not."""
+
+    def __init__(self, ready: bool):
+        self.ready = ready
+
+    @hookimpl
+    def qrdr_preflight(self, phase):
+        if phase != "check":
+            return []
+
+        def check(ctx):
+            if self.ready:
+                return Check.no_change("recovery point 0.5 h old", recovery_point="2026-12-03T06:00:00+00:00")
+            return Check.blocked("no QR update has completed yet")
+
+        return [Step(id="local.last-update-complete", title="the last QR update", target="commserve",
+                     check=check, apply=lambda ctx: None)]
+
+
+def test_each_check_is_journaled_and_hides_no_unfinished_run(used_site, run_cli):
+    site = load_site(used_site)
+    for ready in (False, True):
+        plan = AddonEngine(site, ("probe", ReadinessProbe(ready))).engine.probe("check", journaled=True)
+        assert bool(plan.blockers) is not ready
+    code, out, _ = run_cli("--json", "history", "--config", str(used_site))
+    runs = [(run["run_id"], run["command"], run["state"]) for run in json.loads(out)["runs"]]
+    assert runs[:2] == [(4, "check", "ready"), (3, "check", "not ready")], runs
+    code, out, _ = run_cli("--json", "history", "--run", "4", "--config", str(used_site))
+    (probe,) = [e for e in json.loads(out)["events"] if e["kind"] == "probe"]
+    assert probe["step_id"] == "local.last-update-complete" and "0.5 h old" in probe["message"]
+    # a check changes nothing: the failed promote is still the one to resume, the state unmoved
+    code, out, _ = run_cli("--json", "status", "--config", str(used_site))
+    status = json.loads(out)
+    assert (status["state"], status["resumable"]["run_id"]) == ("promoting", 2), status
+    assert (status["last_check"]["run_id"], status["last_check"]["state"]) == (4, "ready")
+    code, out, _ = run_cli("status", "--config", str(used_site))
+    assert "  last readiness check: ready at " in out and "(run 4)" in out, out
+    # its report shows the evidence the auditor asks for
+    checked = build_report(site.state_file(".journal.sqlite"), 4)
+    assert checked["state"] == "ready" and checked["readiness"][0]["evidence"]["recovery_point"]
