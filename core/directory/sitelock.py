@@ -33,6 +33,7 @@ from typing import Any
 
 from .connection import Directory
 from .errors import DirectoryError
+from .. import processes
 from ..ldap_escape import rdn
 
 #: Where lock objects live: a container every Windows 2000/2003 domain has for applications' data.
@@ -54,16 +55,6 @@ def _user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return f"uid {os.getuid()}"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def describe(holder: dict[str, Any]) -> str:
@@ -123,7 +114,7 @@ class DirectoryLock:
             if current.get("token") == self.token:
                 self._held = True  # our own add, answered "exists" after a reconnect
                 return taken
-            dead = current.get("host") == socket.gethostname() and not _pid_alive(int(current.get("pid") or 0))
+            dead = current.get("host") == socket.gethostname() and not processes.alive(int(current.get("pid") or 0))
             if dead or take_over:
                 taken = describe(current) + (" (its process had ended)" if dead else " (taken over by request)")
                 self.directory.delete(self.dn, what=f"the site lock of {self.site} (left by {taken})")

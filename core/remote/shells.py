@@ -32,20 +32,10 @@ from loguru import logger
 from pypsrp.exceptions import WSManFaultError
 from pypsrp.wsman import SelectorSet, WSMan
 
+from .. import processes
+
 #: The resource URI of the PowerShell shells qrdr opens (pypsrp's default configuration).
 POWERSHELL_RESOURCE = "http://schemas.microsoft.com/powershell/Microsoft.PowerShell"
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process with that id exists on this machine (a reused id counts as alive: the
-    shell is then left to IdleTimeout, never deleted under a process that may own it)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class ShellLedger:
@@ -98,7 +88,7 @@ class ShellLedger:
             return []
         with self._entries() as entries:
             return [str(e["shell"]) for e in entries.get(url, [])
-                    if e.get("machine") == self.machine and isinstance(e.get("pid"), int) and not _alive(e["pid"])]
+                    if e.get("machine") == self.machine and isinstance(e.get("pid"), int) and not processes.alive(e["pid"])]
 
     def delete_orphans(self, url: str, wsman: Callable[[], WSMan], label: str) -> int:
         """Delete the :meth:`orphans` at ``url`` through a connection ``wsman()`` makes; returns
