@@ -42,6 +42,10 @@ SCHEMAS: dict[str, str] = {
     "qrdr run report": "report.schema.json",
     "qrdr fleet check": "fleet-check.schema.json",
     "qrdr error": "error.schema.json",
+    "qrdr lab up": "lab-up.schema.json",
+    "qrdr lab status": "lab-status.schema.json",
+    "qrdr lab fault": "lab-fault.schema.json",
+    "qrdr lab down": "lab-down.schema.json",
 }
 
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from .. import documents, processes
 from . import addresses
 from .daemon import request
 from .faults import FAULTS
@@ -56,43 +57,59 @@ def run_lab_command(args: argparse.Namespace) -> int:
         if args.lab_command == "down":
             return _down(workdir, args.json)
         if args.lab_command == "env":
-            lab = json.loads((workdir / "lab.json").read_text()) if (workdir / "lab.json").exists() else None
+            lab = _running_lab(workdir)
             if lab is None:
                 raise ConnectionError(f"no lab is running in {workdir}")
             print(Path(lab["env_file"]).read_text(), end="")
             return 0
         if args.lab_command == "status":
             answer = request(workdir, {"op": "status"})
-            _print(answer, args.json, _render_status)
+            _print("qrdr lab status", answer["lab"]["site"], answer, args.json, _render_status)
             return 0
         answer = request(workdir, {"op": "fault", "kind": args.kind, "args": args.args})
         if not answer.get("ok"):
-            print(f"qrdr lab fault: {answer.get('error')}", file=sys.stderr)
-            return 2
-        _print(answer, args.json, lambda a: a["done"])
+            return _failed("qrdr lab fault", str(answer.get("error")), 2, args.json, _site_of(workdir))
+        _print("qrdr lab fault", _site_of(workdir), answer, args.json, lambda a: a["done"])
         return 0
     except ConnectionError as exc:
-        print(f"qrdr lab: {exc}", file=sys.stderr)
-        return 2
+        return _failed("qrdr lab", str(exc), 2, args.json, None)
+
+
+def _running_lab(workdir: Path) -> dict[str, Any] | None:
+    """What ``qrdr lab up`` wrote of the lab in ``workdir`` (lab.json), or None."""
+    path = workdir / "lab.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _site_of(workdir: Path) -> str | None:
+    lab = _running_lab(workdir)
+    return lab.get("site") if lab else None
+
+
+def _failed(command: str, message: str, code: int, as_json: bool, site: str | None) -> int:
+    """A lab command's failure: on stderr, or with --json the ``qrdr error`` document on stdout."""
+    if as_json:
+        print(json.dumps(documents.error(site, "LabError", f"{command}: {message}", code), indent=2))
+    else:
+        print(f"{command}: {message}", file=sys.stderr)
+    return code
 
 
 def _up(args: argparse.Namespace, workdir: Path) -> int:
     try:
         request(workdir, {"op": "status"}, timeout=5)
-        print(f"qrdr lab: a lab is already running in {workdir}; `qrdr lab down` stops it", file=sys.stderr)
-        return 5
+        return _failed("qrdr lab up", f"a lab is already running in {workdir}; `qrdr lab down` stops it", 5,
+                       args.json, _site_of(workdir))
     except ConnectionError:
         pass
     if args.config and args.site:
-        print("qrdr lab up: give --config or --site, not both", file=sys.stderr)
-        return 2
+        return _failed("qrdr lab up", "give --config or --site, not both", 2, args.json, None)
     try:
         from .site import builtin_site  # the simulated hosts load only for the commands that need them
 
         config = Path(args.config) if args.config else builtin_site(args.site or DEFAULT_SITE)
     except ValueError as exc:
-        print(f"qrdr lab up: {exc}", file=sys.stderr)
-        return 2
+        return _failed("qrdr lab up", str(exc), 2, args.json, None)
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     log = (workdir / "lab.log").open("w")
@@ -107,38 +124,35 @@ def _up(args: argparse.Namespace, workdir: Path) -> int:
     while time.monotonic() < deadline:
         if (workdir / "lab.json").exists() and (workdir / "control.sock").exists():
             lab = json.loads((workdir / "lab.json").read_text())
-            _print(lab, args.json, _render_up)
+            _print("qrdr lab up", lab["site"], lab, args.json, _render_up)
             return 0
         if process.poll() is not None:
             reason = (workdir / "lab.log").read_text()[-3000:]
             shutil.rmtree(workdir, ignore_errors=True)
-            print(f"qrdr lab up: the lab did not start:\n{reason}", file=sys.stderr)
-            return 1
+            return _failed("qrdr lab up", f"the lab did not start:\n{reason}", 1, args.json, None)
         time.sleep(0.2)
     process.terminate()
-    print(f"qrdr lab up: not up after {UP_TIMEOUT:.0f} s; see {workdir / 'lab.log'}", file=sys.stderr)
-    return 1
+    return _failed("qrdr lab up", f"not up after {UP_TIMEOUT:.0f} s; see {workdir / 'lab.log'}", 1, args.json, None)
 
 
 def _down(workdir: Path, as_json: bool) -> int:
     pid_file = workdir / "daemon.pid"
     pid = int(pid_file.read_text()) if pid_file.exists() else None
+    site = _site_of(workdir)
     request(workdir, {"op": "down"})
     deadline = time.monotonic() + 60
-    while pid is not None and time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
+    while pid is not None and processes.alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     addresses.release_stale()
     shutil.rmtree(workdir, ignore_errors=True)
-    _print({"ok": True, "down": str(workdir)}, as_json, lambda a: f"lab in {workdir} is down")
+    _print("qrdr lab down", site, {"ok": True, "down": str(workdir)}, as_json, lambda a: f"lab in {workdir} is down")
     return 0
 
 
-def _print(document: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]], str]) -> None:
-    print(json.dumps(document, indent=2) if as_json else render(document))
+def _print(kind: str, site: str | None, answer: dict[str, Any], as_json: bool,
+           render: Callable[[dict[str, Any]], str]) -> None:
+    """``answer`` as text, or with --json as a document of ``kind`` (docs/cli.md, "JSON documents")."""
+    print(json.dumps(documents.document(kind, site, answer), indent=2) if as_json else render(answer))
 
 
 def _render_up(lab: dict[str, Any]) -> str:

@@ -18,6 +18,8 @@ from pypsrp.wsman import WSMan
 
 from qrdr.config import load_site
 
+from tests.json_documents import validated
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -104,7 +106,8 @@ def test_qrdr_lab_up_prints_endpoints_and_down_leaves_nothing_behind(tmp_path):
     workdir = tmp_path / "lab"
     up = _qrdr("lab", "up", "--json", "--dir", str(workdir))
     assert up.returncode == 0, up.stderr
-    lab = json.loads(up.stdout)
+    lab = validated(up.stdout, "qrdr lab up")
+    assert lab["site"] == "lab-e2003-w2003-vss"
     try:
         production = lab["hosts"]["production"]
         url = urllib.parse.urlparse(production["winrm_url"])
@@ -122,16 +125,21 @@ def test_qrdr_lab_up_prints_endpoints_and_down_leaves_nothing_behind(tmp_path):
 
         fault = _qrdr("lab", "fault", "power-off", "production", "--dir", str(workdir))
         assert fault.returncode == 0 and "EXCH01 is powered off" in fault.stdout
-        status = json.loads(_qrdr("lab", "status", "--json", "--dir", str(workdir)).stdout)
+        status = validated(_qrdr("lab", "status", "--json", "--dir", str(workdir)).stdout, "qrdr lab status")
         assert status["hosts"]["production"]["power"] == "off"
         assert status["hosts"]["production"]["endpoint"] == "down"
         pids = [int((workdir / "daemon.pid").read_text())]
         pids += [int(p.read_text()) for p in workdir.glob("dc*/run/samba.pid")]
         lab_addresses = [urllib.parse.urlparse(h["winrm_url"]).hostname for h in lab["hosts"].values() if h["winrm_url"]]
         lab_addresses += [urllib.parse.urlparse(dc["ldaps_url"]).hostname for dc in lab["directory"]]
+        # a second lab in the same directory is refused, as JSON with --json
+        again = _qrdr("lab", "up", "--json", "--dir", str(workdir))
+        refused = validated(again.stdout, "qrdr error")
+        assert again.returncode == 5 == refused["exit"] and "already running" in refused["message"]
     finally:
-        down = _qrdr("lab", "down", "--dir", str(workdir))
+        down = _qrdr("lab", "down", "--json", "--dir", str(workdir))
     assert down.returncode == 0, down.stderr
+    assert validated(down.stdout, "qrdr lab down")["down"] == str(workdir)
     assert not workdir.exists()
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists(), f"process {pid} left behind"
