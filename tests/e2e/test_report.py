@@ -5,6 +5,7 @@ its manual safe-mode step confirmed. Exchange 2003 / Windows 2003 / VSS."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,26 @@ def test_the_report_of_a_lab_story_is_its_journal(start_site, run_cli, tmp_path)
     assert {s["operator"] for s in promoted["sessions"]} == {operator()}
     reset = next(s for s in promoted["steps"] if s["step_id"] == "exchange2003.reset-production-account")
     assert (reset["state"], reset["attempts"]) == ("done", 1)  # not applied again by the resume
+    # The RPO: from the start of the CommServe's last completed QR update (its own record) to the
+    # promote's start, against the site's target; both approvals name the plan they approved.
+    targets = runbook.site.targets
+    update = [job for job in lab.commserve.jobs if job.status == "Completed"][-1]
+    rpo = promoted["rpo"]
+    recovery_point = dt.datetime.fromisoformat(rpo["recovery_point_at"])
+    assert abs(recovery_point - update.start_time) < dt.timedelta(seconds=1), (rpo, update)  # qlist: whole seconds
+    reopened = Journal(journal.path)
+    try:
+        promote_started = reopened.run(promote.run_id).started_at
+    finally:
+        reopened.close()
+    assert rpo["seconds"] == pytest.approx(promote_started - recovery_point.timestamp(), abs=0.1)
+    assert (rpo["target_seconds"], rpo["met"]) == (targets.rpo_minutes * 60, True)
+    assert (promoted["rto"]["target_seconds"], promoted["rto"]["met"]) == (targets.rto_minutes * 60, True)
+    approvals = [c for c in promoted["confirmations"] if c["kind"] == "plan approved"]
+    assert [(a["by"], a["how"]) for a in approvals] == [(operator(), "--yes")] * 2, approvals
+    assert all(a["plan_digest"].startswith("sha256:") for a in approvals)
+    assert any(c["step_id"].endswith(".last-update-complete") and c["evidence"]["recovery_point"]
+               for c in promoted["readiness"])
 
     # The page the resume wrote, in a real browser: a bar per applied step, nothing fetched.
     dom = dump_dom(page, tmp_path / "profile")
@@ -93,6 +114,7 @@ def test_the_report_of_a_lab_story_is_its_journal(start_site, run_cli, tmp_path)
     assert sorted(b["data-step"] for b in bars if b["data-applied"] == "true") == sorted(
         s["step_id"] for s in promoted["steps"] if s["applied"])
     assert network_requests(dom) == []
+    assert len(Elements(dom).find("line", **{"class": "rto-target"})) == 1
     keep_artifact(screenshot(page, tmp_path / "profile", tmp_path / "promote.png", height=3000),
                   "report/lab-promote-report.png")
     keep_artifact(page, "report/lab-promote-report.html")
