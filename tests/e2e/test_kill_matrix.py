@@ -14,9 +14,9 @@ each end state checked from outside qrdr:
   next point (SIGINT, Ctrl-C, at some of them), the last resume left to finish; the end state as
   after an uninterrupted run, no non-idempotent step's effect twice.
 
-* configure and promote, the same way: killed while applying every step and after it, resumed.
-
-Not covered: a rollback after kills while applying (the rollbacks follow boundary kills).
+* configure and promote, the same way: killed while applying every step and after it, resumed;
+  configure also killed that way through production's outage up to the standby's setup, then
+  rolled back, ending as before configure.
 """
 
 from __future__ import annotations
@@ -329,3 +329,26 @@ def test_promote_killed_while_applying_every_step_and_resumed(lab_site_factory):
     result = Runbook(load_site(config)).resume(yes=True)
     assert result.status == "succeeded", result.message
     assert_promoted(lab, site, journal)
+
+
+def test_configure_killed_while_applying_through_the_outage_then_rolled_back(lab_site_factory):
+    """Killed at every point from production's first change to the standby's setup (the steps that
+    take production down and rename both hosts), then ``qrdr resume --rollback``: production is
+    back under its own name with its services and stores, the standby under its own."""
+    lab = lab_site_factory(SITE)
+    config = lab.workdir / "qrdr.toml"
+    site = load_site(config)
+    journal = Path(site.state_dir) / f"{site.name}.journal.sqlite"
+    through = CONFIGURE_STEPS[:CONFIGURE_STEPS.index("setup-dr") + 1]
+    steps = [f"exchange2003.{step}" for step in through]
+
+    killed = killed_at_every_point(lab, config, journal, ["configure"], steps, ("production", "standby"),
+                                   latency_ms=40)
+    print(f"configure then rollback: {len(killed)} kills at", killed)
+    assert len(killed) >= len(steps), killed
+    runbook = Runbook(load_site(config))
+    assert runbook.status()["state"] == "configuring"
+    result = runbook.rollback(yes=True)
+    assert result.status == "rolled back", result.message
+    assert_as_before_configure(lab)
+    assert runbook.status()["resumable"] is None
