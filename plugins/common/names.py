@@ -20,7 +20,7 @@ from typing import Any, Callable
 from qrdr.remote import Command, RemoteHost, Secret
 from qrdr.steps import RESTART, Check, Step, StepContext, guarded
 
-from . import hosts
+from . import hosts, programs
 from .identity import identify
 
 NameFn = Callable[[Any], str]
@@ -163,14 +163,16 @@ def rename_step(*, id: str, title: str, key: str, new_name: str | NameFn, freed_
 
 
 def undo_rename(key: str, back_to: str | NameFn, candidates: Callable[[Any], tuple[str, ...]] = lambda ctx: ()):
-    """An ``undo`` that renames ``site.hosts[key]`` back (and restarts it) unless it already has that name."""
+    """An ``undo`` that renames ``site.hosts[key]`` back (and restarts it) unless it already has that
+    name, once no program a stopped qrdr left there runs (the restart would cut an installer off)."""
 
     def undo(ctx: StepContext) -> dict[str, Any]:
         name = _name(back_to, ctx)
         session, system = identify(ctx, key, candidates(ctx))
         if str(system["Name"]).lower() == name.lower():
             return {"unchanged": name}
-        evidence = rename_now(ctx, key, name, in_domain=hosts.part_of_domain(system))
+        waited = programs.wait_for_left_programs(ctx, key, before=f"renaming {system['Name']} back to {name}")
+        evidence = {**rename_now(ctx, key, name, in_domain=hosts.part_of_domain(system)), "waited_for": waited}
         evidence["restart"] = restart(ctx, key, expected_name=name)
         return evidence
 

@@ -182,9 +182,36 @@ def run_long_program(ctx: StepContext, key: str, words: list[str], *, what: str,
     return run
 
 
+#: The start of the name of every scheduled task qrdr creates (:func:`task_prefix`).
+TASK_PREFIX = "qrdr-"
+
+
 def task_prefix(program: str) -> str:
     """The start of the names of the tasks that run ``program`` (a path): ``qrdr-setup-``."""
-    return f"qrdr-{ntpath.basename(program).split('.')[0].lower()}-"
+    return f"{TASK_PREFIX}{ntpath.basename(program).split('.')[0].lower()}-"
+
+
+def wait_for_left_programs(ctx: StepContext, key: str, *, before: str, poll: float = 2.0,
+                           timeout: float = 4 * 3600.0) -> list[str]:
+    """Wait until no program a stopped qrdr started (a task of qrdr's) still runs on
+    ``site.hosts[key]``: before an undo renames and restarts the host (``before`` says so in the
+    progress lines), which would cut an installer off half way. Returns the tasks waited for;
+    raises :class:`ProgramFailed` when one still runs at the deadline (it is left running)."""
+    session = hosts.remote(ctx, key)
+    deadline = time.monotonic() + timeout
+    waited: list[str] = []
+    while True:
+        running = [name for name, row in _task_rows(ctx, key, session)
+                   if name.lower().startswith(TASK_PREFIX) and row.get("Status") == "Running"]
+        if not running:
+            return waited
+        waited += [name for name in running if name not in waited]
+        if time.monotonic() > deadline:
+            raise ProgramFailed(f"{session.name}: {', '.join(running)} still run(s) after {timeout:.0f} s; "
+                                f"{before} waits for them (they were left running)")
+        ctx.progress(f"{session.name}: waiting for {', '.join(running)} (started before qrdr was stopped) to end "
+                     f"before {before}")
+        time.sleep(poll)
 
 
 def running_task(ctx: StepContext, key: str, program: str) -> str | None:

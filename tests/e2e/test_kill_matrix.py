@@ -332,23 +332,31 @@ def test_promote_killed_while_applying_every_step_and_resumed(lab_site_factory):
 
 
 def test_configure_killed_while_applying_through_the_outage_then_rolled_back(lab_site_factory):
-    """Killed at every point from production's first change to the standby's setup (the steps that
-    take production down and rename both hosts), then ``qrdr resume --rollback``: production is
-    back under its own name with its services and stores, the standby under its own."""
+    """Killed at every point from production's first change to the standby's rename (the steps
+    that take production down and rename both hosts), then once more while setup.exe runs, then
+    ``qrdr resume --rollback``: production is back under its own name with its services and
+    stores, the standby under its own, and the installer was not cut off by the standby's restart
+    (the rollback waited for it)."""
     lab = lab_site_factory(SITE)
+    lab.organization.options.setup_seconds = 10.0  # still running when the rollback comes
     config = lab.workdir / "qrdr.toml"
     site = load_site(config)
     journal = Path(site.state_dir) / f"{site.name}.journal.sqlite"
-    through = CONFIGURE_STEPS[:CONFIGURE_STEPS.index("setup-dr") + 1]
+    through = CONFIGURE_STEPS[:CONFIGURE_STEPS.index("rename-standby") + 1]
     steps = [f"exchange2003.{step}" for step in through]
+    runs = lab.hosts["standby"].exchange.setup_runs
 
     killed = killed_at_every_point(lab, config, journal, ["configure"], steps, ("production", "standby"),
                                    latency_ms=40)
     print(f"configure then rollback: {len(killed)} kills at", killed)
     assert len(killed) >= len(steps), killed
+    kill_run_at(lab, config, journal, "resume", "exchange2003.setup-dr", ("applying",), latency_ms=0,
+                when=lambda: any(run.program.lower() == "setup.exe" for run in list(runs.values())))
     runbook = Runbook(load_site(config))
     assert runbook.status()["state"] == "configuring"
     result = runbook.rollback(yes=True)
     assert result.status == "rolled back", result.message
     assert_as_before_configure(lab)
     assert runbook.status()["resumable"] is None
+    (setup,) = [run for run in runs.values() if run.program.lower() == "setup.exe"]
+    assert setup.finished and setup.exit_code == 0, setup
