@@ -1457,5 +1457,15 @@ _store_script("qrdr:Set-ExchangeStore", "Save", 0, lambda state, args: state.set
     str(args["Name"]), edb_path=args.get("EdbPath") or None, stm_path=args.get("StmPath") or None,
     mount_at_startup=None if args.get("MountAtStartup") is None else _as_bool(args["MountAtStartup"])))
 _store_script("qrdr:Remove-ExchangeStore", "Delete", 0, lambda state, args: state.remove_store(str(args["Name"])))
-_store_script("qrdr:Remove-StorageGroup", "Delete", 0,
-              lambda state, args: state.remove_storage_group(str(args["Name"])))
+def _remove_storage_group(state: ExchangeState, args: dict[str, Any]) -> None:
+    """remove_storage_group.ps1: it looks for the group among the server's StorageGroups and, not
+    finding it, ends with its own ``throw`` (a RuntimeException whose error id is the text,
+    category OperationStopped: about_Throw), not with a CDOEXM error."""
+    name = str(args["Name"])
+    if state._require_server().storage_group(name) is None:
+        text = f"No storage group named '{name}' on server {args.get('ComputerName') or state.port.host.name}."
+        raise PSError(text, category="OperationStopped", error_id=text)
+    state.remove_storage_group(name)
+
+
+_store_script("qrdr:Remove-StorageGroup", "Delete", 0, _remove_storage_group)

@@ -129,3 +129,10 @@ def test_remove_refuses_a_mounted_store_and_a_group_with_stores(production):
     store_script(production, "remove_exchange_store.ps1", Name=PUBLIC)
     assert set(stores(production)) == {MAILBOX}
     assert "First Storage Group" in script_error(production, "remove_storage_group.ps1", Name="First Storage Group")
+
+
+def test_removing_a_storage_group_that_is_not_there_is_the_scripts_own_error(production):
+    """remove_storage_group.ps1 ends with its own throw when the server has no such group (what a
+    resumed cleanup meets after a kill that came when the group was already deleted)."""
+    error = script_error(production, "remove_storage_group.ps1", Name="No Such Group")
+    assert "No storage group named 'No Such Group' on server EXCH01." in error, error
