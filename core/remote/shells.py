@@ -49,9 +49,18 @@ class ShellLedger:
 
     @contextlib.contextmanager
     def _entries(self) -> Iterator[dict[str, list[dict[str, Any]]]]:
+        """The entries, to read and change; written back after. A file that cannot be opened (a
+        read-only state directory, say) gives none and keeps none: a connection never fails
+        because its shell could not be recorded."""
         assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a+", encoding="utf-8") as handle:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "a+", encoding="utf-8")
+        except OSError as error:
+            logger.debug("the shells qrdr opens cannot be recorded in {}: {}", self.path, error)
+            yield {}
+            return
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             handle.seek(0)
             try:
@@ -62,10 +71,13 @@ class ShellLedger:
                 entries = {}
             yield entries
             entries = {url: shells for url, shells in entries.items() if shells}
-            handle.seek(0)
-            handle.truncate()
-            handle.write(json.dumps(entries, indent=1, sort_keys=True))
-            handle.flush()
+            try:
+                handle.seek(0)
+                handle.truncate()
+                handle.write(json.dumps(entries, indent=1, sort_keys=True))
+                handle.flush()
+            except OSError as error:  # a full disk: the next process finds less to delete, nothing worse
+                logger.debug("the shells qrdr opens cannot be recorded in {}: {}", self.path, error)
 
     def opened(self, url: str, shell_id: str) -> None:
         """This process opened shell ``shell_id`` at ``url``."""

@@ -63,3 +63,13 @@ def test_a_shell_the_host_no_longer_knows_is_forgotten(lab, tmp_path):
         remote.run(Command("Echo-Value", {"Text": "y"}), read_only=True)
         shells = [s["shell"] for s in json.loads(ledger.path.read_text())[endpoint.url]]
         assert orphan not in shells and len(shells) == 1
+
+
+def test_a_ledger_that_cannot_be_written_never_fails_the_connection(lab, tmp_path):
+    host, endpoint = lab()
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    ledger = ShellLedger(blocked / "state" / "site.shells.json")  # its folder cannot be made
+    with RemoteHost(model_host(endpoint), password=PASSWORD, shells=ledger) as remote:
+        assert remote.run(Command("Echo-Value", {"Text": "z"}), read_only=True) == ["z"]
+    assert endpoint.shell_count == 0
