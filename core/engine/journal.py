@@ -20,6 +20,7 @@ is reported as ``interrupted (process ended)``.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -431,17 +432,13 @@ class Journal:
         """Journal the step's new state. ``facts``: what the run has learnt so far, written in the
         same transaction, so that a step journaled done never lacks the facts it recorded (a
         kill between the two would leave a resume whose later steps find them missing)."""
-        if facts is not None:
-            with self._transaction():
+        with self._transaction() if facts is not None else contextlib.nullcontext():
+            if facts is not None:
                 self._write_facts(facts, run_id)
-                self._update_step(run_id, step_id, state, changes=changes, evidence=evidence, error=error,
-                                  applying=applying)
-        else:
-            self._update_step(run_id, step_id, state, changes=changes, evidence=evidence, error=error,
-                              applying=applying)
+            self._update_step(run_id, step_id, state, changes, evidence, error, applying)
 
-    def _update_step(self, run_id: int, step_id: str, state: str, *, changes: list[str] | None,
-                     evidence: Any, error: str | None, applying: bool) -> None:
+    def _update_step(self, run_id: int, step_id: str, state: str, changes: list[str] | None, evidence: Any,
+                     error: str | None, applying: bool) -> None:
         now = time.time()
         fields = ["state = ?"]
         values: list[Any] = [state]

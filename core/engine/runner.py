@@ -785,15 +785,17 @@ class Engine:
         self._notify("qrdr_step_started", run_id=run_id, step=step)
         result = self._attempt(ctx, journal, run_id, step, previous, windows)
         result = attrs.evolve(result, seconds=time.monotonic() - started)
-        journal.save_facts(ctx.facts, run_id)
         self.reporter.step_finished(step, result)
         self._notify("qrdr_step_finished", run_id=run_id, step=step, result=result)
         return result
 
     def _attempt(self, ctx: RunContext, journal: Journal, run_id: int, step: Step, previous: Any,
                  windows: dict[str, dict[str, float]]) -> StepResult:
+        # Each change of a step's state that matters to a resume (applying, applied, and its end:
+        # failed, no change, done) is journaled with the run's facts, the measured windows among
+        # them, in one transaction: a kill never leaves one without the other.
         def fail(reason: str, changes: tuple[str, ...] = ()) -> StepResult:
-            journal.set_step(run_id, step.id, "failed", error=reason)
+            journal.set_step(run_id, step.id, "failed", error=reason, facts=ctx.facts)
             journal.event(run_id, "failed", reason, step_id=step.id)
             return StepResult(step.id, "failed", changes, error=mask(reason))
 
@@ -805,9 +807,9 @@ class Engine:
             except Exception as exc:
                 return fail(f"check failed: {_describe(exc)}{_detail_in_journal(journal, run_id, step, exc)}")
             if check.outcome is Outcome.NO_CHANGE:
+                self._close_window(step, windows)
                 journal.set_step(run_id, step.id, "no change", changes=list(check.changes), evidence=check.facts,
                                  facts=ctx.facts)
-                self._close_window(step, windows)
                 return StepResult(step.id, "no change", check.changes, check.facts)
             if check.outcome is not Outcome.WILL_CHANGE:
                 return fail(f"{check.outcome.value} when about to apply: {'; '.join(check.changes)}", check.changes)
@@ -819,7 +821,8 @@ class Engine:
                 return fail("this step is not idempotent and was applied once already without the expected result; "
                             "check the host by hand before resuming")
             self._open_window(step, windows)
-            journal.set_step(run_id, step.id, "applying", changes=list(check.changes), applying=True)
+            journal.set_step(run_id, step.id, "applying", changes=list(check.changes), applying=True,
+                             facts=ctx.facts)
             journal.event(run_id, "apply", "; ".join(check.changes) or step.title, step_id=step.id)
             ctx.take_waited()  # a wait noted outside an apply belongs to no step
             try:
@@ -846,11 +849,11 @@ class Engine:
         if verified.outcome is not Outcome.NO_CHANGE:
             what = "after the person said it was done" if step.manual is not None else "after applying"
             return fail(f"not as expected {what}: {'; '.join(verified.changes) or verified.outcome.value}", changes)
+        self._close_window(step, windows)
         journal.set_step(run_id, step.id, "done",
                          evidence={**evidence, **verified.facts} if isinstance(evidence, dict) else evidence,
                          facts=ctx.facts)
         journal.event(run_id, "done", "; ".join(verified.changes) or "verified", step_id=step.id)
-        self._close_window(step, windows)
         return StepResult(step.id, "done", changes, evidence)
 
     def _wait_for_person(self, journal: Journal, run_id: int, step: Step, check: Check) -> None:
