@@ -67,9 +67,10 @@ def run_lab_command(args: argparse.Namespace) -> int:
             _print("qrdr lab status", answer["lab"]["site"], answer, args.json, _render_status)
             return 0
         answer = request(workdir, {"op": "fault", "kind": args.kind, "args": args.args})
+        site = _site_of(workdir)
         if not answer.get("ok"):
-            return _failed("qrdr lab fault", str(answer.get("error")), 2, args.json, _site_of(workdir))
-        _print("qrdr lab fault", _site_of(workdir), answer, args.json, lambda a: a["done"])
+            return _failed("qrdr lab fault", str(answer.get("error")), 2, args.json, site)
+        _print("qrdr lab fault", site, answer, args.json, lambda a: a["done"])
         return 0
     except ConnectionError as exc:
         return _failed("qrdr lab", str(exc), 2, args.json, None)

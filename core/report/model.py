@@ -261,11 +261,18 @@ def _data(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _readiness(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The readiness checks (probes) each run made before it changed anything, with their evidence."""
-    return [{"run_id": e["run_id"], "at": iso(e["at"]), "step_id": e["step_id"],
-             "state": _data(e).get("state") or e["message"].split(":", 1)[0],
-             "changes": _data(e).get("lines") or [e["message"].split(":", 1)[-1].strip()],
-             "evidence": _data(e).get("evidence")} for e in events if e["kind"] == "probe"]
+    """The readiness checks (probes) each run made before it changed anything, with their evidence
+    (a journal older than events' data has only the event's words: "<state>: <lines>")."""
+    checks = []
+    for event in events:
+        if event["kind"] != "probe":
+            continue
+        data = _data(event)
+        state, _, lines = event["message"].partition(":")
+        checks.append({"run_id": event["run_id"], "at": iso(event["at"]), "step_id": event["step_id"],
+                       "state": data.get("state") or state, "changes": data.get("lines") or [lines.strip()],
+                       "evidence": data.get("evidence")})
+    return checks
 
 
 def _targets(events: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -201,8 +201,7 @@ def wait_for_left_programs(ctx: StepContext, key: str, *, before: str, poll: flo
     deadline = time.monotonic() + timeout
     waited: list[str] = []
     while True:
-        running = [name for name, row in _task_rows(ctx, key, session)
-                   if name.lower().startswith(TASK_PREFIX) and row.get("Status") == "Running"]
+        running = _running_tasks(ctx, key, TASK_PREFIX)
         if not running:
             return waited
         waited += [name for name in running if name not in waited]
@@ -220,8 +219,13 @@ def running_task(ctx: StepContext, key: str, program: str) -> str | None:
     An installer's effects show on the host (its setup key, its build) long before it ends; a
     check that finds them while the installer a killed qrdr started still runs must not call the
     step done (the next steps would run beside it). Read-only."""
-    return next((name for name, row in _task_rows(ctx, key, hosts.remote(ctx, key))
-                 if name.lower().startswith(task_prefix(program)) and row.get("Status") == "Running"), None)
+    return next(iter(_running_tasks(ctx, key, task_prefix(program))), None)
+
+
+def _running_tasks(ctx: StepContext, key: str, prefix: str) -> list[str]:
+    """The tasks on ``site.hosts[key]`` whose names start with ``prefix`` and that run now. Read-only."""
+    return [name for name, row in _task_rows(ctx, key, hosts.remote(ctx, key))
+            if name.lower().startswith(prefix) and row.get("Status") == "Running"]
 
 
 def still_running(ctx: StepContext, key: str, program: str) -> Check | None:

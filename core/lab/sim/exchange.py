@@ -1457,6 +1457,8 @@ _store_script("qrdr:Set-ExchangeStore", "Save", 0, lambda state, args: state.set
     str(args["Name"]), edb_path=args.get("EdbPath") or None, stm_path=args.get("StmPath") or None,
     mount_at_startup=None if args.get("MountAtStartup") is None else _as_bool(args["MountAtStartup"])))
 _store_script("qrdr:Remove-ExchangeStore", "Delete", 0, lambda state, args: state.remove_store(str(args["Name"])))
+
+
 def _remove_storage_group(state: ExchangeState, args: dict[str, Any]) -> None:
     """remove_storage_group.ps1: it looks for the group among the server's StorageGroups and, not
     finding it, ends with its own ``throw`` (a RuntimeException whose error id is the text,
