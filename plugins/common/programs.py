@@ -274,6 +274,15 @@ def _wait(ctx: StepContext, key: str, session: Any, task: str, exit_file: str, p
             raise ProgramFailed(f"{session.name}: the Task Scheduler could not start {program} (task {task}, last "
                                 f"result {row.get('Last Result')}): is the account's password right, and may it "
                                 f"log on as a batch job?")
+        if (row is None or row.get("Status") not in ("Running", "Not yet run")) \
+                and not hosts.path_exists(session, exit_file):
+            # Not running, and the batch's last line never wrote the exit code (looked at again:
+            # it may have been written since the first look): cmd.exe ended with the program, as
+            # when the host restarts or loses power under it, or someone ended or deleted the task.
+            raise ProgramFailed(f"{session.name}: {ntpath.basename(program)} ended without its exit code (task {task} "
+                                f"{'is gone' if row is None else 'no longer runs'}; last result "
+                                f"{None if row is None else row.get('Last Result')}): the host restarted or lost "
+                                f"power while it ran, or the task was ended. `qrdr resume` checks the step again")
         if done is not None and not stopped and done(session):
             done_since = done_since or time.monotonic()
             if time.monotonic() - done_since >= hang_grace:
