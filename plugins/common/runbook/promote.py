@@ -200,7 +200,12 @@ def take_over_ip(book: Book, site: Site) -> Step | None:
                 Command("Invoke-WmiMethod", {"Name": "EnableStatic",
                                              "ArgumentList": [[takeover.ip_address], [takeover.subnet_mask]]}))
         except ConnectionLostDuringChange:
-            # The address qrdr reached it by may be the one replaced: continue on the new one.
+            if session.is_reachable():
+                # It still answers where qrdr reached it: the address was not replaced under the
+                # command, the connection broke for another reason. The step fails as any change
+                # cut off does; a resume re-checks the addresses.
+                raise
+            # The address qrdr reached it by is the one replaced: continue on the new one.
             session.reconnect_as(session.name, takeover.ip_address)
             return {"address": takeover.ip_address, "reconnected": True}
         code = hosts.wmi_return_value(output)
