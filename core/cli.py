@@ -528,9 +528,12 @@ def _command(runbook: Runbook, args: argparse.Namespace, emit: Callable[[Any], N
     else:
         result = runbook.run(args.command, yes=args.yes, scope=getattr(args, "scope", "recovery"), done=done,
                              overrides=args.override)
-    document = documents.run_result(site, result)
+    # The next safe command, as `qrdr status` names it: read from the journal the run just wrote.
+    following = runbook.state().next_command
+    document = {**documents.run_result(site, result), "next": following}
     if not as_json:
         print(render_result(result))
+        print(mask(f"  next: {following}"))
     from .report.cli import after_run
 
     after_run(runbook.site, result.run_id, as_json, document)  # never raises: the outcome stands

@@ -61,11 +61,12 @@ def test_runs_that_changed_nothing_are_passed_over(journal):
     add_run(journal, "promote", "refused", applied=0)
     add_run(journal, "promote", "not confirmed", applied=0)
     add_run(journal, "promote", "failed", applied=0)  # stopped at its first step's check
-    add_run(journal, "configure", "failed", undone=True)  # its rollback brought production back
+    failed = add_run(journal, "configure", "failed", undone=True)  # its rollback brought production back
     add_run(journal, "configure", "rolled back")
     state = read_state(journal, "contoso")
     assert (state.name, state.unfinished) == ("configured", None)
-    assert journal.last_unfinished_run() is not None  # the failed configure can still be resumed...
+    assert journal.last_unfinished_run().id == failed  # the failed configure can still be resumed...
+    assert state.next_command.startswith(f"qrdr resume (retries run {failed}, configure"), state.next_command
     add_run(journal, "promote", "refused", applied=0)
     assert journal.last_unfinished_run() is not None  # ... and a refused run does not hide it
 

@@ -71,6 +71,7 @@ def test_a_run_writes_its_report_and_prints_the_path_last(story_runs, bare_site,
     expected = state_dir(bare_site) / "reports" / "contoso-run-1.html"
     assert code == 1  # the story's promote fails at t.attach the first time
     assert out.splitlines()[-1] == f"report: {expected}"
+    assert out.splitlines()[-2] == "  next: qrdr resume"  # the next safe command, before the report's path
     assert "t.attach" in expected.read_text(encoding="utf-8")
     story_runs.standby_answers = story_runs.safe_mode_done = True
     code, out, _ = run_cli("--json", "resume", "--yes", "--done", "t.safe-mode", "--config", str(bare_site))
@@ -78,6 +79,8 @@ def test_a_run_writes_its_report_and_prints_the_path_last(story_runs, bare_site,
     # The resume continues run 1: its report is rewritten with the whole story.
     assert (code, document["state"], document["report"]) == (0, "succeeded", str(expected))
     assert document["site"] == "contoso" and document["run_id"] == 1
+    assert document["next"] == "nothing while it serves mail; to return to the source server: qrdr cleanup " \
+        "--scope recovery --override promoted-standby, then qrdr cleanup --scope source"  # promoted
     assert json.loads(run_cli("report", "--format", "json", "-o", "-", "--config", str(bare_site))[1])["state"] == \
         "succeeded"
 
