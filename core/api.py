@@ -162,11 +162,14 @@ class Runbook:
                                    rollback=command in ROLLBACK_COMMANDS, cleanup_scope=scope, done=done,
                                    overrides=overrides)
 
-    def resume(self, *, yes: bool = False, done: Iterable[str] = (), overrides: Iterable[str] = ()) -> RunResult:
+    def resume(self, *, yes: bool = False, done: Iterable[str] = (), overrides: Iterable[str] = (),
+               retry: Iterable[str] = ()) -> RunResult:
         """Continue the last unfinished run (``done`` as for :meth:`run`; of ``overrides`` only
-        ``site-lock`` applies: take the site's lock over from a run on another machine that is gone)."""
+        ``site-lock`` applies: take the site's lock over from a run on another machine that is gone).
+        ``retry``: failed steps that are not idempotent, checked by a person, to apply again
+        (``qrdr resume --retry STEP``; see :meth:`qrdr.engine.runner.Engine.resume`)."""
         with self._command():
-            return self.engine.resume(yes=yes, done=done, overrides=overrides)
+            return self.engine.resume(yes=yes, done=done, overrides=overrides, retry=retry)
 
     def rollback(self, *, yes: bool = False, overrides: Iterable[str] = ()) -> RunResult:
         """Undo the last unfinished run instead of continuing it (``qrdr resume --rollback``)."""

@@ -272,9 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
             _done_option(sub)
             sub.add_argument("--override", action="append", default=[], choices=["site-lock"], metavar="NAME",
                              help="site-lock: " + OVERRIDES["site-lock"] + " (journaled)")
-            sub.add_argument("--rollback", action="store_true",
-                             help="undo the unfinished run instead of continuing it (configure: production back "
-                                  "under its own name, services and stores)")
+            either = sub.add_mutually_exclusive_group()  # continue (retrying a step), or undo
+            either.add_argument("--retry", action="append", metavar="STEP", default=[],
+                                help="a failed step that is not idempotent, which you checked on its host: apply "
+                                     "it again (repeatable; journaled)")
+            either.add_argument("--rollback", action="store_true",
+                                help="undo the unfinished run instead of continuing it (configure: production "
+                                     "back under its own name, services and stores)")
     history = commands.add_parser("history", help="past runs; --run N for one run's steps and events")
     history.add_argument("--run", type=_at_least_one, metavar="N", help="one run's steps and events")
     history.add_argument("--limit", type=_at_least_one, default=20, metavar="N", help="how many runs (default 20)")
@@ -524,7 +528,7 @@ def _command(runbook: Runbook, args: argparse.Namespace, emit: Callable[[Any], N
     if args.command == "resume" and args.rollback:
         result = runbook.rollback(yes=args.yes, overrides=args.override)
     elif args.command == "resume":
-        result = runbook.resume(yes=args.yes, done=done, overrides=args.override)
+        result = runbook.resume(yes=args.yes, done=done, overrides=args.override, retry=args.retry)
     else:
         result = runbook.run(args.command, yes=args.yes, scope=getattr(args, "scope", "recovery"), done=done,
                              overrides=args.override)

@@ -380,6 +380,14 @@ class _Locks:
         self.local.release()
 
 
+def _retryable(previous: Any) -> bool:
+    """Whether a step's record is what ``--retry`` is for: not idempotent, applied, then failed. A
+    resume never applies such a step again by itself: its change may have taken effect without
+    its check seeing it, and a second one could do harm (a second setup.exe, a second reset)."""
+    return previous is not None and not previous.idempotent and previous.apply_count > 0 \
+        and previous.state == "failed"
+
+
 def _run_check(fn: Callable[[Any], Check], ctx: RunContext, step: Step) -> Check:
     result = fn(ctx)
     if not isinstance(result, Check):
@@ -410,6 +418,8 @@ class Engine:
         self.confirm_manual = confirm_manual
         #: Manual steps the caller says are done (``--done STEP``) for the run under way.
         self._done_by_hand: frozenset[str] = frozenset()
+        #: Failed non-idempotent steps a person checked and wants applied again (``--retry STEP``).
+        self._retry: frozenset[str] = frozenset()
         self.manager = manager
         self.plugin_names = plugin_names
         self.plugin_config = plugin_config
@@ -540,10 +550,14 @@ class Engine:
             self.locks.release()
 
     def resume(self, *, yes: bool = False, rollback: bool | None = None, done: Iterable[str] = (),
-               overrides: Iterable[str] = ()) -> RunResult:
+               overrides: Iterable[str] = (), retry: Iterable[str] = ()) -> RunResult:
         """Continue the newest unfinished run at its first unfinished step (``done`` as for :meth:`run`;
-        ``overrides``: only ``site-lock`` applies)."""
+        ``overrides``: only ``site-lock`` applies). ``retry``: ids of steps that are not idempotent
+        and failed after being applied, which a person checked on the host and wants applied again
+        (without it such a step fails again, naming this); anything else named is refused before
+        anything changes."""
         self._done_by_hand = frozenset(done)
+        self._retry = frozenset(retry)
         taken = self.locks.acquire("resume", take_over="site-lock" in set(overrides))
         journal = Journal(self.journal_path)
         try:
@@ -559,6 +573,14 @@ class Engine:
                     f"run {record.id} cannot be resumed: the plugins now return different steps than when it started "
                     f"(plugins then: {', '.join(record.plugins)}); load the same plugins and versions"
                 )
+            not_retryable = [step_id for step_id in sorted(self._retry) if not _retryable(done_before.get(step_id))]
+            if not_retryable:
+                raise Refused(f"resume of run {record.id} refused before changing anything:", [
+                    f"--retry {step_id}: " + ("no such step in this run" if step_id not in done_before else
+                                              f"not a failed step that is not idempotent and was applied "
+                                              f"({done_before[step_id].state}, "
+                                              f"{'idempotent' if done_before[step_id].idempotent else 'not idempotent'})")
+                    for step_id in not_retryable])
             self.locks.holding(f"resume {record.command}", record.id)
             if taken:
                 journal.event(record.id, "site lock", f"took over the site's lock in Active Directory from {taken}")
@@ -577,6 +599,9 @@ class Engine:
                 raise NotConfirmed(f"resume of run {record.id} not confirmed: nothing was changed")
             journal.adopt_run(record.id)
             journal.event(record.id, "resume", f"resumed by pid {os.getpid()} (was {record.status})")
+            for step_id in sorted(self._retry):
+                journal.event(record.id, "retry", f"{step_id} applied again: {operator()} checked the host and "
+                              f"asked for it (--retry {step_id})", step_id=step_id)
             self._journal_targets(journal, record.id)
             if rollback is None:
                 rollback = record.command == "configure"
@@ -817,9 +842,10 @@ class Engine:
                 self._wait_for_person(journal, run_id, step, check)
                 evidence, changes = {"done_by_hand": True}, check.changes
                 return self._verify(ctx, journal, run_id, step, evidence, changes, windows, fail)
-            if not step.idempotent and previous is not None and previous.apply_count > 0 and previous.state == "failed":
-                return fail("this step is not idempotent and was applied once already without the expected result; "
-                            "check the host by hand before resuming")
+            if _retryable(previous) and step.id not in self._retry:
+                return fail(f"this step is not idempotent and was applied once already without the expected result: "
+                            f"check {step.target} by hand. If its change did not take effect, `qrdr resume --retry "
+                            f"{step.id}` applies it again (journaled); `qrdr resume --rollback` undoes the run")
             self._open_window(step, windows)
             journal.set_step(run_id, step.id, "applying", changes=list(check.changes), applying=True,
                              facts=ctx.facts)

@@ -368,3 +368,35 @@ def test_a_site_name_that_is_not_a_plain_name_is_refused_before_any_file_is_made
         Engine(site, manager, plugin_names=["addon:world"], plugin_config={})
     assert refused.value.problems[0][0] == "name"
     assert not (tmp_path / "state").exists() and not list(tmp_path.rglob("*.journal.sqlite"))
+
+
+def test_a_failed_step_that_is_not_idempotent_is_applied_again_only_when_a_person_asks(tmp_path, world):
+    """A non-idempotent step that failed after its apply began may have taken effect unseen: a
+    resume fails it again, naming ``qrdr resume --retry STEP``; with it, and only for such a step,
+    the step is applied once more and the journal says who asked."""
+    def plugin(failing: bool) -> WorldPlugin:
+        return WorldPlugin({"promote": [world_step(world, "s1", "a", 1),
+                                        world_step(world, "s2", "b", 2, idempotent=False, fail_apply=failing,
+                                                   after=["s1"])]})
+
+    state = tmp_path / "state"
+    assert make_engine(state, plugin(failing=True)).run("promote", ["promote"], yes=True).status == "failed"
+    fixed = make_engine(state, plugin(failing=False))
+    again = fixed.resume(yes=True)
+    assert again.status == "failed" and "`qrdr resume --retry s2`" in again.message, again.message
+    assert world.applies().count("s2") == 1  # not applied again by itself
+    for wrong, why in (("s1", "not a failed step that is not idempotent"), ("s9", "no such step in this run")):
+        with pytest.raises(Refused) as refused:
+            fixed.resume(yes=True, retry=[wrong])
+        assert any(f"--retry {wrong}: {why}" in reason for reason in refused.value.reasons), refused.value
+    assert world.applies().count("s2") == 1  # the refusals changed nothing
+
+    retried = fixed.resume(yes=True, retry=["s2"])
+    assert retried.status == "succeeded", retried.message
+    assert world.read() == {"a": 1, "b": 2} and world.applies().count("s2") == 2
+    journal = Journal(state / "contoso.journal.sqlite")
+    try:
+        (event,) = [e for e in journal.events(retried.run_id) if e["kind"] == "retry"]
+        assert event["step_id"] == "s2" and "checked the host and asked for it (--retry s2)" in event["message"]
+    finally:
+        journal.close()
