@@ -1,0 +1,158 @@
+"""Fault matrix (issue 10): a lost connection and a host losing power while every step of promote
+and configure is being applied, each fault followed by ``qrdr resume`` (itself faulted at the next
+step), the last resume left to finish; the end state checked from outside qrdr, as after an
+uninterrupted run, no non-idempotent step's effect twice. Exchange 2003 / Windows 2003 / VSS.
+
+The faults are the lab's (docs/design/host-commands.md, "Faults"): ``drop-connection`` closes the
+step's host's connection at its next request (a change in flight is cut off: the host may have run
+it, qrdr never hears back); ``power-off`` takes the host away mid-step, and it is powered on again
+a moment later, booting as after a power loss (a rename pending takes effect, Automatic services
+start). qrdr runs as its own process, as an admin runs it (test_promote_resume.qrdr).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from qrdr.api import Runbook
+from qrdr.config import load_site
+
+from .test_kill_matrix import CONFIGURE_STEPS, PROMOTE_STEPS, apply_count, assert_configured_once_each_installer
+from .test_promote_resume import SITE, applied_counts, assert_promoted, qrdr, ready_to_promote, step_state
+
+pytestmark = [pytest.mark.lab, pytest.mark.kill_matrix]
+
+#: docs/cli.md "Exit codes": what a run cut off by a fault may end with. 0: the step's read was
+#: retried on a fresh connection, or the host came back in time and the run went on.
+#: 1: the step failed (its change cut off, or its host did not answer before the deadline).
+ENDS = {0, 1}
+
+#: Powered off this long, then on again; the host then boots (the lab's reboot_seconds).
+POWERED_OFF_SECONDS = 2.0
+
+
+def step_target(journal: Path, step_id: str) -> str:
+    """The host role the step acts on, as journaled (``production``, ``standby``, ``directory``...)."""
+    with sqlite3.connect(journal) as db:
+        (target,) = db.execute("SELECT target FROM steps WHERE step_id = ? AND run_id = (SELECT max(id) FROM runs)",
+                               (step_id,)).fetchone()
+    return target
+
+
+def faulted_at_every_point(lab, config: Path, journal: Path, command: str, step_ids: list[str], fault: str,
+                           latency_ms: int, not_taken_effect: Callable[[str], bool],
+                           skip: tuple[str, ...] = ()) -> tuple[list[str], list[tuple[int, str]]]:
+    """``qrdr <command> --yes`` with ``fault`` injected on the step's own host while it applies
+    each of ``step_ids`` (a step applying nothing is in ``skip``; a step acting on no WinRM host,
+    the directory's, is passed). A run that goes on after a fault (a read retried on a fresh
+    connection, the host back in time) is faulted again at its next step; a run that stops is
+    followed by ``qrdr resume``, faulted at the next step; after the last, resumes without faults
+    until one finishes (at most three). Each run must end with a documented exit code (``ENDS``),
+    no traceback, and when it failed, the next command named. Where a run says a step that is not
+    idempotent must be checked by hand, the test checks as the admin would, from outside qrdr
+    (``not_taken_effect(step_id)`` must say its change did not happen), and resumes with
+    ``--retry STEP``, as the message says. Returns the steps faulted at (a step that found its
+    work done is passed) and each run's exit code and output."""
+    faulted: list[str] = []
+    runs: list[tuple[int, str]] = []
+    arguments = [command]
+    process = None
+
+    def ended(process) -> list[str]:
+        """Check the ended run; the arguments of the next (a resume, retrying what it names)."""
+        output, _ = process.communicate(timeout=600)
+        runs.append((process.returncode, output))
+        assert process.returncode in ENDS, (fault, faulted, process.returncode, output)
+        assert "Traceback" not in output, (fault, faulted, output)
+        if process.returncode == 1:
+            assert "next: qrdr resume" in output, (fault, faulted, output)
+        retry = sorted(set(re.findall(r"`qrdr resume --retry (\S+)`", output)))
+        for step_id in retry:
+            assert not_taken_effect(step_id), f"{step_id} took effect: --retry would apply it twice"
+        return ["resume", *[word for step_id in retry for word in ("--retry", step_id)]]
+
+    def start() -> subprocess.Popen:
+        return qrdr(config, "--plugin", "exchange2003", "--snap", "vss", *arguments, "--yes")
+
+    for host in ("standby", "production"):
+        lab.fault("latency", host, str(latency_ms))
+    for step in step_ids:
+        if step in skip or step_state(journal, step) in ("done", "no change"):
+            continue
+        if process is None or process.poll() is not None:
+            if process is not None:
+                arguments = ended(process)
+            process = start()
+        before = apply_count(journal, step) if journal.exists() else 0
+        deadline = time.monotonic() + 300
+        while not (step_state(journal, step, process.pid) == "applying" and apply_count(journal, step) > before):
+            if process.poll() is not None or step_state(journal, step, process.pid) in ("done", "no change"):
+                break  # ended before it, or the step found its work done: not faulted at
+            assert time.monotonic() < deadline, f"{step} not applying after 300 s"
+            time.sleep(0.01)
+        else:
+            host = step_target(journal, step)
+            if host not in lab.hosts:  # the directory (Samba, real): no fault of the lab's reaches it
+                continue
+            if fault == "power-off":
+                lab.fault("power-off", host)
+                time.sleep(POWERED_OFF_SECONDS)
+                lab.fault("power-on", host)
+            else:
+                lab.fault(fault, host, "1")
+            faulted.append(step)
+    for host in ("standby", "production"):
+        lab.fault("clear", host)
+    arguments = ended(process)
+    while runs[-1][0] != 0 and len(runs) < len(faulted) + 4:
+        process = start()
+        arguments = ended(process)
+    return faulted, runs
+
+
+@pytest.mark.parametrize("fault", ["drop-connection", "power-off"])
+def test_promote_faulted_while_applying_every_step_and_resumed(lab_site_factory, fault):
+    lab, config, site, journal = ready_to_promote(lab_site_factory)
+    steps = [f"exchange2003.{step}" for step in PROMOTE_STEPS]
+
+    # begin-promote only writes the journal; shut-down-production acts on the dead production;
+    # mail-flowing only checks
+    # (its one step that is not idempotent, the account reset, is the directory's: never faulted)
+    faulted, runs = faulted_at_every_point(lab, config, journal, "promote", steps, fault, latency_ms=80,
+                                           not_taken_effect=lambda step_id: False,
+                                           skip=(steps[0], steps[2], steps[-1]))
+    print(f"promote, {fault}: faulted at {len(faulted)} steps", faulted, "runs ended", [code for code, _ in runs])
+    assert len(faulted) >= 5 and runs[-1][0] == 0, (faulted, runs[-1][1][-4000:])
+    assert sorted(applied_counts(journal)) == sorted(steps)
+    assert_promoted(lab, site, journal)
+
+
+@pytest.mark.parametrize("fault", ["drop-connection", "power-off"])
+def test_configure_faulted_while_applying_every_step_and_resumed(lab_site_factory, fault):
+    lab = lab_site_factory(SITE)
+    config = lab.workdir / "qrdr.toml"
+    journal = Path(load_site(config).state_dir) / f"{load_site(config).name}.journal.sqlite"
+    steps = [f"exchange2003.{step}" for step in CONFIGURE_STEPS]
+
+    installers = {"exchange2003.setup-dr": "setup.exe", "exchange2003.update-dr": "update.exe"}
+
+    def never_ran(step_id: str) -> bool:
+        """What the admin checks before ``--retry``: the step's installer never ran on the standby."""
+        programs = [run.program.lower() for run in lab.hosts["standby"].exchange.setup_runs.values()]
+        return step_id in installers and not any(program.endswith(installers[step_id]) for program in programs)
+
+    # configuration-finished only notes, in the journal, that configure is complete
+    faulted, runs = faulted_at_every_point(lab, config, journal, "configure", steps, fault, latency_ms=40,
+                                           not_taken_effect=never_ran, skip=(steps[-1],))
+    print(f"configure, {fault}: faulted at {len(faulted)} steps", faulted, "runs ended", [code for code, _ in runs])
+    assert len(faulted) >= 12 and runs[-1][0] == 0, (faulted, runs[-1][1][-4000:])
+    assert sorted(applied_counts(journal)) == sorted(steps)
+    assert Runbook(load_site(config)).state().name == "configured"
+    assert_configured_once_each_installer(lab, journal)
