@@ -106,6 +106,7 @@ def test_plan_and_check(cli_site, run_cli):
     ("history", "--run", "0", "--json"),                    # a value its type refuses
     ("--json",),                                            # no command at all
     ("--js", "plan"),                                       # --json abbreviated, plan without its COMMAND
+    ("--json", "resume", "--retry", "x.step", "--rollback"),  # continue and undo at once
 ], ids=" ".join)
 def test_a_usage_error_with_json_anywhere_is_an_error_document(argv, run_cli):
     code, out, err = run_cli(*argv)
