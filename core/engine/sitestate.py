@@ -169,10 +169,10 @@ def read_state(journal: Journal | None, site_name: str) -> SiteState:
                                  facts=state.facts + (f"run {run.id} ({run.command}) stopped before its end",))
     pending = journal.last_unfinished_run()
     if state.unfinished is None and pending is not None:
-        # It left nothing changed (a failure whose changes were all undone): the site is as the
-        # runs before it left it, and a new run may start over; resuming retries it where it stopped.
+        # It left nothing changed (stopped before changing anything, or every change undone): the
+        # site is as the runs before it left it, and a new run may start over; resuming retries it.
         state = attrs.evolve(state, next_command=f"qrdr resume (retries run {pending.id}, {pending.command}, "
-                                                 f"where it stopped; everything it changed was undone)")
+                                                 f"where it stopped; it left nothing changed)")
     return state
 
 

@@ -1,9 +1,9 @@
 """Fault matrix (issue 10): a lost connection and a host losing power while every step of promote
-and configure is being applied, each fault followed by ``qrdr resume`` (itself faulted at the next
-step), the last resume left to finish; the end state checked from outside qrdr, as after an
+and configure is being applied, a run that stops followed by ``qrdr resume`` (itself faulted at
+the next step), the last resume left to finish; the end state checked from outside qrdr, as after an
 uninterrupted run, no non-idempotent step's effect twice. Exchange 2003 / Windows 2003 / VSS.
 
-The faults are the lab's (docs/design/host-commands.md, "Faults"): ``drop-connection`` closes the
+The faults are the lab's (docs/lab.md, its table of faults): ``drop-connection`` closes the
 step's host's connection at its next request (a change in flight is cut off: the host may have run
 it, qrdr never hears back); ``power-off`` takes the host away mid-step, and it is powered on again
 a moment later, booting as after a power loss (a rename pending takes effect, Automatic services
