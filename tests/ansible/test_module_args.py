@@ -101,6 +101,7 @@ def test_ansible_doc_reads_every_module(tmp_path):
     for module in RUN_MODULES:
         returned = docs[f"qrdr.site.{module}"]["return"]
         assert {"run_id", "report", "rto_seconds", "rpo", "resumed", "changes", "next_command"} <= set(returned)
+        assert docs[f"qrdr.site.{module}"]["doc"]["options"]["retry"]["elements"] == "str", module
     assert {"ready", "reasons", "rpo", "state", "next_command"} <= set(docs["qrdr.site.readiness_info"]["return"])
 
 
@@ -113,3 +114,18 @@ def test_every_secret_option_is_no_log():
         sys.path.remove(str(COLLECTIONS))
     assert runbook.SITE_ARGUMENT_SPEC["secrets"]["no_log"] is True
     assert runbook.RUN_ARGUMENT_SPEC["secrets"]["no_log"] is True
+
+
+@pytest.mark.lab
+def test_retry_without_an_unfinished_run_to_resume_changes_nothing(tmp_path, lab_site_factory):
+    """``retry`` is for a task that resumes a run (qrdr's ``resume --retry``): on a site with no
+    unfinished run the task fails naming it, before anything is planned or run."""
+    lab = lab_site_factory("e2003-w2003-vss")
+    config = lab.workdir / "qrdr.toml"
+    state = tmp_path / "state"
+    code, answer, printed = run_module(tmp_path, "standby", config=str(config), state_dir=str(state),
+                                       retry=["exchange2003.setup-dr"], secrets=lab.environment())
+    assert code == 1 and answer["failed"], answer
+    assert answer["msg"] == ("site lab-e2003-w2003-vss: retry (exchange2003.setup-dr) applies when the task resumes "
+                             "an unfinished run, and there is none; nothing was done"), answer["msg"]
+    assert not (state / "lab-e2003-w2003-vss.journal.sqlite").exists()  # nothing was planned or run

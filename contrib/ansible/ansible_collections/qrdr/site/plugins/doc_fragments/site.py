@@ -46,6 +46,12 @@ options:
     type: list
     elements: str
     default: []
+  retry:
+    description:
+      - When the task resumes an unfinished run, ids of failed steps that are not idempotent which a person checked on their host and wants applied again (qrdr's C(resume --retry)); each is journaled. Without it such a step fails again, saying so; naming any other step fails the task before anything changes.
+    type: list
+    elements: str
+    default: []
 notes:
   - Check mode is qrdr's plan, nothing is changed; C(changed) when a step will (or may) change something.
   - With C(--diff), the diff lists what each changing step will change (check mode) or planned to change.

@@ -49,6 +49,7 @@ RUN_ARGUMENT_SPEC = dict(
     SITE_ARGUMENT_SPEC,
     done=dict(type="list", elements="str", default=[]),
     overrides=dict(type="list", elements="str", default=[]),
+    retry=dict(type="list", elements="str", default=[]),
 )
 
 
@@ -179,6 +180,9 @@ def run_command(site, command, scope="recovery", require=None):
         site.fail("site %s: run %s (%s) is %s; finish it first, the next safe command: %s"
                   % (status["site"], unfinished["id"], unfinished["command"], unfinished["status"], status["next"]),
                   unfinished_run=unfinished, next_command=status["next"])
+    if params["retry"] and not unfinished:
+        site.fail("site %s: retry (%s) applies when the task resumes an unfinished run, and there is none; "
+                  "nothing was done" % (status["site"], ", ".join(params["retry"])))
     if module.check_mode:
         plan = site.guarded(lambda: runbook.plan(command, scope=scope))
         changes = changes_of(plan)
@@ -192,7 +196,8 @@ def run_command(site, command, scope="recovery", require=None):
                                       % (status["site"], command, "\n  - ".join(plan.blockers))), **result)
         module.exit_json(**result)
     if unfinished:
-        ran = site.guarded(lambda: runbook.resume(yes=True, done=params["done"], overrides=params["overrides"]))
+        ran = site.guarded(lambda: runbook.resume(yes=True, done=params["done"], overrides=params["overrides"],
+                                                  retry=params["retry"]))
     else:
         ran = site.guarded(lambda: runbook.run(command, yes=True, scope=scope, done=params["done"],
                                                overrides=params["overrides"]))
