@@ -388,6 +388,16 @@ def _retryable(previous: Any) -> bool:
         and previous.state == "failed"
 
 
+def _with_retry_hint(step: Step, reason: str) -> str:
+    """A failure after a non-idempotent step's apply began, with the way on (an idempotent step's
+    reason as it is: a resume re-checks it and applies it again by itself)."""
+    if step.idempotent:
+        return reason
+    return (f"{reason.rstrip('. ')}. This step is not idempotent: a resume does not apply it again by itself. "
+            f"Check {step.target} by hand; if its change did not take effect, `qrdr resume --retry {step.id}` "
+            f"applies it again (journaled); `qrdr resume --rollback` undoes the run")
+
+
 def _run_check(fn: Callable[[Any], Check], ctx: RunContext, step: Step) -> Check:
     result = fn(ctx)
     if not isinstance(result, Check):
@@ -843,9 +853,7 @@ class Engine:
                 evidence, changes = {"done_by_hand": True}, check.changes
                 return self._verify(ctx, journal, run_id, step, evidence, changes, windows, fail)
             if _retryable(previous) and step.id not in self._retry:
-                return fail(f"this step is not idempotent and was applied once already without the expected result: "
-                            f"check {step.target} by hand. If its change did not take effect, `qrdr resume --retry "
-                            f"{step.id}` applies it again (journaled); `qrdr resume --rollback` undoes the run")
+                return fail(_with_retry_hint(step, "applied once already without the expected result"))
             self._open_window(step, windows)
             journal.set_step(run_id, step.id, "applying", changes=list(check.changes), applying=True,
                              facts=ctx.facts)
@@ -854,8 +862,8 @@ class Engine:
             try:
                 evidence = step.apply(ctx) or {}
             except Exception as exc:
-                return fail(f"apply failed: {_describe(exc)}{_detail_in_journal(journal, run_id, step, exc)}",
-                            check.changes)
+                return fail(_with_retry_hint(step, f"apply failed: {_describe(exc)}"
+                                                   f"{_detail_in_journal(journal, run_id, step, exc)}"), check.changes)
             waited = ctx.take_waited()
             if waited and isinstance(evidence, dict):
                 evidence = {**evidence, WAITED_EVIDENCE: waited}
@@ -871,10 +879,12 @@ class Engine:
         try:
             verified = _run_check(step.verify or step.check, ctx, step)
         except Exception as exc:
-            return fail(f"verify failed: {_describe(exc)}{_detail_in_journal(journal, run_id, step, exc)}", changes)
+            return fail(_with_retry_hint(step, f"verify failed: {_describe(exc)}"
+                                               f"{_detail_in_journal(journal, run_id, step, exc)}"), changes)
         if verified.outcome is not Outcome.NO_CHANGE:
             what = "after the person said it was done" if step.manual is not None else "after applying"
-            return fail(f"not as expected {what}: {'; '.join(verified.changes) or verified.outcome.value}", changes)
+            return fail(_with_retry_hint(step, f"not as expected {what}: "
+                                               f"{'; '.join(verified.changes) or verified.outcome.value}"), changes)
         self._close_window(step, windows)
         journal.set_step(run_id, step.id, "done",
                          evidence={**evidence, **verified.facts} if isinstance(evidence, dict) else evidence,

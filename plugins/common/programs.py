@@ -282,7 +282,7 @@ def _wait(ctx: StepContext, key: str, session: Any, task: str, exit_file: str, p
             raise ProgramFailed(f"{session.name}: {ntpath.basename(program)} ended without its exit code (task {task} "
                                 f"{'is gone' if row is None else 'no longer runs'}; last result "
                                 f"{None if row is None else row.get('Last Result')}): the host restarted or lost "
-                                f"power while it ran, or the task was ended. `qrdr resume` checks the step again")
+                                f"power while it ran, or the task was ended")
         if done is not None and not stopped and done(session):
             done_since = done_since or time.monotonic()
             if time.monotonic() - done_since >= hang_grace:

@@ -1,5 +1,5 @@
-"""Fault matrix (issue 10): a lost connection and a host losing power while every step of promote
-and configure is being applied, a run that stops followed by ``qrdr resume`` (itself faulted at
+"""Fault matrix (issue 10): a lost connection and a host losing power while every step of promote,
+configure and create-qr-volumes is being applied, a run that stops followed by ``qrdr resume`` (itself faulted at
 the next step), the last resume left to finish; the end state checked from outside qrdr, as after an
 uninterrupted run, no non-idempotent step's effect twice. Exchange 2003 / Windows 2003 / VSS.
 
@@ -23,8 +23,12 @@ import pytest
 
 from qrdr.api import Runbook
 from qrdr.config import load_site
+from qrdr.lab.sim.commvault import VOLUME_CREATION
 
-from .test_kill_matrix import CONFIGURE_STEPS, PROMOTE_STEPS, apply_count, assert_configured_once_each_installer
+from .outside import Outside
+from .story import assert_qr_volumes_created
+from .test_kill_matrix import (CONFIGURE_STEPS, PROMOTE_STEPS, QR_VOLUMES_STEPS, apply_count,
+                               assert_configured_once_each_installer)
 from .test_promote_resume import SITE, applied_counts, assert_promoted, qrdr, ready_to_promote, step_state
 
 pytestmark = [pytest.mark.lab, pytest.mark.kill_matrix]
@@ -73,15 +77,18 @@ def faulted_at_every_point(lab, config: Path, journal: Path, command: str, step_
         assert "Traceback" not in output, (fault, faulted, output)
         if process.returncode == 1:
             assert "next: qrdr resume" in output, (fault, faulted, output)
+            print("  run failed:", next((line.strip() for line in output.splitlines() if "failed in" in line
+                                         or "refused" in line), "?")[:300])
         retry = sorted(set(re.findall(r"`qrdr resume --retry (\S+)`", output)))
         for step_id in retry:
             assert not_taken_effect(step_id), f"{step_id} took effect: --retry would apply it twice"
+            print(f"  --retry {step_id}: checked from outside, its change did not take effect")
         return ["resume", *[word for step_id in retry for word in ("--retry", step_id)]]
 
     def start() -> subprocess.Popen:
         return qrdr(config, "--plugin", "exchange2003", "--snap", "vss", *arguments, "--yes")
 
-    for host in ("standby", "production"):
+    for host in lab.hosts:
         lab.fault("latency", host, str(latency_ms))
     for step in step_ids:
         if step in skip or step_state(journal, step) in ("done", "no change"):
@@ -108,7 +115,7 @@ def faulted_at_every_point(lab, config: Path, journal: Path, command: str, step_
             else:
                 lab.fault(fault, host, "1")
             faulted.append(step)
-    for host in ("standby", "production"):
+    for host in lab.hosts:
         lab.fault("clear", host)
     arguments = ended(process)
     while runs[-1][0] != 0 and len(runs) < len(faulted) + 4:
@@ -156,3 +163,34 @@ def test_configure_faulted_while_applying_every_step_and_resumed(lab_site_factor
     assert sorted(applied_counts(journal)) == sorted(steps)
     assert Runbook(load_site(config)).state().name == "configured"
     assert_configured_once_each_installer(lab, journal)
+
+
+@pytest.mark.parametrize("fault", ["drop-connection", "power-off"])
+def test_create_qr_volumes_faulted_while_applying_every_step_and_resumed(lab_site_factory, fault):
+    lab = lab_site_factory(SITE)
+    config = lab.workdir / "qrdr.toml"
+    site = load_site(config)
+    journal = Path(site.state_dir) / f"{site.name}.journal.sqlite"
+    assert Runbook(site).run("configure", yes=True).status == "succeeded"
+    steps = [f"vss.{step}" for step in QR_VOLUMES_STEPS]
+    commserve = lab.commserve
+
+    def not_made(step_id: str) -> bool:
+        """What the admin checks on the CommServe before ``--retry``: the step's creation is not there."""
+        return {"vss.scratch-pool": lambda: not commserve.pools,
+                "vss.qr-policy": lambda: not commserve.policies,
+                "vss.qr-subclient": lambda: not commserve.subclients,
+                "vss.incremental-schedule": lambda: not any(s.schedules for s in commserve.subclients.values()),
+                "vss.qr-volumes": lambda: not any(job.job_type == VOLUME_CREATION for job in commserve.jobs),
+                }.get(step_id, lambda: False)()
+
+    faulted, runs = faulted_at_every_point(lab, config, journal, "create-qr-volumes", steps, fault, latency_ms=150,
+                                           not_taken_effect=not_made)
+    print(f"create-qr-volumes, {fault}: faulted at {len(faulted)} steps", faulted, "runs ended",
+          [code for code, _ in runs])
+    assert len(faulted) >= 4 and runs[-1][0] == 0, (faulted, runs[-1][1][-4000:])
+    assert sorted(applied_counts(journal)) == sorted(steps)
+    assert Runbook(load_site(config)).state().name == "qr-ready"
+    assert_qr_volumes_created(Outside(lab))
+    creations = [job for job in commserve.jobs if job.job_type == VOLUME_CREATION]
+    assert len(creations) == 1 and creations[0].status == "Completed", creations

@@ -371,8 +371,8 @@ def test_a_site_name_that_is_not_a_plain_name_is_refused_before_any_file_is_made
 
 
 def test_a_failed_step_that_is_not_idempotent_is_applied_again_only_when_a_person_asks(tmp_path, world):
-    """A non-idempotent step that failed after its apply began may have taken effect unseen: a
-    resume fails it again, naming ``qrdr resume --retry STEP``; with it, and only for such a step,
+    """A non-idempotent step that failed after its apply began may have taken effect unseen: its
+    failure names ``qrdr resume --retry STEP``, and a resume without it fails the step again; with it, and only for such a step,
     the step is applied once more and the journal says who asked."""
     def plugin(failing: bool) -> WorldPlugin:
         return WorldPlugin({"promote": [world_step(world, "s1", "a", 1),
@@ -380,7 +380,9 @@ def test_a_failed_step_that_is_not_idempotent_is_applied_again_only_when_a_perso
                                                    after=["s1"])]})
 
     state = tmp_path / "state"
-    assert make_engine(state, plugin(failing=True)).run("promote", ["promote"], yes=True).status == "failed"
+    failed = make_engine(state, plugin(failing=True)).run("promote", ["promote"], yes=True)
+    # the failure itself names the way on, so that nobody has to run a resume only to be told
+    assert failed.status == "failed" and "`qrdr resume --retry s2`" in failed.message, failed.message
     fixed = make_engine(state, plugin(failing=False))
     again = fixed.resume(yes=True)
     assert again.status == "failed" and "`qrdr resume --retry s2`" in again.message, again.message
