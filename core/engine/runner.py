@@ -388,6 +388,14 @@ def _retryable(previous: Any) -> bool:
         and previous.state == "failed"
 
 
+def _why_not_retryable(previous: Any) -> str:
+    """Why ``--retry`` does not apply to a step whose record is ``previous`` (None: not in the run)."""
+    if previous is None:
+        return "no such step in this run"
+    return (f"not a failed step that is not idempotent and was applied ({previous.state}, "
+            f"{'idempotent' if previous.idempotent else 'not idempotent'})")
+
+
 def _with_retry_hint(step: Step, reason: str) -> str:
     """A failure after a non-idempotent step's apply began, with the way on (an idempotent step's
     reason as it is: a resume re-checks it and applies it again by itself)."""
@@ -586,11 +594,7 @@ class Engine:
             not_retryable = [step_id for step_id in sorted(self._retry) if not _retryable(done_before.get(step_id))]
             if not_retryable:
                 raise Refused(f"resume of run {record.id} refused before changing anything:", [
-                    f"--retry {step_id}: " + ("no such step in this run" if step_id not in done_before else
-                                              f"not a failed step that is not idempotent and was applied "
-                                              f"({done_before[step_id].state}, "
-                                              f"{'idempotent' if done_before[step_id].idempotent else 'not idempotent'})")
-                    for step_id in not_retryable])
+                    f"--retry {step_id}: {_why_not_retryable(done_before.get(step_id))}" for step_id in not_retryable])
             self.locks.holding(f"resume {record.command}", record.id)
             if taken:
                 journal.event(record.id, "site lock", f"took over the site's lock in Active Directory from {taken}")

@@ -167,8 +167,8 @@ def read_state(journal: Journal | None, site_name: str) -> SiteState:
         elif unfinished:
             state = attrs.evolve(state, unfinished=run, next_command="qrdr resume",
                                  facts=state.facts + (f"run {run.id} ({run.command}) stopped before its end",))
-    pending = journal.last_unfinished_run()
-    if state.unfinished is None and pending is not None:
+    # (asked only when no unfinished run that changed something is already the state's)
+    if state.unfinished is None and (pending := journal.last_unfinished_run()) is not None:
         # It left nothing changed (stopped before changing anything, or every change undone): the
         # site is as the runs before it left it, and a new run may start over; resuming retries it.
         state = attrs.evolve(state, next_command=f"qrdr resume (retries run {pending.id}, {pending.command}, "
