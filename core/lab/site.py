@@ -352,6 +352,11 @@ class LabSite:
         for name in names:
             host.services[name].start_mode = "Manual"
         host.restart()  # ... and the normal boot after safe mode: Manual services stay stopped
+        endpoint = self.endpoints.get(key)
+        if endpoint is not None:
+            # A restart from the console has no answer to send first: WinRM is gone when the
+            # person turns round, so "it answers again" means the normal boot is over.
+            endpoint.go_down()
         return f"{host.name}: in safe mode, {', '.join(sorted(names))} set to Manual; booted normally"
 
     def _host_key(self, name: str) -> str:
