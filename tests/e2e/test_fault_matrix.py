@@ -1,5 +1,5 @@
 """Fault matrix (issue 10): a lost connection and a host losing power while every step of promote,
-configure and create-qr-volumes is being applied, a run that stops followed by ``qrdr resume`` (itself faulted at
+configure, create-qr-volumes and the recovery cleanup after a promote is being applied, a run that stops followed by ``qrdr resume`` (itself faulted at
 the next step), the last resume left to finish; the end state checked from outside qrdr, as after an
 uninterrupted run, no non-idempotent step's effect twice. Exchange 2003 / Windows 2003 / VSS.
 
@@ -26,8 +26,8 @@ from qrdr.config import load_site
 from qrdr.lab.sim.commvault import VOLUME_CREATION
 
 from .outside import Outside
-from .story import assert_qr_volumes_created
-from .test_kill_matrix import (CONFIGURE_STEPS, PROMOTE_STEPS, QR_VOLUMES_STEPS, apply_count,
+from .story import assert_exchange_removed, assert_qr_volumes_created, member_of_domain
+from .test_kill_matrix import (CONFIGURE_STEPS, PROMOTE_STEPS, QR_VOLUMES_STEPS, RECOVERY_CLEANUP_STEPS, apply_count,
                                assert_configured_once_each_installer)
 from .test_promote_resume import SITE, applied_counts, assert_promoted, qrdr, ready_to_promote, step_state
 
@@ -50,10 +50,10 @@ def step_target(journal: Path, step_id: str) -> str:
     return target
 
 
-def faulted_at_every_point(lab, config: Path, journal: Path, command: str, step_ids: list[str], fault: str,
+def faulted_at_every_point(lab, config: Path, journal: Path, command: list[str], step_ids: list[str], fault: str,
                            latency_ms: int, not_taken_effect: Callable[[str], bool],
                            skip: tuple[str, ...] = ()) -> tuple[list[str], list[tuple[int, str]]]:
-    """``qrdr <command> --yes`` with ``fault`` injected on the step's own host while it applies
+    """``qrdr <command...> --yes`` with ``fault`` injected on the step's own host while it applies
     each of ``step_ids`` (a step applying nothing is in ``skip``; a step acting on no WinRM host,
     the directory's, is passed). A run that goes on after a fault (a read retried on a fresh
     connection, the host back in time) is faulted again at its next step; a run that stops is
@@ -66,7 +66,7 @@ def faulted_at_every_point(lab, config: Path, journal: Path, command: str, step_
     work done is passed) and each run's exit code and output."""
     faulted: list[str] = []
     runs: list[tuple[int, str]] = []
-    arguments = [command]
+    arguments = command
     process = None
 
     def ended(process) -> list[str]:
@@ -132,7 +132,7 @@ def test_promote_faulted_while_applying_every_step_and_resumed(lab_site_factory,
     # begin-promote only writes the journal; shut-down-production acts on the dead production;
     # mail-flowing only checks
     # (its one step that is not idempotent, the account reset, is the directory's: never faulted)
-    faulted, runs = faulted_at_every_point(lab, config, journal, "promote", steps, fault, latency_ms=80,
+    faulted, runs = faulted_at_every_point(lab, config, journal, ["promote"], steps, fault, latency_ms=80,
                                            not_taken_effect=lambda step_id: False,
                                            skip=(steps[0], steps[2], steps[-1]))
     print(f"promote, {fault}: faulted at {len(faulted)} steps", faulted, "runs ended", [code for code, _ in runs])
@@ -156,7 +156,7 @@ def test_configure_faulted_while_applying_every_step_and_resumed(lab_site_factor
         return step_id in installers and not any(program.endswith(installers[step_id]) for program in programs)
 
     # configuration-finished only notes, in the journal, that configure is complete
-    faulted, runs = faulted_at_every_point(lab, config, journal, "configure", steps, fault, latency_ms=40,
+    faulted, runs = faulted_at_every_point(lab, config, journal, ["configure"], steps, fault, latency_ms=40,
                                            not_taken_effect=never_ran, skip=(steps[-1],))
     print(f"configure, {fault}: faulted at {len(faulted)} steps", faulted, "runs ended", [code for code, _ in runs])
     assert len(faulted) >= 12 and runs[-1][0] == 0, (faulted, runs[-1][1][-4000:])
@@ -184,7 +184,7 @@ def test_create_qr_volumes_faulted_while_applying_every_step_and_resumed(lab_sit
                 "vss.qr-volumes": lambda: not any(job.job_type == VOLUME_CREATION for job in commserve.jobs),
                 }.get(step_id, lambda: False)()
 
-    faulted, runs = faulted_at_every_point(lab, config, journal, "create-qr-volumes", steps, fault, latency_ms=150,
+    faulted, runs = faulted_at_every_point(lab, config, journal, ["create-qr-volumes"], steps, fault, latency_ms=150,
                                            not_taken_effect=not_made)
     print(f"create-qr-volumes, {fault}: faulted at {len(faulted)} steps", faulted, "runs ended",
           [code for code, _ in runs])
@@ -194,3 +194,39 @@ def test_create_qr_volumes_faulted_while_applying_every_step_and_resumed(lab_sit
     assert_qr_volumes_created(Outside(lab))
     creations = [job for job in commserve.jobs if job.job_type == VOLUME_CREATION]
     assert len(creations) == 1 and creations[0].status == "Completed", creations
+
+
+@pytest.mark.parametrize("fault", ["drop-connection", "power-off"])
+def test_recovery_cleanup_faulted_while_applying_every_step_and_resumed(lab_site_factory, fault):
+    lab, config, site, journal = ready_to_promote(lab_site_factory)
+    assert Runbook(site).run("promote", yes=True).status == "succeeded"
+    steps = [f"exchange2003.{step}" for step in RECOVERY_CLEANUP_STEPS]
+    standby = lab.hosts["standby"]
+    uninstalls_before = len(standby.exchange.setup_runs)
+
+    def never_uninstalled(step_id: str) -> bool:
+        """What the admin checks before ``--retry``: Exchange's removal never ran on the recovery server."""
+        return step_id == "exchange2003.recovery-uninstall-exchange" and len(standby.exchange.setup_runs) == uninstalls_before
+
+    # right after a promote the recovery server serves mail: its cleanup needs the override.
+    # begin-cleanup-recovery only notes the account the cleanup resets; the reset itself is the directory's
+    first = ["cleanup", "--scope", "recovery", "--override", "promoted-standby"]
+    faulted, runs = faulted_at_every_point(lab, config, journal, first, steps, fault, latency_ms=100,
+                                           not_taken_effect=never_uninstalled, skip=(steps[0],))
+    print(f"cleanup --scope recovery, {fault}: faulted at {len(faulted)} steps", faulted, "runs ended",
+          [code for code, _ in runs])
+    # every step that always changes the recovery server here was cut off while applying (the
+    # others, Outlook profiles, uninstall keys and locked DLLs, may find nothing left to remove)
+    changing = ["recovery-stores", "recovery-storage-groups", "recovery-uninstall-exchange", "recovery-exchsrvr-folder",
+                "recovery-rename-back", "recovery-join-domain"]
+    assert {f"exchange2003.{step}" for step in changing} <= set(faulted), faulted
+    assert runs[-1][0] == 0, runs[-1][1][-4000:]
+    assert sorted(applied_counts(journal)) == sorted(steps)
+    outside = Outside(lab)
+    system = outside.computer("standby")
+    assert system["Name"] == site.standby.name and member_of_domain(system)
+    assert not outside.services("standby", ["MSExchangeSA", "MSExchangeIS"])
+    assert_exchange_removed(outside, "standby", registry_keys=True)
+    assert applied_counts(journal)["exchange2003.recovery-reset-own-account"] == 1
+    uninstalls = list(standby.exchange.setup_runs.values())[uninstalls_before:]
+    assert len(uninstalls) == 1, [(run.program, run.finished) for run in uninstalls]
