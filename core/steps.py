@@ -36,6 +36,12 @@ if TYPE_CHECKING:  # only named in annotations: the directory and remote package
 #: production down opens it, the step that brings it back closes it: ``qrdr status`` says
 #: "production is DOWN since ..." while a stopped run left it open (qrdr.engine.sitestate).
 PRODUCTION_OUTAGE = "production outage"
+#: The window from the start of a promote to mail flowing on the promoted standby: the RTO.
+MAIL_FLOWING = "mail flowing"
+
+#: The journal fact holding each run's window start and end times, by run id then window name
+#: (the engine writes it; the site state and the report read it).
+WINDOW_FACT = "_window"
 
 
 class Outcome(str, enum.Enum):

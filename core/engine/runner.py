@@ -48,14 +48,11 @@ from ..errors import (ConfigError, Interrupted, NotConfirmed, RunLocked, Nothing
 from ..model import Site
 from ..pluginmanager import call_each
 from ..secrets import mask
-from ..steps import WAITED_EVIDENCE, Check, Outcome, Step
+from ..steps import WAITED_EVIDENCE, WINDOW_FACT, Check, Outcome, Step
 from .context import Connector, NoConnector, RunContext
 from .journal import CHECK_NOT_READY, CHECK_READY, INTERRUPTED_PLANNING, Journal, operator
 from .lock import SiteLock
 from .sitestate import OVERRIDES, SiteState, read_state, refusal
-
-WINDOW_FACT = "_window"
-
 
 @attrs.frozen
 class PlannedStep:

@@ -38,15 +38,13 @@ from typing import Any
 
 import attrs
 
-from ..steps import PRODUCTION_OUTAGE
+from ..steps import PRODUCTION_OUTAGE, WINDOW_FACT
 from .journal import CHANGED_NOTHING, Journal, RunRecord
 
 #: Commands that build the standby (configure and its phases).
 CONFIGURE_COMMANDS = ("configure", "prepare-production", "install-dr", "grant-acls", "finish-configuration")
 #: Run states that mean "stopped before its end" (resume continues them).
 UNFINISHED = ("running", "failed", "interrupted", "waiting")
-#: The measured window that is open while production is down.
-OUTAGE_WINDOW = PRODUCTION_OUTAGE
 
 #: Overrides a person may give, and what each lets through.
 OVERRIDES = {
@@ -90,8 +88,8 @@ def _when(moment: float | None) -> str:
 
 def _outage_open(journal: Journal, run: RunRecord) -> float | None:
     """When production went down in ``run`` and is not back (its outage window opened, not closed)."""
-    windows = journal.facts().get("_window", {}).get(str(run.id), {})
-    outage = windows.get(OUTAGE_WINDOW, {})
+    windows = journal.facts().get(WINDOW_FACT, {}).get(str(run.id), {})
+    outage = windows.get(PRODUCTION_OUTAGE, {})
     return outage.get("start") if "start" in outage and "end" not in outage else None
 
 

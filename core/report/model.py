@@ -35,17 +35,11 @@ from typing import Any
 
 from .. import __version__
 from ..secrets import mask_value
-from ..steps import WAITED_EVIDENCE
+from ..steps import MAIL_FLOWING, PRODUCTION_OUTAGE, WAITED_EVIDENCE, WINDOW_FACT
 
 #: Bumped when a key changes meaning or goes away (adding keys keeps the version).
 SCHEMA_VERSION = 1
 
-#: The window whose length is the RTO: promote start to mail flowing (plugins/common/runbook).
-RTO_WINDOW = "mail flowing"
-#: The window of production's outage during configure (qrdr.steps.PRODUCTION_OUTAGE).
-OUTAGE_WINDOW = "production outage"
-#: The engine's fact holding every run's window start and end times (qrdr.engine.runner.WINDOW_FACT).
-WINDOW_FACT = "_window"
 #: The probe whose evidence holds the recovery point a promote starts from (plugins/common/snap.py).
 RECOVERY_POINT_PROBE = ".last-update-complete"
 
@@ -339,7 +333,7 @@ def _assemble(run_id: int, runs: list[dict[str, Any]], steps: list[dict[str, Any
 
     targets = _targets(events)
     readiness = _readiness(events)
-    rto = figure(RTO_WINDOW)
+    rto = figure(MAIL_FLOWING)
     if rto is not None:
         rto.update(_against(rto.get("seconds"), (targets or {}).get("rto_minutes")))
 
@@ -370,7 +364,7 @@ def _assemble(run_id: int, runs: list[dict[str, Any]], steps: list[dict[str, Any
         "targets": targets,
         "rto": rto,
         "rpo": _rpo(runs, readiness, targets),
-        "outage": figure(OUTAGE_WINDOW),
+        "outage": figure(PRODUCTION_OUTAGE),
         "readiness": readiness,
         "step_counts": counts,
         "steps": [{k: v for k, v in s.items() if not k.startswith("_")} for s in step_list],
@@ -405,7 +399,7 @@ def _timeline(steps: list[dict[str, Any]], windows: list[dict[str, Any]], events
              for w in windows if w["_start"] is not None and w["_end"] is not None]
     resumes = [{"at": iso(e["at"]), "at_seconds": round(e["at"] - origin, 3), "kind": e["kind"]}
                for e in events if e["kind"] in ("resume", "rollback")]
-    rto_window = [w for w in windows if w["name"] == RTO_WINDOW and w["_start"] is not None]
+    rto_window = [w for w in windows if w["name"] == MAIL_FLOWING and w["_start"] is not None]
     rto_minutes = (targets or {}).get("rto_minutes")
     rto_target = None
     if rto_window and rto_minutes is not None:

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable
 import attrs
 
 from qrdr.model import ExchangeVersion, Site
-from qrdr.steps import PRODUCTION_OUTAGE, Check, Step, StepContext
+from qrdr.steps import Check, Step, StepContext
 
 from .. import catalog
 
@@ -23,9 +23,6 @@ CONFIG_FACT = "configuration"
 PRODUCTION_FACT = "production"
 #: Fact: host key -> the storage groups a cleanup deleted (an empty group is invisible, see cleanup).
 GROUPS_REMOVED_FACT = "storage_groups_removed"
-#: The measured windows: production's outage during configure, mail down until a promote ends.
-OUTAGE = PRODUCTION_OUTAGE
-MAIL_FLOWING = "mail flowing"
 
 
 @attrs.frozen

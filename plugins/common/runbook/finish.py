@@ -15,10 +15,10 @@ import attrs
 
 from qrdr.directory import lookup_computer
 from qrdr.model import Site
-from qrdr.steps import Check, Step, StepContext
+from qrdr.steps import PRODUCTION_OUTAGE, Check, Step, StepContext
 
 from .. import catalog, names, services, stores
-from .base import CONFIG_FACT, OUTAGE, Book, configuration_guard, in_order, keys
+from .base import CONFIG_FACT, Book, configuration_guard, in_order, keys
 
 
 def _stale_after(book: Book, *steps: str) -> tuple[str, ...]:
@@ -143,7 +143,7 @@ def mount_production_stores(book: Book, site: Site) -> Step:
     return stores.mount_stores_step(
         id=book.id("mount-production-stores"),
         title="Mount production's stores and have them mount at startup (10-11)", key=pk,
-        guard=configuration_guard, closes_window=OUTAGE,
+        guard=configuration_guard, closes_window=PRODUCTION_OUTAGE,
         rechecked_after=_stale_after(book, book.id("stop-production-services"), book.id("start-production-services")))
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from qrdr.model import Site
-from qrdr.steps import Check, Step, StepContext
+from qrdr.steps import PRODUCTION_OUTAGE, Check, Step, StepContext
 
 from .. import catalog, hosts, names, services, stores
 from ..identity import identify, record_identities
 from .install_dr import standby_volumes, windows_components
-from .base import CONFIG_FACT, GROUPS_REMOVED_FACT, OUTAGE, PRODUCTION_FACT, Book, in_order, keys, never
+from .base import CONFIG_FACT, GROUPS_REMOVED_FACT, PRODUCTION_FACT, Book, in_order, keys, never
 
 
 def record_production(book: Book, site: Site) -> Step:
@@ -128,7 +128,7 @@ def stop_production_services(book: Book, site: Site) -> Step:
         id=book.id("stop-production-services"),
         title="Stop production's Exchange services and set them to Manual (1.2)", key=pk,
         wanted=services.all_in(book.production_services(), "Stopped", "Manual"),
-        destructive=True, opens_window=OUTAGE, undo=undo)
+        destructive=True, opens_window=PRODUCTION_OUTAGE, undo=undo)
 
 
 def rename_production_temp(book: Book, site: Site) -> Step:

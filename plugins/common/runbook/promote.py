@@ -14,11 +14,11 @@ from typing import Any
 
 from qrdr.model import Site
 from qrdr.remote import Command, ConnectionLostDuringChange
-from qrdr.steps import Check, Step, StepContext, guarded
+from qrdr.steps import MAIL_FLOWING, Check, Step, StepContext, guarded
 
 from .. import hosts, names, services, stores
 from ..identity import identify
-from .base import MAIL_FLOWING, Book, in_order, keys, never
+from .base import Book, in_order, keys, never
 
 
 def _standby_names(site: Site):
