@@ -92,7 +92,8 @@ class StepContext(Protocol):
     """What a step's callables may use. Implemented by ``qrdr.engine.context.RunContext``."""
 
     site: Site
-    #: Facts shared across the steps of a run and kept in the journal (JSON-able values).
+    #: Every fact kept in the journal, by owner (and the engine's own, whose names begin with
+    #: ``_``). A plugin reads and writes its own through :meth:`facts_of`.
     facts: dict[str, Any]
 
     def host(self, key: str) -> RemoteHost:
@@ -101,6 +102,11 @@ class StepContext(Protocol):
     @property
     def directory(self) -> Directory:
         """The Active Directory connection."""
+
+    def facts_of(self, owner: str) -> dict[str, Any]:
+        """``owner``'s facts (a plugin's or building block's name): a dict of JSON-able values
+        kept in the journal, seen by every later step of the run, by its resume and its rollback.
+        No other owner's facts are in it. A name beginning with ``_`` is the engine's: ValueError."""
 
     def run_state(self, owner: str) -> dict[str, Any]:
         """A dict of ``owner``'s (a plugin's or building block's name) for this run only: never

@@ -65,6 +65,11 @@ class RunContext:
     def directory(self) -> Any:
         return self._connector.directory()
 
+    def facts_of(self, owner: str) -> dict[str, Any]:
+        if not owner or owner.startswith("_"):
+            raise ValueError(f"facts owner {owner!r}: give a plugin's name (names beginning with _ are the engine's)")
+        return self.facts.setdefault(owner, {})
+
     def run_state(self, owner: str) -> dict[str, Any]:
         return self._run_state.setdefault(owner, {})
 

@@ -36,7 +36,6 @@ import signal
 import threading
 import time
 import traceback
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import attrs

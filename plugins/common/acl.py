@@ -14,10 +14,10 @@ from typing import Any
 from qrdr.steps import REPLICATION, Check, Step, StepContext
 
 from . import hosts
+from .facts import run_facts
 
 #: Which object of the Exchange tree a grant is on.
 ORGANIZATION, SERVERS, SERVER = "organization", "servers", "server"
-STANDBY_SID_FACT = "standby_account_sid"
 
 
 def exchange_dn(ctx: StepContext, which: str) -> str:
@@ -41,7 +41,7 @@ def standby_account(ctx: StepContext, renamed_by: str) -> tuple[str | None, Chec
         return None, Check.depends(f"the standby runs as {name}; step {renamed_by} renames it to "
                                    f"{site.production.name}, whose computer account gets the rights")
     sid = find_computer(ctx.directory, site.production.name).sid
-    ctx.facts[STANDBY_SID_FACT] = sid
+    run_facts(ctx).standby_account_sid = sid
     return sid, None
 
 

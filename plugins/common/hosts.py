@@ -4,9 +4,9 @@ The runbook renames hosts (production to ``<name>-temp`` and back, the standby
 to production's name and back) and takes the standby out of the domain. A
 ``RemoteHost`` from ``ctx.host(key)`` starts with the configured name; a
 resumed run in a new process would start there too. So every rename records
-the host's current name in ``ctx.facts["names"][key]`` (the journal keeps
+the host's current name in the facts (``RunFacts.names``) (the journal keeps
 facts across processes) and :func:`remote` points the session at it.
-While the standby is out of the domain (``ctx.facts["workgroup"][key]``), the
+While the standby is out of the domain (``RunFacts.workgroup``), the
 domain account cannot log on: :func:`remote` opens a session with the host's
 local administrator (``Host.local_user``/``local_password``).
 
@@ -27,27 +27,24 @@ from qrdr.secrets import resolve
 from qrdr.steps import StepContext
 
 from . import catalog
+from .facts import run_facts
 from .w2000 import Windows2000Session
-
-NAMES_FACT = "names"
-WORKGROUP_FACT = "workgroup"
-
 
 def current_name(ctx: StepContext, key: str) -> str:
     """The computer name ``site.hosts[key]`` runs under now, as the run knows it."""
-    return ctx.facts.get(NAMES_FACT, {}).get(key) or ctx.site.hosts[key].name
+    return run_facts(ctx).names.get(key) or ctx.site.hosts[key].name
 
 
 def set_current_name(ctx: StepContext, key: str, name: str) -> None:
-    ctx.facts.setdefault(NAMES_FACT, {})[key] = name
+    run_facts(ctx).names[key] = name
 
 
 def in_workgroup(ctx: StepContext, key: str) -> bool:
-    return bool(ctx.facts.get(WORKGROUP_FACT, {}).get(key))
+    return bool(run_facts(ctx).workgroup.get(key))
 
 
 def set_workgroup(ctx: StepContext, key: str, value: bool) -> None:
-    ctx.facts.setdefault(WORKGROUP_FACT, {})[key] = value
+    run_facts(ctx).workgroup[key] = value
 
 
 def remote(ctx: StepContext, key: str) -> RemoteHost:

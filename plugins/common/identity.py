@@ -15,6 +15,7 @@ from qrdr.remote import Command, HostUnreachable, RemoteCommandError, RemoteHost
 from qrdr.steps import Check, StepContext
 
 from . import hosts
+from .facts import run_facts
 
 def identify(ctx: StepContext, key: str, candidates: tuple[str, ...] = ()) -> tuple[RemoteHost, dict[str, Any]]:
     """The session that reaches ``site.hosts[key]`` now and its Win32_ComputerSystem.
@@ -50,12 +51,6 @@ def identify(ctx: StepContext, key: str, candidates: tuple[str, ...] = ()) -> tu
 
 # --------------------------------------------------------------------------- which computer it is
 
-#: Fact: host key -> {"name", "sid"} of the computer each host key reached when the site was
-#: configured (the machine SID stays through renames and domain joins; a rebuilt or another
-#: computer has another one).
-IDENTITIES_FACT = "host_identities"
-
-
 def machine_sid(session: RemoteHost) -> str:
     """The computer's own SID: its local Administrator's SID (RID 500) without the RID. Local
     accounts only ("LocalAccount=TRUE"), as Win32_UserAccount's documentation advises on a domain
@@ -72,7 +67,7 @@ def machine_sid(session: RemoteHost) -> str:
 
 def record_identities(ctx: StepContext, keys: tuple[str, ...]) -> dict[str, dict[str, str]]:
     """Record which computer each host key reaches now (configure: the site as it is built)."""
-    recorded = ctx.facts.setdefault(IDENTITIES_FACT, {})
+    recorded = run_facts(ctx).host_identities
     for key in keys:
         session, system = identify(ctx, key)
         recorded[key] = {"name": str(system["Name"]), "sid": machine_sid(session)}
@@ -91,7 +86,7 @@ def identity_check(ctx: StepContext, expected: dict[str, tuple[str, ...]], *, ma
     Blocked naming both identities on a mismatch."""
     site = ctx.site
     problems, seen, lines = [], {}, []
-    recorded = ctx.facts.get(IDENTITIES_FACT, {})
+    recorded = run_facts(ctx).host_identities
     for key, names in expected.items():
         host = site.hosts[key]
         where = f"hosts.{key} ({host.address if host.via is None else f'{host.name} via {host.via}'})"

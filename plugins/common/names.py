@@ -21,6 +21,7 @@ from qrdr.remote import Command, RemoteHost, Secret
 from qrdr.steps import RESTART, Check, Step, StepContext, guarded
 
 from . import hosts, programs
+from .facts import run_facts
 from .identity import identify
 
 NameFn = Callable[[Any], str]
@@ -329,13 +330,10 @@ def join_domain_step(*, id: str, title: str, key: str, name: str | NameFn,
 
 # --------------------------------------------------------------------------- computer accounts
 
-STARTED_FACT = "started"
-
-
 def begin_step(*, id: str, title: str, target: str, what: str, accounts: Callable[[Any], list[str]],
                guard: Callable[[Any], Check | None] | None = None, **options: Any) -> Step:
     """Record, as ``what`` (e.g. "promote") starts, when the password of each computer account in
-    ``accounts`` was last set (``facts[started][what]``).
+    ``accounts`` was last set (``RunFacts.started[what]``).
 
     A password cannot be read, so a reset is recognised as done only by a pwdLastSet newer than
     the one recorded here, before the reset step. (A time comparison would mistake a password
@@ -354,11 +352,11 @@ def begin_step(*, id: str, title: str, target: str, what: str, accounts: Callabl
             account = lookup_computer(ctx.directory, name)
             last = account.pwd_last_set if account is not None else None
             recorded[name.lower()] = (last or NEVER).isoformat()
-        ctx.facts.setdefault(STARTED_FACT, {})[what] = recorded
+        run_facts(ctx).started[what] = recorded
         return {"pwd_last_set": recorded}
 
     def verify(ctx: StepContext) -> Check:
-        return Check.no_change(f"recorded: {ctx.facts.get(STARTED_FACT, {}).get(what)}")
+        return Check.no_change(f"recorded: {run_facts(ctx).started.get(what)}")
 
     return Step(id=id, title=title, target="directory", check=guarded(guard, check), apply=apply, verify=verify, **options)
 
@@ -369,7 +367,7 @@ NEVER = dt.datetime(1601, 1, 1, tzinfo=dt.timezone.utc)
 
 def reset_since(ctx: StepContext, what: str, name: str) -> dt.datetime | None:
     """A moment just after the password's last change recorded by :func:`begin_step` (None: not recorded)."""
-    value = ctx.facts.get(STARTED_FACT, {}).get(what, {}).get(name.lower())
+    value = run_facts(ctx).started.get(what, {}).get(name.lower())
     return dt.datetime.fromisoformat(value) + dt.timedelta(microseconds=1) if value else None
 
 

@@ -16,9 +16,7 @@ from qrdr.remote import Command
 from qrdr.steps import Check, Step, StepContext, guarded
 
 from . import hosts, programs
-
-STORES_FACT = "production_stores"
-
+from .facts import run_facts
 
 def _mount_lines(label: str, stores: list[dict[str, Any]], *, at_startup: bool) -> list[str]:
     lines = []
@@ -95,7 +93,7 @@ def store_paths_step(*, id: str, title: str, key: str, missing_means: str,
     ``guard(ctx)`` may answer for the check first, as for :func:`mount_stores_step`."""
 
     def look(ctx: StepContext) -> Check:
-        recorded = ctx.facts.get(STORES_FACT)
+        recorded = run_facts(ctx).production_stores
         if not recorded:
             return Check.depends(f"production's store paths are recorded by an earlier step; {missing_means}")
         session = hosts.remote(ctx, key)
@@ -110,7 +108,7 @@ def store_paths_step(*, id: str, title: str, key: str, missing_means: str,
     def apply(ctx: StepContext) -> dict[str, Any]:
         session = hosts.remote(ctx, key)
         changed = []
-        for line, name, change in path_differences(session.name, ctx.facts[STORES_FACT], hosts.stores(ctx, key)):
+        for line, name, change in path_differences(session.name, run_facts(ctx).production_stores, hosts.stores(ctx, key)):
             hosts.run_store_script(ctx, key, "set_exchange_store.ps1", Name=name, **change)
             changed.append(line)
         return {"changed": changed}
@@ -139,7 +137,7 @@ def eseutil(site: Any) -> str:
 
 def database_files(ctx: StepContext) -> list[dict[str, Any]]:
     """Production's databases as recorded (EdbPath, LogPath, SystemPath), from the facts or the site config."""
-    return [s for s in ctx.facts.get(STORES_FACT, []) if s.get("EdbPath")]
+    return [s for s in run_facts(ctx).production_stores or [] if s.get("EdbPath")]
 
 
 def header(session: Any, site: Any, path: str) -> dict[str, Any]:

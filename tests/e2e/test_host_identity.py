@@ -34,7 +34,7 @@ def test_production_pointed_at_the_standby_is_refused_before_configure(start_sit
 def test_a_computer_other_than_the_configured_one_is_refused_naming_both(start_site):
     lab, runbook, outside = start_site(SITE)
     assert runbook.run("configure", yes=True).status == "succeeded"
-    recorded = runbook.status()["facts"]["host_identities"]
+    recorded = runbook.status()["facts"]["qrdr.builtin"]["host_identities"]
     assert {key: value["name"] for key, value in recorded.items()} == {"production": "EXCH01", "standby": "EXCH02",
                                                                         "commserve": "CS01"}
     assert recorded["production"]["sid"] != recorded["standby"]["sid"]

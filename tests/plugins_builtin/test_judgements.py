@@ -7,8 +7,10 @@ import datetime as dt
 import attrs
 import pytest
 
+from qrdr.engine.context import NoConnector, RunContext
 from qrdr.model import ExchangeVersion, Volume, VolumeContent, WindowsVersion
 from qrdr.plugins.common import commvault, snap, stores
+from qrdr.plugins.common.facts import OWNER, run_facts
 from qrdr.plugins.common.runbook import qr_volumes
 from qrdr.plugins.common.runbook import base as runbook_base
 from qrdr.plugins.common.hosts import ServiceState, service_filter
@@ -127,15 +129,35 @@ def test_store_path_differences_name_the_store_and_both_paths():
 # ----------------------------------------------------------------------------------- configuration
 
 
-class Facts:
-    def __init__(self, facts):
-        self.facts = facts
+def with_facts(facts: dict) -> RunContext:
+    """A step context with these journaled facts and no connections."""
+    return RunContext(site_named("e2003-w2003-vss"), NoConnector(), facts)
 
 
 def test_bring_back_steps_depend_until_configuration_started():
-    assert runbook_base.configuration_guard(Facts({})).outcome is Outcome.DEPENDS
-    assert runbook_base.configuration_guard(Facts({"configuration": "started"})) is None
-    assert runbook_base.configuration_guard(Facts({"configuration": "finished"})).outcome is Outcome.NO_CHANGE
+    assert runbook_base.configuration_guard(with_facts({})).outcome is Outcome.DEPENDS
+    assert runbook_base.configuration_guard(with_facts({OWNER: {"configuration": "started"}})) is None
+    assert runbook_base.configuration_guard(with_facts({OWNER: {"configuration": "finished"}})).outcome \
+        is Outcome.NO_CHANGE
+
+
+def test_facts_journaled_before_facts_had_owners_are_taken_over():
+    """A configure interrupted under an earlier qrdr kept production's record at the top level:
+    resumed now, the steps that bring production back still find it."""
+    facts = {"configuration": "started", "production": {"name": "EXCH01"}, "names": {"production": "EXCH01-TEMP"}}
+    ctx = with_facts(facts)
+    assert runbook_base.configuration_guard(ctx) is None
+    assert run_facts(ctx).production == {"name": "EXCH01"} and run_facts(ctx).names == {"production": "EXCH01-TEMP"}
+    assert facts[OWNER]["configuration"] == "started"  # kept under the owner from now on
+
+
+def test_a_plugins_facts_hold_no_other_owners_and_the_engines_names_are_refused():
+    ctx = with_facts({"_window": {"1": {}}, OWNER: {"names": {"standby": "EXCH02"}}})
+    ctx.facts_of("acme.exchange")["names"] = {"standby": "X"}
+    assert run_facts(ctx).names == {"standby": "EXCH02"}
+    assert ctx.facts_of("acme.exchange") == {"names": {"standby": "X"}}
+    with pytest.raises(ValueError, match="_window"):
+        ctx.facts_of("_window")
 
 
 # ----------------------------------------------------------------------------------- version matrix
@@ -211,11 +233,11 @@ def test_runbook_refuses_an_unsupported_pair_before_connecting_to_anything():
 def test_a_reset_is_recognised_by_a_newer_pwdlastset_than_recorded_not_by_the_clock():
     from qrdr.plugins.common.names import reset_since
 
-    recorded = Facts({"started": {"promote": {"exch01": "2026-11-23T21:05:56.920321+00:00"}}})
+    recorded = with_facts({OWNER: {"started": {"promote": {"exch01": "2026-11-23T21:05:56.920321+00:00"}}}})
     since = reset_since(recorded, "promote", "EXCH01")
     assert since > dt.datetime(2026, 11, 23, 21, 5, 56, 920321, tzinfo=dt.timezone.utc)
     assert since < dt.datetime(2026, 11, 23, 21, 5, 56, 920323, tzinfo=dt.timezone.utc)
-    assert reset_since(Facts({}), "promote", "EXCH01") is None
+    assert reset_since(with_facts({}), "promote", "EXCH01") is None
 
 
 def test_an_update_killed_in_its_copy_phase_blocks_like_a_failed_one():

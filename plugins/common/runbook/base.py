@@ -1,4 +1,4 @@
-"""What every runbook section shares: the book a plugin builds from, the facts, the guard.
+"""What every runbook section shares: the book a plugin builds from, the guard.
 
 A section module (:mod:`.prepare`, :mod:`.install_dr`, ...) is a list of step builders
 in the runbook's order. A builder is a top-level function ``builder(book, site) -> Step``
@@ -16,13 +16,8 @@ from qrdr.model import ExchangeVersion, Site
 from qrdr.steps import Check, Step, StepContext
 
 from .. import catalog
+from ..facts import run_facts
 
-#: Fact: "started" (record-production) / "finished" (configuration-finished).
-CONFIG_FACT = "configuration"
-#: Fact: production's name, IP addresses, services and volumes before qrdr touched it.
-PRODUCTION_FACT = "production"
-#: Fact: host key -> the storage groups a cleanup deleted (an empty group is invisible, see cleanup).
-GROUPS_REMOVED_FACT = "storage_groups_removed"
 
 
 @attrs.frozen
@@ -45,7 +40,7 @@ class Book:
 
     def restore_wanted(self, ctx: StepContext) -> dict[str, tuple[str, str]]:
         """What production's services were before configure stopped them (Running/Auto if not recorded)."""
-        recorded = ctx.facts.get(PRODUCTION_FACT, {}).get("services", {})
+        recorded = (run_facts(ctx).production or {}).get("services", {})
         return {name: tuple(recorded.get(name, ("Running", "Auto"))) for name in self.production_services()}
 
 
@@ -85,7 +80,7 @@ def configuration_guard(ctx: StepContext) -> Check | None:
     services: a state check would say "no change" although the run's earlier
     steps are about to rename it and stop them.
     """
-    state = ctx.facts.get(CONFIG_FACT)
+    state = run_facts(ctx).configuration
     if state == "started":
         return None
     if state == "finished":

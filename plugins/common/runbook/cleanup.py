@@ -19,8 +19,9 @@ from qrdr.model import Site, WindowsVersion
 from qrdr.remote import RemoteCommandError
 from qrdr.steps import SETUP, Check, Step, StepContext, manual_step
 
-from .. import catalog, files, hosts, names, programs, services, stores
-from .base import GROUPS_REMOVED_FACT, Book, in_order, keys
+from .. import catalog, files, hosts, names, programs, services
+from ..facts import run_facts
+from .base import Book, in_order, keys
 
 Removal = Callable[[Book, Site, str, str], Step]
 
@@ -160,15 +161,16 @@ def recovery_stores(book: Book, site: Site) -> Step:
 def recovery_storage_groups(book: Book, site: Site) -> Step:
     """Appendix 1.4: delete the storage groups. An empty storage group is invisible to
     ``qrdr:Get-ExchangeStore``, so the groups are production's recorded ones, and each one deleted
-    (or found gone) is remembered in the facts (:data:`.base.GROUPS_REMOVED_FACT`).
+    (or found gone) is remembered in the facts (``RunFacts.storage_groups_removed``).
 
     Code: plugins/common/runbook/cleanup.py, plugins/common/hosts.py, plugins/common/scripts/remove_storage_group.ps1.
     """
     _pk, sk = keys(site)
 
     def pending(ctx: StepContext) -> list[str]:
-        removed = set(ctx.facts.get(GROUPS_REMOVED_FACT, {}).get(sk, []))
-        recorded = {s["StorageGroup"] for s in ctx.facts.get(stores.STORES_FACT, [])}
+        facts = run_facts(ctx)
+        removed = set(facts.storage_groups_removed.get(sk, []))
+        recorded = {s["StorageGroup"] for s in facts.production_stores or []}
         return sorted(recorded - removed)
 
     def check(ctx: StepContext) -> Check:
@@ -179,7 +181,7 @@ def recovery_storage_groups(book: Book, site: Site) -> Step:
         return Check.will_change(*(f"{label}: delete the storage group {g!r}" for g in found))
 
     def apply(ctx: StepContext) -> dict[str, Any]:
-        done = ctx.facts.setdefault(GROUPS_REMOVED_FACT, {}).setdefault(sk, [])
+        done = run_facts(ctx).storage_groups_removed.setdefault(sk, [])
         removed = []
         for group in pending(ctx):
             try:

@@ -18,7 +18,8 @@ from qrdr.model import Site
 from qrdr.steps import PRODUCTION_OUTAGE, Check, Step, StepContext
 
 from .. import catalog, names, services, stores
-from .base import CONFIG_FACT, Book, configuration_guard, in_order, keys
+from ..facts import run_facts
+from .base import Book, configuration_guard, in_order, keys
 
 
 def _stale_after(book: Book, *steps: str) -> tuple[str, ...]:
@@ -149,19 +150,19 @@ def mount_production_stores(book: Book, site: Site) -> Step:
 
 def configuration_finished(book: Book, site: Site) -> Step:
     """"At this time, the Production Server (Exchange Server) is running again." Marks the
-    configuration finished (:data:`.base.CONFIG_FACT`), which every later phase reads.
+    configuration finished (``RunFacts.configuration``), which every later phase reads.
 
     Code: plugins/common/runbook/finish.py.
     """
     pk, _sk = keys(site)
 
     def check(ctx: StepContext) -> Check:
-        if ctx.facts.get(CONFIG_FACT) == "finished":
+        if run_facts(ctx).configuration == "finished":
             return Check.no_change("configuration finished")
         return Check.will_change("configuration finished: production runs again under its own name")
 
     def apply(ctx: StepContext) -> dict[str, Any]:
-        ctx.facts[CONFIG_FACT] = "finished"
+        run_facts(ctx).configuration = "finished"
         return {"configuration": "finished"}
 
     return Step(id=book.id("configuration-finished"), title="Configuration finished", target=pk, check=check,

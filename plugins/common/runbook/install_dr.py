@@ -19,7 +19,8 @@ from qrdr.remote import Command
 from qrdr.steps import SETUP, Check, Step, StepContext
 
 from .. import catalog, files, hosts, programs, services
-from .base import PRODUCTION_FACT, Book, in_order, keys, never
+from ..facts import run_facts
+from .base import Book, in_order, keys, never
 
 #: Runbook 2.3 on Windows 2000, which has no diskpart (it came with XP and Server 2003; XP Resource Kit,
 #: "Enhancements and Changes Since Windows 2000"): Disk Management is the tool, by hand, before configure.
@@ -51,7 +52,7 @@ def volume_step(step_id: str, key: str, *, windows_2000: bool = False) -> Step:
     """
 
     def wanted(ctx: StepContext) -> list[tuple[str, int]]:
-        recorded = ctx.facts.get(PRODUCTION_FACT, {}).get("volumes", {})
+        recorded = (run_facts(ctx).production or {}).get("volumes", {})
         return [(catalog.letter(v.target_letter),
                  max(int(v.size_gb * 1024 ** 3), int(recorded.get(catalog.letter(v.letter), 0))))
                 for v in ctx.site.volumes]

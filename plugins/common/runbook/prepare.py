@@ -18,7 +18,8 @@ from qrdr.steps import PRODUCTION_OUTAGE, Check, Step, StepContext
 from .. import catalog, hosts, names, services, stores
 from ..identity import identify, record_identities
 from .install_dr import standby_volumes, windows_components
-from .base import CONFIG_FACT, GROUPS_REMOVED_FACT, PRODUCTION_FACT, Book, in_order, keys, never
+from ..facts import run_facts
+from .base import Book, in_order, keys, never
 
 
 def record_production(book: Book, site: Site) -> Step:
@@ -28,16 +29,16 @@ def record_production(book: Book, site: Site) -> Step:
     Checks whether a configuration is under way with production recorded; applies by reading
     production's name, IP addresses, services, volumes and store paths into the facts (to bring
     it back, to size the standby, to promote later) and the machine SID of every host (later runs
-    refuse another computer). Starts the configuration (:data:`CONFIG_FACT` "started").
+    refuse another computer). Starts the configuration (``RunFacts.configuration`` "started").
 
     Code: plugins/common/runbook/prepare.py, plugins/common/hosts.py, plugins/common/identity.py.
     """
     pk, _sk = keys(site)
 
     def check(ctx: StepContext) -> Check:
-        if ctx.facts.get(CONFIG_FACT) == "started" and ctx.facts.get(PRODUCTION_FACT):
-            return Check.no_change(f"configuration under way; production recorded as "
-                                   f"{ctx.facts[PRODUCTION_FACT]['name']}")
+        facts = run_facts(ctx)
+        if facts.configuration == "started" and facts.production:
+            return Check.no_change(f"configuration under way; production recorded as {facts.production['name']}")
         return Check.will_change(f"{site.production.name}: record its name, IP addresses, services, volumes and "
                                  f"store paths (to bring it back and to promote later); configuration starts")
 
@@ -49,17 +50,18 @@ def record_production(book: Book, site: Site) -> Step:
             "services": {n: [s.state, s.mode] for n, s in hosts.services(session, book.all_services()).items()},
             "volumes": {letter: int(d.get("Size") or 0) for letter, d in hosts.logical_disks(session).items()},
         }
-        ctx.facts[PRODUCTION_FACT] = record
-        ctx.facts[stores.STORES_FACT] = [
+        facts = run_facts(ctx)
+        facts.production = record
+        facts.production_stores = [
             {k: s.get(k) for k in ("Name", "StorageGroup", "Type", "EdbPath", "StmPath", "LogPath", "SystemPath",
                                    "MountAtStartup")}
             for s in hosts.stores(ctx, pk)]
-        ctx.facts[CONFIG_FACT] = "started"
+        facts.configuration = "started"
         # A new standby is being built: storage groups a cleanup deleted before belong to the last one.
-        ctx.facts[GROUPS_REMOVED_FACT] = {}
+        facts.storage_groups_removed = {}
         # Which computers the site is built on: later runs refuse to act on another one.
         identities = record_identities(ctx, tuple(site.hosts))
-        return {"recorded": record, "stores": len(ctx.facts[stores.STORES_FACT]), "identities": identities}
+        return {"recorded": record, "stores": len(facts.production_stores), "identities": identities}
 
     return Step(id=book.id("record-production"), title="Record production as it is before the configuration",
                 target=pk, check=check, apply=apply)
@@ -79,7 +81,7 @@ def logs_with_system_path(book: Book, site: Site) -> Step:
     begin = book.id("record-production")
 
     def check(ctx: StepContext) -> Check:
-        recorded = ctx.facts.get(stores.STORES_FACT)
+        recorded = run_facts(ctx).production_stores
         if not recorded:
             return Check.depends(f"production's store paths are read by {begin}")
         apart = [f"{s['StorageGroup']}: logs on {catalog.drive(s['LogPath'])}, system path on "

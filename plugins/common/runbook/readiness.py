@@ -19,7 +19,8 @@ from qrdr.steps import Check, Step, StepContext
 from .. import acl, catalog, hosts, stores
 from ..identity import identify, identity_check
 from .acls import GRANTS
-from .base import PRODUCTION_FACT, Book, keys, never
+from ..facts import run_facts
+from .base import Book, keys, never
 from .install_dr import volume_step
 
 
@@ -119,7 +120,7 @@ def volumes_ready(ctx: StepContext, key: str) -> Check:
     """Each of production's volumes has its standby letter, at least as large (runbook 2.3)."""
     session = hosts.remote(ctx, key)
     disks = hosts.logical_disks(session)
-    recorded = ctx.facts.get(PRODUCTION_FACT, {}).get("volumes", {})
+    recorded = (run_facts(ctx).production or {}).get("volumes", {})
     problems, fine = [], []
     for volume in ctx.site.volumes:
         letter = catalog.letter(volume.target_letter)
@@ -151,7 +152,7 @@ def databases_ready(ctx: StepContext, key: str) -> Check:
 
 def acls_ready(ctx: StepContext) -> Check:
     """The standby's account holds the rights runbook 3 grants, on all three objects."""
-    sid = ctx.facts.get(acl.STANDBY_SID_FACT)
+    sid = run_facts(ctx).standby_account_sid
     if not sid:
         return Check.blocked("no rights were granted to the standby yet: run qrdr configure")
     missing = []
