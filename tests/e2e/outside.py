@@ -45,14 +45,23 @@ class Outside:
         if host.via is not None:
             target, host = key, self.site.hosts[host.via]
         user = "Administrator" if local else host.winrm.user
-        wsman = WSMan(host.address, port=host.winrm.port, ssl=True, username=user,
-                      password=self.local_password if local else self.password,
-                      cert_validation=host.winrm.ca_file, auth="ntlm")
+        return self._invoke(host, user, self.local_password if local else self.password, build,
+                            self.computer_of(target) if target else None, exchange_keys=target is not None)
+
+    #: An observer's reads are retried after a connection error, as an admin runs a command again
+    #: when the connection broke (a busy CI machine): what they see of the site does not change.
+    RECONNECTION_RETRIES = 2
+
+    def _invoke(self, host: Any, user: str, password: str, build, computer: str | None, *,
+                exchange_keys: bool) -> list[Any]:
+        wsman = WSMan(host.address, port=host.winrm.port, ssl=True, username=user, password=password,
+                      cert_validation=host.winrm.ca_file, auth="ntlm",
+                      reconnection_retries=self.RECONNECTION_RETRIES, reconnection_backoff=1.0)
         with RunspacePool(wsman) as pool:
-            if target:
+            if exchange_keys:
                 pool.exchange_keys()  # a PSCredential's password travels as a SecureString
             shell = PowerShell(pool)
-            build(shell, self.computer_of(target) if target else None)
+            build(shell, computer)
             output = shell.invoke()
             assert not shell.had_errors, [str(e) for e in shell.streams.error]
         return [_properties(item) for item in output]
@@ -132,14 +141,8 @@ class Outside:
             return self.run(key, build)
         # the store script runs on the management host and names the Windows 2000 server
         management = self.site.hosts[host.via]
-        wsman = WSMan(management.address, port=management.winrm.port, ssl=True, username=management.winrm.user,
-                      password=self.password, cert_validation=management.winrm.ca_file, auth="ntlm")
-        with RunspacePool(wsman) as pool:
-            shell = PowerShell(pool)
-            build(shell, self.computer_of(key))
-            output = shell.invoke()
-            assert not shell.had_errors, [str(e) for e in shell.streams.error]
-            return [_properties(item) for item in output]
+        return self._invoke(management, management.winrm.user, self.password, build, self.computer_of(key),
+                            exchange_keys=False)
 
     def stores(self, key: str) -> list[dict[str, Any]]:
         return self.store_script(key, "get_exchange_store.ps1")
