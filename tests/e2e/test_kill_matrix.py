@@ -190,17 +190,24 @@ def apply_count(journal: Path, step_id: str) -> int:
 
 def killed_at_every_point(lab, config: Path, journal: Path, first: list[str], step_ids: list[str],
                           hosts: tuple[str, ...], latency_ms: int, ctrl_c_every: int = 3,
-                          no_apply_window: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+                          no_apply_window: tuple[str, ...] = (), journal_only_last: bool = False
+                          ) -> list[tuple[str, str]]:
     """``qrdr <first...>`` (a command and its arguments) killed while applying each of ``step_ids``
     and just after it is done, each kill followed by ``qrdr resume`` killed at the next point. Every
     ``ctrl_c_every``-th signal is SIGINT, asserted to end the run "interrupted" with exit 6, the
     next command named and no traceback; as documented (docs/cli.md), Ctrl-C lets the step in
     progress finish, so the points it passes are not killed at. The last step's end is left to a
     final resume (the caller's); the steps in ``no_apply_window`` apply nothing but a journal entry
-    (or never apply: the last step of promote only checks), so there is no "while applying" to kill in. Returns the points killed at, (step id,
-    "applying" or "done")."""
+    (or never apply: the last step of promote only checks), so there is no "while applying" to kill in.
+
+    ``journal_only_last``: the last step touches no host (it only writes the journal), so once the
+    step before it is done the run ends in milliseconds, too soon for a signal to land reliably.
+    That step before it is then the last point, killed while it is checked or applied on its host
+    (each answer slowed by ``latency_ms``); its end is left to the final resume too. Returns the
+    points killed at, (step id, "applying" or "done")."""
     points = [(step, point) for step in step_ids for point in ("applying", "done")
-              if not (point == "applying" and step in no_apply_window)][:-1]
+              if not (point == "applying" and step in no_apply_window)]
+    points = points[:-2] if journal_only_last else points[:-1]
     command, extra = first[0], first[1:]
     killed: list[tuple[str, str]] = []
     for index, (step, point) in enumerate(points):
@@ -219,8 +226,17 @@ def killed_at_every_point(lab, config: Path, journal: Path, first: list[str], st
             def applying_or_nothing_to_do(step=step, before=before) -> bool:
                 return step_state(journal, step) == "no change" or apply_count(journal, step) > before
 
-            process = kill_run_at(lab, config, journal, command, step, ("applying", "applied", "no change"),
-                                  latency_ms, hosts, sig, when=applying_or_nothing_to_do, arguments=tuple(extra))
+            if journal_only_last and index == len(points) - 1:
+                # whether it applies or finds nothing to do, it is still on its host: kill there
+                # (unless the kill before landed there already)
+                if left in ("checking", "applying"):
+                    continue
+                process = kill_run_at(lab, config, journal, command, step, ("checking", "applying", "applied"),
+                                      latency_ms, hosts, sig, arguments=tuple(extra))
+            else:
+                process = kill_run_at(lab, config, journal, command, step, ("applying", "applied", "no change"),
+                                      latency_ms, hosts, sig, when=applying_or_nothing_to_do,
+                                      arguments=tuple(extra))
         else:
             process = kill_run_at(lab, config, journal, command, step, ("done", "no change"), latency_ms, hosts,
                                   sig, arguments=tuple(extra))
@@ -307,7 +323,7 @@ def test_configure_killed_while_applying_every_step_and_resumed(lab_site_factory
 
     # configuration-finished only notes, in the journal, that configure is complete
     killed = killed_at_every_point(lab, config, journal, ["configure"], steps, ("production", "standby"),
-                                   latency_ms=40, no_apply_window=(steps[-1],))
+                                   latency_ms=40, no_apply_window=(steps[-1],), journal_only_last=True)
     print(f"configure: {len(killed)} kills at", killed)
     assert len(killed) >= len(steps) and killed[0] == (steps[0], "applying"), killed
     assert sorted(applied_counts(journal)) == sorted(steps)
