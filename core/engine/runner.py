@@ -402,6 +402,16 @@ def _with_retry_hint(step: Step, reason: str) -> str:
             f"applies it again (journaled); `qrdr resume --rollback` undoes the run")
 
 
+def _undo_stopped(failed: str, undone: list[str], in_order: list[str]) -> str:
+    """What a rollback stopped at ``failed`` says: what it undid, what it left, and the way on.
+    ``in_order``: the undos it was to run, newest step first."""
+    left = in_order[in_order.index(failed) + 1:]
+    return (f"undo of {failed} failed (see the events), so the rollback stopped there"
+            + (f" after undoing {', '.join(undone)}" if undone else "")
+            + (f"; not undone yet: {', '.join(left)}" if left else "")
+            + f"; `qrdr resume --rollback` starts again at {failed}")
+
+
 def _run_check(fn: Callable[[Any], Check], ctx: RunContext, step: Step) -> Check:
     result = fn(ctx)
     if not isinstance(result, Check):
@@ -653,11 +663,10 @@ class Engine:
                 journal.event(record.id, "site lock", f"took over the site's lock in Active Directory from {taken}")
             journal.adopt_run(record.id)
             journal.event(record.id, "rollback", f"rollback by {operator()} (pid {os.getpid()}; was {record.status})")
-            undone = self._rollback(ctx, journal, record.id, list(reversed(undoable)))
-            failed = [step.id for step in undoable if step.id not in undone]
+            undone, failed = self._rollback(ctx, journal, record.id, list(reversed(undoable)))
             status = "failed" if failed else "rolled back"
-            message = (f"undo failed for {', '.join(failed)}: see the events; `qrdr resume --rollback` tries again"
-                       if failed else "undone: " + (", ".join(undone) or "nothing had changed")
+            message = (_undo_stopped(failed, undone, [step.id for step in undoable]) if failed
+                       else "undone: " + (", ".join(undone) or "nothing had changed")
                        + (f"; left as they are (no undo): {', '.join(kept)}" if kept else ""))
             journal.save_facts(ctx.facts, record.id)
             journal.end_run(record.id, status, message)
@@ -803,7 +812,10 @@ class Engine:
                 status, message = "failed", str(exc)
         undone: list[str] = []
         if status == "failed" and rollback:
-            undone = self._rollback(ctx, journal, run_id, completed)
+            undone, undo_failed = self._rollback(ctx, journal, run_id, completed)
+            if undo_failed:
+                message = f"{message}; " + _undo_stopped(undo_failed, undone, [s.id for s in reversed(completed)
+                                                                             if s.undo is not None])
         durations = self._durations(windows)
         journal.save_facts(ctx.facts, run_id)
         journal.end_run(run_id, status, message, durations)
@@ -909,7 +921,14 @@ class Engine:
         journal.event(run_id, "confirmed", f"{step.id} done by hand, confirmed by {operator()} ({how})",
                       step_id=step.id)
 
-    def _rollback(self, ctx: RunContext, journal: Journal, run_id: int, completed: list[Step]) -> list[str]:
+    def _rollback(self, ctx: RunContext, journal: Journal, run_id: int, completed: list[Step]
+                  ) -> tuple[list[str], str | None]:
+        """Undo ``completed`` newest first: (the steps undone, the step whose undo failed or None).
+
+        The first undo that fails stops the rollback there, as a failed step stops a run: each undo
+        presumes the newer ones before it are undone (production cannot take its name back while
+        the standby still holds it). The steps after it stay as they are, journaled as they were,
+        and ``qrdr resume --rollback`` starts again at the one that failed."""
         undone = []
         for step in reversed(completed):
             if step.undo is None:
@@ -920,11 +939,11 @@ class Engine:
             except Exception as exc:
                 journal.event(run_id, "undo failed", _describe(exc), step_id=step.id)
                 self.reporter.note(f"Undo of {step.id} failed: {_describe(exc)}")
-                continue
+                return undone, step.id
             journal.set_step(run_id, step.id, "undone")
             journal.event(run_id, "undone", step.title, step_id=step.id)
             undone.append(step.id)
-        return undone
+        return undone, None
 
     def _notify(self, hook: str, **kwargs: Any) -> None:
         """Call an event hook's implementations one by one; a failing one is logged and skipped."""

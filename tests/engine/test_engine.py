@@ -348,6 +348,38 @@ def test_failure_undoes_completed_steps_when_the_command_asks(tmp_path, world):
     assert world.read() == {"name": "undone", "services": "undone"}
 
 
+def test_an_undo_that_fails_stops_the_rollback_there_and_a_rollback_resumes_at_it(tmp_path, world):
+    """Each undo presumes the newer ones are undone (production takes its name back only once the
+    standby has given it up): the first that fails stops the rollback, the older steps are left as
+    they are, and ``qrdr resume --rollback`` starts again at the one that failed."""
+    host_answers = {"services": False}
+
+    def undo_services(ctx):
+        if not host_answers["services"]:
+            raise ConnectionError("production did not answer")
+        world.write("services", "undone")
+
+    steps = [world_step(world, "rename", "name", "EXCH01-temp", undo_key="name"),
+             attrs.evolve(world_step(world, "services", "services", "stopped", after=["rename"]), undo=undo_services),
+             world_step(world, "standby", "standby", "EXCH01", after=["services"], undo_key="standby"),
+             world_step(world, "broken", "x", 1, after=["standby"], fail_apply=True)]
+    engine = make_engine(tmp_path, WorldPlugin({"prepare-production": steps}))
+    failed = engine.run("configure", ["prepare-production"], yes=True, rollback=True)
+    assert failed.status == "failed" and failed.undone == ("standby",)
+    assert world.read() == {"name": "EXCH01-temp", "services": "stopped", "standby": "undone"}
+    assert ("undo of services failed (see the events), so the rollback stopped there after undoing standby; "
+            "not undone yet: rename; `qrdr resume --rollback` starts again at services") in failed.message, failed.message
+
+    still = make_engine(tmp_path, WorldPlugin({"prepare-production": steps})).rollback(yes=True)
+    assert still.status == "failed" and still.undone == () and world.read()["name"] == "EXCH01-temp"
+    assert "`qrdr resume --rollback` starts again at services" in still.message, still.message
+
+    host_answers["services"] = True
+    rolled_back = make_engine(tmp_path, WorldPlugin({"prepare-production": steps})).rollback(yes=True)
+    assert rolled_back.status == "rolled back" and rolled_back.undone == ("services", "rename"), rolled_back.message
+    assert world.read() == {"name": "undone", "services": "undone", "standby": "undone"}
+
+
 def test_windows_are_measured_from_opening_to_closing_step(tmp_path, world):
     engine = make_engine(tmp_path, WorldPlugin({"promote": [
         world_step(world, "s1", "a", 1, opens_window="outage"),
