@@ -934,6 +934,8 @@ class Engine:
             if step.undo is None:
                 continue
             self.reporter.note(f"Undoing {step.id}: {step.title}")
+            # journaled before it begins: an undo cut off half way is on record too
+            journal.event(run_id, "undo", step.title, step_id=step.id)
             try:
                 step.undo(ctx)
             except Exception as exc:

@@ -13,6 +13,7 @@ start). qrdr runs as its own process, as an admin runs it (test_promote_resume.q
 from __future__ import annotations
 
 import re
+import signal
 import sqlite3
 import subprocess
 import time
@@ -28,7 +29,7 @@ from qrdr.lab.sim.commvault import VOLUME_CREATION
 from .outside import Outside
 from .story import assert_exchange_removed, assert_qr_volumes_created, member_of_domain
 from .test_kill_matrix import (CONFIGURE_STEPS, PROMOTE_STEPS, QR_VOLUMES_STEPS, RECOVERY_CLEANUP_STEPS, apply_count,
-                               assert_configured_once_each_installer)
+                               assert_as_before_configure, assert_configured_once_each_installer, configure_killed)
 from .test_promote_resume import SITE, applied_counts, assert_promoted, qrdr, ready_to_promote, step_state
 
 pytestmark = [pytest.mark.lab, pytest.mark.kill_matrix]
@@ -230,3 +231,80 @@ def test_recovery_cleanup_faulted_while_applying_every_step_and_resumed(lab_site
     assert applied_counts(journal)["exchange2003.recovery-reset-own-account"] == 1
     uninstalls = list(standby.exchange.setup_runs.values())[uninstalls_before:]
     assert len(uninstalls) == 1, [(run.program, run.finished) for run in uninstalls]
+
+
+def undo_events(journal: Path, after_id: int) -> list[tuple[int, str]]:
+    """(event id, step id) of each undo begun, as journaled, after event ``after_id``."""
+    with sqlite3.connect(journal) as db:
+        return db.execute("SELECT id, step_id FROM events WHERE kind = 'undo' AND id > ? ORDER BY id",
+                          (after_id,)).fetchall()
+
+
+def last_event_id(journal: Path) -> int:
+    with sqlite3.connect(journal) as db:
+        return db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+
+
+@pytest.mark.parametrize("fault", ["drop-connection", "power-off"])
+def test_rollback_of_an_interrupted_configure_faulted_at_every_undo(lab_site_factory, fault):
+    """Configure killed with production down and both hosts renamed (after rename-standby), then
+    ``qrdr resume --rollback`` with ``fault`` on the host of each undo while it runs: the undo of
+    the standby's rename, of production's rename, of production's stopped services. A rollback cut
+    off stops at that undo (the older ones presume it done) and names ``qrdr resume --rollback``,
+    which starts again there; the last ends "rolled back", and from outside qrdr production is as
+    before configure and the standby has its own name."""
+    lab, config, journal, _ = configure_killed(lab_site_factory, "rename-standby", signal.SIGKILL, ("done",))
+    undos = [f"exchange2003.{step}" for step in ("rename-standby", "rename-production-temp", "stop-production-services")]
+    for host in lab.hosts:
+        lab.fault("latency", host, "100")
+
+    def rollback() -> subprocess.Popen:
+        return qrdr(config, "--plugin", "exchange2003", "--snap", "vss", "resume", "--rollback", "--yes")
+
+    faulted: list[str] = []
+    runs: list[tuple[int, str]] = []
+
+    def ended(process: subprocess.Popen) -> None:
+        output, _ = process.communicate(timeout=600)
+        runs.append((process.returncode, output))
+        assert process.returncode in ENDS and "Traceback" not in output, (fault, faulted, process.returncode, output)
+        if process.returncode == 1:
+            assert "`qrdr resume --rollback` starts again at" in output, (fault, faulted, output)
+            print("  rollback stopped:", next((line.strip() for line in output.splitlines() if "undo of" in line), "?"))
+
+    process, seen = None, last_event_id(journal)
+    for step in undos:
+        if process is None or process.poll() is not None:
+            if process is not None:
+                ended(process)
+            if step_state(journal, step) == "undone":
+                continue  # undone in the run before, after the fault it came through
+            seen = last_event_id(journal)
+            process = rollback()
+        deadline = time.monotonic() + 300
+        while not any(step_id == step for _, step_id in undo_events(journal, seen)):
+            if process.poll() is not None:
+                break  # the rollback ended before this undo began: the next one starts it
+            assert time.monotonic() < deadline, f"undo of {step} not begun after 300 s"
+            time.sleep(0.01)
+        else:
+            host = step_target(journal, step)
+            if fault == "power-off":
+                lab.fault("power-off", host)
+                time.sleep(POWERED_OFF_SECONDS)
+                lab.fault("power-on", host)
+            else:
+                lab.fault(fault, host, "1")
+            faulted.append(step)
+            seen = max(event_id for event_id, _ in undo_events(journal, seen))
+    for host in lab.hosts:
+        lab.fault("clear", host)
+    ended(process)
+    while runs[-1][0] != 0 and len(runs) < len(undos) + 4:
+        ended(rollback())
+    print(f"rollback, {fault}: faulted at {len(faulted)} undos", faulted, "runs ended", [code for code, _ in runs])
+    assert faulted == undos, faulted
+    assert runs[-1][0] == 0 and "rolled back" in runs[-1][1], runs[-1][1][-4000:]
+    assert_as_before_configure(lab)
+    runbook = Runbook(load_site(config))
+    assert runbook.status()["resumable"] is None
