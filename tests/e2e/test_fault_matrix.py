@@ -1,7 +1,8 @@
 """Fault matrix (issue 10): a lost connection and a host losing power while every step of promote,
-configure, create-qr-volumes and the recovery cleanup after a promote is being applied, a run that stops followed by ``qrdr resume`` (itself faulted at
-the next step), the last resume left to finish; the end state checked from outside qrdr, as after an
-uninterrupted run, no non-idempotent step's effect twice. Exchange 2003 / Windows 2003 / VSS.
+configure, create-qr-volumes, the recovery cleanup after a promote and the source cleanup after it
+is being applied, and while each undo of a rollback runs; a run that stops followed by ``qrdr
+resume`` (itself faulted at the next step), the last resume left to finish; the end state checked
+from outside qrdr, as after an uninterrupted run, no non-idempotent step's effect twice. Exchange 2003 / Windows 2003 / VSS.
 
 The faults are the lab's (docs/lab.md, its table of faults): ``drop-connection`` closes the
 step's host's connection at its next request (a change in flight is cut off: the host may have run
@@ -28,8 +29,10 @@ from qrdr.lab.sim.commvault import VOLUME_CREATION
 
 from .outside import Outside
 from .story import assert_exchange_removed, assert_qr_volumes_created, member_of_domain
-from .test_kill_matrix import (CONFIGURE_STEPS, PROMOTE_STEPS, QR_VOLUMES_STEPS, RECOVERY_CLEANUP_STEPS, apply_count,
-                               assert_as_before_configure, assert_configured_once_each_installer, configure_killed)
+from .test_kill_matrix import (CONFIGURE_STEPS, PROMOTE_STEPS, QR_VOLUMES_STEPS, RECOVERY_CLEANUP_STEPS, SAFE_MODE,
+                               SOURCE_CLEANUP_STEPS, apply_count, assert_as_before_configure,
+                               assert_configured_once_each_installer, assert_source_cleaned_up, configure_killed,
+                               source_cleanup_waiting_for_safe_mode)
 from .test_promote_resume import SITE, applied_counts, assert_promoted, qrdr, ready_to_promote, step_state
 
 pytestmark = [pytest.mark.lab, pytest.mark.kill_matrix]
@@ -231,6 +234,30 @@ def test_recovery_cleanup_faulted_while_applying_every_step_and_resumed(lab_site
     assert applied_counts(journal)["exchange2003.recovery-reset-own-account"] == 1
     uninstalls = list(standby.exchange.setup_runs.values())[uninstalls_before:]
     assert len(uninstalls) == 1, [(run.program, run.finished) for run in uninstalls]
+
+
+@pytest.mark.parametrize("fault", ["drop-connection", "power-off"])
+def test_source_cleanup_faulted_while_applying_every_step_and_resumed(lab_site_factory, fault):
+    """The source server's cleanup (appendix 2), after the admin's safe-mode step, faulted while
+    each step is applied (the account reset is the directory's: not faulted)."""
+    lab, config, site, journal, uninstalls_before = source_cleanup_waiting_for_safe_mode(lab_site_factory)
+    steps = [f"exchange2003.{step}" for step in SOURCE_CLEANUP_STEPS[2:]]
+    source = lab.hosts["production"]
+
+    def never_uninstalled(step_id: str) -> bool:
+        """What the admin checks before ``--retry``: Exchange's removal never ran on the source server."""
+        return step_id == "exchange2003.source-uninstall-exchange" and len(source.exchange.setup_runs) == uninstalls_before
+
+    first = ["resume", "--done", SAFE_MODE]
+    faulted, runs = faulted_at_every_point(lab, config, journal, first, steps, fault, latency_ms=100,
+                                           not_taken_effect=never_uninstalled)
+    print(f"cleanup --scope source, {fault}: faulted at {len(faulted)} steps", faulted, "runs ended",
+          [code for code, _ in runs])
+    # every step that always changes the source server here was cut off while applying
+    changing = ["source-leave-domain", "source-join-domain", "source-uninstall-exchange", "source-exchsrvr-folder"]
+    assert {f"exchange2003.{step}" for step in changing} <= set(faulted), faulted
+    assert runs[-1][0] == 0, runs[-1][1][-4000:]
+    assert_source_cleaned_up(lab, site, journal, uninstalls_before)
 
 
 def undo_events(journal: Path, after_id: int) -> list[tuple[int, str]]:

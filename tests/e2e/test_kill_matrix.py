@@ -9,7 +9,7 @@ each end state checked from outside qrdr:
   while production is being renamed; then resumed, ending as an uninterrupted configure, or
   rolled back, ending with production as before configure and the standby under its own name.
 
-* create-qr-volumes and the recovery cleanup after a promote: killed while applying each step
+* create-qr-volumes, the recovery cleanup after a promote and the source cleanup after it: killed while applying each step
   and again just after it, every kill followed by a ``qrdr resume`` that is itself killed at the
   next point (SIGINT, Ctrl-C, at some of them), the last resume left to finish; the end state as
   after an uninterrupted run, no non-idempotent step's effect twice.
@@ -34,7 +34,8 @@ from qrdr.lab.sim.commvault import VOLUME_CREATION
 
 from .outside import Outside
 from .test_interruptions import production_as_before
-from .story import assert_exchange_removed, assert_qr_volumes_created, member_of_domain
+from .story import (assert_exchange_removed, assert_qr_volumes_created, insert_setup_media, member_of_domain,
+                    wait_until_answers)
 from .test_promote_resume import (SITE, applied_counts, assert_promoted, kill_promote_at, kill_run_at, ready_to_promote,
                                   step_state)
 
@@ -179,6 +180,11 @@ RECOVERY_CLEANUP_STEPS = ["begin-cleanup-recovery", "recovery-stores", "recovery
                           "recovery-outlook-profiles", "recovery-uninstall-exchange", "recovery-uninstall-keys",
                           "recovery-locked-dlls", "recovery-exchsrvr-folder", "recovery-reset-own-account",
                           "recovery-rename-back", "recovery-join-domain"]
+#: The source cleanup's steps on Windows 2003 (no Uninstall keys to delete there), in order.
+SOURCE_CLEANUP_STEPS = ["begin-cleanup-source", "source-safe-mode-services", "source-reset-account",
+                        "source-leave-domain", "source-join-domain", "source-outlook-profiles",
+                        "source-uninstall-exchange", "source-locked-dlls", "source-exchsrvr-folder"]
+SAFE_MODE = "exchange2003.source-safe-mode-services"
 
 
 def apply_count(journal: Path, step_id: str) -> int:
@@ -303,6 +309,78 @@ def test_recovery_cleanup_killed_at_every_point_and_resumed(lab_site_factory):
     assert "exchange2003.recovery-reset-own-account" not in twice, twice
     uninstalls = list(lab.hosts["standby"].exchange.setup_runs.values())[uninstalls_before:]
     assert len(uninstalls) == 1, [(run.program, run.finished) for run in uninstalls]
+
+
+def source_cleanup_waiting_for_safe_mode(lab_site_factory):
+    """Promoted, the recovery server cleaned up, the source server powered on again with the
+    Exchange CD in it; ``cleanup --scope source`` run up to its manual step (safe mode, appendix
+    2.1-2.2), which the admin has then done at the console. Returns ``(lab, config, site, journal,
+    the source server's uninstalls before)``: the next command is ``resume --done`` (SAFE_MODE)."""
+    lab, config, site, journal = ready_to_promote(lab_site_factory)
+    runbook = Runbook(site)
+    assert runbook.run("promote", yes=True).status == "succeeded"
+    result = runbook.run("cleanup", yes=True, scope="recovery", overrides=["promoted-standby"])
+    assert result.status == "succeeded", result.message
+    lab.fault("power-on", "production")
+    insert_setup_media(lab, "production")
+    result = runbook.run("cleanup", yes=True, scope="source")
+    assert result.status == "waiting" and SAFE_MODE in result.message, result.message
+    lab.fault("safe-mode-services", "production")
+    wait_until_answers(Outside(lab), "production")
+    return lab, config, site, journal, len(lab.hosts["production"].exchange.setup_runs)
+
+
+def assert_source_cleaned_up(lab, site, journal: Path, uninstalls_before: int) -> None:
+    """Appendix 2's end, read from outside: the source server in the domain under production's
+    name, its account's password last set by its join (so not reset again after it), no
+    Exchange services, Exchange removed (once).
+
+    The account reset may be applied twice: a run killed (or cut off) after the reset began but
+    before its LDAP write leaves nothing reset, and the resume rightly resets it (a password set
+    since the cleanup began counts as done, so a reset that took effect is not repeated)."""
+    outside = Outside(lab)
+    system = outside.computer("production")
+    assert system["Name"] == site.production.name and member_of_domain(system)
+    assert password_last_set_by_the_join(outside, journal, site.production.name)
+    assert not outside.services("production", ["MSExchangeSA", "MSExchangeIS"])
+    assert_exchange_removed(outside, "production", registry_keys=False)
+    assert applied_counts(journal)["exchange2003.source-reset-account"] <= 2
+    uninstalls = list(lab.hosts["production"].exchange.setup_runs.values())[uninstalls_before:]
+    assert len(uninstalls) == 1, [(run.program, run.finished) for run in uninstalls]
+
+
+def password_last_set_by_the_join(outside, journal: Path, name: str) -> bool:
+    """Whether ``name$``'s pwdLastSet, read from the directory, falls while source-join-domain
+    was being applied in some run (from the step's start to its end, or, for a run killed in it,
+    to the start of the next run): the join sets the machine's own password, and a reset after it
+    (which breaks the member's trust) would be later. Not a bind with the machine's password: a
+    DC also accepts the previous one for a while (Samba's "old password allowed period",
+    Windows' OldPasswordAllowedPeriod), so a bind does not show a single reset after the join."""
+    with sqlite3.connect(journal) as db:
+        windows = db.execute(
+            "SELECT s.started_at, coalesce(s.ended_at, (SELECT min(r.started_at) FROM runs r WHERE r.id > s.run_id))"
+            " FROM steps s WHERE s.step_id = ? AND s.apply_count > 0 AND s.started_at IS NOT NULL",
+            ("exchange2003.source-join-domain",)).fetchall()
+    filetime = outside.account(name)["pwdLastSet"]  # 100 ns since 1601-01-01 UTC
+    set_at = filetime / 1e7 - 11644473600
+    return any(started <= set_at <= (ended if ended is not None else float("inf")) for started, ended in windows)
+
+
+def test_source_cleanup_killed_at_every_point_and_resumed(lab_site_factory):
+    lab, config, site, journal, uninstalls_before = source_cleanup_waiting_for_safe_mode(lab_site_factory)
+    steps = [f"exchange2003.{step}" for step in SOURCE_CLEANUP_STEPS[2:]]  # after the manual step
+
+    first = ["resume", "--done", SAFE_MODE]
+    killed = killed_at_every_point(lab, config, journal, first, steps, ("production", "standby"), latency_ms=100)
+    print(f"cleanup --scope source: {len(killed)} kills at", killed)
+    assert len(killed) >= len(steps) and killed[0] == (steps[0], "applying"), killed
+    assert set(steps) <= set(applied_counts(journal)), applied_counts(journal)
+    result = Runbook(load_site(config)).resume(yes=True)
+    assert result.status == "succeeded", result.message
+    assert_source_cleaned_up(lab, site, journal, uninstalls_before)
+    # that check can fail: a password set on the account after the join, as a second reset would
+    lab.dc.samba_tool("user", "setpassword", f"{site.production.name}$", "--newpassword=Reset-after-join-1")
+    assert not password_last_set_by_the_join(Outside(lab), journal, site.production.name)
 
 
 CONFIGURE_STEPS = ["record-production", "logs-with-system-path", "standby-volumes", "windows-components",
