@@ -36,6 +36,8 @@ def add_lab_commands(commands: Any, add_globals: Callable[[argparse.ArgumentPars
     up.add_argument("--site", default=None, help=f"a built-in lab site (default {DEFAULT_SITE}; see docs/lab.md)")
     up.add_argument("--second-dc", action="store_true", help="a second, replicating domain controller")
     up.add_argument("--reboot-seconds", type=float, default=1.0, help="how long a simulated reboot takes")
+    up.add_argument("--directory-link", action="store_true",
+                    help="qrdr reaches the DCs through a relay the faults directory-latency and directory-cut act on")
     for name, text in (("status", "what runs and whether each host answers"),
                        ("env", "export lines for the lab's passwords (eval \"$(qrdr lab env)\")"),
                        ("down", "stop everything the lab started and remove its directory")):
@@ -115,7 +117,8 @@ def _up(args: argparse.Namespace, workdir: Path) -> int:
     workdir.mkdir(parents=True)
     log = (workdir / "lab.log").open("w")
     command = [sys.executable, "-m", "qrdr.lab.daemon", "--dir", str(workdir), "--config", str(config),
-               "--reboot-seconds", str(args.reboot_seconds)] + (["--second-dc"] if args.second_dc else [])
+               "--reboot-seconds", str(args.reboot_seconds)] + (["--second-dc"] if args.second_dc else []) \
+        + (["--directory-link"] if args.directory_link else [])
     # The daemon keeps its own NTLM credential file: one inherited from a process that runs labs
     # itself (a test session) would be shared, and each process rewrites it with its own accounts.
     environment = {name: value for name, value in os.environ.items() if name != "NTLM_USER_FILE"}

@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True)
     parser.add_argument("--second-dc", action="store_true")
     parser.add_argument("--reboot-seconds", type=float, default=1.0)
+    parser.add_argument("--directory-link", action="store_true")
     args = parser.parse_args(argv)
     workdir = Path(args.dir).absolute()
     logger.remove()
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     # QRDR_LAB_SAMBA_CACHE: the golden provisioned domains the test fixtures keep (qrdr.lab.samba_fixtures);
     # a lab started from a test or a bench then copies one (about 0.5 s) instead of provisioning (5-9 s).
     lab = LabSite(site, workdir, LabOptions(reboot_seconds=args.reboot_seconds, second_dc=args.second_dc,
+                                            directory_link=args.directory_link,
                                             samba_cache_dir=os.environ.get("QRDR_LAB_SAMBA_CACHE") or None))
     daemon = LabDaemon(lab)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=daemon.shutdown, daemon=True).start())

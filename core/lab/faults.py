@@ -11,6 +11,8 @@ FAULTS = {
     "latency": "HOST MS: every request to the host waits MS milliseconds more",
     "never-return": "HOST: after its next reboot the endpoint never comes back",
     "service-fails": "HOST SERVICE: the service fails to start",
+    "directory-latency": "MS: every byte between qrdr and the DCs waits MS milliseconds more (lab option directory_link)",
+    "directory-cut": "every open connection between qrdr and the DCs is reset at once (lab option directory_link)",
     "pause-replication": "inbound replication paused on the second DC",
     "resume-replication": "inbound replication resumed on the second DC (and forced)",
     "qr-update-stuck": "an incremental QR update starts and stays in its copy phase",

@@ -41,9 +41,10 @@ from typing import Any
 import attrs
 from loguru import logger
 
-from ..model import Role, Site
+from ..model import Site
 from . import addresses
 from .faults import FAULTS
+from .relay import TcpRelay
 from .samba import SambaDC, add_computer, populate_exchange
 from .tls import make_ca, make_server_cert
 from .winrm import Faults, WinRMEndpoint
@@ -87,6 +88,9 @@ class LabOptions:
     #: WinRM transport of every endpoint: "https" (NTLM with channel binding, lab CA) or "http"
     #: (NTLM with message encryption, WinRM's default listener on Windows 2003).
     winrm_transport: str = attrs.field(default="https", validator=attrs.validators.in_(("https", "http")))
+    #: qrdr reaches each DC through a relay (qrdr.lab.relay) that the faults "directory-latency"
+    #: and "directory-cut" slow or cut; off: qrdr connects to the DCs directly.
+    directory_link: bool = False
 
 
 class LabSite:
@@ -110,6 +114,8 @@ class LabSite:
         self._timers: list[threading.Timer] = []
         self._lock = threading.RLock()
         self.started_seconds: dict[str, float] = {}
+        #: DC name -> the relay between qrdr and it (LabOptions.directory_link)
+        self.directory_links: dict[str, TcpRelay] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -118,6 +124,10 @@ class LabSite:
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             self._start_directory()
+            if self.options.directory_link:
+                for dc in self.dcs:
+                    self.directory_links[dc.name] = link = TcpRelay(dc.address, (dc.address, 636), f"to {dc.name}")
+                    link.start()
             self.started_seconds["directory"] = time.monotonic() - started
             self._build_hosts()
             self._start_endpoints()
@@ -143,6 +153,9 @@ class LabSite:
         for address in self.host_addresses.values():
             addresses.release(address)
         self.host_addresses.clear()
+        for link in self.directory_links.values():
+            link.stop()
+        self.directory_links.clear()
         for dc in reversed(self.dcs):
             try:
                 dc.stop()
@@ -320,6 +333,17 @@ class LabSite:
                 endpoint.faults.drop_at_request = None
                 endpoint.faults.never_return = False
                 return f"{host.name}: endpoint faults cleared"
+            if kind in ("directory-latency", "directory-cut"):
+                if not self.directory_links:
+                    raise ValueError(f"{kind}: qrdr reaches the DCs directly; start the lab with directory_link")
+                if kind == "directory-cut":
+                    cut = sum(link.cut() for link in self.directory_links.values())
+                    return f"{cut} connection(s) to the DCs cut"
+                if not args:
+                    raise ValueError(f"{kind} needs milliseconds ({self.FAULTS[kind]})")
+                for link in self.directory_links.values():
+                    link.latency_ms = float(args[0])
+                return f"every byte between qrdr and the DCs waits {args[0]} ms more"
             if kind in ("pause-replication", "resume-replication"):
                 if len(self.dcs) < 2:
                     raise ValueError("the lab has one DC: start it with a second DC (--second-dc)")
@@ -420,6 +444,13 @@ def _service(host: Any, name: str) -> Any:
     raise ValueError(f"{host.name} has no service {name!r}")
 
 
+def _ldaps_url_of(lab: LabSite, dc: SambaDC) -> str | None:
+    """The DC's URL for qrdr: through its relay when the lab has one (LabOptions.directory_link),
+    else None (ldaps://<address>)."""
+    link = lab.directory_links.get(dc.name)
+    return f"ldaps://{dc.address}:{link.port}" if link else None
+
+
 def _bound_site(lab: LabSite) -> Site:
     from ..model import DomainController, SecretRef, Transport, WinRM
 
@@ -430,7 +461,7 @@ def _bound_site(lab: LabSite) -> Site:
     bundle.write_text("".join(Path(dc.ca_file).read_text() for dc in lab.dcs))
     domain = attrs.evolve(
         site.domain,
-        controllers=tuple(DomainController(name=dc.name, address=dc.address) for dc in lab.dcs),
+        controllers=tuple(DomainController(name=dc.name, address=dc.address, url=_ldaps_url_of(lab, dc)) for dc in lab.dcs),
         bind_user=lab.dc.admin_user, bind_password=ad_password, tls="ldaps", ca_file=str(bundle),
         verify_tls=True, replication_deadline=min(site.domain.replication_deadline, 60),
         join_user=f"{site.domain.netbios_name}\\Administrator", join_password=ad_password,

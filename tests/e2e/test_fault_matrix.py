@@ -58,8 +58,10 @@ def faulted_at_every_point(lab, config: Path, journal: Path, command: list[str],
                            latency_ms: int, not_taken_effect: Callable[[str], bool],
                            skip: tuple[str, ...] = ()) -> tuple[list[str], list[tuple[int, str]]]:
     """``qrdr <command...> --yes`` with ``fault`` injected on the step's own host while it applies
-    each of ``step_ids`` (a step applying nothing is in ``skip``; a step acting on no WinRM host,
-    the directory's, is passed). A run that goes on after a fault (a read retried on a fresh
+    each of ``step_ids`` (a step applying nothing is in ``skip``). A step of the directory's gets
+    the lab's ``directory-cut`` instead when the lab has its directory link (the connection
+    to the DC reset mid-step; both directions slowed by ``latency_ms`` meanwhile), and is passed
+    otherwise: Samba is real, no fault of a simulated host reaches it. A run that goes on after a fault (a read retried on a fresh
     connection, the host back in time) is faulted again at its next step; a run that stops is
     followed by ``qrdr resume``, faulted at the next step; after the last, resumes without faults
     until one finishes (at most three). Each run must end with a documented exit code (``ENDS``),
@@ -94,6 +96,8 @@ def faulted_at_every_point(lab, config: Path, journal: Path, command: list[str],
 
     for host in lab.hosts:
         lab.fault("latency", host, str(latency_ms))
+    if lab.directory_links:
+        lab.fault("directory-latency", str(latency_ms))
     for step in step_ids:
         if step in skip or step_state(journal, step) in ("done", "no change"):
             continue
@@ -110,7 +114,12 @@ def faulted_at_every_point(lab, config: Path, journal: Path, command: list[str],
             time.sleep(0.01)
         else:
             host = step_target(journal, step)
-            if host not in lab.hosts:  # the directory (Samba, real): no fault of the lab's reaches it
+            if host not in lab.hosts:  # the directory's (Samba, real): only the network to it can fail
+                if not lab.directory_links:
+                    continue
+                cut = lab.fault("directory-cut")
+                assert not cut.startswith("0 "), (step, cut)  # qrdr's connection went through the link
+                faulted.append(step)
                 continue
             if fault == "power-off":
                 lab.fault("power-off", host)
@@ -121,6 +130,8 @@ def faulted_at_every_point(lab, config: Path, journal: Path, command: list[str],
             faulted.append(step)
     for host in lab.hosts:
         lab.fault("clear", host)
+    if lab.directory_links:
+        lab.fault("directory-latency", "0")
     arguments = ended(process)
     while runs[-1][0] != 0 and len(runs) < len(faulted) + 4:
         process = start()
@@ -258,6 +269,44 @@ def test_source_cleanup_faulted_while_applying_every_step_and_resumed(lab_site_f
     assert {f"exchange2003.{step}" for step in changing} <= set(faulted), faulted
     assert runs[-1][0] == 0, runs[-1][1][-4000:]
     assert_source_cleaned_up(lab, site, journal, uninstalls_before)
+
+
+def test_directory_connection_cut_while_applying_every_directory_step_and_resumed(lab_site_factory):
+    """The connection to the DC reset (a firewall or NAT dropping it, the DC's network going
+    away) while each directory step of configure (the ACL grants of runbook 3.3-3.5) and of
+    promote (the reset of production's account) is applied; each run that stops is resumed. From
+    outside: configured and promoted as without faults, the account reset applied at most once in
+    effect (an admin's check, pwdLastSet, decides any ``--retry``)."""
+    lab = lab_site_factory(SITE, directory_link=True)
+    config = lab.workdir / "qrdr.toml"
+    site = load_site(config)
+    journal = Path(site.state_dir) / f"{site.name}.journal.sqlite"
+    grants = [f"exchange2003.{step}" for step in ("grant-organization", "grant-servers", "grant-server")]
+
+    faulted, runs = faulted_at_every_point(lab, config, journal, ["configure"], grants, "drop-connection",
+                                           latency_ms=40, not_taken_effect=lambda step_id: False)
+    print("configure, directory-cut: faulted at", faulted, "runs ended", [code for code, _ in runs])
+    assert faulted == grants and runs[-1][0] == 0, (faulted, runs[-1][1][-4000:])
+    runbook = Runbook(load_site(config))
+    assert runbook.state().name == "configured"
+    assert_configured_once_each_installer(lab, journal)
+
+    assert runbook.run("create-qr-volumes", yes=True).status == "succeeded"
+    lab.fault("qr-update")
+    lab.fault("power-off", "production")
+    outside = Outside(lab)
+    password_set_before = outside.account(site.production.name)["pwdLastSet"]
+
+    def never_reset(step_id: str) -> bool:
+        """What the admin checks before ``--retry``: production's account was not reset (pwdLastSet)."""
+        return outside.account(site.production.name)["pwdLastSet"] == password_set_before
+
+    reset = "exchange2003.reset-production-account"
+    faulted, runs = faulted_at_every_point(lab, config, journal, ["promote"], [reset], "drop-connection",
+                                           latency_ms=40, not_taken_effect=never_reset)
+    print("promote, directory-cut: faulted at", faulted, "runs ended", [code for code, _ in runs])
+    assert faulted == [reset] and runs[-1][0] == 0, (faulted, runs[-1][1][-4000:])
+    assert_promoted(lab, site, journal)
 
 
 def undo_events(journal: Path, after_id: int) -> list[tuple[int, str]]:
