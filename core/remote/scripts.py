@@ -16,9 +16,11 @@ the lab recognise it), followed by a PowerShell 2.0 ``param(...)`` block::
 Values are never pasted into the text: give them as the Script's parameters.
 
 A function several scripts share is written once, in a fragment next to them (its first line
-``# qrdr-fragment: <name>``), and each script names it on a line of its own after its param
-block: ``# qrdr-include: find_store.ps1``. :func:`load_script` puts the fragment's text there,
-so the host receives one self-contained script.
+``# qrdr-fragment: <name>``), and each script names it on a line of its own:
+``# qrdr-include: find_store.ps1``. :func:`load_script` puts the fragment's text there (a
+fragment may include others; each goes in once), so the host receives one self-contained
+script. A param block several scripts share is such a fragment too, included first: what
+must begin with ``param(...)`` is the script as sent.
 """
 
 from __future__ import annotations
@@ -79,20 +81,26 @@ def load_script(package: str, filename: str, **parameters: Any) -> Script:
     return Script(name=name, text=text, parameters=dict(parameters))
 
 
-def _with_fragments(package: str, filename: str, text: str) -> str:
+def _with_fragments(package: str, filename: str, text: str, included: set[str] | None = None) -> str:
     """``text`` with each ``# qrdr-include: F`` line replaced by fragment F's text (F in the
-    folder of ``filename``). A fragment that is missing, or is a script itself, is a PluginError."""
+    folder of ``filename``), fragments' own includes in turn. A fragment is put in once per
+    script: a later line naming it again is dropped (its functions are defined already). A
+    fragment that is missing, or is a script itself, is a PluginError."""
+    included = set() if included is None else included
     folder = filename.rpartition("/")[0]
     lines = []
     for line in text.splitlines():
-        if line.strip().lower().startswith(INCLUDE_MARKER):
-            fragment = line.strip()[len(INCLUDE_MARKER):].strip()
-            included = _read(package, f"{folder}/{fragment}" if folder else fragment)
-            if marker_name(included) is not None:
-                raise PluginError(f"{package}/{filename}: includes {fragment}, which is a script, not a fragment")
-            lines.append(included.rstrip("\n"))
-        else:
+        if not line.strip().lower().startswith(INCLUDE_MARKER):
             lines.append(line)
+            continue
+        fragment = line.strip()[len(INCLUDE_MARKER):].strip()
+        if fragment in included:
+            continue
+        included.add(fragment)
+        fragment_text = _read(package, f"{folder}/{fragment}" if folder else fragment)
+        if marker_name(fragment_text) is not None:
+            raise PluginError(f"{package}/{filename}: includes {fragment}, which is a script, not a fragment")
+        lines.append(_with_fragments(package, filename, fragment_text, included).rstrip("\n"))
     return "\n".join(lines) + ("\n" if text.endswith("\n") else "")
 
 

@@ -7,7 +7,6 @@ did with the tools an admin (or another program) would use.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import ldap3
@@ -16,7 +15,10 @@ from pypsrp.complex_objects import PSCredential
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "plugins" / "common" / "scripts"
+# Only for the text of qrdr's store scripts as it sends them (their shared fragments put in);
+# everything read here is read over plain pypsrp and ldap3.
+from qrdr.remote.scripts import load_script
+
 FULL_CONTROL_SDDL = "RPWPCRCCDCLCLORCWOWDSDDTSW"
 
 
@@ -126,7 +128,7 @@ class Outside:
     def store_script(self, key: str, file_name: str, **parameters: Any) -> list[dict[str, Any]]:
         """One of qrdr's CDOEXM scripts with ``parameters``, as an admin would send it: with the domain
         account it binds to the directory as (the session has no credentials of its own for it)."""
-        text = (SCRIPTS / file_name).read_text(encoding="utf-8")
+        text = load_script("qrdr.plugins.common", f"scripts/{file_name}").text
 
         def build(shell, computer):
             shell.add_script(text)

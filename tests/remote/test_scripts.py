@@ -60,11 +60,35 @@ def test_a_fragment_is_included_where_a_script_names_it(package):
         load_script(package, "lost.ps1")
 
 
-def test_the_store_scripts_share_one_find_store():
-    for name in ("mount", "dismount", "remove", "set"):
-        text = load_script("qrdr.plugins.common", f"scripts/{name}_exchange_store.ps1").text
-        assert text.count("function Find-Store(") == 1
-        assert not any(line.startswith("# qrdr-include:") for line in text.splitlines())
+def test_fragments_nest_and_each_goes_in_once(package):
+    import importlib
+
+    root = Path(importlib.import_module(package).__path__[0])
+    (root / "params.ps1").write_text("# qrdr-fragment: parameters\nparam($Name)\n")
+    (root / "inner.ps1").write_text("# qrdr-fragment: Get-Inner\nfunction Get-Inner { 1 }\n")
+    (root / "outer.ps1").write_text("# qrdr-fragment: Get-Outer\n# qrdr-include: inner.ps1\nfunction Get-Outer { Get-Inner }\n")
+    (root / "both.ps1").write_text("# qrdr-script: qrdr:Both\n# qrdr-include: params.ps1\n# qrdr-include: outer.ps1\n"
+                                   "# qrdr-include: inner.ps1\nGet-Outer\n")
+    (root / "late.ps1").write_text("# qrdr-script: qrdr:Late\nGet-Outer\n# qrdr-include: params.ps1\n")
+    text = load_script(package, "both.ps1").text
+    assert text == ("# qrdr-script: qrdr:Both\n# qrdr-fragment: parameters\nparam($Name)\n# qrdr-fragment: Get-Outer\n"
+                    "# qrdr-fragment: Get-Inner\nfunction Get-Inner { 1 }\nfunction Get-Outer { Get-Inner }\nGet-Outer\n")
+    with pytest.raises(PluginError, match="must begin with a param"):  # the param block comes from a fragment, but late
+        load_script(package, "late.ps1")
+
+
+STORE_SCRIPTS = ("mount_exchange_store", "dismount_exchange_store", "remove_exchange_store", "set_exchange_store",
+                 "get_exchange_store", "remove_storage_group")
+
+
+@pytest.mark.parametrize("name", STORE_SCRIPTS)
+def test_the_store_scripts_share_one_find_store_and_one_storage_group_walk(name):
+    text = load_script("qrdr.plugins.common", f"scripts/{name}.ps1").text
+    assert text.count("function Get-StorageGroup(") == 1
+    assert text.count("New-Object -ComObject CDOEXM.ExchangeServer") == 1  # only inside Get-StorageGroup
+    assert text.count("function Find-Store(") == (0 if name in ("get_exchange_store", "remove_storage_group") else 1)
+    assert text.count("param(") == 1
+    assert not any(line.startswith("# qrdr-include:") for line in text.splitlines())
 
 
 def test_the_marker_must_be_among_the_leading_comments():

@@ -12,11 +12,10 @@ param(
 )
 
 $ErrorActionPreference = 'Stop'
-$server = New-Object -ComObject CDOEXM.ExchangeServer
-$server.DataSource.Open($ComputerName, $null, 1, -1, 0, $UserName, $Password)
-foreach ($groupDn in $server.StorageGroups) {
-    $group = New-Object -ComObject CDOEXM.StorageGroup
-    $group.DataSource.Open($groupDn, $null, 1, -1, 0, $UserName, $Password)
+
+# qrdr-include: storage_groups.ps1
+
+foreach ($group in Get-StorageGroup 1) {
     $entries = @()
     foreach ($dn in $group.MailboxStoreDBs) { $entries += ,@('Mailbox', 'CDOEXM.MailboxStoreDB', $dn) }
     foreach ($dn in $group.PublicStoreDBs) { $entries += ,@('Public', 'CDOEXM.PublicStoreDB', $dn) }

@@ -1,17 +1,6 @@
 # qrdr-script: qrdr:Remove-ExchangeStore
 # Deletes a (dismounted) mailbox or public folder store of this server (cleanup appendix 1.3).
-# -ComputerName: the Exchange server (default this one; a Windows 2000 server from the management host).
-# -UserName/-Password: the domain account every bind to the directory uses (CDO's Open takes them,
-# as does DirectoryEntry): a remoting session holds no credentials of its own for a domain controller.
-param(
-    [Parameter(Mandatory = $true)][string]$Name,
-    [string]$ComputerName = $env:COMPUTERNAME,
-    [Parameter(Mandatory = $true)][string]$UserName,
-    [Parameter(Mandatory = $true)][string]$Password
-)
-
-$ErrorActionPreference = 'Stop'
-
+# qrdr-include: store_by_name_parameters.ps1
 # qrdr-include: find_store.ps1
 
 $db = (Find-Store $Name)[0]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import ssl
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -25,6 +24,7 @@ from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
 from qrdr.config import load_site
+from qrdr.remote.scripts import load_script
 from qrdr.lab.samba_fixtures import golden_dir
 from qrdr.lab.site import ENV_AD_PASSWORD, ENV_COMMCELL_PASSWORD, ENV_LOCAL_PASSWORD, LabOptions, LabSite, builtin_site
 
@@ -126,8 +126,8 @@ def run_failing(runspace: RunspacePool, command: str, *arguments: Any, **paramet
 
 
 def script_text(file_name: str) -> str:
-    """A shipped script's text, read from its file as qrdr reads it."""
-    return resources.files("qrdr.plugins.common").joinpath("scripts", file_name).read_text(encoding="utf-8")
+    """A shipped script's text as qrdr sends it (its fragments put in)."""
+    return load_script("qrdr.plugins.common", f"scripts/{file_name}").text
 
 
 def run_script(runspace: RunspacePool, file_name: str, check: bool = True, **parameters: Any) -> list[Any]:

@@ -91,9 +91,9 @@ DOMAIN_ACCOUNT = {"UserName": "LAB\\qrdr", "Password": "Lab-Passw0rd!"}
 
 
 def run_script(host: WindowsHost, script_file: str, **named):
-    from importlib import resources
+    from qrdr.remote.scripts import load_script
 
-    text = resources.files("qrdr.plugins.common").joinpath("scripts", script_file).read_text(encoding="utf-8")
+    text = load_script("qrdr.plugins.common", f"scripts/{script_file}").text  # as qrdr sends it
     if "$UserName" in text:
         named = {**DOMAIN_ACCOUNT, **named}
     return host.invoke([Invocation(name=text, is_script=True, parameters=tuple(named.items()))], [])

@@ -36,11 +36,12 @@ def broken_nodes(node) -> list[str]:
 
 @pytest.mark.parametrize("filename, name", sorted(SCRIPTS.items()))
 def test_script_parses_and_is_simulated(filename, name):
-    text = resources.files("qrdr.plugins.common").joinpath("scripts", filename).read_text(encoding="utf-8")
-    assert text.splitlines()[0] == f"# qrdr-script: {name}"
+    shipped = resources.files("qrdr.plugins.common").joinpath("scripts", filename).read_text(encoding="utf-8")
+    assert shipped.splitlines()[0] == f"# qrdr-script: {name}"
+    script = load_script("qrdr.plugins.common", f"scripts/{filename}")  # checks the param() block
+    text = script.text  # as sent: with its fragments
     tree = PARSER.parse(text.encode("utf-8"))
     assert broken_nodes(tree.root_node) == []
-    script = load_script("qrdr.plugins.common", f"scripts/{filename}")  # checks the param() block
     assert script.name == name
     assert registry.script_name(text) in registry.SCRIPTS
 
@@ -69,6 +70,6 @@ def declared_parameters(text: str) -> set[str]:
 
 @pytest.mark.parametrize("filename, name", sorted(SCRIPTS.items()))
 def test_the_lab_binds_the_parameters_the_script_declares(filename, name):
-    text = resources.files("qrdr.plugins.common").joinpath("scripts", filename).read_text(encoding="utf-8")
+    text = load_script("qrdr.plugins.common", f"scripts/{filename}").text
     params, _mandatory = exchange._SCRIPT_PARAMS[name]
     assert declared_parameters(text) == {param.name for param in params}
