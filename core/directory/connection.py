@@ -43,7 +43,12 @@ GROUP_SECURITY_INFORMATION = 0x2
 DACL_SECURITY_INFORMATION = 0x4
 SACL_SECURITY_INFORMATION = 0x8
 
+#: Connecting is bounded by this, each wait of it: the TCP connect, and every answer awaited until
+#: the connection is bound and the rootDSE read (TLS handshake, StartTLS, bind). ldap3 would give
+#: the handshake the receive timeout (its socket timeout is set once, before the TLS wrap), so a
+#: DC that takes connections in and never answers held a reconnect for a minute.
 CONNECT_TIMEOUT_S = 10
+#: Each answer to an operation on a bound connection (a large search may take a while).
 RECEIVE_TIMEOUT_S = 60
 
 
@@ -229,7 +234,7 @@ class Directory:
             user=user,
             raise_exceptions=False,
             auto_referrals=False,
-            receive_timeout=RECEIVE_TIMEOUT_S,
+            receive_timeout=CONNECT_TIMEOUT_S,  # until bound: see CONNECT_TIMEOUT_S
             read_only=False,
         )
         if domain.bind is LdapBind.SIMPLE:
@@ -264,7 +269,9 @@ class Directory:
             raise
         except (ldap_exc.LDAPException, OSError) as error:
             _quiet_unbind(connection)
-            raise ConnectError(secret.scrub(f"{url} (DC {controller.name}): {step} failed: {_describe(error)}")) from None
+            silent = f" (the DC did not answer within {CONNECT_TIMEOUT_S} s)" if "timed out" in str(error) else ""
+            raise ConnectError(secret.scrub(f"{url} (DC {controller.name}): {step} failed: {_describe(error)}"
+                                            f"{silent}")) from None
         finally:
             # ldap3 prints the password in its repr; it is not needed after the bind.
             connection.password = None
@@ -278,6 +285,7 @@ class Directory:
         if not root:
             _quiet_unbind(connection)
             raise ConnectError(f"{url} (DC {controller.name}): the rootDSE could not be read")
+        connection.socket.settimeout(RECEIVE_TIMEOUT_S)
         return cls(domain, controller, url, connection, secret, root[0])
 
     @property

@@ -420,10 +420,13 @@ def _run_check(fn: Callable[[Any], Check], ctx: RunContext, step: Step) -> Check
 
 
 def _detail_in_journal(journal: Journal, run_id: int, step: Step, exc: BaseException) -> str:
-    """For an exception qrdr did not foresee (not a QrdrError: a bug in the step's plugin, most
-    likely), its traceback as a journal event, and what to add to the one-line reason."""
-    if isinstance(exc, QrdrError):
-        return ""  # already says what is wrong, where
+    """For an exception qrdr did not foresee (not a QrdrError or an error of qrdr's directory
+    layer: a bug in the step's plugin, most likely), its traceback as a journal event, and what to
+    add to the one-line reason."""
+    from ..directory.errors import DirectoryError  # (the directory layer imports the engine's Check)
+
+    if isinstance(exc, (QrdrError, DirectoryError)):
+        return ""  # already says what is wrong, where (a DC, its URL, the DN)
     journal.event(run_id, "traceback", "".join(traceback.format_exception(exc)), step_id=step.id)
     return f" ({type(exc).__name__} in plugin {step.plugin!r}; its traceback is in the journal: qrdr history --run {run_id})"
 
