@@ -4,8 +4,11 @@ The DC itself is real (Samba), so its faults are a network's, not a Windows host
 byte qrdr sends or receives waits ``latency_ms`` more (a slow WAN link to the DR site), and
 :meth:`TcpRelay.cut` resets every open connection at once, as a firewall or NAT dropping its
 state, or a DC's network going away, does. New connections are accepted again right after
-a cut (the path is back). TLS runs end to end through the relay, so qrdr still checks the
-DC's certificate against the DC's name. Nothing here is Windows behaviour; docs/lab.md lists
+a cut (the path is back). :meth:`TcpRelay.go_down` is a DC that stops answering (it lost
+power, or its network did): open connections are cut, new ones are taken in and never
+answered (the relay's kernel completes the TCP handshake, so qrdr waits in TLS's instead:
+its own timeouts bound the wait either way), until :meth:`TcpRelay.come_up`. TLS runs end to
+end through the relay, so qrdr still checks the DC's certificate against the DC's name. Nothing here is Windows behaviour; docs/lab.md lists
 the faults.
 """
 
@@ -31,6 +34,9 @@ class TcpRelay:
         self.port = 0
         self._listener: socket.socket | None = None
         self._open: set[socket.socket] = set()
+        #: While set, connections are held unanswered (:meth:`go_down`); they are closed on come_up.
+        self._down = False
+        self._held: list[socket.socket] = []
         self._lock = threading.Lock()
         self._stopped = threading.Event()
 
@@ -48,6 +54,7 @@ class TcpRelay:
         if self._listener is not None:
             self._listener.close()
         self.cut()
+        self.come_up()
 
     def cut(self) -> int:
         """Cut every open connection at once; returns how many were cut. Both ends are shut
@@ -63,6 +70,20 @@ class TcpRelay:
                 pass
         return len(sockets) // 2
 
+    def go_down(self) -> int:
+        """The DC stops answering: every open connection is cut (returns how many) and new ones
+        are held unanswered until :meth:`come_up`."""
+        self._down = True
+        return self.cut()
+
+    def come_up(self) -> None:
+        """The DC answers again: the connections held while it was down are closed (their
+        clients gave up on them or will), new ones are relayed."""
+        with self._lock:
+            self._down, held, self._held = False, self._held, []
+        for sock in held:
+            sock.close()
+
     def _accept(self) -> None:
         assert self._listener is not None
         while not self._stopped.is_set():
@@ -70,6 +91,10 @@ class TcpRelay:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            with self._lock:
+                if self._down:
+                    self._held.append(client)
+                    continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
                 upstream.settimeout(None)

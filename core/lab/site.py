@@ -88,8 +88,9 @@ class LabOptions:
     #: WinRM transport of every endpoint: "https" (NTLM with channel binding, lab CA) or "http"
     #: (NTLM with message encryption, WinRM's default listener on Windows 2003).
     winrm_transport: str = attrs.field(default="https", validator=attrs.validators.in_(("https", "http")))
-    #: qrdr reaches each DC through a relay (qrdr.lab.relay) that the faults "directory-latency"
-    #: and "directory-cut" slow or cut; off: qrdr connects to the DCs directly.
+    #: qrdr reaches each DC through a relay (qrdr.lab.relay) that the faults "directory-latency",
+    #: "directory-cut" and "directory-down"/"directory-up" slow, cut or silence; off: qrdr
+    #: connects to the DCs directly.
     directory_link: bool = False
 
 
@@ -333,12 +334,19 @@ class LabSite:
                 endpoint.faults.drop_at_request = None
                 endpoint.faults.never_return = False
                 return f"{host.name}: endpoint faults cleared"
-            if kind in ("directory-latency", "directory-cut"):
+            if kind in ("directory-latency", "directory-cut", "directory-down", "directory-up"):
                 if not self.directory_links:
                     raise ValueError(f"{kind}: qrdr reaches the DCs directly; start the lab with directory_link")
                 if kind == "directory-cut":
                     cut = sum(link.cut() for link in self.directory_links.values())
                     return f"{cut} connection(s) to the DCs cut"
+                if kind == "directory-down":
+                    cut = sum(link.go_down() for link in self.directory_links.values())
+                    return f"the DCs stop answering ({cut} connection(s) cut)"
+                if kind == "directory-up":
+                    for link in self.directory_links.values():
+                        link.come_up()
+                    return "the DCs answer again"
                 if not args:
                     raise ValueError(f"{kind} needs milliseconds ({self.FAULTS[kind]})")
                 for link in self.directory_links.values():

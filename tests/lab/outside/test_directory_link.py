@@ -1,6 +1,6 @@
 """The lab's network between qrdr and its DC (LabOptions.directory_link, qrdr.lab.relay), seen by
 a plain ldap3 client connecting as qrdr's site config says: TLS end to end (the DC's certificate
-checked against its name), the faults directory-latency and directory-cut."""
+checked against its name), the faults directory-latency, directory-cut and directory-down/-up."""
 
 from __future__ import annotations
 
@@ -76,12 +76,29 @@ def test_directory_cut_resets_open_connections_and_new_ones_are_accepted(lab):
         assert read_root(again) == lab.dc.base_dn
 
 
+def test_directory_down_cuts_open_connections_and_leaves_new_ones_unanswered_until_up(lab):
+    bound = connection(lab)
+    read_root(bound)
+    assert lab.fault("directory-down").startswith("the DCs stop answering")
+    try:
+        with pytest.raises(ldap_exc.LDAPException):
+            read_root(bound)
+        started = time.monotonic()
+        with pytest.raises(ldap_exc.LDAPException):  # taken in, never answered: the client's timeout ends it
+            connection(lab)
+        assert time.monotonic() - started >= 4.5  # connect_timeout=5: not refused at once
+    finally:
+        lab.fault("directory-up")
+    with connection(lab) as again:
+        assert read_root(again) == lab.dc.base_dn
+
+
 def test_directory_faults_need_the_link(tmp_path):
     """Without the option qrdr connects to the DC directly; its faults are then refused, naming it."""
     from qrdr.config import load_site
     from qrdr.lab.site import LabOptions, LabSite, builtin_site
 
     direct = LabSite(load_site(builtin_site("e2003-w2003-vss")), tmp_path, LabOptions())
-    for fault in (("directory-cut",), ("directory-latency", "10")):
+    for fault in (("directory-cut",), ("directory-latency", "10"), ("directory-down",), ("directory-up",)):
         with pytest.raises(ValueError, match="start the lab with directory_link"):
             direct.fault(*fault)
