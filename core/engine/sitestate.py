@@ -86,11 +86,11 @@ def _when(moment: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(moment)) if moment else "an unknown time"
 
 
-def _outage_open(journal: Journal, run: RunRecord) -> float | None:
-    """When production went down in ``run`` and is not back (its outage window opened, not closed)."""
-    windows = journal.facts().get(WINDOW_FACT, {}).get(str(run.id), {})
-    outage = windows.get(PRODUCTION_OUTAGE, {})
-    return outage.get("start") if "start" in outage and "end" not in outage else None
+def _outage(journal: Journal, run: RunRecord) -> tuple[float | None, float | None]:
+    """When production went down in ``run`` and when it came back (its outage window's start and
+    end; an end from the step that brings it back, or from the undo of the one that took it down)."""
+    outage = journal.facts().get(WINDOW_FACT, {}).get(str(run.id), {}).get(PRODUCTION_OUTAGE, {})
+    return outage.get("start"), outage.get("end")
 
 
 def changed_nothing(journal: Journal, run: RunRecord) -> bool:
@@ -118,12 +118,21 @@ def read_state(journal: Journal | None, site_name: str) -> SiteState:
         if run.command in CONFIGURE_COMMANDS:
             cleaned = ()
             if unfinished:
-                down = _outage_open(journal, run)
+                down, back = _outage(journal, run)
                 facts = [f"run {run.id} ({run.command}) stopped before its end ({run.status})"]
-                if down is not None:
+                undone = [step.step_id for step in journal.steps(run.id) if step.state == "undone"]
+                if undone:
+                    facts.append(f"undone after its failure: {', '.join(undone)}")
+                if down is not None and back is None:
                     facts.append(f"production is DOWN since {_when(down)}: renamed and its Exchange services stopped")
-                state = SiteState("configuring", run.started_at, run.id, run, tuple(facts),
-                                  "qrdr resume (or qrdr resume --rollback to bring production back as it was)")
+                    way_on = "qrdr resume (or qrdr resume --rollback to bring production back as it was)"
+                else:
+                    if down is not None:
+                        facts.append(f"production was down from {_when(down)} and is back since {_when(back)}")
+                    # Production is up (never taken down, or back): neither way on is urgent.
+                    way_on = ("qrdr resume (it goes on where the run stopped; production goes down again if the "
+                              "run still has to take it down), or qrdr resume --rollback to undo the rest of it")
+                state = SiteState("configuring", run.started_at, run.id, run, tuple(facts), way_on)
             elif run.command in ("configure", "finish-configuration"):
                 state = SiteState("configured", run.started_at, run.id,
                                   facts=(f"the standby was built by run {run.id}",),

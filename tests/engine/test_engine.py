@@ -348,6 +348,32 @@ def test_failure_undoes_completed_steps_when_the_command_asks(tmp_path, world):
     assert world.read() == {"name": "undone", "services": "undone"}
 
 
+def test_the_undo_of_the_step_that_took_production_down_ends_its_outage(tmp_path, world):
+    """A configure that fails with production down and undoes the step that took it down: the
+    outage window ends with that undo, so the status says production is back (not DOWN) and the
+    window measures the outage that really was."""
+    from qrdr.engine.sitestate import read_state
+    from qrdr.steps import PRODUCTION_OUTAGE
+
+    engine = make_engine(tmp_path, WorldPlugin({"prepare-production": [
+        world_step(world, "services", "services", "stopped", undo_key="services", opens_window=PRODUCTION_OUTAGE),
+        world_step(world, "grant", "grant", "done", after=["services"]),  # done, and has no undo
+        world_step(world, "broken", "x", 1, after=["grant"], sleep=0.1, fail_apply=True)]}))
+    failed = engine.run("configure", ["prepare-production"], yes=True, rollback=True)
+    assert failed.status == "failed" and failed.undone == ("services",)
+    assert 0.1 <= failed.windows[PRODUCTION_OUTAGE] < 10
+    journal = Journal(next(tmp_path.rglob("*.journal.sqlite")))
+    try:
+        state = read_state(journal, "contoso")
+    finally:
+        journal.close()
+    assert state.name == "configuring"  # the grant stands: the run is not as if it never was
+    assert not any("DOWN" in line for line in state.facts), state.facts
+    assert any(line.startswith("production was down from ") and " is back since " in line for line in state.facts)
+    assert "undone after its failure: services" in state.facts
+    assert "qrdr resume" in state.next_command and "qrdr resume --rollback" in state.next_command
+
+
 def test_an_undo_that_fails_stops_the_rollback_there_and_a_rollback_resumes_at_it(tmp_path, world):
     """Each undo presumes the newer ones are undone (production takes its name back only once the
     standby has given it up): the first that fails stops the rollback, the older steps are left as

@@ -56,6 +56,19 @@ def test_an_interrupted_configure_with_production_down_refuses_everything_but_re
     assert refusal(state, "promote", overrides=frozenset({"unfinished-run"})) is None
 
 
+def test_a_failed_configure_whose_undos_brought_production_back_does_not_say_it_is_down(journal):
+    run_id = add_run(journal, "configure", "failed", applied=2)
+    journal.set_step(run_id, "s0", "undone")
+    journal.save_facts({"_window": {str(run_id): {PRODUCTION_OUTAGE: {"start": 1_800_000_000.0,
+                                                                       "end": 1_800_000_060.0}}}}, run_id)
+    state = read_state(journal, "contoso")
+    assert state.name == "configuring" and not any("DOWN" in line for line in state.facts), state.facts
+    assert "undone after its failure: s0" in state.facts
+    assert any(" is back since " in line for line in state.facts), state.facts
+    refused = refusal(state, "promote")
+    assert refused is not None and "production is down" not in refused.reason, refused
+
+
 def test_runs_that_changed_nothing_are_passed_over(journal):
     add_run(journal, "configure", "succeeded")
     add_run(journal, "promote", "refused", applied=0)
