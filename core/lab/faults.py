@@ -13,7 +13,7 @@ FAULTS = {
     "service-fails": "HOST SERVICE: the service fails to start",
     "directory-latency": "MS: every byte between qrdr and the DCs waits MS milliseconds more (lab option directory_link)",
     "directory-cut": "every open connection between qrdr and the DCs is reset at once (lab option directory_link)",
-    "directory-down": "the DCs stop answering (power or network lost) until directory-up (lab option directory_link)",
+    "directory-down": "the DCs stop answering qrdr (the network between them lost; the servers still reach them) until directory-up (lab option directory_link)",
     "directory-up": "the DCs answer again after directory-down (lab option directory_link)",
     "pause-replication": "inbound replication paused on the second DC",
     "resume-replication": "inbound replication resumed on the second DC (and forced)",

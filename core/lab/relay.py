@@ -4,12 +4,13 @@ The DC itself is real (Samba), so its faults are a network's, not a Windows host
 byte qrdr sends or receives waits ``latency_ms`` more (a slow WAN link to the DR site), and
 :meth:`TcpRelay.cut` resets every open connection at once, as a firewall or NAT dropping its
 state, or a DC's network going away, does. New connections are accepted again right after
-a cut (the path is back). :meth:`TcpRelay.go_down` is a DC that stops answering (it lost
-power, or its network did): open connections are cut, new ones are taken in and never
-answered (the relay's kernel completes the TCP handshake, so qrdr waits in TLS's instead:
-its own timeouts bound the wait either way), until :meth:`TcpRelay.come_up`. TLS runs end to
-end through the relay, so qrdr still checks the DC's certificate against the DC's name. Nothing here is Windows behaviour; docs/lab.md lists
-the faults.
+a cut (the path is back). :meth:`TcpRelay.go_down` is a DC that stops answering qrdr (the
+network between them is lost; the simulated servers reach the DC directly and still do, so a
+DC losing power is not what this simulates): open connections are cut, new ones are taken in
+and never answered (the relay's kernel completes the TCP handshake, so qrdr waits in TLS's
+instead: its own timeouts bound the wait either way), until :meth:`TcpRelay.come_up`. TLS runs
+end to end through the relay, so qrdr still checks the DC's certificate against the DC's name.
+Nothing here is Windows behaviour; docs/lab.md lists the faults.
 """
 
 from __future__ import annotations
@@ -103,6 +104,10 @@ class TcpRelay:
                 client.close()  # the DC is down: the connection closes at once (accepted, it cannot be refused)
                 continue
             with self._lock:
+                if self._down:  # it went down while this one was being connected: never answered
+                    self._held.append(client)
+                    upstream.close()
+                    continue
                 self._open.update((client, upstream))
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()

@@ -8,7 +8,11 @@ The faults are the lab's (docs/lab.md, its table of faults): ``drop-connection``
 step's host's connection at its next request (a change in flight is cut off: the host may have run
 it, qrdr never hears back); ``power-off`` takes the host away mid-step, and it is powered on again
 a moment later, booting as after a power loss (a rename pending takes effect, Automatic services
-start). qrdr runs as its own process, as an admin runs it (test_promote_resume.qrdr).
+start). The DC is real (Samba), so its faults are its network's, through the lab's relay
+(``directory_link``): ``directory-cut`` resets qrdr's connections to it mid-step (each directory
+step of configure and promote), ``directory-down`` makes it stop answering qrdr (the network
+between them lost; the servers still reach it) until ``directory-up`` (promote's account reset;
+configure's grants, with production down). qrdr runs as its own process, as an admin runs it (test_promote_resume.qrdr).
 """
 
 from __future__ import annotations
@@ -27,12 +31,13 @@ from qrdr.api import Runbook
 from qrdr.config import load_site
 from qrdr.lab.sim.commvault import VOLUME_CREATION
 
-from .outside import Outside
+from .outside import FULL_CONTROL_SDDL, Outside
 from .story import assert_exchange_removed, assert_qr_volumes_created, member_of_domain
 from .test_kill_matrix import (CONFIGURE_STEPS, PROMOTE_STEPS, QR_VOLUMES_STEPS, RECOVERY_CLEANUP_STEPS, SAFE_MODE,
                                SOURCE_CLEANUP_STEPS, apply_count, assert_as_before_configure,
                                assert_configured_once_each_installer, assert_source_cleaned_up, configure_killed,
                                source_cleanup_waiting_for_safe_mode)
+from .test_interruptions import production_as_before
 from .test_promote_resume import SITE, applied_counts, assert_promoted, qrdr, ready_to_promote, step_state
 
 pytestmark = [pytest.mark.lab, pytest.mark.kill_matrix]
@@ -315,7 +320,7 @@ def test_directory_connection_cut_while_applying_every_directory_step_and_resume
 
 
 def test_directory_down_while_promote_resets_production_account_then_resumed_when_it_answers(lab_site_factory):
-    """The DC stops answering (it lost power, or its network did) while the promote resets
+    """The DC stops answering qrdr (the network between them is lost) while the promote resets
     production's computer account (runbook B2). The run stops at that step, within qrdr's own
     timeouts, naming the DC and the next command; nothing after the step ran. While the DC is
     still down, a resume is refused before it changes anything, naming the DC again. Once the DC
@@ -372,6 +377,59 @@ def test_directory_down_while_promote_resets_production_account_then_resumed_whe
     print("DC down at the account reset: the run stopped after", round(stopped_after, 1), "s; resumed",
           "with --retry, after checking pwdLastSet from outside" if retry else "without --retry")
     assert_promoted(lab, site, journal, account_resets=2 if retry else 1)
+
+
+def test_directory_down_during_configure_grants_production_comes_back_and_resume_finishes(lab_site_factory):
+    """qrdr loses the DC (the DC stops answering it: its network to the DC is gone; the servers
+    still reach their DC) while configure grants the standby Full Control on CN=Servers (runbook
+    3.4), with production down under its -temp name. The step fails within qrdr's connect timeout,
+    naming the DC; configure's rollback undoes what has an undo, all on the servers (the standby's
+    rename, production's rename, its stopped services), so production is back. ``qrdr status``
+    says so, not "DOWN", and names both ways on. Once the DC answers, ``qrdr resume`` finishes the
+    configuration: from outside, production as before, the standby built once (setup.exe and
+    update.exe once each) under its own name, and the rights granted to its account."""
+    lab = lab_site_factory(SITE, directory_link=True)
+    config = lab.workdir / "qrdr.toml"
+    site = load_site(config)
+    journal = Path(site.state_dir) / f"{site.name}.journal.sqlite"
+    grant = "exchange2003.grant-servers"
+    lab.fault("directory-latency", "200")
+    process = qrdr(config, "--plugin", "exchange2003", "--snap", "vss", "configure", "--yes")
+    deadline = time.monotonic() + 600
+    while step_state(journal, grant, process.pid) != "applying":
+        assert process.poll() is None, process.communicate()[0][-3000:]
+        assert time.monotonic() < deadline, f"{grant} not applying after 600 s"
+        time.sleep(0.01)
+    down = lab.fault("directory-down")
+    print("configure:", down)
+    try:
+        output, _ = process.communicate(timeout=600)
+        print("configure, the DC down:", next((line.strip() for line in output.splitlines() if "failed in" in line),
+                                                "?")[:300])
+        assert process.returncode == 1 and "Traceback" not in output, output[-3000:]
+        assert "DC1" in output and "did not answer within 10 s" in output, output[-3000:]
+        undone = [f"exchange2003.{step}" for step in ("rename-standby", "rename-production-temp",
+                                                       "stop-production-services")]
+        assert f"undone after the failure: {', '.join(undone)}" in output, output[-3000:]
+        assert step_state(journal, grant) == "failed"
+        outside = Outside(lab)
+        production_as_before(outside)  # back under its own name, services and stores, without the DC
+        status = Runbook(load_site(config)).status()
+        print("status, the DC down:", status["known"], "|", status["next"])
+        assert status["state"] == "configuring" and not any("DOWN" in line for line in status["known"]), status
+        assert "qrdr resume" in status["next"] and "qrdr resume --rollback" in status["next"], status
+    finally:
+        lab.fault("directory-up")
+        lab.fault("directory-latency", "0")
+    resumed = qrdr(config, "--plugin", "exchange2003", "--snap", "vss", "resume", "--yes")
+    output, _ = resumed.communicate(timeout=900)
+    assert resumed.returncode == 0 and "Traceback" not in output, output[-3000:]
+    assert Runbook(load_site(config)).state().name == "configured"
+    assert_configured_once_each_installer(lab, journal)
+    outside = Outside(lab)
+    sid = outside.account(site.standby.name)["sid"]
+    assert f"(A;;CCDC;;;{sid})" in outside.sddl(outside.exchange_dn("organization"))
+    assert f"(A;;{FULL_CONTROL_SDDL};;;{sid})" in outside.sddl(outside.exchange_dn("servers"))
 
 
 def undo_events(journal: Path, after_id: int) -> list[tuple[int, str]]:
