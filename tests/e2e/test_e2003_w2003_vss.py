@@ -54,6 +54,12 @@ def test_failed_configuration_brings_production_back(start_site):
     found = outside.stores("production")
     assert all(s["Mounted"] for s in found)
     assert {s["Name"]: s["MountAtStartup"] for s in found if s["Type"] == "Public"} == {public: False}
+    # The outage the run caused ended with the undo that started production's services again:
+    # measured, and the status does not call production down.
+    assert result.windows["production outage"] > 0
+    status = runbook.status()
+    assert not any("DOWN" in line for line in status["known"]) and any(" is back since " in line
+                                                                       for line in status["known"]), status
 
 
 def test_configure_refused_when_the_standby_cannot_hold_productions_volume(start_site):
