@@ -319,6 +319,17 @@ def test_directory_connection_cut_while_applying_every_directory_step_and_resume
     assert_promoted(lab, site, journal)
 
 
+def started_until_applying(config: Path, journal: Path, command: str, step_id: str) -> subprocess.Popen:
+    """``qrdr <command> --yes`` started as its own process, returned once it is applying ``step_id``."""
+    process = qrdr(config, "--plugin", "exchange2003", "--snap", "vss", command, "--yes")
+    deadline = time.monotonic() + 600
+    while step_state(journal, step_id, process.pid) != "applying":
+        assert process.poll() is None, process.communicate()[0][-3000:]
+        assert time.monotonic() < deadline, f"{step_id} not applying after 600 s"
+        time.sleep(0.01)
+    return process
+
+
 def test_directory_down_while_promote_resets_production_account_then_resumed_when_it_answers(lab_site_factory):
     """The DC stops answering qrdr (the network between them is lost) while the promote resets
     production's computer account (runbook B2). The run stops at that step, within qrdr's own
@@ -332,12 +343,7 @@ def test_directory_down_while_promote_resets_production_account_then_resumed_whe
     password_set_before = outside.account(site.production.name)["pwdLastSet"]
     reset = "exchange2003.reset-production-account"
     lab.fault("directory-latency", "200")  # the reset's round trips take long enough to be caught in
-    process = qrdr(config, "--plugin", "exchange2003", "--snap", "vss", "promote", "--yes")
-    deadline = time.monotonic() + 300
-    while step_state(journal, reset, process.pid) != "applying":
-        assert process.poll() is None, process.communicate()[0][-3000:]
-        assert time.monotonic() < deadline, f"{reset} not applying after 300 s"
-        time.sleep(0.01)
+    process = started_until_applying(config, journal, "promote", reset)
     went_down = time.monotonic()
     lab.fault("directory-down")
     try:
@@ -394,12 +400,7 @@ def test_directory_down_during_configure_grants_production_comes_back_and_resume
     journal = Path(site.state_dir) / f"{site.name}.journal.sqlite"
     grant = "exchange2003.grant-servers"
     lab.fault("directory-latency", "200")
-    process = qrdr(config, "--plugin", "exchange2003", "--snap", "vss", "configure", "--yes")
-    deadline = time.monotonic() + 600
-    while step_state(journal, grant, process.pid) != "applying":
-        assert process.poll() is None, process.communicate()[0][-3000:]
-        assert time.monotonic() < deadline, f"{grant} not applying after 600 s"
-        time.sleep(0.01)
+    process = started_until_applying(config, journal, "configure", grant)
     down = lab.fault("directory-down")
     print("configure:", down)
     try:
