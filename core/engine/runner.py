@@ -945,7 +945,7 @@ class Engine:
                 journal.event(run_id, "undo failed", _describe(exc), step_id=step.id)
                 self.reporter.note(f"Undo of {step.id} failed: {_describe(exc)}")
                 return undone, step.id
-            self._undo_ends_window(ctx, journal, run_id, step)
+            self._undo_ends_window(ctx, run_id, step)
             journal.set_step(run_id, step.id, "undone", facts=ctx.facts)
             journal.event(run_id, "undone", step.title, step_id=step.id)
             undone.append(step.id)
@@ -971,12 +971,13 @@ class Engine:
         if step.opens_window and "start" not in windows.get(step.opens_window, {}):
             windows.setdefault(step.opens_window, {})["start"] = time.time()
 
-    def _undo_ends_window(self, ctx: RunContext, journal: Journal, run_id: int, step: Step) -> None:
+    @staticmethod
+    def _undo_ends_window(ctx: RunContext, run_id: int, step: Step) -> None:
         """The undo of the step that opened a window ends it, if nothing closed it before: undoing
         the stop of production's services ends production's outage as surely as the step that
         starts them would have (the status and the report then say production is back, and
-        measure the outage to that moment)."""
-        window = self._load_windows(ctx, run_id, journal).get(step.opens_window or "")
+        measure the outage to that moment). A window never opened is left alone."""
+        window = ctx.facts.get(WINDOW_FACT, {}).get(str(run_id), {}).get(step.opens_window or "")
         if window is not None and "start" in window and "end" not in window:
             window["end"] = time.time()
 

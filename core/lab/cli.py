@@ -37,7 +37,8 @@ def add_lab_commands(commands: Any, add_globals: Callable[[argparse.ArgumentPars
     up.add_argument("--second-dc", action="store_true", help="a second, replicating domain controller")
     up.add_argument("--reboot-seconds", type=float, default=1.0, help="how long a simulated reboot takes")
     up.add_argument("--directory-link", action="store_true",
-                    help="qrdr reaches the DCs through a relay the faults directory-latency and directory-cut act on")
+                    help="qrdr reaches the DCs through a relay the faults directory-latency, directory-cut "
+                         "and directory-down/-up act on")
     for name, text in (("status", "what runs and whether each host answers"),
                        ("env", "export lines for the lab's passwords (eval \"$(qrdr lab env)\")"),
                        ("down", "stop everything the lab started and remove its directory")):
